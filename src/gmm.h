@@ -1,0 +1,94 @@
+/*
+ * gmm.h
+ *	  The gmm SQL type: on-disk layout and the helpers shared by the files of
+ *	  the SQL-facing layer (type I/O, fitting aggregates, scoring).
+ *
+ * A gmm value is a varlena: a fixed header (GmmModel) followed by doubles in
+ * the order of gmm_params_bind (weights, means, covariances, prec_chol,
+ * log_det) and then n_trace (n_components, bic) pairs recorded by
+ * gmm_fit_auto.  prec_chol and log_det are derived: every path that builds a
+ * model from outside bytes (text, jsonb, binary, bytea) recomputes them.
+ * The in-memory layout is native-endian; the binary send format (also used
+ * by the bytea cast) is big-endian and documented in gmm_binary.c.
+ */
+#ifndef GMM_H
+#define GMM_H
+
+#include "postgres.h"
+#include "fmgr.h"
+
+#include "gmm_core.h"
+
+#define GMM_FORMAT_VERSION		1
+
+/* flags */
+#define GMM_FLAG_CONVERGED		0x01
+#define GMM_FLAGS_KNOWN			(GMM_FLAG_CONVERGED)
+
+/* sanity limits, beyond the 1 GB varlena limit which is checked separately */
+#define GMM_MAX_COMPONENTS		10000
+#define GMM_MAX_FEATURES		10000
+
+typedef struct GmmModel
+{
+	int32		vl_len_;		/* varlena header (do not touch directly) */
+	uint8		version;		/* GMM_FORMAT_VERSION */
+	uint8		cov_type;		/* GmmCovType */
+	uint8		init_params;	/* GmmInit used by the fit */
+	uint8		flags;			/* GMM_FLAG_* */
+	int32		n_components;
+	int32		n_features;
+	int32		n_iter;			/* EM iterations of the fit */
+	int32		max_iter;		/* options used by the fit ... */
+	int32		n_init;
+	int32		n_trace;		/* (k, bic) pairs after the parameters */
+	int64		n_samples;		/* rows the fit used (weight > 0) */
+	int64		random_state;
+	double		sum_weights;	/* sum of sample weights of the fit */
+	double		lower_bound;	/* scikit-learn's lower_bound_, NaN if none */
+	double		log_likelihood; /* mean log-likelihood of the final
+								 * parameters on the training rows, NaN if
+								 * none */
+	double		tol;
+	double		reg_covar;
+	int64		reserved[2];	/* must be zero */
+	double		data[FLEXIBLE_ARRAY_MEMBER];
+} GmmModel;
+
+#define GMM_HEADER_SIZE			offsetof(GmmModel, data)
+
+#define DatumGetGmmP(x)			((GmmModel *) PG_DETOAST_DATUM(x))
+#define PG_GETARG_GMM_P(n)		DatumGetGmmP(PG_GETARG_DATUM(n))
+#define PG_RETURN_GMM_P(x)		PG_RETURN_POINTER(x)
+
+/* the model's derived and stored fields, bound in place (no copy) */
+static inline void
+gmm_model_params(GmmModel *m, GmmParams *p)
+{
+	gmm_params_bind(p, (GmmCovType) m->cov_type, m->n_components,
+					m->n_features, m->data);
+}
+
+static inline double *
+gmm_model_trace(GmmModel *m)
+{
+	return m->data + gmm_params_ndoubles((GmmCovType) m->cov_type,
+										 m->n_components, m->n_features);
+}
+
+/* gmm_model.c: allocation, validation, names */
+extern Size gmm_model_size(GmmCovType t, int k, int d, int n_trace);
+extern GmmModel *gmm_model_alloc(GmmCovType t, int k, int d, int n_trace);
+extern void gmm_model_finish(GmmModel *m, int errcode);
+extern const char *gmm_cov_type_name(GmmCovType t);
+extern bool gmm_cov_type_from_name(const char *name, GmmCovType *t);
+extern const char *gmm_init_name(GmmInit i);
+extern bool gmm_init_from_name(const char *name, GmmInit *i);
+extern void gmm_core_hooks(GmmHooks *hooks);
+
+/* gmm_array.c: float8[] rows */
+extern const double *gmm_array_row(ArrayType *a, int expected_dim,
+								   const char *what, double *copybuf,
+								   int *dim_out);
+
+#endif							/* GMM_H */

@@ -1,0 +1,240 @@
+/*
+ * gmm_core.h
+ *	  The numerical core of gmm: k-means, EM and linear algebra over packed
+ *	  rows of doubles.  Plain C99 with BLAS/LAPACK; no PostgreSQL headers, so
+ *	  the C unit tests in test/unit link it directly.
+ *
+ * Conventions
+ *	  - Every matrix is row-major.  X is n x d, means k x d.
+ *	  - Covariance and precision-Cholesky arrays have scikit-learn's shapes,
+ *		flattened row-major (gmm_cov_size doubles):
+ *			full       k x d x d
+ *			tied       d x d
+ *			diag       k x d
+ *			spherical  k
+ *	  - prec_chol is scikit-learn's precisions_cholesky_: for full and tied an
+ *		upper-triangular U (lower part stored as zeros) with precision = U U^T,
+ *		U = inv(L)^T where cov = L L^T; for diag and spherical 1/sqrt(var).
+ *	  - log_det[j] is the log-determinant of component j's prec_chol
+ *		(scikit-learn's _compute_log_det_cholesky), one value per component
+ *		for every covariance type.
+ *	  - Memory comes from GmmHooks.alloc, and check_interrupts may not return
+ *		(PostgreSQL longjmps out of it), so the core never holds a resource
+ *		that the host's allocator cannot reclaim.
+ */
+#ifndef GMM_CORE_H
+#define GMM_CORE_H
+
+#include <stdbool.h>
+#include <stddef.h>
+#include <stdint.h>
+
+typedef enum GmmCovType
+{
+	GMM_COV_FULL = 0,
+	GMM_COV_TIED = 1,
+	GMM_COV_DIAG = 2,
+	GMM_COV_SPHERICAL = 3
+} GmmCovType;
+
+#define GMM_COV_NTYPES 4
+
+typedef enum GmmInit
+{
+	GMM_INIT_KMEANS = 0,		/* labels of a full k-means run (default) */
+	GMM_INIT_KMEANSPP = 1,		/* one-hot on the k-means++ seeds only */
+	GMM_INIT_RANDOM = 2,		/* uniform random responsibilities */
+	GMM_INIT_RANDOM_FROM_DATA = 3	/* one-hot on k distinct random rows */
+} GmmInit;
+
+#define GMM_INIT_NMETHODS 4
+
+/* Result codes of the core.  Anything but GMM_OK leaves outputs undefined. */
+typedef enum GmmStatus
+{
+	GMM_OK = 0,
+	GMM_ERR_NOT_PD,				/* a covariance (component *bad) is not
+								 * positive definite */
+	GMM_ERR_INIT_NOT_PD,		/* precisions_init[*bad] is not positive
+								 * definite */
+	GMM_ERR_TOO_FEW_SAMPLES,	/* fewer rows with positive weight than
+								 * components */
+	GMM_ERR_ZERO_WEIGHT			/* total sample weight is zero */
+} GmmStatus;
+
+/* Host services: allocation, cancellation. */
+typedef struct GmmHooks
+{
+	/* never returns NULL: raises (PostgreSQL) or aborts (tests) on failure */
+	void	   *(*alloc) (size_t size, void *arg);
+	void		(*release) (void *ptr, void *arg);
+	/* called once per EM/k-means iteration and once per block of rows */
+	void		(*check_interrupts) (void *arg);
+	void	   *arg;
+} GmmHooks;
+
+/*
+ * Model parameters.  The arrays usually point into one contiguous buffer laid
+ * out by gmm_params_bind (weights, means, covariances, prec_chol, log_det),
+ * which is also the layout of the data area of the SQL type.
+ */
+typedef struct GmmParams
+{
+	GmmCovType	cov_type;
+	int			k;
+	int			d;
+	double	   *weights;		/* k, positive, sum 1 */
+	double	   *means;			/* k x d */
+	double	   *covariances;	/* gmm_cov_size */
+	double	   *prec_chol;		/* gmm_cov_size */
+	double	   *log_det;		/* k */
+} GmmParams;
+
+/* Number of doubles of the covariances (and of prec_chol) of a model. */
+extern size_t gmm_cov_size(GmmCovType t, int k, int d);
+
+/* Number of doubles gmm_params_bind lays out: 2k + kd + 2 cov_size. */
+extern size_t gmm_params_ndoubles(GmmCovType t, int k, int d);
+
+/* Point p's arrays into buf (gmm_params_ndoubles doubles) in the layout order. */
+extern void gmm_params_bind(GmmParams *p, GmmCovType t, int k, int d, double *buf);
+
+/* Free parameters of the model, as scikit-learn's _n_parameters. */
+extern int64_t gmm_n_parameters(GmmCovType t, int k, int d);
+
+/*
+ * From p->covariances, compute p->prec_chol and p->log_det.  Full and tied
+ * covariances must be symmetric (checked by the caller); returns
+ * GMM_ERR_NOT_PD with *bad set to the component when a Cholesky fails.
+ */
+extern GmmStatus gmm_compute_precision_cholesky(GmmParams *p, int *bad);
+
+/*
+ * Scoring one row.  Fills logprob[j] = log(weight_j) + log N(x | j) for each
+ * component and returns log-sum-exp over j (scikit-learn's score_samples).
+ * log_weights: k precomputed log(weights); work: at least d doubles.  No
+ * allocation, no LAPACK call.
+ */
+extern double gmm_row_log_prob(const GmmParams *p, const double *log_weights,
+							   const double *x, double *logprob, double *work);
+
+/*
+ * Given the logprob[] of gmm_row_log_prob and its log-sum-exp, turn logprob
+ * into responsibilities (in place, summing to 1) and return the argmax.
+ */
+extern int	gmm_row_responsibilities(int k, double *logprob, double lse);
+
+/* Fit options, scikit-learn's meanings. */
+typedef struct GmmFitOptions
+{
+	int			n_components;
+	GmmCovType	cov_type;
+	int			max_iter;		/* >= 0; 0 means initialise only */
+	double		tol;			/* >= 0 */
+	double		reg_covar;		/* >= 0 */
+	uint64_t	random_state;
+	GmmInit		init_params;
+	int			n_init;			/* >= 1 */
+	/* optional initial parameters (NULL when not given), sklearn shapes */
+	const double *weights_init; /* k, positive, sum 1 */
+	const double *means_init;	/* k x d */
+	const double *precisions_init;	/* gmm_cov_size: precisions, not Cholesky */
+	/* optional warm start: EM continues from these parameters (gmm_refit) */
+	const GmmParams *warm_start;
+} GmmFitOptions;
+
+extern void gmm_fit_options_default(GmmFitOptions *opt, int n_components);
+
+typedef struct GmmFitResult
+{
+	int			n_iter;			/* EM iterations of the kept initialisation */
+	bool		converged;
+	/* scikit-learn's lower_bound_: mean log-likelihood of the last E-step */
+	double		lower_bound;
+	/* mean log-likelihood of the final parameters (one more E-step) */
+	double		log_likelihood;
+	double		sum_weights;	/* sum of sample weights (n when unweighted) */
+	int64_t		n_samples;		/* rows with positive weight */
+	int			best_init;		/* which of the n_init runs was kept */
+	int			bad_component;	/* with GMM_ERR_NOT_PD / _INIT_NOT_PD */
+} GmmFitResult;
+
+/*
+ * Fit a mixture to X (n x d) with optional sample weights w (NULL: all 1;
+ * else finite and >= 0, checked by the caller).  out must be bound
+ * (gmm_params_bind) for opt->cov_type, opt->n_components and d; on GMM_OK it
+ * holds the fitted parameters with prec_chol and log_det.  X and w are only
+ * read, so a caller may fit the same rows more than once.
+ */
+extern GmmStatus gmm_fit(const double *X, const double *w, size_t n, int d,
+						 const GmmFitOptions *opt, const GmmHooks *hooks,
+						 GmmParams *out, GmmFitResult *res);
+
+/*
+ * k-means (k-means++ seeding with scikit-learn's greedy local trials, then
+ * Lloyd until the centre shift is below 1e-4 times the mean feature variance,
+ * at most 300 iterations).  labels: n ints out; centers: k x d out.
+ */
+extern GmmStatus gmm_kmeans(const double *X, const double *w, size_t n, int d,
+							int k, uint64_t seed, const GmmHooks *hooks,
+							int *labels, double *centers);
+
+/*
+ * Sufficient statistics of one EM pass (the E-step plus what the M-step
+ * needs), combinable by addition.  Statistics are shifted by the means of the
+ * model the pass scores against (full, diag, spherical: per component; tied:
+ * one global shift), so that they do not lose precision to large offsets.
+ */
+typedef struct GmmStats
+{
+	GmmCovType	cov_type;
+	int			k;
+	int			d;
+	int64_t		n_rows;			/* rows with positive weight */
+	double		sum_w;			/* sum of weights */
+	double		sum_loglik;		/* sum of w * log p(x) */
+	double	   *shift;			/* k x d (tied: d) */
+	double	   *s0;				/* k: sum of w r */
+	double	   *s1;				/* k x d: sum of w r (x - shift) */
+	double	   *s2;				/* full k x d x d, tied d x d, diag and
+								 * spherical k x d: sum of w r (x - shift)
+								 * outer (or squared) */
+} GmmStats;
+
+extern size_t gmm_stats_ndoubles(GmmCovType t, int k, int d);
+extern void gmm_stats_bind(GmmStats *s, GmmCovType t, int k, int d, double *buf);
+/* zero the sums and take the shift from the model */
+extern void gmm_stats_reset(GmmStats *s, const GmmParams *model);
+/* workspace for gmm_stats_accumulate, in doubles */
+extern size_t gmm_stats_work_ndoubles(GmmCovType t, int k, int d);
+/* E-step over n rows against model, adding into s (BLAS-3 per block) */
+extern void gmm_stats_accumulate(GmmStats *s, const GmmParams *model,
+								 const double *X, const double *w, size_t n,
+								 double *work, const GmmHooks *hooks);
+/* a += b; shapes and shifts must match (the caller checks) */
+extern void gmm_stats_merge(GmmStats *a, const GmmStats *b);
+/* M-step: new parameters (with prec_chol, log_det) from the statistics */
+extern GmmStatus gmm_stats_mstep(const GmmStats *s, double reg_covar,
+								 GmmParams *out, int *bad);
+
+/* Seeded generator (xoshiro256**), deterministic on every platform. */
+typedef struct GmmRng
+{
+	uint64_t	s[4];
+} GmmRng;
+
+extern void gmm_rng_seed(GmmRng *r, uint64_t seed, uint64_t stream);
+extern uint64_t gmm_rng_next(GmmRng *r);
+extern double gmm_rng_uniform(GmmRng *r);	/* [0, 1) */
+extern double gmm_rng_normal(GmmRng *r);	/* standard normal */
+
+/*
+ * Draw n rows from the mixture: X (n x d) and component labels, from the
+ * generator seeded with seed.  work: d doubles plus cov factor (the caller
+ * passes gmm_sample_work_ndoubles).
+ */
+extern size_t gmm_sample_work_ndoubles(GmmCovType t, int k, int d);
+extern GmmStatus gmm_sample(const GmmParams *p, size_t n, uint64_t seed,
+							double *X, int *labels, double *work);
+
+#endif							/* GMM_CORE_H */
