@@ -1,0 +1,43 @@
+# gmm: Gaussian mixture models for PostgreSQL (PGXS build)
+
+EXTENSION = gmm
+EXTVERSION = 1.0
+
+MODULE_big = gmm
+# numerical core (no PostgreSQL headers; linked by the C unit tests too)
+CORE_OBJS = src/linalg.o src/em.o src/kmeans.o src/rng.o src/sample.o
+# SQL-facing layer
+OBJS = $(CORE_OBJS) \
+	src/gmm_model.o src/gmm_text.o src/gmm_binary.o src/gmm_accessors.o \
+	src/gmm_array.o src/gmm_options.o src/gmm_fit.o src/gmm_score.o
+
+# the install script is assembled from one piece per concern
+INSTALL_PIECES = $(sort $(wildcard sql/install/*.sql))
+DATA_built = $(EXTENSION)--$(EXTVERSION).sql
+
+REGRESS = $(patsubst sql/%.sql,%,$(sort $(wildcard sql/[0-9]*.sql)))
+REGRESS_OPTS = --inputdir=. --load-extension=$(EXTENSION)
+
+PG_CONFIG ?= pg_config
+PG_CPPFLAGS = -I$(srcdir)/src
+SHLIB_LINK = -llapack -lblas -lm
+PG_CFLAGS = -Wall -Wmissing-prototypes -Wpointer-arith -Wendif-labels \
+	-Wformat-security -fno-strict-aliasing $(GMM_WERROR)
+
+EXTRA_CLEAN = test/unit/test_core test/unit/*.o test/fuzz/*.o
+
+PGXS := $(shell $(PG_CONFIG) --pgxs)
+include $(PGXS)
+
+$(EXTENSION)--$(EXTVERSION).sql: $(INSTALL_PIECES)
+	cat $^ > $@
+
+# C unit tests of the numerical core: no server needed
+UNIT_CFLAGS = -O2 -g -std=gnu99 -Wall -Wextra -Isrc $(UNIT_SAN)
+CORE_SRCS = $(CORE_OBJS:.o=.c)
+test/unit/test_core: test/unit/test_core.c test/unit/unit.h $(CORE_SRCS) src/gmm_core.h
+	$(CC) $(UNIT_CFLAGS) -o $@ test/unit/test_core.c $(CORE_SRCS) -llapack -lblas -lm
+
+.PHONY: unittest
+unittest: test/unit/test_core
+	./test/unit/test_core
