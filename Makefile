@@ -5,7 +5,7 @@ EXTVERSION = 1.0
 
 MODULE_big = gmm
 # numerical core (no PostgreSQL headers; linked by the C unit tests too)
-CORE_OBJS = src/linalg.o src/em.o src/kmeans.o src/rng.o src/sample.o
+CORE_OBJS = src/params.o src/linalg.o src/em.o src/kmeans.o src/rng.o src/sample.o
 # SQL-facing layer
 OBJS = $(CORE_OBJS) \
 	src/gmm_model.o src/gmm_text.o src/gmm_binary.o src/gmm_accessors.o \

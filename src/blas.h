@@ -1,0 +1,44 @@
+/*
+ * blas.h
+ *	  Prototypes of the Fortran BLAS/LAPACK routines the numerical core calls
+ *	  (libblas/liblapack, OpenBLAS through Debian's alternatives).  Character
+ *	  arguments carry gfortran's hidden length arguments at the end; C
+ *	  implementations such as OpenBLAS ignore them.
+ */
+#ifndef GMM_BLAS_H
+#define GMM_BLAS_H
+
+#include <stddef.h>
+
+typedef size_t gmm_fchar_len;
+
+extern void dgemm_(const char *transa, const char *transb, const int *m,
+				   const int *n, const int *k, const double *alpha,
+				   const double *a, const int *lda, const double *b,
+				   const int *ldb, const double *beta, double *c,
+				   const int *ldc, gmm_fchar_len, gmm_fchar_len);
+extern void dgemv_(const char *trans, const int *m, const int *n,
+				   const double *alpha, const double *a, const int *lda,
+				   const double *x, const int *incx, const double *beta,
+				   double *y, const int *incy, gmm_fchar_len);
+extern void dsyrk_(const char *uplo, const char *trans, const int *n,
+				   const int *k, const double *alpha, const double *a,
+				   const int *lda, const double *beta, double *c,
+				   const int *ldc, gmm_fchar_len, gmm_fchar_len);
+extern void dtrmm_(const char *side, const char *uplo, const char *transa,
+				   const char *diag, const int *m, const int *n,
+				   const double *alpha, const double *a, const int *lda,
+				   double *b, const int *ldb, gmm_fchar_len, gmm_fchar_len,
+				   gmm_fchar_len, gmm_fchar_len);
+extern void dtrsm_(const char *side, const char *uplo, const char *transa,
+				   const char *diag, const int *m, const int *n,
+				   const double *alpha, const double *a, const int *lda,
+				   double *b, const int *ldb, gmm_fchar_len, gmm_fchar_len,
+				   gmm_fchar_len, gmm_fchar_len);
+extern void dpotrf_(const char *uplo, const int *n, double *a, const int *lda,
+					int *info, gmm_fchar_len);
+extern void dtrtri_(const char *uplo, const char *diag, const int *n,
+					double *a, const int *lda, int *info, gmm_fchar_len,
+					gmm_fchar_len);
+
+#endif							/* GMM_BLAS_H */
