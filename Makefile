@@ -7,7 +7,9 @@ MODULE_big = gmm
 # numerical core (no PostgreSQL headers; linked by the C unit tests too)
 CORE_OBJS = src/params.o src/linalg.o src/em.o src/kmeans.o src/rng.o src/sample.o
 # SQL-facing layer
-OBJS = $(CORE_OBJS) \
+# every src/*.c (the numerical core and the SQL layer); explicit lists above
+OBJS = $(patsubst %.c,%.o,$(sort $(wildcard src/*.c)))
+SQL_OBJS_PLANNED = \
 	src/gmm_model.o src/gmm_text.o src/gmm_binary.o src/gmm_accessors.o \
 	src/gmm_array.o src/gmm_options.o src/gmm_fit.o src/gmm_score.o
 
