@@ -1,0 +1,85 @@
+/*
+ * gmm_array.c
+ *	  float8[] feature rows: validation and zero-copy access to their values.
+ */
+#include "postgres.h"
+
+#include <math.h>
+
+#include "catalog/pg_type.h"
+#include "utils/array.h"
+
+#include "gmm.h"
+
+/*
+ * Check that a is a usable feature row and return its values in place.
+ *
+ * A row must be a one-dimensional, non-empty float8[] without NULL elements
+ * and with finite values only.  When expected_dim > 0 its length must be
+ * that; expected_what says where that length comes from ("the model", "the
+ * first row"), for the error detail.  No copy is made: the array's data are
+ * contiguous once NULLs are ruled out.  copybuf, when not NULL, must hold
+ * expected_dim doubles and is used only if the data are not suitably aligned.
+ */
+const double *
+gmm_array_row(ArrayType *a, int expected_dim, const char *expected_what,
+			  double *copybuf, int *dim_out)
+{
+	int			n;
+	const double *v;
+
+	if (ARR_ELEMTYPE(a) != FLOAT8OID)
+		elog(ERROR, "gmm: feature array has element type %u, expected float8",
+			 ARR_ELEMTYPE(a));
+	if (ARR_NDIM(a) > 1)
+		ereport(ERROR,
+				(errcode(ERRCODE_ARRAY_SUBSCRIPT_ERROR),
+				 errmsg("feature array must be one-dimensional"),
+				 errdetail("The array has %d dimensions.", ARR_NDIM(a)),
+				 errhint("Pass one row of features per aggregated value, e.g. ARRAY[x1, x2, x3].")));
+	n = (ARR_NDIM(a) == 0) ? 0 : ARR_DIMS(a)[0];
+	if (n == 0)
+		ereport(ERROR,
+				(errcode(ERRCODE_DATA_EXCEPTION),
+				 errmsg("feature array must not be empty")));
+	if (ARR_HASNULL(a) && array_contains_nulls(a))
+	{
+		bits8	   *bitmap = ARR_NULLBITMAP(a);
+		int			i;
+
+		for (i = 0; i < n; i++)
+			if (!(bitmap[i / 8] & (1 << (i % 8))))
+				break;
+		ereport(ERROR,
+				(errcode(ERRCODE_NULL_VALUE_NOT_ALLOWED),
+				 errmsg("feature array must not contain NULL elements"),
+				 errdetail("Element %d is NULL.", i + 1)));
+	}
+	if (expected_dim > 0 && n != expected_dim)
+		ereport(ERROR,
+				(errcode(ERRCODE_DATA_EXCEPTION),
+				 errmsg("feature array has %d elements, expected %d",
+						n, expected_dim),
+				 errdetail("Every row must have the same number of features as %s.",
+						   expected_what)));
+
+	v = (const double *) ARR_DATA_PTR(a);
+	for (int i = 0; i < n; i++)
+	{
+		if (unlikely(!isfinite(v[i])))
+			ereport(ERROR,
+					(errcode(ERRCODE_DATA_EXCEPTION),
+					 errmsg("feature array must not contain NaN or infinite values"),
+					 errdetail("Element %d is %s.", i + 1,
+							   isnan(v[i]) ? "NaN" : (v[i] > 0 ? "Infinity" : "-Infinity"))));
+	}
+
+	if (copybuf != NULL && ((uintptr_t) v % sizeof(double)) != 0)
+	{
+		memcpy(copybuf, v, sizeof(double) * n);
+		v = copybuf;
+	}
+	if (dim_out)
+		*dim_out = n;
+	return v;
+}

@@ -1,0 +1,46 @@
+/*
+ * gmm_fit.h
+ *	  What the fitting aggregates share: fit options given as jsonb (or built
+ *	  with gmm_options()), parsed once per aggregate, and the fit driver.
+ */
+#ifndef GMM_FIT_H
+#define GMM_FIT_H
+
+#include "utils/jsonb.h"
+
+#include "gmm.h"
+
+/* a numeric array option, flattened row-major with its shape */
+typedef struct GmmArrayOption
+{
+	double	   *values;			/* NULL when the option is absent */
+	int			ndim;
+	int			dims[3];
+	int			nvalues;
+} GmmArrayOption;
+
+typedef struct GmmOptions
+{
+	GmmFitOptions fit;			/* core options; n_components set by caller */
+	GmmArrayOption weights_init;
+	GmmArrayOption means_init;
+	GmmArrayOption precisions_init;
+	bool		verbose;
+} GmmOptions;
+
+/* parse opts (NULL: all defaults) into o, palloc'ing in CurrentMemoryContext */
+extern void gmm_options_parse(Jsonb *opts, GmmOptions *o);
+
+/*
+ * Check the initial parameters against K and D (shapes, weights summing to
+ * one, precisions symmetric) and point o->fit's *_init at them.
+ */
+extern void gmm_options_bind_init(GmmOptions *o, int k, int d);
+
+/* gmm_fit.c */
+extern void gmm_report_status(GmmStatus status, int bad, int64 n, int k);
+extern GmmModel *gmm_fit_rows(const double *X, const double *w, int64 n,
+							  int d, int k, GmmOptions *o, GmmModel *warm,
+							  const char *name);
+
+#endif							/* GMM_FIT_H */

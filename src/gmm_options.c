@@ -1,0 +1,397 @@
+/*
+ * gmm_options.c
+ *	  Fit options: parsing and checking the jsonb that the fitting aggregates
+ *	  take (and that gmm_options() builds with named arguments).
+ */
+#include "postgres.h"
+
+#include <math.h>
+
+#include "utils/builtins.h"
+#include "utils/jsonb.h"
+#include "utils/numeric.h"
+
+#include "gmm.h"
+#include "gmm_fit.h"
+
+#define VALID_OPTIONS \
+	"covariance_type, init_params, max_iter, means_init, n_init, " \
+	"precisions_init, random_state, reg_covar, tol, weights_init"
+
+static const char *
+JsonbValueTypeName(JsonbValue *v)
+{
+	switch (v->type)
+	{
+		case jbvNull:
+			return "null";
+		case jbvString:
+			return "a string";
+		case jbvNumeric:
+			return "a number";
+		case jbvBool:
+			return "a boolean";
+		case jbvBinary:
+			return JsonContainerIsArray(v->val.binary.data) ? "an array" : "an object";
+		default:
+			return "a composite value";
+	}
+}
+
+static void
+OptionTypeError(const char *key, const char *expected, JsonbValue *v)
+{
+	ereport(ERROR,
+			(errcode(ERRCODE_INVALID_PARAMETER_VALUE),
+			 errmsg("option \"%s\" must be %s, not %s",
+					key, expected, JsonbValueTypeName(v))));
+}
+
+/* a finite number */
+static double
+OptionNumber(const char *key, JsonbValue *v)
+{
+	double		d;
+
+	if (v->type != jbvNumeric)
+		OptionTypeError(key, "a number", v);
+	d = DatumGetFloat8(DirectFunctionCall1(numeric_float8,
+										   NumericGetDatum(v->val.numeric)));
+	if (!isfinite(d))
+		ereport(ERROR,
+				(errcode(ERRCODE_INVALID_PARAMETER_VALUE),
+				 errmsg("option \"%s\" must be a finite number", key)));
+	return d;
+}
+
+/* an exact integer in [min, max], read from the numeric's decimal text */
+static int64
+OptionInteger(const char *key, JsonbValue *v, int64 min, int64 max)
+{
+	char	   *s;
+	char	   *dot;
+	char	   *end;
+	long long	val;
+
+	if (v->type != jbvNumeric)
+		OptionTypeError(key, "an integer", v);
+	s = DatumGetCString(DirectFunctionCall1(numeric_out,
+											NumericGetDatum(v->val.numeric)));
+	dot = strchr(s, '.');
+	if (dot != NULL)
+	{
+		for (char *p = dot + 1; *p; p++)
+			if (*p != '0')
+				ereport(ERROR,
+						(errcode(ERRCODE_INVALID_PARAMETER_VALUE),
+						 errmsg("option \"%s\" must be an integer, not %s", key, s)));
+		*dot = '\0';
+	}
+	errno = 0;
+	val = strtoll(s, &end, 10);
+	if (errno != 0 || *end != '\0' || val < min || val > max)
+		ereport(ERROR,
+				(errcode(ERRCODE_INVALID_PARAMETER_VALUE),
+				 errmsg("option \"%s\" must be between " INT64_FORMAT " and " INT64_FORMAT ", not %s",
+						key, min, max, s)));
+	return (int64) val;
+}
+
+static char *
+OptionString(const char *key, JsonbValue *v)
+{
+	if (v->type != jbvString)
+		OptionTypeError(key, "a string", v);
+	return pnstrdup(v->val.string.val, v->val.string.len);
+}
+
+/*
+ * A rectangular array of numbers of 1 to 3 dimensions (nested JSON arrays),
+ * flattened row-major into out.
+ */
+static void
+OptionArray(const char *key, JsonbValue *jv, GmmArrayOption *out)
+{
+	JsonbIterator *it;
+	JsonbValue	v;
+	JsonbIteratorToken r;
+	int			depth = 0;
+	int			counts[3] = {0, 0, 0};
+	int			cap = 16;
+
+	if (jv->type != jbvBinary || !JsonContainerIsArray(jv->val.binary.data))
+		OptionTypeError(key, "an array of numbers", jv);
+
+	memset(out, 0, sizeof(*out));
+	out->ndim = -1;
+	out->dims[0] = out->dims[1] = out->dims[2] = -1;
+	out->values = palloc(sizeof(double) * cap);
+
+	it = JsonbIteratorInit(jv->val.binary.data);
+	while ((r = JsonbIteratorNext(&it, &v, false)) != WJB_DONE)
+	{
+		switch (r)
+		{
+			case WJB_BEGIN_ARRAY:
+				if (depth >= 3)
+					ereport(ERROR,
+							(errcode(ERRCODE_INVALID_PARAMETER_VALUE),
+							 errmsg("option \"%s\" has more than 3 dimensions", key)));
+				if (depth > 0)
+					counts[depth - 1]++;
+				counts[depth] = 0;
+				depth++;
+				break;
+			case WJB_END_ARRAY:
+				depth--;
+				if (out->dims[depth] < 0)
+					out->dims[depth] = counts[depth];
+				else if (out->dims[depth] != counts[depth])
+					ereport(ERROR,
+							(errcode(ERRCODE_INVALID_PARAMETER_VALUE),
+							 errmsg("option \"%s\" is not a rectangular array", key),
+							 errdetail("Sub-arrays at depth %d have lengths %d and %d.",
+									   depth + 1, out->dims[depth], counts[depth])));
+				break;
+			case WJB_ELEM:
+				if (out->ndim < 0)
+					out->ndim = depth;
+				else if (out->ndim != depth)
+					ereport(ERROR,
+							(errcode(ERRCODE_INVALID_PARAMETER_VALUE),
+							 errmsg("option \"%s\" is not a rectangular array", key),
+							 errdetail("It mixes numbers and arrays at the same depth.")));
+				if (v.type != jbvNumeric)
+					OptionTypeError(key, "an array of numbers", &v);
+				if (out->nvalues == cap)
+				{
+					cap *= 2;
+					out->values = repalloc(out->values, sizeof(double) * cap);
+				}
+				out->values[out->nvalues++] = OptionNumber(key, &v);
+				counts[depth - 1]++;
+				break;
+			default:
+				ereport(ERROR,
+						(errcode(ERRCODE_INVALID_PARAMETER_VALUE),
+						 errmsg("option \"%s\" must be an array of numbers", key)));
+		}
+	}
+	if (out->nvalues == 0)
+		ereport(ERROR,
+				(errcode(ERRCODE_INVALID_PARAMETER_VALUE),
+				 errmsg("option \"%s\" must not be empty", key)));
+}
+
+void
+gmm_options_parse(Jsonb *opts, GmmOptions *o)
+{
+	JsonbIterator *it;
+	JsonbValue	k;
+	JsonbValue	v;
+	JsonbIteratorToken r;
+
+	memset(o, 0, sizeof(*o));
+	gmm_fit_options_default(&o->fit, 1);
+	if (opts == NULL)
+		return;
+	if (!JB_ROOT_IS_OBJECT(opts) || JB_ROOT_IS_SCALAR(opts))
+		ereport(ERROR,
+				(errcode(ERRCODE_INVALID_PARAMETER_VALUE),
+				 errmsg("gmm options must be a JSON object"),
+				 errhint("Build the options with gmm_options(), e.g. gmm_options(max_iter => 200).")));
+
+	it = JsonbIteratorInit(&opts->root);
+	r = JsonbIteratorNext(&it, &k, true);
+	Assert(r == WJB_BEGIN_OBJECT);
+	while ((r = JsonbIteratorNext(&it, &k, true)) == WJB_KEY)
+	{
+		char	   *key = pnstrdup(k.val.string.val, k.val.string.len);
+
+		r = JsonbIteratorNext(&it, &v, true);
+		Assert(r == WJB_VALUE);
+		if (v.type == jbvNull)
+			continue;			/* null means "the default" */
+
+		if (strcmp(key, "max_iter") == 0)
+			o->fit.max_iter = (int) OptionInteger(key, &v, 0, PG_INT32_MAX);
+		else if (strcmp(key, "n_init") == 0)
+			o->fit.n_init = (int) OptionInteger(key, &v, 1, 1000);
+		else if (strcmp(key, "random_state") == 0)
+			o->fit.random_state = (uint64) OptionInteger(key, &v, 0, PG_INT64_MAX);
+		else if (strcmp(key, "tol") == 0 || strcmp(key, "reg_covar") == 0)
+		{
+			double		d = OptionNumber(key, &v);
+
+			if (d < 0)
+				ereport(ERROR,
+						(errcode(ERRCODE_INVALID_PARAMETER_VALUE),
+						 errmsg("option \"%s\" must not be negative", key)));
+			if (key[0] == 't')
+				o->fit.tol = d;
+			else
+				o->fit.reg_covar = d;
+		}
+		else if (strcmp(key, "covariance_type") == 0)
+		{
+			char	   *s = OptionString(key, &v);
+
+			if (!gmm_cov_type_from_name(s, &o->fit.cov_type))
+				ereport(ERROR,
+						(errcode(ERRCODE_INVALID_PARAMETER_VALUE),
+						 errmsg("unknown covariance_type \"%s\"", s),
+						 errhint("Valid covariance types are full, tied, diag and spherical.")));
+		}
+		else if (strcmp(key, "init_params") == 0)
+		{
+			char	   *s = OptionString(key, &v);
+
+			if (!gmm_init_from_name(s, &o->fit.init_params))
+				ereport(ERROR,
+						(errcode(ERRCODE_INVALID_PARAMETER_VALUE),
+						 errmsg("unknown init_params \"%s\"", s),
+						 errhint("Valid initialisations are kmeans, k-means++, random and random_from_data.")));
+		}
+		else if (strcmp(key, "weights_init") == 0)
+			OptionArray(key, &v, &o->weights_init);
+		else if (strcmp(key, "means_init") == 0)
+			OptionArray(key, &v, &o->means_init);
+		else if (strcmp(key, "precisions_init") == 0)
+			OptionArray(key, &v, &o->precisions_init);
+		else
+			ereport(ERROR,
+					(errcode(ERRCODE_INVALID_PARAMETER_VALUE),
+					 errmsg("unrecognized gmm option \"%s\"", key),
+					 errhint("Valid options are " VALID_OPTIONS ".")));
+	}
+}
+
+/* ereport unless the array option has exactly the given shape */
+static void
+CheckShape(const char *key, GmmArrayOption *a, int ndim, int d0, int d1, int d2,
+		   int k, int d)
+{
+	int			want[3] = {d0, d1, d2};
+	bool		ok = (a->ndim == ndim);
+
+	for (int i = 0; ok && i < ndim; i++)
+		ok = (a->dims[i] == want[i]);
+	if (!ok)
+	{
+		StringInfoData got;
+		StringInfoData exp;
+
+		initStringInfo(&got);
+		initStringInfo(&exp);
+		for (int i = 0; i < a->ndim; i++)
+			appendStringInfo(&got, "%s%d", i ? ", " : "", a->dims[i]);
+		for (int i = 0; i < ndim; i++)
+			appendStringInfo(&exp, "%s%d", i ? ", " : "", want[i]);
+		ereport(ERROR,
+				(errcode(ERRCODE_INVALID_PARAMETER_VALUE),
+				 errmsg("option \"%s\" has shape (%s), expected (%s)",
+						key, got.data, exp.data),
+				 errdetail("The model has %d components and %d features.", k, d)));
+	}
+}
+
+/* numpy.allclose(a, a.T) for one d x d block, as scikit-learn checks */
+static bool
+IsSymmetric(const double *a, int d)
+{
+	for (int i = 0; i < d; i++)
+		for (int j = 0; j < i; j++)
+		{
+			double		x = a[(size_t) i * d + j];
+			double		y = a[(size_t) j * d + i];
+
+			if (fabs(x - y) > 1e-8 + 1e-5 * fabs(y))
+				return false;
+		}
+	return true;
+}
+
+void
+gmm_options_bind_init(GmmOptions *o, int k, int d)
+{
+	GmmCovType	t = o->fit.cov_type;
+
+	o->fit.n_components = k;
+	o->fit.weights_init = NULL;
+	o->fit.means_init = NULL;
+	o->fit.precisions_init = NULL;
+
+	if (o->weights_init.values)
+	{
+		double		sum = 0;
+
+		CheckShape("weights_init", &o->weights_init, 1, k, 0, 0,
+						   k, d);
+		for (int j = 0; j < k; j++)
+		{
+			double		w = o->weights_init.values[j];
+
+			if (!(w > 0 && w <= 1))
+				ereport(ERROR,
+						(errcode(ERRCODE_INVALID_PARAMETER_VALUE),
+						 errmsg("weights_init[%d] must be in (0, 1], not %g", j, w)));
+			sum += w;
+		}
+		if (fabs(sum - 1.0) > 1e-9)
+			ereport(ERROR,
+					(errcode(ERRCODE_INVALID_PARAMETER_VALUE),
+					 errmsg("weights_init must sum to 1, not %.17g", sum),
+					 errhint("Divide the weights by their sum.")));
+		o->fit.weights_init = o->weights_init.values;
+	}
+	if (o->means_init.values)
+	{
+		CheckShape("means_init", &o->means_init, 2, k, d, 0,
+						   k, d);
+		o->fit.means_init = o->means_init.values;
+	}
+	if (o->precisions_init.values)
+	{
+		GmmArrayOption *p = &o->precisions_init;
+
+		switch (t)
+		{
+			case GMM_COV_FULL:
+				CheckShape("precisions_init", p, 3, k, d, d,
+						   k, d);
+				break;
+			case GMM_COV_TIED:
+				CheckShape("precisions_init", p, 2, d, d, 0,
+						   k, d);
+				break;
+			case GMM_COV_DIAG:
+				CheckShape("precisions_init", p, 2, k, d, 0,
+						   k, d);
+				break;
+			case GMM_COV_SPHERICAL:
+				CheckShape("precisions_init", p, 1, k, 0, 0,
+						   k, d);
+				break;
+		}
+		if (t == GMM_COV_FULL || t == GMM_COV_TIED)
+		{
+			int			nblocks = (t == GMM_COV_FULL) ? k : 1;
+
+			for (int j = 0; j < nblocks; j++)
+				if (!IsSymmetric(p->values + (size_t) j * d * d, d))
+					ereport(ERROR,
+							(errcode(ERRCODE_INVALID_PARAMETER_VALUE),
+							 errmsg("precisions_init[%d] is not symmetric", j)));
+		}
+		else
+		{
+			for (int i = 0; i < p->nvalues; i++)
+				if (!(p->values[i] > 0))
+					ereport(ERROR,
+							(errcode(ERRCODE_INVALID_PARAMETER_VALUE),
+							 errmsg("precisions_init must be positive, but element %d is %g",
+									i, p->values[i])));
+		}
+		o->fit.precisions_init = p->values;
+	}
+}
