@@ -1,0 +1,77 @@
+#!/usr/bin/env bash
+# Smoke test of an installed gmm: the extension installs, drops and reinstalls cleanly, the
+# type and the documented functions are declared as intended, and a tiny fit scores its rows.
+# shellcheck source=lib.sh
+. "$(dirname "$0")/lib.sh"
+
+gmm_fresh_db gmm_smoke
+
+check "CREATE EXTENSION gmm" gmm_sql "CREATE EXTENSION gmm"
+if [ "$GMM_T_FAILED" -gt 0 ]; then
+	echo "# bail out: nothing else can be checked without the extension"
+	done_testing || exit 1
+fi
+check_sql "extension version is 1.0" "1.0" \
+	"SELECT extversion FROM pg_extension WHERE extname = 'gmm'"
+
+# the model holds doubles and int64s: aligned as double, stored out of line / compressible
+check_sql "type gmm: varlena, align double, storage extended" "-1|d|x" \
+	"SELECT typlen || '|' || typalign || '|' || typstorage FROM pg_type WHERE oid = 'gmm'::regtype"
+
+check_sql "gmm_fit(float8[], int) is an aggregate returning gmm" "gmm" \
+	"SELECT format_type(p.prorettype, NULL) FROM pg_proc p JOIN pg_aggregate a ON a.aggfnoid = p.oid
+	 WHERE p.oid = 'gmm_fit(float8[], int)'::regprocedure"
+
+# the documented scoring functions: pure functions of their arguments
+for f in 'gmm_predict(gmm, float8[])' 'gmm_predict_proba(gmm, float8[])' \
+	'gmm_score_samples(gmm, float8[])' 'gmm_means(gmm)' 'gmm_weights(gmm)'; do
+	check_sql "$f is IMMUTABLE STRICT PARALLEL SAFE" "i|t|s" \
+		"SELECT provolatile || '|' || proisstrict || '|' || proparallel FROM pg_proc
+		 WHERE oid = '$f'::regprocedure"
+done
+
+check_sql "no function of the extension is PARALLEL UNSAFE" "none" \
+	"SELECT coalesce(string_agg(p.oid::regprocedure::text, ', '), 'none')
+	 FROM pg_depend d JOIN pg_proc p ON p.oid = d.objid
+	 WHERE d.refobjid = (SELECT oid FROM pg_extension WHERE extname = 'gmm')
+	   AND d.classid = 'pg_proc'::regclass AND d.deptype = 'e' AND p.proparallel = 'u'"
+
+check_sql "every function and type of the extension has a COMMENT" "none" \
+	"SELECT coalesce(string_agg(pg_describe_object(d.classid, d.objid, 0), ', '), 'none') FROM pg_depend d
+	 WHERE d.refobjid = (SELECT oid FROM pg_extension WHERE extname = 'gmm')
+	   AND d.deptype = 'e' AND d.classid IN ('pg_proc'::regclass, 'pg_type'::regclass)
+	   AND NOT (d.classid = 'pg_type'::regclass
+	            AND EXISTS (SELECT 1 FROM pg_type t WHERE t.oid = d.objid AND t.typelem <> 0 AND t.typlen = -1
+	                        AND t.typname LIKE '\_%'))
+	   AND obj_description(d.objid, d.classid::regclass::name) IS NULL"
+
+# two well-separated blobs with a deterministic jitter: every blob must get one label
+gmm_sql "CREATE TABLE pts AS
+	SELECT g, g % 2 AS blob,
+	       ARRAY[(g % 2) * 10 + sin(g) * 0.5, (g % 2) * 10 + cos(g * 1.7) * 0.5]::float8[] AS x
+	FROM generate_series(1, 200) g" >/dev/null
+check_sql "fit on two blobs, predict: one label per blob, two labels in all" "2|2" \
+	"WITH m AS (SELECT gmm_fit(x, 2) AS m FROM pts),
+	      lab AS (SELECT blob, gmm_predict(m, x) AS l FROM pts, m)
+	 SELECT (SELECT count(DISTINCT (blob, l)) FROM lab) || '|' || (SELECT count(DISTINCT l) FROM lab)"
+check_sql "predict_proba rows sum to 1, score_samples is finite" "t" \
+	"WITH m AS (SELECT gmm_fit(x, 2) AS m FROM pts)
+	 SELECT bool_and(abs((SELECT sum(v) FROM unnest(gmm_predict_proba(m, x)) v) - 1) < 1e-9
+	                 AND gmm_score_samples(m, x) > '-Infinity'::float8
+	                 AND gmm_score_samples(m, x) < 'Infinity'::float8)
+	 FROM pts, m"
+check_sql "text output round-trips exactly" "t" \
+	"WITH m AS (SELECT gmm_fit(x, 2) AS m FROM pts) SELECT m::text::gmm::text = m::text FROM m"
+
+gmm_sql "DROP TABLE pts" >/dev/null
+check "DROP EXTENSION gmm" gmm_sql "DROP EXTENSION gmm"
+check_sql "nothing of gmm is left after DROP EXTENSION" "0" \
+	"SELECT count(*) FROM pg_type WHERE typname = 'gmm'"
+check "CREATE EXTENSION gmm again" gmm_sql "CREATE EXTENSION gmm"
+
+# relocatable = true: it can live in and move to another schema
+check "ALTER EXTENSION gmm SET SCHEMA" gmm_sql "CREATE SCHEMA ml; ALTER EXTENSION gmm SET SCHEMA ml"
+check_sql "the type moved with it" "ml.gmm" "SELECT 'ml.gmm'::regtype::text"
+
+check_sql "the server is still up" "1" "SELECT 1"
+done_testing

@@ -1,0 +1,104 @@
+# shellcheck shell=bash
+# tools/lib/common.sh: shared by tools/demo.sh, tools/test.sh and test/integration/lib.sh.
+# Messages, the Debian packages the project needs, finding pg_config, building and installing.
+
+GMM_PG_MAJOR=${GMM_PG_MAJOR:-15}
+
+# shellcheck disable=SC2034 # used by the scripts that source this file
+# to build, install and run the extension
+GMM_PKGS_BUILD=(build-essential "postgresql-$GMM_PG_MAJOR" "postgresql-server-dev-$GMM_PG_MAJOR"
+	postgresql-contrib liblapack-dev libopenblas0 libopenblas-dev)
+# shellcheck disable=SC2034
+# to run every test suite as well
+GMM_PKGS_TEST=(python3 python3-numpy python3-sklearn valgrind "postgresql-$GMM_PG_MAJOR-cron")
+
+gmm_say() { printf '==> %s\n' "$*"; }
+gmm_warn() { printf 'warning: %s\n' "$*" >&2; }
+gmm_die() {
+	printf 'error: %s\n' "$*" >&2
+	exit 1
+}
+
+# "sudo" when not root (packages and `make install` need root), nothing as root
+gmm_sudo() {
+	if [ "$(id -u)" -eq 0 ]; then
+		"$@"
+	elif command -v sudo >/dev/null 2>&1; then
+		sudo "$@"
+	else
+		gmm_die "need root for: $* (run as root, or install sudo)"
+	fi
+}
+
+# print the packages among "$@" that are not installed
+gmm_missing_packages() {
+	local p
+	for p in "$@"; do
+		case "$(dpkg-query -W -f='${db:Status-Abbrev}' "$p" 2>/dev/null)" in
+		ii*) ;;
+		*) printf '%s\n' "$p" ;;
+		esac
+	done
+}
+
+# install the missing packages among "$@" with apt, non-interactively; no-op when all are there
+gmm_ensure_packages() {
+	if [ "${GMM_SKIP_APT:-0}" = 1 ]; then
+		gmm_say "packages: not checked (GMM_SKIP_APT=1)"
+		return 0
+	fi
+	if ! command -v dpkg-query >/dev/null 2>&1 || ! command -v apt-get >/dev/null 2>&1; then
+		gmm_warn "no apt/dpkg here: make sure these (Debian names) are installed: $*"
+		return 0
+	fi
+	local missing log
+	mapfile -t missing < <(gmm_missing_packages "$@")
+	if [ "${#missing[@]}" -eq 0 ]; then
+		gmm_say "packages: all ${#} installed"
+		return 0
+	fi
+	gmm_say "installing ${#missing[@]} packages with apt (a few minutes on a fresh machine): ${missing[*]}"
+	log=$(mktemp "${TMPDIR:-/tmp}/gmm-apt.XXXXXX")
+	if ! {
+		gmm_sudo env DEBIAN_FRONTEND=noninteractive apt-get update -q &&
+			gmm_sudo env DEBIAN_FRONTEND=noninteractive apt-get install -y -q \
+				--no-install-recommends -o Dpkg::Use-Pty=0 "${missing[@]}"
+	} </dev/null >"$log" 2>&1; then
+		tail -n 40 "$log" >&2
+		rm -f "$log"
+		gmm_die "apt-get failed (last lines above); the packages are: ${missing[*]}"
+	fi
+	rm -f "$log"
+	mapfile -t missing < <(gmm_missing_packages "$@")
+	[ "${#missing[@]}" -eq 0 ] || gmm_die "still not installed after apt-get: ${missing[*]}"
+	gmm_say "packages installed"
+}
+
+# set and export PG_CONFIG: $PG_CONFIG if set, else PostgreSQL $GMM_PG_MAJOR's, else the one on PATH
+gmm_find_pg_config() {
+	if [ -n "${PG_CONFIG:-}" ]; then
+		command -v "$PG_CONFIG" >/dev/null 2>&1 || gmm_die "PG_CONFIG=$PG_CONFIG is not an executable"
+	elif [ -x "/usr/lib/postgresql/$GMM_PG_MAJOR/bin/pg_config" ]; then
+		PG_CONFIG=/usr/lib/postgresql/$GMM_PG_MAJOR/bin/pg_config
+	elif command -v pg_config >/dev/null 2>&1; then
+		PG_CONFIG=$(command -v pg_config)
+	else
+		gmm_die "pg_config not found: install postgresql-server-dev-$GMM_PG_MAJOR, or set PG_CONFIG=/path/to/pg_config"
+	fi
+	export PG_CONFIG
+	gmm_say "PostgreSQL: $("$PG_CONFIG" --version) ($PG_CONFIG)"
+}
+
+# make the extension (extra make arguments in "$@")
+gmm_build() {
+	make -j"$(nproc 2>/dev/null || echo 2)" PG_CONFIG="$PG_CONFIG" "$@"
+}
+
+# make install, as root when the PostgreSQL directories are not writable
+gmm_install() {
+	if [ -w "$("$PG_CONFIG" --pkglibdir)" ] && [ -w "$("$PG_CONFIG" --sharedir)/extension" ]; then
+		make PG_CONFIG="$PG_CONFIG" install
+	else
+		gmm_sudo make PG_CONFIG="$PG_CONFIG" install
+	fi
+}

@@ -1,0 +1,224 @@
+#!/usr/bin/env bash
+# tools/test.sh: install what is missing (apt), build with -Werror, install, start a private
+# throwaway PostgreSQL cluster and run every test suite.  The last line is the totals,
+# "N passed, N failed"; the exit status is non-zero when anything failed.
+#
+#   bash tools/test.sh                      everything (what CI runs)
+#   bash tools/test.sh SUITE|SCRIPT...      only these: unit valgrind regress integration
+#                                           conformance, or paths of test scripts
+# Environment: GMM_SKIP_APT=1 skips the package step; PG_CONFIG picks the PostgreSQL;
+# GMM_TEST_TIMEOUT (seconds, default 900) bounds each suite and script.
+set -euo pipefail
+
+cd "$(dirname "$0")/.."
+GMM_ROOT=$PWD
+export GMM_ROOT
+# shellcheck source=lib/common.sh
+. "$GMM_ROOT/tools/lib/common.sh"
+# shellcheck source=lib/cluster.sh
+. "$GMM_ROOT/tools/lib/cluster.sh"
+
+usage() { sed -n '2,11p' "$0" | sed 's/^# \{0,1\}//'; }
+
+# --- what to run ---------------------------------------------------------------------------
+want_unit=0 want_valgrind=0 want_regress=0 want_integration=0 want_conformance=0
+only_scripts=()
+if [ "$#" -eq 0 ]; then
+	want_unit=1 want_valgrind=1 want_regress=1 want_integration=1 want_conformance=1
+fi
+for a in "$@"; do
+	case $a in
+	-h | --help)
+		usage
+		exit 0
+		;;
+	unit) want_unit=1 ;;
+	valgrind) want_valgrind=1 ;;
+	regress) want_regress=1 ;;
+	integration) want_integration=1 ;;
+	conformance) want_conformance=1 ;;
+	*)
+		[ -f "$a" ] || {
+			usage >&2
+			gmm_die "unknown suite or script: $a"
+		}
+		only_scripts+=("$a")
+		;;
+	esac
+done
+need_server=$((want_regress + want_integration + want_conformance + ${#only_scripts[@]}))
+
+T_START=$SECONDS
+TIMEOUT=${GMM_TEST_TIMEOUT:-900}
+LOGDIR=$(mktemp -d "${TMPDIR:-/tmp}/gmm-testlogs.XXXXXX")
+# shellcheck disable=SC2016 # expanded when the hook runs
+gmm_on_exit 'rm -rf "$LOGDIR"'
+TOTAL_P=0 TOTAL_F=0
+SUMMARY=()
+
+# record NAME PASSED FAILED [NOTE]
+record() {
+	TOTAL_P=$((TOTAL_P + $2))
+	TOTAL_F=$((TOTAL_F + $3))
+	SUMMARY+=("$(printf '%-44s %4d passed, %3d failed  %s' "$1" "$2" "$3" "${4:-}")")
+}
+skip() { SUMMARY+=("$(printf '%-44s skipped: %s' "$1" "$2")"); }
+
+# run CMD with its output on the terminal and in LOG; returns CMD's status.  Programs get
+# GMM_TEST_TIMEOUT seconds (status 124 after that); shell functions are not timed.
+run_logged() {
+	local log=$1 rc
+	shift
+	local -a tmo=(timeout --foreground -k 10 "$TIMEOUT")
+	[ "$(type -t "$1")" != function ] || tmo=()
+	set +e
+	"${tmo[@]}" "$@" </dev/null 2>&1 | tee "$log"
+	rc=${PIPESTATUS[0]}
+	set -e
+	[ "$rc" -ne 124 ] || echo "*** timed out after ${TIMEOUT}s (GMM_TEST_TIMEOUT)" | tee -a "$log"
+	return "$rc"
+}
+
+# counts from the last "N passed, N failed" line of LOG; without one, the exit status counts as
+# one test; a non-zero status with no failure counted adds one failure
+count_and_record() {
+	local name=$1 log=$2 rc=$3 line p f
+	line=$(grep -E '^([[:alnum:]_-]+: *)?[0-9]+ passed, [0-9]+ failed' "$log" | tail -n 1 || true)
+	if [ -n "$line" ]; then
+		p=$(sed -E 's/^([[:alnum:]_-]+: *)?([0-9]+) passed, ([0-9]+) failed.*/\2/' <<<"$line")
+		f=$(sed -E 's/^([[:alnum:]_-]+: *)?([0-9]+) passed, ([0-9]+) failed.*/\3/' <<<"$line")
+		if [ "$rc" -ne 0 ] && [ "$f" -eq 0 ]; then
+			record "$name" "$p" 1 "(exit status $rc)"
+		else
+			record "$name" "$p" "$f"
+		fi
+	elif [ "$rc" -eq 0 ]; then
+		record "$name" 1 0 "(no count printed; exit status 0)"
+	else
+		record "$name" 0 1 "(no count printed; exit status $rc)"
+	fi
+}
+
+section() { printf '\n======== %s ========\n' "$*"; }
+
+# --- packages, build, install --------------------------------------------------------------
+section "packages"
+gmm_ensure_packages "${GMM_PKGS_BUILD[@]}" "${GMM_PKGS_TEST[@]}"
+gmm_find_pg_config
+
+section "build (make GMM_WERROR=-Werror)"
+built=0 installed=0
+if run_logged "$LOGDIR/build" gmm_build GMM_WERROR=-Werror; then
+	built=1
+	record "build (-Werror)" 1 0
+else
+	record "build (-Werror)" 0 1
+fi
+if [ "$built" = 1 ] && [ "$need_server" -gt 0 ]; then
+	section "install"
+	if run_logged "$LOGDIR/install" gmm_install; then
+		installed=1
+	else
+		record "make install" 0 1
+	fi
+fi
+
+# --- C unit tests --------------------------------------------------------------------------
+# a make target that does not exist (yet) is reported as skipped, not run
+has_target() {
+	local out
+	out=$(make -n PG_CONFIG="$PG_CONFIG" "$1" 2>&1 || true)
+	! grep -q "No rule to make target '$1'" <<<"$out"
+}
+if [ "$want_unit" = 1 ]; then
+	section "make unittest"
+	rc=0
+	run_logged "$LOGDIR/unit" make PG_CONFIG="$PG_CONFIG" unittest || rc=$?
+	count_and_record "unit (make unittest)" "$LOGDIR/unit" "$rc"
+fi
+if [ "$want_valgrind" = 1 ]; then
+	section "make unittest-valgrind"
+	if has_target unittest-valgrind; then
+		rc=0
+		run_logged "$LOGDIR/valgrind" make PG_CONFIG="$PG_CONFIG" unittest-valgrind || rc=$?
+		count_and_record "valgrind (make unittest-valgrind)" "$LOGDIR/valgrind" "$rc"
+	else
+		skip "valgrind (make unittest-valgrind)" "no such make target yet"
+	fi
+fi
+
+# --- the server suites ---------------------------------------------------------------------
+# server-side scripts to run: integration/*.sh and conformance/* (executable ones)
+scripts=()
+if [ "$want_integration" = 1 ]; then
+	for f in test/integration/*.sh; do
+		if [ ! -e "$f" ] || [ "$f" = test/integration/lib.sh ]; then continue; fi
+		if [ -x "$f" ]; then scripts+=("$f"); else gmm_warn "$f is not executable: not run (chmod +x it)"; fi
+	done
+fi
+if [ "$want_conformance" = 1 ]; then
+	for f in test/conformance/*; do
+		[ -f "$f" ] && [ -x "$f" ] && scripts+=("$f")
+	done
+fi
+scripts+=("${only_scripts[@]}")
+regress_tests=()
+if [ "$want_regress" = 1 ]; then
+	for f in sql/[0-9]*.sql; do [ -e "$f" ] && regress_tests+=("$f"); done
+fi
+
+if [ "$need_server" -gt 0 ] && [ "$installed" = 0 ]; then
+	[ "$want_regress" = 0 ] || skip "regress (make installcheck)" "the extension did not build/install"
+	for f in "${scripts[@]}"; do skip "$f" "the extension did not build/install"; done
+elif [ "$need_server" -gt 0 ]; then
+	section "private PostgreSQL cluster"
+	gmm_on_exit gmm_cluster_destroy
+	gmm_cluster_create
+	gmm_say "cluster up: PGHOST=$PGHOST PGPORT=$PGPORT PGUSER=$PGUSER (data $GMM_TEST_PGDATA)"
+
+	if [ "$want_regress" = 1 ]; then
+		section "regress (make installcheck)"
+		if [ "${#regress_tests[@]}" -eq 0 ]; then
+			skip "regress (make installcheck)" "no sql/[0-9]*.sql yet"
+		else
+			rm -f regression.diffs regression.out
+			rc=0
+			run_logged "$LOGDIR/regress" make PG_CONFIG="$PG_CONFIG" installcheck || rc=$?
+			# PostgreSQL <= 15: "test name ... ok"; 16+: TAP "ok N - name" / "not ok N - name"
+			p=$(grep -cE '\.\.\. ok|^ok [0-9]+' "$LOGDIR/regress" || true)
+			f=$(grep -cE '\.\.\. FAILED|^not ok [0-9]+' "$LOGDIR/regress" || true)
+			if [ "$rc" -ne 0 ] && [ "$f" -eq 0 ]; then f=1; fi
+			record "regress (make installcheck)" "$p" "$f"
+			if [ -s regression.diffs ] && [ "$f" -gt 0 ]; then
+				section "regression.diffs (first 300 lines)"
+				head -n 300 regression.diffs
+			fi
+		fi
+	fi
+
+	for s in "${scripts[@]}"; do
+		section "$s"
+		if ! gmm_cluster_is_up || gmm_cluster_has_extra; then
+			gmm_say "restarting the cluster with its base configuration"
+			gmm_cluster_restart || { record "$s" 0 1 "(cluster would not restart)"; continue; }
+		fi
+		rc=0
+		log=$LOGDIR/$(basename "$s").log
+		if [[ $s == *.sh ]]; then
+			run_logged "$log" bash "$s" || rc=$?
+		else
+			run_logged "$log" "./$s" || rc=$?
+		fi
+		count_and_record "$s" "$log" "$rc"
+		if [ "$rc" -ne 0 ]; then
+			echo "--- server log (last 15 lines) ---"
+			gmm_cluster_log_tail 15
+		fi
+	done
+fi
+
+# --- totals --------------------------------------------------------------------------------
+section "summary ($((SECONDS - T_START)) s)"
+printf '%s\n' "${SUMMARY[@]}"
+printf '%d passed, %d failed\n' "$TOTAL_P" "$TOTAL_F"
+[ "$TOTAL_F" -eq 0 ]
