@@ -26,16 +26,30 @@
 
 typedef struct GmmFitState
 {
-	int			k;				/* n_components, the same on every row */
+	int			k;				/* n_components (gmm_fit_auto: the smallest) */
+	int			kmax;			/* gmm_fit_auto: the largest; else k */
 	int			d;				/* features, from the first row */
 	bool		weighted;
 	Jsonb	   *options_raw;	/* the options jsonb of the first row, or NULL */
 	GmmOptions	options;		/* parsed once */
+	GmmModel   *warm;			/* gmm_refit: the model EM starts from */
 	double	   *X;				/* n x d packed rows */
-	double	   *w;				/* n weights (weighted form only) */
+	double	   *w;				/* n weights (weighted forms only) */
 	int64		n;				/* rows stored */
 	int64		cap;			/* rows allocated */
 } GmmFitState;
+
+/* argument numbers of one aggregate's transition function, -1 if absent */
+typedef struct FitArgs
+{
+	int			x;
+	int			w;
+	int			k;				/* n_components, or min_components */
+	int			kmax;			/* max_components (gmm_fit_auto) */
+	int			model;			/* the starting model (gmm_refit) */
+	int			opt;
+	const char *name;
+} FitArgs;
 
 /* grow the packed buffers: doubling while small, then by a quarter */
 static void
@@ -54,7 +68,7 @@ FitStateGrow(GmmFitState *st, MemoryContext aggctx)
 	if ((double) newcap * rowbytes > (double) MaxAllocHugeSize)
 		ereport(ERROR,
 				(errcode(ERRCODE_PROGRAM_LIMIT_EXCEEDED),
-				 errmsg("too many rows for one gmm_fit: " INT64_FORMAT " rows of %d features",
+				 errmsg("too many rows for one fit: " INT64_FORMAT " rows of %d features",
 						st->n, st->d)));
 
 	if (st->X == NULL)
@@ -72,112 +86,188 @@ FitStateGrow(GmmFitState *st, MemoryContext aggctx)
 }
 
 static void
-CheckNComponents(int k)
+CheckNComponents(const char *what, int k)
 {
 	if (k < 1)
 		ereport(ERROR,
 				(errcode(ERRCODE_INVALID_PARAMETER_VALUE),
-				 errmsg("n_components must be at least 1, not %d", k)));
+				 errmsg("%s must be at least 1, not %d", what, k)));
 	if (k > GMM_MAX_COMPONENTS)
 		ereport(ERROR,
 				(errcode(ERRCODE_PROGRAM_LIMIT_EXCEEDED),
-				 errmsg("n_components must be at most %d, not %d",
-						GMM_MAX_COMPONENTS, k)));
+				 errmsg("%s must be at most %d, not %d",
+						what, GMM_MAX_COMPONENTS, k)));
+}
+
+static int
+GetIntArg(FunctionCallInfo fcinfo, int argno, const char *what)
+{
+	if (PG_ARGISNULL(argno))
+		ereport(ERROR,
+				(errcode(ERRCODE_NULL_VALUE_NOT_ALLOWED),
+				 errmsg("%s must not be NULL", what)));
+	return PG_GETARG_INT32(argno);
+}
+
+/* set up the state on the first non-NULL row */
+static GmmFitState *
+FitStateCreate(FunctionCallInfo fcinfo, const FitArgs *a, MemoryContext aggctx,
+			   int d)
+{
+	GmmFitState *st;
+	MemoryContext old;
+
+	old = MemoryContextSwitchTo(aggctx);
+	st = palloc0(sizeof(GmmFitState));
+	st->d = d;
+	st->weighted = (a->w >= 0);
+	if (a->opt >= 0 && !PG_ARGISNULL(a->opt))
+		st->options_raw = (Jsonb *) PG_DETOAST_DATUM_COPY(PG_GETARG_DATUM(a->opt));
+
+	if (a->model >= 0)
+	{
+		GmmCovType	t;
+
+		st->warm = (GmmModel *) PG_DETOAST_DATUM_COPY(PG_GETARG_DATUM(a->model));
+		st->k = st->kmax = st->warm->n_components;
+		t = (GmmCovType) st->warm->cov_type;
+		gmm_options_from_model(&st->options, st->warm);
+		gmm_options_apply(st->options_raw, &st->options);
+		if (st->options.fit.cov_type != t)
+			ereport(ERROR,
+					(errcode(ERRCODE_INVALID_PARAMETER_VALUE),
+					 errmsg("%s cannot change the covariance type of the model", a->name),
+					 errdetail("The model's covariance type is %s; the options ask for %s.",
+							   gmm_cov_type_name(t),
+							   gmm_cov_type_name(st->options.fit.cov_type))));
+	}
+	else
+	{
+		st->k = GetIntArg(fcinfo, a->k, a->kmax >= 0 ? "min_components" : "n_components");
+		CheckNComponents(a->kmax >= 0 ? "min_components" : "n_components", st->k);
+		st->kmax = st->k;
+		if (a->kmax >= 0)
+		{
+			st->kmax = GetIntArg(fcinfo, a->kmax, "max_components");
+			CheckNComponents("max_components", st->kmax);
+			if (st->kmax < st->k)
+				ereport(ERROR,
+						(errcode(ERRCODE_INVALID_PARAMETER_VALUE),
+						 errmsg("the range of components is empty: min_components %d is larger than max_components %d",
+								st->k, st->kmax)));
+		}
+		gmm_options_init(&st->options);
+		gmm_options_apply(st->options_raw, &st->options);
+	}
+	if ((a->model >= 0 || a->kmax >= 0) &&
+		(st->options.weights_init.values || st->options.means_init.values ||
+		 st->options.precisions_init.values))
+		ereport(ERROR,
+				(errcode(ERRCODE_INVALID_PARAMETER_VALUE),
+				 errmsg("%s does not take weights_init, means_init or precisions_init", a->name),
+				 errdetail("%s", a->model >= 0 ?
+						   "EM starts from the parameters of the given model." :
+						   "Each number of components is initialised on its own.")));
+	MemoryContextSwitchTo(old);
+	return st;
+}
+
+/* every row after the first must agree with it */
+static void
+FitStateCheckRow(FunctionCallInfo fcinfo, const FitArgs *a, GmmFitState *st)
+{
+	if (a->model < 0 && GetIntArg(fcinfo, a->k, "n_components") != st->k)
+		ereport(ERROR,
+				(errcode(ERRCODE_INVALID_PARAMETER_VALUE),
+				 errmsg("%s must be the same for every row of the aggregate",
+						a->kmax >= 0 ? "min_components" : "n_components"),
+				 errdetail("It was %d on earlier rows and is %d on this one.",
+						   st->k, PG_GETARG_INT32(a->k))));
+	if (a->kmax >= 0 && GetIntArg(fcinfo, a->kmax, "max_components") != st->kmax)
+		ereport(ERROR,
+				(errcode(ERRCODE_INVALID_PARAMETER_VALUE),
+				 errmsg("max_components must be the same for every row of the aggregate")));
+	if (a->opt >= 0)
+	{
+		Jsonb	   *opts = PG_ARGISNULL(a->opt) ? NULL : PG_GETARG_JSONB_P(a->opt);
+		bool		same;
+
+		if (opts == NULL || st->options_raw == NULL)
+			same = (opts == NULL && st->options_raw == NULL);
+		else
+			same = VARSIZE(opts) == VARSIZE(st->options_raw) &&
+				memcmp(opts, st->options_raw, VARSIZE(opts)) == 0;
+		if (!same)
+			ereport(ERROR,
+					(errcode(ERRCODE_INVALID_PARAMETER_VALUE),
+					 errmsg("options must be the same for every row of the aggregate")));
+	}
 }
 
 /*
- * The shared transition step.  x_arg, w_arg, k_arg, opt_arg are argument
- * numbers (-1 when the form has no such argument).  NULL rows (and NULL
- * weights) are skipped, as strict aggregates skip them.
+ * The shared transition step of every fitting aggregate: check the row, pack
+ * its values.  NULL rows (and NULL weights) are skipped, as strict
+ * aggregates skip them; rows of weight 0 are checked but not stored.
  */
 static Datum
-FitTransition(FunctionCallInfo fcinfo, int x_arg, int w_arg, int k_arg, int opt_arg)
+FitTransition(FunctionCallInfo fcinfo, const FitArgs *a)
 {
 	MemoryContext aggctx;
-	MemoryContext old;
 	GmmFitState *st;
 	ArrayType  *x;
 	const double *vals;
 	double		weight = 1.0;
-	int			k;
 	int			d;
 
 	if (!AggCheckCallContext(fcinfo, &aggctx))
-		elog(ERROR, "gmm fit transition function called in non-aggregate context");
+		elog(ERROR, "%s transition function called in non-aggregate context", a->name);
 
 	st = PG_ARGISNULL(0) ? NULL : (GmmFitState *) PG_GETARG_POINTER(0);
 
-	if (PG_ARGISNULL(x_arg) || (w_arg >= 0 && PG_ARGISNULL(w_arg)))
+	if (PG_ARGISNULL(a->x) || (a->w >= 0 && PG_ARGISNULL(a->w)))
 	{
 		if (st == NULL)
 			PG_RETURN_NULL();
 		PG_RETURN_POINTER(st);
 	}
-	if (PG_ARGISNULL(k_arg))
+	if (a->model >= 0 && PG_ARGISNULL(a->model))
 		ereport(ERROR,
 				(errcode(ERRCODE_NULL_VALUE_NOT_ALLOWED),
-				 errmsg("n_components must not be NULL")));
-	k = PG_GETARG_INT32(k_arg);
-
-	if (w_arg >= 0)
+				 errmsg("the model of %s must not be NULL", a->name)));
+	if (a->w >= 0)
 	{
-		weight = PG_GETARG_FLOAT8(w_arg);
+		weight = PG_GETARG_FLOAT8(a->w);
 		if (!isfinite(weight) || weight < 0)
 			ereport(ERROR,
 					(errcode(ERRCODE_DATA_EXCEPTION),
 					 errmsg("sample weight must be finite and not negative, not %g", weight)));
 	}
 
-	x = PG_GETARG_ARRAYTYPE_P(x_arg);
-
+	x = PG_GETARG_ARRAYTYPE_P(a->x);
 	if (st == NULL)
 	{
-		Jsonb	   *opts = NULL;
-
-		CheckNComponents(k);
-		vals = gmm_array_row(x, 0, NULL, NULL, &d);
-		if (d > GMM_MAX_FEATURES)
-			ereport(ERROR,
-					(errcode(ERRCODE_PROGRAM_LIMIT_EXCEEDED),
-					 errmsg("feature arrays must have at most %d elements, not %d",
-							GMM_MAX_FEATURES, d)));
-
-		old = MemoryContextSwitchTo(aggctx);
-		st = palloc0(sizeof(GmmFitState));
-		st->k = k;
-		st->d = d;
-		st->weighted = (w_arg >= 0);
-		if (opt_arg >= 0 && !PG_ARGISNULL(opt_arg))
+		if (a->model >= 0)
 		{
-			opts = PG_GETARG_JSONB_P(opt_arg);
-			st->options_raw = (Jsonb *) PG_DETOAST_DATUM_COPY(PointerGetDatum(opts));
+			GmmModel   *m = PG_GETARG_GMM_P(a->model);
+
+			vals = gmm_array_row(x, m->n_features, "the model", NULL, &d);
 		}
-		gmm_options_parse(st->options_raw, &st->options);
-		MemoryContextSwitchTo(old);
+		else
+		{
+			vals = gmm_array_row(x, 0, NULL, NULL, &d);
+			if (d > GMM_MAX_FEATURES)
+				ereport(ERROR,
+						(errcode(ERRCODE_PROGRAM_LIMIT_EXCEEDED),
+						 errmsg("feature arrays must have at most %d elements, not %d",
+								GMM_MAX_FEATURES, d)));
+		}
+		st = FitStateCreate(fcinfo, a, aggctx, d);
 	}
 	else
 	{
-		if (k != st->k)
-			ereport(ERROR,
-					(errcode(ERRCODE_INVALID_PARAMETER_VALUE),
-					 errmsg("n_components must be the same for every row of the aggregate"),
-					 errdetail("It was %d on earlier rows and is %d on this one.", st->k, k)));
-		if (opt_arg >= 0)
-		{
-			Jsonb	   *opts = PG_ARGISNULL(opt_arg) ? NULL : PG_GETARG_JSONB_P(opt_arg);
-			bool		same;
-
-			if (opts == NULL || st->options_raw == NULL)
-				same = (opts == NULL && st->options_raw == NULL);
-			else
-				same = VARSIZE(opts) == VARSIZE(st->options_raw) &&
-					memcmp(opts, st->options_raw, VARSIZE(opts)) == 0;
-			if (!same)
-				ereport(ERROR,
-						(errcode(ERRCODE_INVALID_PARAMETER_VALUE),
-						 errmsg("options must be the same for every row of the aggregate")));
-		}
-		vals = gmm_array_row(x, st->d, "the first row of the aggregate", NULL, &d);
+		FitStateCheckRow(fcinfo, a, st);
+		vals = gmm_array_row(x, st->d, a->model >= 0 ? "the model" :
+							 "the first row of the aggregate", NULL, &d);
 	}
 
 	if (weight > 0)
@@ -191,7 +281,7 @@ FitTransition(FunctionCallInfo fcinfo, int x_arg, int w_arg, int k_arg, int opt_
 	}
 
 	/* a detoasted copy of the row is not needed any more */
-	if ((Pointer) x != DatumGetPointer(PG_GETARG_DATUM(x_arg)))
+	if ((Pointer) x != DatumGetPointer(PG_GETARG_DATUM(a->x)))
 		pfree(x);
 
 	PG_RETURN_POINTER(st);
@@ -201,14 +291,45 @@ PG_FUNCTION_INFO_V1(gmm_fit_transfn);
 Datum
 gmm_fit_transfn(PG_FUNCTION_ARGS)
 {
-	return FitTransition(fcinfo, 1, -1, 2, PG_NARGS() > 3 ? 3 : -1);
+	FitArgs		a = {1, -1, 2, -1, -1, PG_NARGS() > 3 ? 3 : -1, "gmm_fit"};
+
+	return FitTransition(fcinfo, &a);
 }
 
 PG_FUNCTION_INFO_V1(gmm_fit_weighted_transfn);
 Datum
 gmm_fit_weighted_transfn(PG_FUNCTION_ARGS)
 {
-	return FitTransition(fcinfo, 1, 2, 3, PG_NARGS() > 4 ? 4 : -1);
+	FitArgs		a = {1, 2, 3, -1, -1, PG_NARGS() > 4 ? 4 : -1, "gmm_fit_weighted"};
+
+	return FitTransition(fcinfo, &a);
+}
+
+PG_FUNCTION_INFO_V1(gmm_refit_transfn);
+Datum
+gmm_refit_transfn(PG_FUNCTION_ARGS)
+{
+	FitArgs		a = {1, -1, -1, -1, 2, PG_NARGS() > 3 ? 3 : -1, "gmm_refit"};
+
+	return FitTransition(fcinfo, &a);
+}
+
+PG_FUNCTION_INFO_V1(gmm_refit_weighted_transfn);
+Datum
+gmm_refit_weighted_transfn(PG_FUNCTION_ARGS)
+{
+	FitArgs		a = {1, 2, -1, -1, 3, PG_NARGS() > 4 ? 4 : -1, "gmm_refit_weighted"};
+
+	return FitTransition(fcinfo, &a);
+}
+
+PG_FUNCTION_INFO_V1(gmm_fit_auto_transfn);
+Datum
+gmm_fit_auto_transfn(PG_FUNCTION_ARGS)
+{
+	FitArgs		a = {1, -1, 2, 3, -1, PG_NARGS() > 4 ? 4 : -1, "gmm_fit_auto"};
+
+	return FitTransition(fcinfo, &a);
 }
 
 /* raise the error that a core status stands for */
@@ -331,6 +452,79 @@ gmm_fit_finalfn(PG_FUNCTION_ARGS)
 
 	/* the state is read-only here: work on a copy of the parsed options */
 	o = st->options;
-	PG_RETURN_GMM_P(gmm_fit_rows(st->X, st->w, st->n, st->d, st->k, &o, NULL,
-								 st->weighted ? "gmm_fit_weighted" : "gmm_fit"));
+	PG_RETURN_GMM_P(gmm_fit_rows(st->X, st->w, st->n, st->d, st->k, &o, st->warm,
+								 st->warm ? "gmm_refit" : "gmm_fit"));
+}
+
+/* scikit-learn's bic(X) on the training rows, from a fitted model */
+static double
+TrainingBic(GmmModel *m)
+{
+	double		n = m->sum_weights;
+
+	return -2.0 * m->log_likelihood * n +
+		(double) gmm_n_parameters((GmmCovType) m->cov_type, m->n_components,
+								  m->n_features) * log(n);
+}
+
+/*
+ * gmm_fit_auto: fit every number of components in the range over the rows
+ * gathered once, keep the model with the lowest BIC, and record the BIC of
+ * every candidate in it.
+ */
+PG_FUNCTION_INFO_V1(gmm_fit_auto_finalfn);
+Datum
+gmm_fit_auto_finalfn(PG_FUNCTION_ARGS)
+{
+	GmmFitState *st;
+	GmmModel   *best = NULL;
+	GmmModel   *result;
+	double		best_bic = 0;
+	int			ntrace;
+	double	   *trace;
+	Size		params_bytes;
+
+	if (!AggCheckCallContext(fcinfo, NULL))
+		elog(ERROR, "gmm_fit_auto_finalfn called in non-aggregate context");
+	if (PG_ARGISNULL(0))
+		PG_RETURN_NULL();
+	st = (GmmFitState *) PG_GETARG_POINTER(0);
+	if (st->n == 0)
+		gmm_report_status(GMM_ERR_ZERO_WEIGHT, 0, 0, st->k);
+	if (st->kmax > st->n)
+		gmm_report_status(GMM_ERR_TOO_FEW_SAMPLES, 0, st->n, st->kmax);
+
+	ntrace = st->kmax - st->k + 1;
+	trace = palloc(sizeof(double) * 2 * ntrace);
+	for (int k = st->k; k <= st->kmax; k++)
+	{
+		GmmOptions	o = st->options;
+		GmmModel   *m = gmm_fit_rows(st->X, st->w, st->n, st->d, k, &o, NULL,
+									 "gmm_fit_auto");
+		double		bic = TrainingBic(m);
+
+		trace[2 * (k - st->k)] = k;
+		trace[2 * (k - st->k) + 1] = bic;
+		if (best == NULL || bic < best_bic)
+		{
+			if (best)
+				pfree(best);
+			best = m;
+			best_bic = bic;
+		}
+		else
+			pfree(m);
+	}
+
+	result = gmm_model_alloc((GmmCovType) best->cov_type, best->n_components,
+							 best->n_features, ntrace);
+	params_bytes = sizeof(double) * gmm_params_ndoubles((GmmCovType) best->cov_type,
+														best->n_components,
+														best->n_features);
+	memcpy((char *) result + sizeof(int32), (char *) best + sizeof(int32),
+		   GMM_HEADER_SIZE - sizeof(int32) + params_bytes);
+	result->n_trace = ntrace;
+	memcpy(gmm_model_trace(result), trace, sizeof(double) * 2 * ntrace);
+	gmm_model_finish(result, ERRCODE_DATA_EXCEPTION);
+	PG_RETURN_GMM_P(result);
 }

@@ -28,8 +28,12 @@ typedef struct GmmOptions
 	bool		verbose;
 } GmmOptions;
 
-/* parse opts (NULL: all defaults) into o, palloc'ing in CurrentMemoryContext */
-extern void gmm_options_parse(Jsonb *opts, GmmOptions *o);
+/* scikit-learn's defaults, or those a model was fitted with */
+extern void gmm_options_init(GmmOptions *o);
+extern void gmm_options_from_model(GmmOptions *o, const GmmModel *m);
+
+/* override o with opts (NULL: nothing), palloc'ing in CurrentMemoryContext */
+extern void gmm_options_apply(Jsonb *opts, GmmOptions *o);
 
 /*
  * Check the initial parameters against K and D (shapes, weights summing to

@@ -183,16 +183,37 @@ OptionArray(const char *key, JsonbValue *jv, GmmArrayOption *out)
 				 errmsg("option \"%s\" must not be empty", key)));
 }
 
+/* scikit-learn's defaults */
 void
-gmm_options_parse(Jsonb *opts, GmmOptions *o)
+gmm_options_init(GmmOptions *o)
+{
+	memset(o, 0, sizeof(*o));
+	gmm_fit_options_default(&o->fit, 1);
+}
+
+/* the options a model was fitted with, as the defaults of a warm start */
+void
+gmm_options_from_model(GmmOptions *o, const GmmModel *m)
+{
+	gmm_options_init(o);
+	o->fit.cov_type = (GmmCovType) m->cov_type;
+	o->fit.init_params = (GmmInit) m->init_params;
+	o->fit.max_iter = m->max_iter;
+	o->fit.n_init = m->n_init;
+	o->fit.tol = m->tol;
+	o->fit.reg_covar = m->reg_covar;
+	o->fit.random_state = (uint64) m->random_state;
+}
+
+/* override o with the options given in opts (NULL: none) */
+void
+gmm_options_apply(Jsonb *opts, GmmOptions *o)
 {
 	JsonbIterator *it;
 	JsonbValue	k;
 	JsonbValue	v;
 	JsonbIteratorToken r;
 
-	memset(o, 0, sizeof(*o));
-	gmm_fit_options_default(&o->fit, 1);
 	if (opts == NULL)
 		return;
 	if (!JB_ROOT_IS_OBJECT(opts) || JB_ROOT_IS_SCALAR(opts))

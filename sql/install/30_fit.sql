@@ -80,3 +80,72 @@ CREATE AGGREGATE gmm_fit_weighted(x float8[], weight float8, n_components int, o
 );
 COMMENT ON AGGREGATE gmm_fit_weighted(float8[], float8, int, jsonb)
 	IS 'fit a Gaussian mixture to weighted rows, with options (see gmm_options)';
+
+-- warm start: EM continues from a model's parameters
+CREATE FUNCTION gmm_refit_transfn(internal, float8[], gmm)
+RETURNS internal AS 'MODULE_PATHNAME', 'gmm_refit_transfn'
+LANGUAGE C PARALLEL SAFE;
+CREATE FUNCTION gmm_refit_transfn(internal, float8[], gmm, jsonb)
+RETURNS internal AS 'MODULE_PATHNAME', 'gmm_refit_transfn'
+LANGUAGE C PARALLEL SAFE;
+CREATE FUNCTION gmm_refit_weighted_transfn(internal, float8[], float8, gmm)
+RETURNS internal AS 'MODULE_PATHNAME', 'gmm_refit_weighted_transfn'
+LANGUAGE C PARALLEL SAFE;
+CREATE FUNCTION gmm_refit_weighted_transfn(internal, float8[], float8, gmm, jsonb)
+RETURNS internal AS 'MODULE_PATHNAME', 'gmm_refit_weighted_transfn'
+LANGUAGE C PARALLEL SAFE;
+
+CREATE AGGREGATE gmm_refit(x float8[], model gmm) (
+	SFUNC = gmm_refit_transfn,
+	STYPE = internal,
+	FINALFUNC = gmm_fit_finalfn
+);
+COMMENT ON AGGREGATE gmm_refit(float8[], gmm)
+	IS 'continue EM from the model''s parameters over the rows (warm start; K and covariance type from the model)';
+CREATE AGGREGATE gmm_refit(x float8[], model gmm, options jsonb) (
+	SFUNC = gmm_refit_transfn,
+	STYPE = internal,
+	FINALFUNC = gmm_fit_finalfn
+);
+COMMENT ON AGGREGATE gmm_refit(float8[], gmm, jsonb)
+	IS 'continue EM from the model''s parameters over the rows, with options overriding the model''s';
+CREATE AGGREGATE gmm_refit_weighted(x float8[], weight float8, model gmm) (
+	SFUNC = gmm_refit_weighted_transfn,
+	STYPE = internal,
+	FINALFUNC = gmm_fit_finalfn
+);
+COMMENT ON AGGREGATE gmm_refit_weighted(float8[], float8, gmm)
+	IS 'continue EM from the model''s parameters over weighted rows';
+CREATE AGGREGATE gmm_refit_weighted(x float8[], weight float8, model gmm, options jsonb) (
+	SFUNC = gmm_refit_weighted_transfn,
+	STYPE = internal,
+	FINALFUNC = gmm_fit_finalfn
+);
+COMMENT ON AGGREGATE gmm_refit_weighted(float8[], float8, gmm, jsonb)
+	IS 'continue EM from the model''s parameters over weighted rows, with options';
+
+-- model selection: the number of components with the lowest BIC
+CREATE FUNCTION gmm_fit_auto_transfn(internal, float8[], int, int)
+RETURNS internal AS 'MODULE_PATHNAME', 'gmm_fit_auto_transfn'
+LANGUAGE C PARALLEL SAFE;
+CREATE FUNCTION gmm_fit_auto_transfn(internal, float8[], int, int, jsonb)
+RETURNS internal AS 'MODULE_PATHNAME', 'gmm_fit_auto_transfn'
+LANGUAGE C PARALLEL SAFE;
+CREATE FUNCTION gmm_fit_auto_finalfn(internal)
+RETURNS gmm AS 'MODULE_PATHNAME', 'gmm_fit_auto_finalfn'
+LANGUAGE C PARALLEL SAFE;
+
+CREATE AGGREGATE gmm_fit_auto(x float8[], min_components int, max_components int) (
+	SFUNC = gmm_fit_auto_transfn,
+	STYPE = internal,
+	FINALFUNC = gmm_fit_auto_finalfn
+);
+COMMENT ON AGGREGATE gmm_fit_auto(float8[], int, int)
+	IS 'fit every number of components in the range and return the model with the lowest BIC';
+CREATE AGGREGATE gmm_fit_auto(x float8[], min_components int, max_components int, options jsonb) (
+	SFUNC = gmm_fit_auto_transfn,
+	STYPE = internal,
+	FINALFUNC = gmm_fit_auto_finalfn
+);
+COMMENT ON AGGREGATE gmm_fit_auto(float8[], int, int, jsonb)
+	IS 'fit every number of components in the range, with options, and return the model with the lowest BIC';
