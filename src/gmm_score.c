@@ -21,11 +21,13 @@
 #include "fmgr.h"
 #include "utils/array.h"
 #include "utils/memutils.h"
+#include "utils/tuplestore.h"
 #if PG_VERSION_NUM >= 160000
 #include "varatt.h"
 #endif
 
 #include "gmm.h"
+#include "gmm_srf.h"
 
 typedef struct GmmScoreCache
 {
@@ -167,4 +169,153 @@ gmm_predict_proba(PG_FUNCTION_ARGS)
 	result = construct_array(elems, k, FLOAT8OID, sizeof(float8),
 							 FLOAT8PASSBYVAL, TYPALIGN_DOUBLE);
 	PG_RETURN_ARRAYTYPE_P(result);
+}
+
+/*
+ * gmm_predict_top(model, x, n): the n most likely components of the row with
+ * their probabilities, most likely first (ties by component number).
+ */
+PG_FUNCTION_INFO_V1(gmm_predict_top);
+Datum
+gmm_predict_top(PG_FUNCTION_ARGS)
+{
+	GmmScoreCache *c;
+	double		lse = ScoreRow(fcinfo, &c);
+	int			n = PG_GETARG_INT32(2);
+	int			k = c->params.k;
+	ReturnSetInfo *rsinfo;
+	bool	   *taken;
+
+	if (n < 1)
+		ereport(ERROR,
+				(errcode(ERRCODE_INVALID_PARAMETER_VALUE),
+				 errmsg("the number of components to return must be at least 1, not %d", n)));
+	gmm_row_responsibilities(k, c->logprob, lse);
+	rsinfo = gmm_srf_materialize(fcinfo);
+	taken = palloc0(sizeof(bool) * k);
+	/* n selection passes: k is small, and n usually 1 to 3 */
+	for (int r = 0; r < Min(n, k); r++)
+	{
+		int			best = -1;
+		Datum		values[2];
+		bool		nulls[2] = {false, false};
+
+		for (int j = 0; j < k; j++)
+			if (!taken[j] && (best < 0 || c->logprob[j] > c->logprob[best]))
+				best = j;
+		taken[best] = true;
+		values[0] = Int32GetDatum(best);
+		values[1] = Float8GetDatum(c->logprob[best]);
+		tuplestore_putvalues(rsinfo->setResult, rsinfo->setDesc, values, nulls);
+	}
+	return (Datum) 0;
+}
+
+/*
+ * Scoring aggregates over rows: gmm_score (mean log-likelihood), and the
+ * data forms of gmm_bic and gmm_aic.  The state is a float8[3] of
+ * {sum of log-likelihoods, number of rows, number of free parameters}: a
+ * plain SQL type, so the aggregates run as partial aggregates in parallel
+ * workers without serialisation.  As float8_accum does, the transition and
+ * combine functions update their first argument in place when called as an
+ * aggregate.
+ */
+static double *
+ScoreStateValues(ArrayType *a)
+{
+	if (ARR_NDIM(a) != 1 || ARR_DIMS(a)[0] != 3 || ARR_HASNULL(a) ||
+		ARR_ELEMTYPE(a) != FLOAT8OID)
+		elog(ERROR, "gmm: scoring aggregate state must be a float8[3]");
+	return (double *) ARR_DATA_PTR(a);
+}
+
+PG_FUNCTION_INFO_V1(gmm_score_accum);
+Datum
+gmm_score_accum(PG_FUNCTION_ARGS)
+{
+	ArrayType  *state = PG_GETARG_ARRAYTYPE_P(0);
+	double	   *s;
+	GmmScoreCache *c;
+	ArrayType  *x;
+	const double *v;
+	double		ll;
+	double		npar;
+
+	if (!AggCheckCallContext(fcinfo, NULL))
+		elog(ERROR, "gmm_score_accum called in non-aggregate context");
+	s = ScoreStateValues(state);
+	if (PG_ARGISNULL(1) || PG_ARGISNULL(2))
+		PG_RETURN_ARRAYTYPE_P(state);
+
+	c = GetScoreCache(fcinfo, 1);
+	x = PG_GETARG_ARRAYTYPE_P(2);
+	v = gmm_array_row(x, c->params.d, "the model", NULL, NULL);
+	ll = gmm_row_log_prob(&c->params, c->log_weights, v, c->logprob, c->work);
+	npar = (double) gmm_n_parameters(c->params.cov_type, c->params.k, c->params.d);
+	if (s[1] > 0 && s[2] != npar)
+		ereport(ERROR,
+				(errcode(ERRCODE_INVALID_PARAMETER_VALUE),
+				 errmsg("the model must be the same for every row of the aggregate")));
+	s[0] += ll;
+	s[1] += 1;
+	s[2] = npar;
+	PG_RETURN_ARRAYTYPE_P(state);
+}
+
+PG_FUNCTION_INFO_V1(gmm_score_combine);
+Datum
+gmm_score_combine(PG_FUNCTION_ARGS)
+{
+	ArrayType  *a = PG_GETARG_ARRAYTYPE_P(0);
+	ArrayType  *b = PG_GETARG_ARRAYTYPE_P(1);
+	double	   *sa;
+	double	   *sb;
+
+	if (!AggCheckCallContext(fcinfo, NULL))
+		elog(ERROR, "gmm_score_combine called in non-aggregate context");
+	sa = ScoreStateValues(a);
+	sb = ScoreStateValues(b);
+	if (sa[1] > 0 && sb[1] > 0 && sa[2] != sb[2])
+		ereport(ERROR,
+				(errcode(ERRCODE_INVALID_PARAMETER_VALUE),
+				 errmsg("the model must be the same for every row of the aggregate")));
+	if (sb[1] > 0)
+		sa[2] = sb[2];
+	sa[0] += sb[0];
+	sa[1] += sb[1];
+	PG_RETURN_ARRAYTYPE_P(a);
+}
+
+PG_FUNCTION_INFO_V1(gmm_score_final);
+Datum
+gmm_score_final(PG_FUNCTION_ARGS)
+{
+	double	   *s = ScoreStateValues(PG_GETARG_ARRAYTYPE_P(0));
+
+	if (s[1] == 0)
+		PG_RETURN_NULL();
+	PG_RETURN_FLOAT8(s[0] / s[1]);
+}
+
+/* scikit-learn: bic = -2 score(X) n + p ln n, aic = -2 score(X) n + 2 p */
+PG_FUNCTION_INFO_V1(gmm_bic_final);
+Datum
+gmm_bic_final(PG_FUNCTION_ARGS)
+{
+	double	   *s = ScoreStateValues(PG_GETARG_ARRAYTYPE_P(0));
+
+	if (s[1] == 0)
+		PG_RETURN_NULL();
+	PG_RETURN_FLOAT8(-2.0 * s[0] + s[2] * log(s[1]));
+}
+
+PG_FUNCTION_INFO_V1(gmm_aic_final);
+Datum
+gmm_aic_final(PG_FUNCTION_ARGS)
+{
+	double	   *s = ScoreStateValues(PG_GETARG_ARRAYTYPE_P(0));
+
+	if (s[1] == 0)
+		PG_RETURN_NULL();
+	PG_RETURN_FLOAT8(-2.0 * s[0] + 2.0 * s[2]);
 }
