@@ -31,13 +31,17 @@ gmm_ensure_packages "${GMM_PKGS_BUILD[@]}"
 gmm_find_pg_config
 
 gmm_say "building (make)"
-gmm_build >"${TMPDIR:-/tmp}/gmm-demo-build.log" 2>&1 || {
-	tail -n 40 "${TMPDIR:-/tmp}/gmm-demo-build.log" >&2
-	gmm_die "the build failed (full log: ${TMPDIR:-/tmp}/gmm-demo-build.log)"
-}
-rm -f "${TMPDIR:-/tmp}/gmm-demo-build.log"
+build_log=$(mktemp "${TMPDIR:-/tmp}/gmm-build.XXXXXX")
+if ! gmm_build >"$build_log" 2>&1; then
+	tail -n 40 "$build_log" >&2
+	gmm_die "the build failed (last lines above; full log: $build_log)"
+fi
 gmm_say "installing (make install)"
-gmm_install >/dev/null
+if ! gmm_install >"$build_log" 2>&1; then
+	tail -n 20 "$build_log" >&2
+	gmm_die "make install failed (last lines above; full log: $build_log)"
+fi
+rm -f "$build_log"
 
 gmm_say "starting a private PostgreSQL cluster"
 gmm_on_exit 'gmm_say "removing the private cluster"; gmm_cluster_destroy'
