@@ -36,6 +36,9 @@ if ! gmm_build >"$build_log" 2>&1; then
 	tail -n 40 "$build_log" >&2
 	gmm_die "the build failed (last lines above; full log: $build_log)"
 fi
+if ! missing=$(gmm_undefined_symbols gmm.so); then
+	gmm_warn "gmm.so uses functions defined nowhere, so CREATE EXTENSION will fail: ${missing//$'\n'/ }"
+fi
 gmm_say "installing (make install)"
 if ! gmm_install >"$build_log" 2>&1; then
 	tail -n 20 "$build_log" >&2

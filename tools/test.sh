@@ -114,6 +114,17 @@ if run_logged "$LOGDIR/build" gmm_build GMM_WERROR=-Werror; then
 else
 	record "build (-Werror)" 0 1
 fi
+if [ "$built" = 1 ]; then
+	section "link check (symbols of gmm.so)"
+	if missing=$(gmm_undefined_symbols gmm.so); then
+		echo "every symbol gmm.so uses is defined by PostgreSQL or a library it links"
+		record "link check (gmm.so symbols)" 1 0
+	else
+		echo "gmm.so uses symbols defined nowhere (CREATE EXTENSION will fail to load it):"
+		printf '  %s\n' "${missing//$'\n'/$'\n'  }"
+		record "link check (gmm.so symbols)" 0 1
+	fi
+fi
 if [ "$built" = 1 ] && [ "$need_server" -gt 0 ]; then
 	section "install"
 	if run_logged "$LOGDIR/install" gmm_install; then

@@ -102,3 +102,23 @@ gmm_install() {
 		gmm_sudo make PG_CONFIG="$PG_CONFIG" install
 	fi
 }
+
+# print the symbols gmm.so needs that neither the postgres binary nor the libraries gmm.so links
+# provide (a function declared and called but defined nowhere: CREATE EXTENSION would fail with
+# "undefined symbol"); status 1 when there are any
+gmm_undefined_symbols() {
+	local so=${1:-gmm.so} postgres lib
+	postgres="$("$PG_CONFIG" --bindir)/postgres"
+	[ -x "$postgres" ] || return 0 # no server here: nothing to check against
+	command -v nm >/dev/null 2>&1 || return 0
+	local missing
+	missing=$(comm -23 \
+		<(nm -D --undefined-only "$so" | awk '$1 == "U" { sub(/@.*/, "", $2); print $2 }' | sort -u) \
+		<({
+			nm -D --defined-only "$postgres"
+			for lib in $(ldd "$so" | awk '/=> \// { print $3 }'); do nm -D --defined-only "$lib"; done
+		} | awk '{ sub(/@.*/, "", $NF); print $NF }' | sort -u))
+	[ -z "$missing" ] && return 0
+	printf '%s\n' "$missing"
+	return 1
+}
