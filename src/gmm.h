@@ -16,6 +16,8 @@
 
 #include "postgres.h"
 #include "fmgr.h"
+#include "lib/stringinfo.h"
+#include "utils/array.h"
 
 #include "gmm_core.h"
 
@@ -28,6 +30,13 @@
 /* sanity limits, beyond the 1 GB varlena limit which is checked separately */
 #define GMM_MAX_COMPONENTS		10000
 #define GMM_MAX_FEATURES		10000
+#define GMM_MAX_TRACE			GMM_MAX_COMPONENTS
+
+/* option values gmm_model_alloc stores, scikit-learn's defaults */
+#define GMM_DEFAULT_MAX_ITER	100
+#define GMM_DEFAULT_TOL			1e-3
+#define GMM_DEFAULT_REG_COVAR	1e-6
+#define GMM_DEFAULT_N_INIT		1
 
 typedef struct GmmModel
 {
@@ -61,6 +70,14 @@ typedef struct GmmModel
 #define PG_GETARG_GMM_P(n)		DatumGetGmmP(PG_GETARG_DATUM(n))
 #define PG_RETURN_GMM_P(x)		PG_RETURN_POINTER(x)
 
+/*
+ * The header fields only (up to data), without detoasting the parameters of
+ * a large model: VARSIZE and data of the result are not the model's.
+ */
+#define PG_GETARG_GMM_HEADER_P(n) \
+	((GmmModel *) PG_DETOAST_DATUM_SLICE(PG_GETARG_DATUM(n), 0, \
+										 GMM_HEADER_SIZE - VARHDRSZ))
+
 /* the model's derived and stored fields, bound in place (no copy) */
 static inline void
 gmm_model_params(GmmModel *m, GmmParams *p)
@@ -76,7 +93,19 @@ gmm_model_trace(GmmModel *m)
 										 m->n_components, m->n_features);
 }
 
-/* gmm_model.c: allocation, validation, names */
+/*
+ * gmm_model.c: allocation, validation, names
+ *
+ * gmm_model_size raises ERRCODE_PROGRAM_LIMIT_EXCEEDED beyond the limits
+ * above or MaxAllocSize.  gmm_model_alloc returns a zeroed model with the
+ * header set (version, shape, default options, NaN lower_bound and
+ * log_likelihood).  gmm_model_finish is the one validation path of every
+ * constructor: it checks every header and data field, normalises (weights
+ * renormalised, full/tied covariances symmetrised, -0 and NaN made
+ * canonical) and recomputes prec_chol and log_det.  errcode is what
+ * structural problems raise (e.g. ERRCODE_INVALID_TEXT_REPRESENTATION);
+ * numeric problems raise ERRCODE_DATA_EXCEPTION or a 22xxx code.
+ */
 extern Size gmm_model_size(GmmCovType t, int k, int d, int n_trace);
 extern GmmModel *gmm_model_alloc(GmmCovType t, int k, int d, int n_trace);
 extern void gmm_model_finish(GmmModel *m, int errcode);
@@ -84,7 +113,11 @@ extern const char *gmm_cov_type_name(GmmCovType t);
 extern bool gmm_cov_type_from_name(const char *name, GmmCovType *t);
 extern const char *gmm_init_name(GmmInit i);
 extern bool gmm_init_from_name(const char *name, GmmInit *i);
+extern char *gmm_format_path(const char *field, int nidx, const int *idx);
 extern void gmm_core_hooks(GmmHooks *hooks);
+
+/* gmm_text.c: the "options" object of the text form, as JSON text */
+extern void gmm_append_options_json(StringInfo buf, const GmmModel *m);
 
 /* gmm_array.c: float8[] rows */
 extern const double *gmm_array_row(ArrayType *a, int expected_dim,

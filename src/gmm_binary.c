@@ -1,0 +1,304 @@
+/*
+ * gmm_binary.c
+ *	  Binary I/O of the gmm type (send/recv, binary COPY) and the casts to
+ *	  and from bytea, which use exactly the same format and code.
+ *
+ * The format carries the primary fields only; prec_chol and log_det are
+ * recomputed on input by gmm_model_finish, which validates everything as
+ * text input does.  All integers and floats are big-endian (network order),
+ * floats IEEE 754 binary64 as pq_sendfloat8 writes them.
+ *
+ *	offset	size	type		field
+ *	0		4		uint32		magic 0x474D4D42 ("GMMB")
+ *	4		1		uint8		format version (1)
+ *	5		1		uint8		covariance type: 0 full, 1 tied, 2 diag, 3 spherical
+ *	6		1		uint8		init_params: 0 kmeans, 1 k-means++, 2 random,
+ *								3 random_from_data
+ *	7		1		uint8		flags: bit 0 converged, other bits zero
+ *	8		4		int32		n_components (K)
+ *	12		4		int32		n_features (D)
+ *	16		4		int32		n_iter
+ *	20		4		int32		max_iter
+ *	24		4		int32		n_init
+ *	28		4		int32		number of bic_trace entries (T)
+ *	32		8		int64		n_samples
+ *	40		8		int64		random_state
+ *	48		8		float8		sum_weights
+ *	56		8		float8		lower_bound (NaN: none)
+ *	64		8		float8		log_likelihood (NaN: none)
+ *	72		8		float8		tol
+ *	80		8		float8		reg_covar
+ *	88		16		int64[2]	reserved, zero
+ *	104		8K		float8[]	weights
+ *			8KD		float8[]	means, K x D row-major
+ *			8C		float8[]	covariances, row-major in scikit-learn's shape:
+ *								full K x D x D, tied D x D, diag K x D,
+ *								spherical K (C doubles)
+ *			12T				bic_trace entries: int32 n_components,
+ *								float8 bic
+ *
+ * Total length 104 + 8 (K + KD + C) + 12 T bytes, exactly.  Input checks the
+ * remaining length before every read and the total length before
+ * allocating, so truncated or random bytes raise an error.
+ */
+#include "postgres.h"
+
+#include "libpq/pqformat.h"
+#include "port/pg_bswap.h"
+#include "utils/builtins.h"
+
+#include "gmm.h"
+
+#define GMM_BINARY_MAGIC		0x474D4D42	/* "GMMB" */
+#define GMM_BINARY_HEADER_SIZE	104
+
+/* a bounds-checked cursor over untrusted bytes */
+typedef struct GmmReader
+{
+	const char *data;
+	size_t		len;
+	size_t		pos;
+} GmmReader;
+
+static const char *
+ReadBytes(GmmReader *r, size_t n)
+{
+	const char *p;
+
+	if (r->len - r->pos < n)
+		ereport(ERROR,
+				(errcode(ERRCODE_INVALID_BINARY_REPRESENTATION),
+				 errmsg("invalid gmm binary data: truncated"),
+				 errdetail("%zu bytes needed at offset %zu, %zu available.",
+						   n, r->pos, r->len - r->pos)));
+	p = r->data + r->pos;
+	r->pos += n;
+	return p;
+}
+
+static uint8
+ReadUint8(GmmReader *r)
+{
+	return (uint8) *ReadBytes(r, 1);
+}
+
+static uint32
+ReadUint32(GmmReader *r)
+{
+	uint32		v;
+
+	memcpy(&v, ReadBytes(r, 4), 4);
+	return pg_ntoh32(v);
+}
+
+static uint64
+ReadUint64(GmmReader *r)
+{
+	uint64		v;
+
+	memcpy(&v, ReadBytes(r, 8), 8);
+	return pg_ntoh64(v);
+}
+
+static double
+ReadFloat8(GmmReader *r)
+{
+	uint64		bits = ReadUint64(r);
+	double		x;
+
+	memcpy(&x, &bits, sizeof(x));
+	return x;
+}
+
+static void
+ReadFloat8s(GmmReader *r, double *out, size_t n)
+{
+	for (size_t i = 0; i < n; i++)
+		out[i] = ReadFloat8(r);
+}
+
+/* Decode and validate a model from the binary format. */
+static GmmModel *
+GmmDecode(const char *data, size_t len)
+{
+	GmmReader	r = {data, len, 0};
+	GmmModel   *m;
+	GmmParams	p;
+	double	   *trace;
+	uint32		magic;
+	uint8		version;
+	uint8		cov_type;
+	uint8		init_params;
+	uint8		flags;
+	int32		k;
+	int32		d;
+	int32		n_iter;
+	int32		max_iter;
+	int32		n_init;
+	int32		n_trace;
+	uint64		expected;
+	size_t		cov;
+
+	magic = ReadUint32(&r);
+	if (magic != GMM_BINARY_MAGIC)
+		ereport(ERROR,
+				(errcode(ERRCODE_INVALID_BINARY_REPRESENTATION),
+				 errmsg("invalid gmm binary data: wrong magic number"),
+				 errdetail("Found 0x%08X, expected 0x%08X.", magic,
+						   GMM_BINARY_MAGIC)));
+	version = ReadUint8(&r);
+	if (version != GMM_FORMAT_VERSION)
+		ereport(ERROR,
+				(errcode(ERRCODE_INVALID_BINARY_REPRESENTATION),
+				 errmsg("unsupported gmm format version %d", version),
+				 errdetail("This version of the extension reads format version %d.",
+						   GMM_FORMAT_VERSION)));
+	cov_type = ReadUint8(&r);
+	init_params = ReadUint8(&r);
+	flags = ReadUint8(&r);
+	k = (int32) ReadUint32(&r);
+	d = (int32) ReadUint32(&r);
+	n_iter = (int32) ReadUint32(&r);
+	max_iter = (int32) ReadUint32(&r);
+	n_init = (int32) ReadUint32(&r);
+	n_trace = (int32) ReadUint32(&r);
+
+	/* the shape fixes the length: check it before allocating anything */
+	if (cov_type >= GMM_COV_NTYPES)
+		ereport(ERROR,
+				(errcode(ERRCODE_INVALID_BINARY_REPRESENTATION),
+				 errmsg("invalid gmm covariance type code %d", cov_type)));
+	if (k < 1 || d < 1 || n_trace < 0)
+		ereport(ERROR,
+				(errcode(ERRCODE_INVALID_BINARY_REPRESENTATION),
+				 errmsg("invalid gmm binary data: bad shape"),
+				 errdetail("n_components %d, n_features %d, %d bic_trace entries.",
+						   k, d, n_trace)));
+	/* limits first: with them the sums below cannot overflow */
+	(void) gmm_model_size((GmmCovType) cov_type, k, d, n_trace);
+	cov = gmm_cov_size((GmmCovType) cov_type, k, d);
+	expected = GMM_BINARY_HEADER_SIZE +
+		8 * ((uint64) k + (uint64) k * d + cov) + 12 * (uint64) n_trace;
+	if (expected != len)
+		ereport(ERROR,
+				(errcode(ERRCODE_INVALID_BINARY_REPRESENTATION),
+				 errmsg("invalid gmm binary data: wrong length"),
+				 errdetail("Found %zu bytes, expected " UINT64_FORMAT " for %d components and %d features with %s covariance and %d bic_trace entries.",
+						   len, expected, k, d,
+						   gmm_cov_type_name((GmmCovType) cov_type), n_trace)));
+
+	m = gmm_model_alloc((GmmCovType) cov_type, k, d, n_trace);
+	m->init_params = init_params;
+	m->flags = flags;
+	m->n_iter = n_iter;
+	m->max_iter = max_iter;
+	m->n_init = n_init;
+	m->n_samples = (int64) ReadUint64(&r);
+	m->random_state = (int64) ReadUint64(&r);
+	m->sum_weights = ReadFloat8(&r);
+	m->lower_bound = ReadFloat8(&r);
+	m->log_likelihood = ReadFloat8(&r);
+	m->tol = ReadFloat8(&r);
+	m->reg_covar = ReadFloat8(&r);
+	m->reserved[0] = (int64) ReadUint64(&r);
+	m->reserved[1] = (int64) ReadUint64(&r);
+
+	gmm_model_params(m, &p);
+	ReadFloat8s(&r, p.weights, k);
+	ReadFloat8s(&r, p.means, (size_t) k * d);
+	ReadFloat8s(&r, p.covariances, cov);
+	trace = gmm_model_trace(m);
+	for (int t = 0; t < n_trace; t++)
+	{
+		trace[2 * t] = (int32) ReadUint32(&r);
+		trace[2 * t + 1] = ReadFloat8(&r);
+	}
+	Assert(r.pos == r.len);
+
+	gmm_model_finish(m, ERRCODE_INVALID_BINARY_REPRESENTATION);
+	return m;
+}
+
+/* Encode a model in the binary format, as a bytea. */
+static bytea *
+GmmEncode(GmmModel *m)
+{
+	StringInfoData buf;
+	GmmParams	p;
+	const double *trace = gmm_model_trace(m);
+	size_t		cov;
+	size_t		n;
+
+	gmm_model_params(m, &p);
+	cov = gmm_cov_size(p.cov_type, p.k, p.d);
+	n = (size_t) p.k + (size_t) p.k * p.d + cov;
+
+	pq_begintypsend(&buf);
+	enlargeStringInfo(&buf, GMM_BINARY_HEADER_SIZE + 8 * n + 12 * m->n_trace);
+	pq_sendint32(&buf, GMM_BINARY_MAGIC);
+	pq_sendbyte(&buf, m->version);
+	pq_sendbyte(&buf, m->cov_type);
+	pq_sendbyte(&buf, m->init_params);
+	pq_sendbyte(&buf, m->flags);
+	pq_sendint32(&buf, m->n_components);
+	pq_sendint32(&buf, m->n_features);
+	pq_sendint32(&buf, m->n_iter);
+	pq_sendint32(&buf, m->max_iter);
+	pq_sendint32(&buf, m->n_init);
+	pq_sendint32(&buf, m->n_trace);
+	pq_sendint64(&buf, m->n_samples);
+	pq_sendint64(&buf, m->random_state);
+	pq_sendfloat8(&buf, m->sum_weights);
+	pq_sendfloat8(&buf, m->lower_bound);
+	pq_sendfloat8(&buf, m->log_likelihood);
+	pq_sendfloat8(&buf, m->tol);
+	pq_sendfloat8(&buf, m->reg_covar);
+	pq_sendint64(&buf, m->reserved[0]);
+	pq_sendint64(&buf, m->reserved[1]);
+	/* weights, means, covariances are contiguous in the layout */
+	for (size_t i = 0; i < n; i++)
+		pq_sendfloat8(&buf, p.weights[i]);
+	for (int t = 0; t < m->n_trace; t++)
+	{
+		pq_sendint32(&buf, (int32) trace[2 * t]);
+		pq_sendfloat8(&buf, trace[2 * t + 1]);
+	}
+	return pq_endtypsend(&buf);
+}
+
+PG_FUNCTION_INFO_V1(gmm_recv);
+Datum
+gmm_recv(PG_FUNCTION_ARGS)
+{
+	StringInfo	buf = (StringInfo) PG_GETARG_POINTER(0);
+	GmmModel   *m;
+
+	m = GmmDecode(buf->data + buf->cursor, buf->len - buf->cursor);
+	buf->cursor = buf->len;
+	PG_RETURN_GMM_P(m);
+}
+
+PG_FUNCTION_INFO_V1(gmm_send);
+Datum
+gmm_send(PG_FUNCTION_ARGS)
+{
+	PG_RETURN_BYTEA_P(GmmEncode(PG_GETARG_GMM_P(0)));
+}
+
+/* gmm::bytea: the binary send format */
+PG_FUNCTION_INFO_V1(gmm_to_bytea);
+Datum
+gmm_to_bytea(PG_FUNCTION_ARGS)
+{
+	PG_RETURN_BYTEA_P(GmmEncode(PG_GETARG_GMM_P(0)));
+}
+
+/* bytea::gmm: the binary send format, validated as gmm_recv does */
+PG_FUNCTION_INFO_V1(gmm_from_bytea);
+Datum
+gmm_from_bytea(PG_FUNCTION_ARGS)
+{
+	bytea	   *b = PG_GETARG_BYTEA_PP(0);
+
+	PG_RETURN_GMM_P(GmmDecode(VARDATA_ANY(b), VARSIZE_ANY_EXHDR(b)));
+}
