@@ -37,12 +37,12 @@ FROM generate_series(1, 50) i;
 WITH f AS (SELECT gmm_fit(x, 1) AS m FROM pts),
 	 ref AS (SELECT avg(x[1]) a1, avg(x[2]) a2, var_pop(x[1]) v11,
 					var_pop(x[2]) v22, covar_pop(x[1], x[2]) v12 FROM pts)
-SELECT abs(gmm_means(m)[1][1] - a1) < 1e-9 AS mean1,
-	   abs(gmm_means(m)[1][2] - a2) < 1e-9 AS mean2,
-	   abs(gmm_covariances(m)[1][1][1] - (v11 + 1e-6)) < 1e-9 AS cov11,
-	   abs(gmm_covariances(m)[1][2][2] - (v22 + 1e-6)) < 1e-9 AS cov22,
-	   abs(gmm_covariances(m)[1][1][2] - v12) < 1e-9 AS cov12,
-	   abs(gmm_weights(m)[1] - 1) < 1e-12 AS weight,
+SELECT abs((gmm_means(m))[1][1] - a1) < 1e-9 AS mean1,
+	   abs((gmm_means(m))[1][2] - a2) < 1e-9 AS mean2,
+	   abs((gmm_covariances(m))[1][1][1] - (v11 + 1e-6)) < 1e-9 AS cov11,
+	   abs((gmm_covariances(m))[1][2][2] - (v22 + 1e-6)) < 1e-9 AS cov22,
+	   abs((gmm_covariances(m))[1][1][2] - v12) < 1e-9 AS cov12,
+	   abs((gmm_weights(m))[1] - 1) < 1e-12 AS weight,
 	   gmm_n_iter(m) AS n_iter, gmm_converged(m) AS converged
 FROM f, ref;
 
@@ -55,7 +55,7 @@ FROM f;
 
 -- Well separated clusters are recovered: every true cluster maps to exactly
 -- one fitted component, and different clusters to different components.
-CREATE FUNCTION gauss() RETURNS float8 LANGUAGE sql VOLATILE AS
+CREATE OR REPLACE FUNCTION gauss() RETURNS float8 LANGUAGE sql VOLATILE AS
 $$ SELECT sqrt(-2 * ln(1 - random())) * cos(2 * pi() * random()) $$;
 SELECT setseed(0.25);
 CREATE TABLE blobs AS
@@ -80,7 +80,7 @@ FROM blobs WHERE k = 3 GROUP BY 1 ORDER BY 1;
 -- As a window function: the frame grows row by row and the state is never
 -- modified by the final function.
 SELECT id, gmm_n_samples(gmm_fit(x, 1) OVER (ORDER BY id)) AS n,
-	   round(gmm_means(gmm_fit(x, 1) OVER (ORDER BY id))[1][1]::numeric, 4) AS mean_x
+	   round((gmm_means(gmm_fit(x, 1) OVER (ORDER BY id)))[1][1]::numeric, 4) AS mean_x
 FROM seed ORDER BY id;
 
 -- NULL rows are skipped; no rows (or only NULLs) give NULL.

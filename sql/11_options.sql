@@ -18,10 +18,10 @@ FROM (VALUES ('full'), ('tied'), ('diag'), ('spherical')) v(t),
 ORDER BY t;
 
 -- each initialisation runs and is recorded in the model
-SELECT i, gmm_fit_options(m)->>'init_params' AS recorded, gmm_n_components(m)
-FROM (VALUES ('kmeans'), ('k-means++'), ('random'), ('random_from_data')) v(i),
-	 LATERAL (SELECT gmm_fit(x, 2, gmm_options(init_params => i)) AS m FROM opt_pts) f
-ORDER BY i;
+SELECT method, gmm_fit_options(m)->>'init_params' AS recorded, gmm_n_components(m)
+FROM (VALUES ('kmeans'), ('k-means++'), ('random'), ('random_from_data')) v(method),
+	 LATERAL (SELECT gmm_fit(x, 2, gmm_options(init_params => method)) AS m FROM opt_pts) f
+ORDER BY method;
 
 -- the options used are recorded
 SELECT gmm_fit_options(gmm_fit(x, 2, '{"tol": 0.01, "reg_covar": 0.001, "random_state": 7, "n_init": 2}'))

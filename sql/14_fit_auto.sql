@@ -1,6 +1,6 @@
 -- gmm_fit_auto: the number of components with the lowest BIC.
 SET extra_float_digits = 0;
-CREATE FUNCTION gauss() RETURNS float8 LANGUAGE sql VOLATILE AS
+CREATE OR REPLACE FUNCTION gauss() RETURNS float8 LANGUAGE sql VOLATILE AS
 $$ SELECT sqrt(-2 * ln(1 - random())) * cos(2 * pi() * random()) $$;
 SELECT setseed(0.125);
 CREATE TABLE three AS
@@ -22,7 +22,8 @@ SELECT k, abs((SELECT (e->>'bic')::float8 FROM auto, jsonb_array_elements((m::te
 			   WHERE (e->>'n_components')::int = k) - gmm_bic(gmm_fit(x, k))) < 1e-6 AS same_bic
 FROM three, generate_series(1, 5) k GROUP BY k ORDER BY k;
 -- and equals the data form of gmm_bic on the training rows
-SELECT abs(gmm_bic(m) - gmm_bic(m, x)) < 1e-6 AS stored_equals_data FROM auto, three GROUP BY m::bytea;
+SELECT abs(gmm_bic((SELECT m FROM auto)) - gmm_bic((SELECT m FROM auto), x)) < 1e-6 AS stored_equals_data
+FROM three;
 
 -- options apply to every candidate
 SELECT gmm_covariance_type(gmm_fit_auto(x, 2, 3, '{"covariance_type": "diag"}')) FROM three;
@@ -31,5 +32,5 @@ SELECT gmm_covariance_type(gmm_fit_auto(x, 2, 3, '{"covariance_type": "diag"}'))
 SELECT gmm_fit_auto(x, 3, 2) FROM three;
 SELECT gmm_fit_auto(x, 0, 2) FROM three;
 SELECT gmm_fit_auto(x, NULL, 2) FROM three;
-SELECT gmm_fit_auto(x, 1, 10) FROM three WHERE c = 0 AND x[2] > 0 AND x[1] < 0.5;
+SELECT gmm_fit_auto(x, 1, 10) FROM (SELECT x FROM three LIMIT 4) s;
 SELECT gmm_fit_auto(x, 1, 3, gmm_options(weights_init => '{1}')) FROM three;

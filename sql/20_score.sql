@@ -38,11 +38,14 @@ CREATE TABLE sm AS
 SELECT t AS cov, gmm_fit(x, 3, gmm_options(covariance_type => t)) AS m
 FROM sp, (VALUES ('full'), ('tied'), ('diag'), ('spherical')) v(t) GROUP BY t;
 SELECT cov,
-	   bool_and(abs((SELECT sum(p) FROM unnest(gmm_predict_proba(m, x)) p) - 1) < 1e-12) AS sums_to_one,
-	   bool_and(gmm_predict(m, x) + 1 = (SELECT o FROM unnest(gmm_predict_proba(m, x)) WITH ORDINALITY u(p, o)
-										 ORDER BY p DESC, o LIMIT 1)) AS predict_is_argmax,
-	   abs(avg(gmm_score_samples(m, x)) - gmm_log_likelihood(m)) < 1e-9 AS mean_score_is_ll
-FROM sm, sp GROUP BY cov ORDER BY cov;
+	   (SELECT bool_and(abs((SELECT sum(p) FROM unnest(gmm_predict_proba(m, x)) p) - 1) < 1e-12)
+		FROM sp) AS sums_to_one,
+	   (SELECT bool_and(gmm_predict(m, x) + 1 =
+						(SELECT o FROM unnest(gmm_predict_proba(m, x)) WITH ORDINALITY u(p, o)
+						 ORDER BY p DESC, o LIMIT 1))
+		FROM sp) AS predict_is_argmax,
+	   abs((SELECT avg(gmm_score_samples(m, x)) FROM sp) - gmm_log_likelihood(m)) < 1e-9 AS mean_score_is_ll
+FROM sm ORDER BY cov;
 
 -- The cache never serves a stale model: with the model changing from row to
 -- row (a join against several models, inline and TOASTed), each row's score

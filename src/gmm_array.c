@@ -60,7 +60,7 @@ gmm_array_row(ArrayType *a, int expected_dim, const char *expected_what,
 				(errcode(ERRCODE_DATA_EXCEPTION),
 				 errmsg("feature array has %d elements, expected %d",
 						n, expected_dim),
-				 errdetail("Every row must have the same number of features as %s.",
+				 errdetail("Rows must have as many features as %s.",
 						   expected_what)));
 
 	v = (const double *) ARR_DATA_PTR(a);

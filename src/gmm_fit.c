@@ -18,6 +18,7 @@
 #include "fmgr.h"
 #include "utils/array.h"
 #include "utils/builtins.h"
+#include "utils/float.h"
 #include "utils/jsonb.h"
 #include "utils/memutils.h"
 
@@ -420,7 +421,8 @@ gmm_fit_rows(const double *X, const double *w, int64 n, int d, int k,
 	m->n_samples = res.n_samples;
 	m->random_state = (int64) o->fit.random_state;
 	m->sum_weights = res.sum_weights;
-	m->lower_bound = res.lower_bound;
+	/* no EM iteration (max_iter 0) leaves no lower bound: stored as NaN */
+	m->lower_bound = isfinite(res.lower_bound) ? res.lower_bound : get_float8_nan();
 	m->log_likelihood = res.log_likelihood;
 	m->tol = o->fit.tol;
 	m->reg_covar = o->fit.reg_covar;
@@ -428,7 +430,9 @@ gmm_fit_rows(const double *X, const double *w, int64 n, int d, int k,
 
 	if (!res.converged && o->fit.max_iter > 0)
 		ereport(WARNING,
-				(errmsg("%s did not converge after %d iterations", name, res.n_iter),
+				(errmsg_plural("%s did not converge after %d iteration",
+							   "%s did not converge after %d iterations",
+							   res.n_iter, name, res.n_iter),
 				 errdetail("The mean log-likelihood still changed by more than tol = %g.",
 						   o->fit.tol),
 				 errhint("Increase max_iter or tol, or check the scale of the features.")));

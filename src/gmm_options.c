@@ -361,7 +361,7 @@ gmm_options_bind_init(GmmOptions *o, int k, int d)
 		if (fabs(sum - 1.0) > 1e-9)
 			ereport(ERROR,
 					(errcode(ERRCODE_INVALID_PARAMETER_VALUE),
-					 errmsg("weights_init must sum to 1, not %.17g", sum),
+					 errmsg("weights_init must sum to 1, not %.15g", sum),
 					 errhint("Divide the weights by their sum.")));
 		o->fit.weights_init = o->weights_init.values;
 	}
