@@ -106,9 +106,10 @@ section "packages"
 gmm_ensure_packages "${GMM_PKGS_BUILD[@]}" "${GMM_PKGS_TEST[@]}"
 gmm_find_pg_config
 
-section "build (make GMM_WERROR=-Werror)"
+section "build (make -B GMM_WERROR=-Werror)"
 built=0 installed=0
-if run_logged "$LOGDIR/build" gmm_build GMM_WERROR=-Werror; then
+# -B: objects left by a build without -Werror (tools/demo.sh, a plain make) are rebuilt
+if run_logged "$LOGDIR/build" gmm_build -B GMM_WERROR=-Werror; then
 	built=1
 	record "build (-Werror)" 1 0
 else
