@@ -69,8 +69,8 @@ ReadBytes(GmmReader *r, size_t n)
 		ereport(ERROR,
 				(errcode(ERRCODE_INVALID_BINARY_REPRESENTATION),
 				 errmsg("invalid gmm binary data: truncated"),
-				 errdetail("%zu bytes needed at offset %zu, %zu available.",
-						   n, r->pos, r->len - r->pos)));
+				 errdetail("The %zu-byte field at offset %zu runs past the end of the data at offset %zu.",
+						   n, r->pos, r->len)));
 	p = r->data + r->pos;
 	r->pos += n;
 	return p;

@@ -451,14 +451,14 @@ ReadNumberArray(const JsonbValue *v, ValuePath *path, int level, int ndims,
 		ereport(ERROR,
 				(errcode(ERRCODE_INVALID_TEXT_REPRESENTATION),
 				 errmsg("wrong shape for \"%s\"", path->field),
-				 errdetail("%s is %s, expected an array of %d numbers or arrays (%s).",
+				 errdetail("%s is %s, expected an array of length %d (%s).",
 						   PathText(path), JsonbTypeText(v), dims[level],
 						   dimnames[level])));
 	if ((int) JsonContainerSize(c) != dims[level])
 		ereport(ERROR,
 				(errcode(ERRCODE_INVALID_TEXT_REPRESENTATION),
 				 errmsg("wrong shape for \"%s\"", path->field),
-				 errdetail("%s has %d elements, expected %d (%s).",
+				 errdetail("%s has length %d, expected %d (%s).",
 						   PathText(path), (int) JsonContainerSize(c),
 						   dims[level], dimnames[level])));
 
