@@ -40,5 +40,31 @@ extern void dpotrf_(const char *uplo, const int *n, double *a, const int *lda,
 extern void dtrtri_(const char *uplo, const char *diag, const int *n,
 					double *a, const int *lda, int *info, gmm_fchar_len,
 					gmm_fchar_len);
+extern void dpotri_(const char *uplo, const int *n, double *a, const int *lda,
+					int *info, gmm_fchar_len);
+
+/*
+ * Small row-block helpers shared by the core files (linalg.c).  Not part of
+ * the API in gmm_core.h.
+ */
+#include <stdint.h>
+
+#include "gmm_core.h"
+
+/* rows per BLAS-3 block of the E-step and of k-means */
+#define GMM_BLOCK_ROWS 256
+
+/* weight of row i; w NULL means every row weighs 1 */
+static inline double
+gmm_row_weight(const double *w, size_t i)
+{
+	return w ? w[i] : 1.0;
+}
+
+extern GmmStatus gmm_check_weights(const double *w, size_t n, int k,
+								   int64_t *n_pos, double *sum_w);
+extern void gmm_centre_rows(const double *X, int nrows, int d,
+							const double *shift, double *out);
+extern void gmm_symmetrise(double *a, int d, bool from_lower);
 
 #endif							/* GMM_BLAS_H */

@@ -141,6 +141,9 @@ typedef struct GmmFitOptions
 	const double *precisions_init;	/* gmm_cov_size: precisions, not Cholesky */
 	/* optional warm start: EM continues from these parameters (gmm_refit) */
 	const GmmParams *warm_start;
+	/* run i uses generator stream first_init + i (default 0; lets a test
+	 * replay one run of an n_init fit on its own) */
+	int			first_init;
 } GmmFitOptions;
 
 extern void gmm_fit_options_default(GmmFitOptions *opt, int n_components);
@@ -148,8 +151,11 @@ extern void gmm_fit_options_default(GmmFitOptions *opt, int n_components);
 typedef struct GmmFitResult
 {
 	int			n_iter;			/* EM iterations of the kept initialisation */
-	bool		converged;
-	/* scikit-learn's lower_bound_: mean log-likelihood of the last E-step */
+	bool		converged;		/* of the kept initialisation */
+	/*
+	 * scikit-learn's lower_bound_: mean log-likelihood of the last E-step,
+	 * i.e. of the parameters before the last M-step; -inf when max_iter = 0
+	 */
 	double		lower_bound;
 	/* mean log-likelihood of the final parameters (one more E-step) */
 	double		log_likelihood;
@@ -229,9 +235,19 @@ extern double gmm_rng_uniform(GmmRng *r);	/* [0, 1) */
 extern double gmm_rng_normal(GmmRng *r);	/* standard normal */
 
 /*
- * Draw n rows from the mixture: X (n x d) and component labels, from the
- * generator seeded with seed.  work: d doubles plus cov factor (the caller
- * passes gmm_sample_work_ndoubles).
+ * k-means++ seeding alone (the "k-means++" initialisation): k row numbers of
+ * positive weight, drawn from rng, distinct unless the rows hold fewer than
+ * k distinct points.  Allocates n doubles.
+ */
+extern GmmStatus gmm_kmeans_plusplus(const double *X, const double *w,
+									 size_t n, int d, int k, GmmRng *rng,
+									 const GmmHooks *hooks, size_t *indices);
+
+/*
+ * Draw n rows from the mixture: X (n x d) and component labels (NULL: not
+ * wanted), from stream 0 of the generator seeded with seed.  work: d + k
+ * doubles plus the Cholesky factors (gmm_sample_work_ndoubles).  Returns
+ * GMM_ERR_NOT_PD if a covariance cannot be factored.
  */
 extern size_t gmm_sample_work_ndoubles(GmmCovType t, int k, int d);
 extern GmmStatus gmm_sample(const GmmParams *p, size_t n, uint64_t seed,
