@@ -26,7 +26,7 @@ check_sql "gmm_fit(float8[], int) is an aggregate returning gmm" "gmm" \
 for f in 'gmm_predict(gmm, float8[])' 'gmm_predict_proba(gmm, float8[])' \
 	'gmm_score_samples(gmm, float8[])' 'gmm_means(gmm)' 'gmm_weights(gmm)'; do
 	check_sql "$f is IMMUTABLE STRICT PARALLEL SAFE" "i|t|s" \
-		"SELECT provolatile::text || '|' || proisstrict || '|' || proparallel::text FROM pg_proc
+		"SELECT provolatile::text || '|' || CASE WHEN proisstrict THEN 't' ELSE 'f' END || '|' || proparallel::text FROM pg_proc
 		 WHERE oid = '$f'::regprocedure"
 done
 
