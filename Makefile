@@ -34,12 +34,23 @@ include $(PGXS)
 $(EXTENSION)--$(EXTVERSION).sql: $(INSTALL_PIECES)
 	cat $^ > $@
 
-# C unit tests of the numerical core: no server needed
+# C unit tests of the numerical core: no server needed.  One BLAS thread
+# keeps valgrind and timings sane.  test/unit/golden.h is committed; refresh
+# it with `make unittest-golden` (Debian's python3 with scikit-learn).
 UNIT_CFLAGS = -O2 -g -std=gnu99 -Wall -Wextra -Isrc $(UNIT_SAN)
 CORE_SRCS = $(CORE_OBJS:.o=.c)
-test/unit/test_core: test/unit/test_core.c test/unit/unit.h $(CORE_SRCS) src/gmm_core.h
+UNIT_ENV = OPENBLAS_NUM_THREADS=1
+test/unit/test_core: test/unit/test_core.c test/unit/unit.h test/unit/golden.h \
+		$(CORE_SRCS) src/gmm_core.h src/blas.h
 	$(CC) $(UNIT_CFLAGS) -o $@ test/unit/test_core.c $(CORE_SRCS) -llapack -lblas -lm
 
-.PHONY: unittest
+.PHONY: unittest unittest-valgrind unittest-golden
 unittest: test/unit/test_core
-	./test/unit/test_core
+	$(UNIT_ENV) ./test/unit/test_core
+
+unittest-valgrind: test/unit/test_core
+	$(UNIT_ENV) valgrind -q --error-exitcode=1 --leak-check=full \
+		--suppressions=test/unit/valgrind.supp ./test/unit/test_core
+
+unittest-golden:
+	/usr/bin/python3 test/unit/gen_golden.py > test/unit/golden.h

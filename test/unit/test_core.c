@@ -1,0 +1,1020 @@
+/*
+ * test_core.c
+ *	  Unit tests of the numerical core (EM, k-means, RNG, sampling) against
+ *	  hand derivations, scikit-learn's results (golden.h, written by
+ *	  gen_golden.py) and properties that must hold exactly.
+ */
+#include <float.h>
+#include <stdint.h>
+#include <string.h>
+
+#include "gmm_core.h"
+#include "unit.h"
+#include "golden.h"
+
+static const char *const type_names[] = {"full", "tied", "diag", "spherical"};
+
+/* a model buffer of the right size, bound */
+static double *
+new_params(GmmParams *p, GmmCovType t, int k, int d)
+{
+	double	   *buf = calloc(gmm_params_ndoubles(t, k, d), sizeof(double));
+
+	gmm_params_bind(p, t, k, d, buf);
+	return buf;
+}
+
+/* n x d standard normal rows from our generator, shifted by off */
+static double *
+normal_rows(size_t n, int d, uint64_t seed, double off)
+{
+	double	   *X = malloc(sizeof(double) * n * d);
+	GmmRng		r;
+
+	gmm_rng_seed(&r, seed, 0);
+	for (size_t i = 0; i < n * d; i++)
+		X[i] = gmm_rng_normal(&r) + off;
+	return X;
+}
+
+/* mean of gmm_row_log_prob over the rows: the per-row scoring path */
+static double
+mean_row_log_prob(const GmmParams *p, const double *X, size_t n)
+{
+	double		lw[16],
+				lp[16],
+				work[16],
+				s = 0.0;
+
+	for (int j = 0; j < p->k; j++)
+		lw[j] = log(p->weights[j]);
+	for (size_t i = 0; i < n; i++)
+		s += gmm_row_log_prob(p, lw, X + i * p->d, lp, work);
+	return s / n;
+}
+
+/* the component gmm_row_log_prob deems most responsible for row x */
+static int
+predict(const GmmParams *p, const double *x)
+{
+	double		lw[16],
+				lp[16],
+				work[16];
+	double		lse;
+
+	for (int j = 0; j < p->k; j++)
+		lw[j] = log(p->weights[j]);
+	lse = gmm_row_log_prob(p, lw, x, lp, work);
+	return gmm_row_responsibilities(p->k, lp, lse);
+}
+
+/* log N(x | mu, S) for d <= 8 by a textbook Cholesky in plain loops */
+static double
+plain_log_pdf(const double *x, const double *mu, const double *S, int d)
+{
+	double		L[64] = {0},
+				y[8],
+				q = 0.0,
+				logdet = 0.0;
+
+	for (int i = 0; i < d; i++)
+		for (int j = 0; j <= i; j++)
+		{
+			double		s = S[i * d + j];
+
+			for (int m = 0; m < j; m++)
+				s -= L[i * 8 + m] * L[j * 8 + m];
+			L[i * 8 + j] = (i == j) ? sqrt(s) : s / L[j * 8 + j];
+		}
+	for (int i = 0; i < d; i++)
+	{
+		double		s = x[i] - mu[i];
+
+		for (int m = 0; m < i; m++)
+			s -= L[i * 8 + m] * y[m];
+		y[i] = s / L[i * 8 + i];
+		q += y[i] * y[i];
+		logdet += log(L[i * 8 + i]);
+	}
+	return -0.5 * d * log(2 * M_PI) - logdet - 0.5 * q;
+}
+
+/* 1. K = 1: the sample mean, the biased covariance + reg, and the mean log-pdf */
+static void
+test_single_component_hand_derivation(void)
+{
+	const int	n = 57,
+				d = 3;
+	const double reg = 1e-3;
+	double	   *X = normal_rows(n, d, 11, 0.0);
+	double		mean[3] = {0},
+				cov[9] = {0};
+
+	/* correlate the features so the full covariance has off-diagonals */
+	for (int i = 0; i < n; i++)
+	{
+		X[i * d + 1] += 0.8 * X[i * d];
+		X[i * d + 2] = 3.0 * X[i * d + 2] - X[i * d + 1] + 100.0;
+	}
+	for (int i = 0; i < n; i++)
+		for (int a = 0; a < d; a++)
+			mean[a] += X[i * d + a] / n;
+	for (int i = 0; i < n; i++)
+		for (int a = 0; a < d; a++)
+			for (int b = 0; b < d; b++)
+				cov[a * d + b] += (X[i * d + a] - mean[a]) *
+					(X[i * d + b] - mean[b]) / n;
+
+	for (int t = 0; t < GMM_COV_NTYPES; t++)
+	{
+		GmmFitOptions opt;
+		GmmFitResult res;
+		GmmParams	p;
+		double	   *buf = new_params(&p, t, 1, d);
+		double		S[9],
+					lb = 0.0;
+		GmmStatus	st;
+
+		/* the model's covariance as a full matrix, from the hand sums */
+		for (int a = 0; a < d; a++)
+			for (int b = 0; b < d; b++)
+			{
+				double		v = cov[a * d + b];
+
+				if (t == GMM_COV_DIAG || t == GMM_COV_SPHERICAL)
+					v = (a == b) ? v : 0.0;
+				if (t == GMM_COV_SPHERICAL && a == b)
+					v = (cov[0] + cov[4] + cov[8]) / 3.0;
+				S[a * d + b] = v + (a == b ? reg : 0.0);
+			}
+		for (int i = 0; i < n; i++)
+			lb += plain_log_pdf(X + i * d, mean, S, d) / n;
+
+		gmm_fit_options_default(&opt, 1);
+		opt.cov_type = t;
+		opt.reg_covar = reg;
+		st = gmm_fit(X, NULL, n, d, &opt, &unit_hooks, &p, &res);
+		CHECK(st == GMM_OK, "%s: status %d", type_names[t], st);
+		CHECK(res.converged && res.n_iter == 2,
+			  "%s: one M-step is the answer, so it converges at iteration 2 (n_iter %d)",
+			  type_names[t], res.n_iter);
+		CHECK_CLOSE(p.weights[0], 1.0, 1e-14, 0, "%s", type_names[t]);
+		for (int a = 0; a < d; a++)
+			CHECK_CLOSE(p.means[a], mean[a], 1e-12, 1e-12, "%s mean[%d]",
+						type_names[t], a);
+		for (int a = 0; a < d; a++)
+			for (int b = 0; b < d; b++)
+			{
+				double		got;
+
+				if (t == GMM_COV_FULL || t == GMM_COV_TIED)
+					got = p.covariances[a * d + b];
+				else if (a != b)
+					continue;
+				else
+					got = p.covariances[t == GMM_COV_DIAG ? a : 0];
+				CHECK_CLOSE(got, S[a * d + b], 1e-11, 1e-13, "%s cov[%d][%d]",
+							type_names[t], a, b);
+			}
+		CHECK_CLOSE(res.lower_bound, lb, 1e-12, 0, "%s lower bound", type_names[t]);
+		CHECK_CLOSE(res.log_likelihood, lb, 1e-12, 0, "%s log-likelihood",
+					type_names[t]);
+		CHECK_CLOSE(mean_row_log_prob(&p, X, n), lb, 1e-12, 0,
+					"%s row scoring", type_names[t]);
+		CHECK(res.n_samples == n && res.sum_weights == n, "%s counts",
+			  type_names[t]);
+		free(buf);
+	}
+	free(X);
+}
+
+/* 2. The docstring example of the seed (anomalib's GaussianMixture) */
+static void
+test_seed_docstring_example(void)
+{
+	const double X[] = {2, 1, 2, 2, 2, 3, 7, 5, 8, 5, 9, 5};
+	const double expect[] = {3.8295, 4.5795, 3.8295, 3.8295, 4.5795, 3.8295};
+	GmmFitOptions opt;
+	GmmFitResult res;
+	GmmParams	p;
+	double	   *buf = new_params(&p, GMM_COV_FULL, 2, 2);
+	double		lw[2],
+				lp[2],
+				work[2];
+	int			a,
+				lab[6];
+	GmmStatus	st;
+
+	gmm_fit_options_default(&opt, 2);
+	st = gmm_fit(X, NULL, 6, 2, &opt, &unit_hooks, &p, &res);
+	CHECK(st == GMM_OK, "status %d", st);
+	a = p.means[0] < 5.0 ? 0 : 1;	/* the component at [2, 2] */
+	CHECK_CLOSE(p.means[a * 2], 2.0, 1e-9, 1e-9, "mean of rows 0-2");
+	CHECK_CLOSE(p.means[a * 2 + 1], 2.0, 1e-9, 1e-9, "mean of rows 0-2");
+	CHECK_CLOSE(p.means[(1 - a) * 2], 8.0, 1e-9, 1e-9, "mean of rows 3-5");
+	CHECK_CLOSE(p.means[(1 - a) * 2 + 1], 5.0, 1e-9, 1e-9, "mean of rows 3-5");
+	for (int j = 0; j < 2; j++)
+		lw[j] = log(p.weights[j]);
+	for (int i = 0; i < 6; i++)
+	{
+		double		s = gmm_row_log_prob(&p, lw, X + 2 * i, lp, work);
+
+		CHECK(fabs(s - expect[i]) < 0.5e-4, "row %d: score %.6f, expected %.4f",
+			  i, s, expect[i]);
+		lab[i] = gmm_row_responsibilities(2, lp, s);
+	}
+	CHECK(lab[0] == a && lab[1] == a && lab[2] == a, "rows 0-2 labelled %d", a);
+	CHECK(lab[3] == 1 - a && lab[4] == 1 - a && lab[5] == 1 - a,
+		  "rows 3-5 labelled %d", 1 - a);
+	free(buf);
+}
+
+/*
+ * 3. scikit-learn conformance: the same fits as gen_golden.py, from the same
+ * initial parameters.  Tolerance: 1e-6 relative, plus 1e-9 absolute for
+ * entries that are zero up to rounding (e.g. near-zero off-diagonals).
+ */
+static void
+test_sklearn_golden(void)
+{
+	const double rtol = 1e-6,
+				atol = 1e-9;
+	int			ncases = sizeof(golden_cases) / sizeof(golden_cases[0]);
+
+	for (int c = 0; c < ncases; c++)
+	{
+		const GoldenCase *g = &golden_cases[c];
+		GmmFitOptions opt;
+		GmmFitResult res;
+		GmmParams	p;
+		double	   *buf = new_params(&p, g->cov_type, g->k, g->d);
+		size_t		cs = gmm_cov_size(g->cov_type, g->k, g->d);
+		GmmStatus	st;
+
+		gmm_fit_options_default(&opt, g->k);
+		opt.cov_type = g->cov_type;
+		opt.tol = g->tol;
+		opt.weights_init = g->weights_init;
+		opt.means_init = g->means_init;
+		opt.precisions_init = g->precisions_init;
+		st = gmm_fit(g->X, NULL, g->n, g->d, &opt, &unit_hooks, &p, &res);
+		CHECK(st == GMM_OK, "%s: status %d", g->name, st);
+		CHECK(res.n_iter == g->n_iter, "%s: n_iter %d, sklearn %d", g->name,
+			  res.n_iter, g->n_iter);
+		CHECK(res.converged == g->converged, "%s: converged", g->name);
+		CHECK_CLOSE(res.lower_bound, g->lower_bound, rtol, atol, "%s lower_bound_",
+					g->name);
+		CHECK_CLOSE(res.log_likelihood, g->score, rtol, atol, "%s score(X)", g->name);
+		CHECK_CLOSE(mean_row_log_prob(&p, g->X, g->n), res.log_likelihood, 1e-12, 0,
+					"%s: row scoring agrees with the blocked E-step", g->name);
+		for (int j = 0; j < g->k; j++)
+			CHECK_CLOSE(p.weights[j], g->weights[j], rtol, atol, "%s weights_[%d]",
+						g->name, j);
+		for (int i = 0; i < g->k * g->d; i++)
+			CHECK_CLOSE(p.means[i], g->means[i], rtol, atol, "%s means_[%d]",
+						g->name, i);
+		for (size_t i = 0; i < cs; i++)
+			CHECK_CLOSE(p.covariances[i], g->covariances[i], rtol, atol,
+						"%s covariances_[%zu]", g->name, i);
+		free(buf);
+	}
+	CHECK(ncases == 16, "4 datasets x 4 covariance types");
+}
+
+/* initial parameters shared by tests that must not depend on init */
+static void
+set_init(GmmFitOptions *opt, GmmCovType t, int k, int d, double *winit,
+		 double *minit, double *pinit, const double *centres)
+{
+	size_t		cs = gmm_cov_size(t, k, d);
+
+	for (int j = 0; j < k; j++)
+		winit[j] = 1.0 / k;
+	memcpy(minit, centres, sizeof(double) * k * d);
+	memset(pinit, 0, sizeof(double) * cs);
+	if (t == GMM_COV_FULL || t == GMM_COV_TIED)
+	{
+		for (size_t b = 0; b < cs / (d * d); b++)
+			for (int a = 0; a < d; a++)
+				pinit[b * d * d + a * d + a] = 0.5;
+	}
+	else
+		for (size_t i = 0; i < cs; i++)
+			pinit[i] = 0.5;
+	opt->cov_type = t;
+	opt->weights_init = winit;
+	opt->means_init = minit;
+	opt->precisions_init = pinit;
+}
+
+/* 4. Integer weights == repeated rows; weight-0 rows ignored */
+static void
+test_weights_equal_repetition(void)
+{
+	const int	n = 80,
+				d = 2,
+				k = 2;
+	const double centres[] = {-1.0, 0.0, 2.0, 1.0};
+	double	   *X = normal_rows(n, d, 5, 0.0);
+	double		w[80];
+	double	   *R = malloc(sizeof(double) * 3 * n * d);
+	size_t		nr = 0;
+	int64_t		npos = 0;
+	GmmRng		rng;
+
+	gmm_rng_seed(&rng, 9, 0);
+	for (int i = 0; i < n; i++)
+	{
+		w[i] = (double) (gmm_rng_next(&rng) % 4);	/* 0..3 */
+		if (i >= n / 2)
+			X[i * d] += 2.5;
+		npos += w[i] > 0;
+		for (int c = 0; c < (int) w[i]; c++)
+			memcpy(R + d * nr++, X + i * d, sizeof(double) * d);
+	}
+	for (int t = 0; t < GMM_COV_NTYPES; t++)
+	{
+		GmmFitOptions opt;
+		GmmFitResult r1,
+					r2;
+		GmmParams	p1,
+					p2;
+		double	   *b1 = new_params(&p1, t, k, d),
+				   *b2 = new_params(&p2, t, k, d);
+		double		winit[2],
+					minit[4],
+					pinit[8];
+		size_t		np = gmm_params_ndoubles(t, k, d);
+
+		gmm_fit_options_default(&opt, k);
+		opt.tol = 1e-8;
+		set_init(&opt, t, k, d, winit, minit, pinit, centres);
+		CHECK(gmm_fit(X, w, n, d, &opt, &unit_hooks, &p1, &r1) == GMM_OK, "weighted");
+		CHECK(gmm_fit(R, NULL, nr, d, &opt, &unit_hooks, &p2, &r2) == GMM_OK, "repeated");
+		CHECK(r1.n_iter == r2.n_iter && r1.n_iter > 3, "%s: n_iter %d vs %d",
+			  type_names[t], r1.n_iter, r2.n_iter);
+		CHECK(r1.n_samples == npos && r2.n_samples == (int64_t) nr,
+			  "n_samples counts positive weights");
+		CHECK(r1.sum_weights == (double) nr, "sum of weights");
+		CHECK_CLOSE(r1.lower_bound, r2.lower_bound, 1e-9, 0, "%s", type_names[t]);
+		CHECK_CLOSE(r1.log_likelihood, r2.log_likelihood, 1e-9, 0, "%s",
+					type_names[t]);
+		/* weights, means, covariances, prec_chol, log_det */
+		for (size_t i = 0; i < np; i++)
+			CHECK_CLOSE(b1[i], b2[i], 1e-9, 1e-12, "%s param %zu", type_names[t], i);
+		free(b1);
+		free(b2);
+	}
+	free(X);
+	free(R);
+}
+
+/* 5. Well separated clusters are recovered by a kmeans-initialised fit */
+static void
+test_recover_separated(void)
+{
+	const int	ks[] = {2, 3, 5},
+				ds[] = {1, 2, 8};
+	const int	per = 100;
+
+	for (int a = 0; a < 3; a++)
+		for (int b = 0; b < 3; b++)
+		{
+			int			k = ks[a],
+						d = ds[b];
+			size_t		n = (size_t) k * per;
+			double	   *X = normal_rows(n, d, 100 + k * 10 + d, 0.0);
+			GmmFitOptions opt;
+			GmmFitResult res;
+			GmmParams	p;
+			double	   *buf = new_params(&p, GMM_COV_FULL, k, d);
+			int			seen[5] = {0};
+			bool		ok = true;
+
+			/* cluster c at 25 c along the diagonal: 25 sd apart */
+			for (size_t i = 0; i < n; i++)
+				for (int t = 0; t < d; t++)
+					X[i * d + t] += 25.0 * (i / per) / sqrt(d);
+			gmm_fit_options_default(&opt, k);
+			opt.random_state = 3;
+			CHECK(gmm_fit(X, NULL, n, d, &opt, &unit_hooks, &p, &res) == GMM_OK,
+				  "k %d d %d", k, d);
+			for (int c = 0; c < k; c++)
+			{
+				int			lab = predict(&p, X + (size_t) c * per * d);
+
+				for (int i = 1; i < per; i++)
+					ok &= predict(&p, X + ((size_t) c * per + i) * d) == lab;
+				seen[lab]++;
+			}
+			for (int j = 0; j < k; j++)
+				ok &= seen[j] == 1;
+			CHECK(ok, "k %d d %d: each true cluster maps to exactly one component",
+				  k, d);
+			free(X);
+			free(buf);
+		}
+}
+
+/* 6. Statistics of two halves merged == statistics of all rows */
+static void
+test_stats_merge(void)
+{
+	const int	n = 1000,
+				d = 3,
+				k = 3,
+				split = 397;	/* not a block boundary */
+	double	   *X = normal_rows(n, d, 21, 4.0);
+	double		w[1000];
+
+	for (int i = 0; i < n; i++)
+		w[i] = 0.5 + (i % 7);
+	for (int t = 0; t < GMM_COV_NTYPES; t++)
+	{
+		GmmParams	p;
+		double	   *pb = new_params(&p, t, k, d);
+		size_t		ns = gmm_stats_ndoubles(t, k, d);
+		size_t		nw = gmm_stats_work_ndoubles(t, k, d);
+		double	   *sa = calloc(ns, sizeof(double)),
+				   *sb = calloc(ns, sizeof(double)),
+				   *sc = calloc(ns, sizeof(double)),
+				   *work = malloc(sizeof(double) * nw);
+		GmmStats	A,
+					B,
+					C;
+		size_t		cs = gmm_cov_size(t, k, d);
+		int			bad;
+		double		maxabs = 0.0;
+
+		for (int j = 0; j < k; j++)
+		{
+			p.weights[j] = (j + 1) / 6.0;
+			for (int a = 0; a < d; a++)
+				p.means[j * d + a] = 3.5 + 0.5 * j - 0.2 * a;
+		}
+		for (size_t i = 0; i < cs; i++)
+			p.covariances[i] = 1.0 + 0.1 * (i % 3);
+		if (t == GMM_COV_FULL || t == GMM_COV_TIED)
+			for (size_t b = 0; b < cs / (d * d); b++)
+				for (int a = 0; a < d; a++)
+					for (int c = 0; c < d; c++)
+						p.covariances[b * d * d + a * d + c] = (a == c) ? 1.0 + 0.2 * b : 0.3;
+		CHECK(gmm_compute_precision_cholesky(&p, &bad) == GMM_OK, "model");
+		gmm_stats_bind(&A, t, k, d, sa);
+		gmm_stats_bind(&B, t, k, d, sb);
+		gmm_stats_bind(&C, t, k, d, sc);
+		gmm_stats_reset(&A, &p);
+		gmm_stats_reset(&B, &p);
+		gmm_stats_reset(&C, &p);
+		gmm_stats_accumulate(&A, &p, X, w, split, work, &unit_hooks);
+		gmm_stats_accumulate(&B, &p, X + split * d, w + split, n - split, work,
+							 &unit_hooks);
+		gmm_stats_accumulate(&C, &p, X, w, n, work, &unit_hooks);
+		gmm_stats_merge(&A, &B);
+		CHECK(A.n_rows == C.n_rows && A.n_rows == n, "rows");
+		CHECK_CLOSE(A.sum_w, C.sum_w, 1e-12, 0, "%s sum_w", type_names[t]);
+		CHECK_CLOSE(A.sum_loglik, C.sum_loglik, 1e-12, 0, "%s loglik", type_names[t]);
+		/* relative to the largest statistic: entries near zero cancel */
+		for (size_t i = 0; i < ns; i++)
+			maxabs = fmax(maxabs, fabs(sc[i]));
+		for (size_t i = 0; i < ns; i++)
+			CHECK_CLOSE(sa[i], sc[i], 1e-12, 1e-12 * maxabs, "%s stat %zu",
+						type_names[t], i);
+		free(pb);
+		free(sa);
+		free(sb);
+		free(sc);
+		free(work);
+	}
+	free(X);
+}
+
+/* 7. xoshiro256** against the independent Python in gen_golden.py */
+static void
+test_rng(void)
+{
+	int			nr = sizeof(golden_rng) / sizeof(golden_rng[0]);
+	GmmRng		a,
+				b;
+	int			same = 0;
+
+	for (int c = 0; c < nr; c++)
+	{
+		const GoldenRng *g = &golden_rng[c];
+		GmmRng		r;
+
+		gmm_rng_seed(&r, g->seed, g->stream);
+		for (int i = 0; i < 4; i++)
+		{
+			uint64_t	v = gmm_rng_next(&r);
+
+			CHECK(v == g->next[i], "seed %llu stream %llu output %d: %016llx",
+				  (unsigned long long) g->seed, (unsigned long long) g->stream, i,
+				  (unsigned long long) v);
+		}
+		gmm_rng_seed(&r, g->seed, g->stream);
+		for (int i = 0; i < 2; i++)
+			CHECK(gmm_rng_uniform(&r) == g->uniform[i], "uniform %d", i);
+		for (int i = 0; i < 2; i++)
+			CHECK_CLOSE(gmm_rng_normal(&r), g->normal[i], 1e-15, 0, "normal %d", i);
+	}
+	/* determinism and distinct streams */
+	gmm_rng_seed(&a, 1234, 3);
+	gmm_rng_seed(&b, 1234, 3);
+	for (int i = 0; i < 1000; i++)
+		same += gmm_rng_next(&a) == gmm_rng_next(&b);
+	CHECK(same == 1000, "same seed and stream, same sequence");
+	gmm_rng_seed(&a, 1234, 3);
+	gmm_rng_seed(&b, 1234, 4);
+	same = 0;
+	for (int i = 0; i < 1000; i++)
+		same += gmm_rng_next(&a) == gmm_rng_next(&b);
+	CHECK(same == 0, "streams 3 and 4 share %d of 1000 outputs", same);
+}
+
+/*
+ * 8. Sampling 200k rows: per-label empirical weights, means and covariances
+ * within about 5 standard errors; fitting the sample recovers the model.
+ */
+static void
+test_sampling(void)
+{
+	const size_t n = 200000;
+	const int	k = 2,
+				d = 2;
+	const double W[] = {0.3, 0.7};
+	const double M[] = {0.0, 0.0, 5.0, -3.0};
+	const double S[] = {2.0, 0.6, 0.6, 1.0, 0.5, -0.2, -0.2, 0.3};
+	GmmParams	p,
+				f;
+	double	   *pb = new_params(&p, GMM_COV_FULL, k, d),
+			   *fb = new_params(&f, GMM_COV_FULL, k, d);
+	double	   *X = malloc(sizeof(double) * n * d);
+	int		   *lab = malloc(sizeof(int) * n);
+	double	   *work = malloc(sizeof(double) * gmm_sample_work_ndoubles(GMM_COV_FULL, k, d));
+	double		cnt[2] = {0},
+				mean[4] = {0},
+				cov[8] = {0};
+	double		x0[2];
+	int			bad;
+	GmmFitOptions opt;
+	GmmFitResult res;
+
+	memcpy(p.weights, W, sizeof W);
+	memcpy(p.means, M, sizeof M);
+	memcpy(p.covariances, S, sizeof S);
+	CHECK(gmm_compute_precision_cholesky(&p, &bad) == GMM_OK, "model");
+	CHECK(gmm_sample(&p, n, 77, X, lab, work) == GMM_OK, "sample");
+	x0[0] = X[0];
+	x0[1] = X[1];
+	CHECK(gmm_sample(&p, 1, 77, X, lab, work) == GMM_OK && X[0] == x0[0] &&
+		  X[1] == x0[1], "deterministic for a seed");
+	CHECK(gmm_sample(&p, n, 77, X, lab, work) == GMM_OK, "sample");
+	for (size_t i = 0; i < n; i++)
+	{
+		cnt[lab[i]]++;
+		for (int a = 0; a < d; a++)
+			mean[lab[i] * d + a] += X[i * d + a];
+	}
+	for (int j = 0; j < k; j++)
+		for (int a = 0; a < d; a++)
+			mean[j * d + a] /= cnt[j];
+	for (size_t i = 0; i < n; i++)
+		for (int a = 0; a < d; a++)
+			for (int b = 0; b < d; b++)
+				cov[lab[i] * 4 + a * 2 + b] += (X[i * d + a] - mean[lab[i] * d + a]) *
+					(X[i * d + b] - mean[lab[i] * d + b]) / cnt[lab[i]];
+	for (int j = 0; j < k; j++)
+	{
+		/*
+		 * 5 standard errors: sqrt(w (1 - w) / n) for the weight, sqrt(S_aa /
+		 * n_j) for a mean, sqrt((S_aa S_bb + S_ab^2) / n_j) for a covariance
+		 */
+		CHECK_CLOSE(cnt[j] / n, W[j], 0, 5 * sqrt(W[j] * (1 - W[j]) / n),
+					"weight %d", j);
+		for (int a = 0; a < d; a++)
+			CHECK_CLOSE(mean[j * d + a], M[j * d + a], 0,
+						5 * sqrt(S[j * 4 + a * 3] / cnt[j]), "mean %d,%d", j, a);
+		for (int a = 0; a < d; a++)
+			for (int b = 0; b < d; b++)
+				CHECK_CLOSE(cov[j * 4 + a * 2 + b], S[j * 4 + a * 2 + b], 0,
+							5 * sqrt((S[j * 4 + a * 3] * S[j * 4 + b * 3] +
+									  S[j * 4 + a * 2 + b] * S[j * 4 + a * 2 + b]) /
+									 cnt[j]), "cov %d,%d,%d", j, a, b);
+	}
+
+	/* the fit on the sample: within 7 standard errors of the model */
+	gmm_fit_options_default(&opt, k);
+	CHECK(gmm_fit(X, NULL, n, d, &opt, &unit_hooks, &f, &res) == GMM_OK, "fit");
+	{
+		int			a = f.means[0] < 2.5 ? 0 : 1;	/* the component near 0 */
+
+		for (int j = 0; j < k; j++)
+		{
+			int			g = j == 0 ? a : 1 - a;
+			double		nj = W[j] * n;
+
+			CHECK_CLOSE(f.weights[g], W[j], 0, 7 * sqrt(W[j] * (1 - W[j]) / n),
+						"fitted weight %d", j);
+			for (int t = 0; t < d; t++)
+				CHECK_CLOSE(f.means[g * d + t], M[j * d + t], 0,
+							7 * sqrt(S[j * 4 + t * 3] / nj), "fitted mean");
+			for (int t = 0; t < d; t++)
+				for (int b = 0; b < d; b++)
+					CHECK_CLOSE(f.covariances[g * 4 + t * 2 + b], S[j * 4 + t * 2 + b], 0,
+								7 * sqrt((S[j * 4 + t * 3] * S[j * 4 + b * 3] +
+										  S[j * 4 + t * 2 + b] * S[j * 4 + t * 2 + b]) / nj),
+								"fitted cov");
+		}
+	}
+
+	/* diag sampling: per-feature variances */
+	{
+		GmmParams	q;
+		double	   *qb = new_params(&q, GMM_COV_DIAG, 1, 2);
+		double		v[2] = {0};
+
+		q.weights[0] = 1.0;
+		q.covariances[0] = 4.0;
+		q.covariances[1] = 0.25;
+		gmm_compute_precision_cholesky(&q, &bad);
+		CHECK(gmm_sample(&q, n, 5, X, lab, work) == GMM_OK, "diag sample");
+		for (size_t i = 0; i < n; i++)
+			for (int a = 0; a < 2; a++)
+				v[a] += X[i * 2 + a] * X[i * 2 + a] / n;
+		CHECK_CLOSE(v[0], 4.0, 0.02, 0, "diag variance 0");
+		CHECK_CLOSE(v[1], 0.25, 0.02, 0, "diag variance 1");
+		free(qb);
+	}
+	free(pb);
+	free(fb);
+	free(X);
+	free(lab);
+	free(work);
+}
+
+/* 9. Error codes and the component they name */
+static void
+test_errors(void)
+{
+	GmmFitOptions opt;
+	GmmFitResult res;
+	GmmParams	p;
+	double	   *buf = new_params(&p, GMM_COV_FULL, 2, 2);
+	double		X[20];
+	double		w[10] = {0};
+	double		winit[2] = {0.5, 0.5},
+				minit[4] = {100, 100, 5, 5},
+				pinit[8] = {1, 0, 0, 1, 1, 0, 0, 1};
+	GmmStatus	st;
+
+	/* rows 0-4 spread around (100, 100); rows 5-9 all exactly (5, 5) */
+	for (int i = 0; i < 10; i++)
+	{
+		X[2 * i] = i < 5 ? 100.0 + (i % 3) : 5.0;
+		X[2 * i + 1] = i < 5 ? 100.0 + (i % 2) - 0.3 * i : 5.0;
+	}
+	gmm_fit_options_default(&opt, 2);
+	opt.reg_covar = 0.0;
+	opt.weights_init = winit;
+	opt.means_init = minit;
+	opt.precisions_init = pinit;
+	st = gmm_fit(X, NULL, 10, 2, &opt, &unit_hooks, &p, &res);
+	CHECK(st == GMM_ERR_NOT_PD && res.bad_component == 1,
+		  "duplicates at component 1, reg 0: status %d bad %d", st,
+		  res.bad_component);
+	opt.reg_covar = 1e-6;
+	CHECK(gmm_fit(X, NULL, 10, 2, &opt, &unit_hooks, &p, &res) == GMM_OK,
+		  "reg_covar fixes it");
+	CHECK_CLOSE(p.covariances[4], 1e-6, 1e-6, 0, "duplicates: variance is reg_covar");
+
+	/* the same through the diag M-step and a kmeans initialisation */
+	{
+		GmmParams	q;
+		double	   *qb = new_params(&q, GMM_COV_DIAG, 2, 2);
+		GmmFitOptions o2;
+
+		gmm_fit_options_default(&o2, 2);
+		o2.cov_type = GMM_COV_DIAG;
+		o2.reg_covar = 0.0;
+		st = gmm_fit(X, NULL, 10, 2, &o2, &unit_hooks, &q, &res);
+		CHECK(st == GMM_ERR_NOT_PD && res.bad_component >= 0 &&
+			  res.bad_component < 2, "diag: status %d bad %d", st,
+			  res.bad_component);
+		free(qb);
+	}
+
+	/* too few rows, weights */
+	gmm_fit_options_default(&opt, 4);
+	CHECK(gmm_fit(X, NULL, 3, 2, &opt, &unit_hooks, &p, &res) ==
+		  GMM_ERR_TOO_FEW_SAMPLES, "3 rows, 4 components");
+	gmm_fit_options_default(&opt, 2);
+	w[3] = 1.0;
+	CHECK(gmm_fit(X, w, 10, 2, &opt, &unit_hooks, &p, &res) ==
+		  GMM_ERR_TOO_FEW_SAMPLES && res.n_samples == 1,
+		  "one row of positive weight, 2 components");
+	w[3] = 0.0;
+	CHECK(gmm_fit(X, w, 10, 2, &opt, &unit_hooks, &p, &res) ==
+		  GMM_ERR_ZERO_WEIGHT, "all weights zero");
+	CHECK(gmm_kmeans(X, NULL, 1, 2, 2, 0, &unit_hooks, (int *) w, X) ==
+		  GMM_ERR_TOO_FEW_SAMPLES, "k-means: too few rows");
+
+	/* precisions_init not positive definite, component 1 */
+	{
+		double		bad_prec[8] = {1, 0, 0, 1, 1, 2, 2, 1};	/* eigenvalues 3, -1 */
+		double		bad_diag[4] = {1, 1, 1, -1};
+
+		gmm_fit_options_default(&opt, 2);
+		opt.precisions_init = bad_prec;
+		st = gmm_fit(X, NULL, 10, 2, &opt, &unit_hooks, &p, &res);
+		CHECK(st == GMM_ERR_INIT_NOT_PD && res.bad_component == 1,
+			  "full: status %d bad %d", st, res.bad_component);
+		{
+			GmmParams	q;
+			double	   *qb = new_params(&q, GMM_COV_DIAG, 2, 2);
+
+			opt.cov_type = GMM_COV_DIAG;
+			opt.precisions_init = bad_diag;
+			st = gmm_fit(X, NULL, 10, 2, &opt, &unit_hooks, &q, &res);
+			CHECK(st == GMM_ERR_INIT_NOT_PD && res.bad_component == 1,
+				  "diag: status %d bad %d", st, res.bad_component);
+			free(qb);
+		}
+	}
+	CHECK(unit_hs.outstanding == 0, "error paths release everything (%ld)",
+		  unit_hs.outstanding);
+	free(buf);
+}
+
+/* data for the n_init and iteration tests: 3 overlapping blobs */
+static double *
+blobs(size_t n, int d)
+{
+	double	   *X = normal_rows(n, d, 31, 0.0);
+
+	for (size_t i = 0; i < n; i++)
+		X[i * d] += 2.0 * (i % 3);
+	return X;
+}
+
+/* 10. n_init keeps the best of its runs, each replayable on its own */
+static void
+test_n_init(void)
+{
+	const size_t n = 300;
+	const int	d = 2,
+				k = 3;
+	double	   *X = blobs(n, d);
+
+	for (int init = GMM_INIT_KMEANS; init < GMM_INIT_NMETHODS; init++)
+	{
+		GmmFitOptions opt;
+		GmmFitResult all,
+					one[3];
+		GmmParams	p,
+					q[3];
+		double	   *pb = new_params(&p, GMM_COV_FULL, k, d);
+		double	   *qb[3];
+		double		best = -INFINITY;
+		int			arg = 0,
+					distinct = 0;
+
+		gmm_fit_options_default(&opt, k);
+		opt.init_params = init;
+		opt.random_state = 2024;
+		opt.n_init = 3;
+		CHECK(gmm_fit(X, NULL, n, d, &opt, &unit_hooks, &p, &all) == GMM_OK,
+			  "init %d", init);
+		opt.n_init = 1;
+		for (int r = 0; r < 3; r++)
+		{
+			qb[r] = new_params(&q[r], GMM_COV_FULL, k, d);
+			opt.first_init = r;
+			CHECK(gmm_fit(X, NULL, n, d, &opt, &unit_hooks, &q[r], &one[r]) == GMM_OK,
+				  "run %d", r);
+			if (one[r].lower_bound > best)
+			{
+				best = one[r].lower_bound;
+				arg = r;
+			}
+			distinct += r > 0 && one[r].lower_bound != one[0].lower_bound;
+		}
+		CHECK(all.lower_bound == best, "init %d: kept %.17g, best run %.17g",
+			  init, all.lower_bound, best);
+		CHECK(all.best_init == arg && all.n_iter == one[arg].n_iter,
+			  "init %d: best_init %d, expected %d", init, all.best_init, arg);
+		CHECK(memcmp(pb, qb[arg], sizeof(double) *
+					 gmm_params_ndoubles(GMM_COV_FULL, k, d)) == 0,
+			  "init %d: the kept parameters are those of run %d", init, arg);
+		/* runs must differ, or the test shows nothing */
+		CHECK(distinct > 0 || init == GMM_INIT_KMEANS,
+			  "init %d: the three streams gave the same fit", init);
+		for (int r = 0; r < 3; r++)
+			free(qb[r]);
+		free(pb);
+	}
+	free(X);
+}
+
+/* 11. max_iter reached: not converged, n_iter == max_iter; max_iter 0 */
+static void
+test_max_iter(void)
+{
+	const size_t n = 300;
+	const int	d = 2,
+				k = 3;
+	double	   *X = blobs(n, d);
+	GmmFitOptions opt;
+	GmmFitResult res;
+	GmmParams	p;
+	double	   *pb = new_params(&p, GMM_COV_FULL, k, d);
+	long		allocs_short,
+				allocs_long;
+
+	gmm_fit_options_default(&opt, k);
+	opt.max_iter = 3;
+	opt.tol = 0.0;
+	unit_hs.allocs = 0;
+	CHECK(gmm_fit(X, NULL, n, d, &opt, &unit_hooks, &p, &res) == GMM_OK, "fit");
+	allocs_short = unit_hs.allocs;
+	CHECK(!res.converged && res.n_iter == 3, "n_iter %d converged %d",
+		  res.n_iter, res.converged);
+	CHECK(isfinite(res.lower_bound) && res.log_likelihood >= res.lower_bound,
+		  "EM does not decrease the likelihood: %g then %g", res.lower_bound,
+		  res.log_likelihood);
+
+	opt.max_iter = 40;
+	unit_hs.allocs = 0;
+	unit_hs.interrupts = 0;
+	CHECK(gmm_fit(X, NULL, n, d, &opt, &unit_hooks, &p, &res) == GMM_OK, "fit");
+	allocs_long = unit_hs.allocs;
+	CHECK(allocs_long == allocs_short, "allocations do not grow with iterations: "
+		  "%ld for 3, %ld for 40", allocs_short, allocs_long);
+	CHECK(unit_hs.interrupts >= 40 * 3, "interrupts checked per iteration and "
+		  "block: %ld", unit_hs.interrupts);
+	CHECK(unit_hs.outstanding == 0, "all released");
+
+	opt.max_iter = 0;
+	CHECK(gmm_fit(X, NULL, n, d, &opt, &unit_hooks, &p, &res) == GMM_OK, "fit");
+	CHECK(res.n_iter == 0 && !res.converged && res.lower_bound == -INFINITY &&
+		  isfinite(res.log_likelihood), "max_iter 0: initialise only");
+	free(pb);
+	free(X);
+}
+
+/*
+ * Initialisations, seen through max_iter 0: kmeans init is the M-step of
+ * the labels of gmm_kmeans seeded with the first output of the run's stream
+ * (recomputed here by plain loops); k-means++ and random_from_data put the
+ * means on data rows with covariance reg_covar I and equal weights; random
+ * gives a valid model that depends on the seed.
+ */
+static void
+test_init_methods(void)
+{
+	const size_t n = 300;
+	const int	d = 2,
+				k = 3;
+	const double reg = 1e-4;
+	double	   *X = blobs(n, d);
+	GmmFitOptions opt;
+	GmmFitResult res;
+	GmmParams	p;
+	double	   *pb = new_params(&p, GMM_COV_FULL, k, d);
+	int			lab[300];
+	double		cnt[3] = {0},
+				mean[6] = {0},
+				cov[12] = {0},
+				centres[6];
+	GmmRng		r;
+
+	gmm_rng_seed(&r, 99, 0);
+	CHECK(gmm_kmeans(X, NULL, n, d, k, gmm_rng_next(&r), &unit_hooks, lab,
+					 centres) == GMM_OK, "k-means");
+	for (size_t i = 0; i < n; i++)
+	{
+		cnt[lab[i]]++;
+		for (int a = 0; a < d; a++)
+			mean[lab[i] * d + a] += X[i * d + a];
+	}
+	for (int j = 0; j < k; j++)
+		for (int a = 0; a < d; a++)
+			mean[j * d + a] /= cnt[j];
+	for (size_t i = 0; i < n; i++)
+		for (int a = 0; a < d; a++)
+			for (int b = 0; b < d; b++)
+				cov[lab[i] * 4 + a * 2 + b] += (X[i * d + a] - mean[lab[i] * d + a]) *
+					(X[i * d + b] - mean[lab[i] * d + b]) / cnt[lab[i]];
+
+	gmm_fit_options_default(&opt, k);
+	opt.max_iter = 0;
+	opt.random_state = 99;
+	opt.reg_covar = reg;
+	CHECK(gmm_fit(X, NULL, n, d, &opt, &unit_hooks, &p, &res) == GMM_OK, "kmeans");
+	for (int j = 0; j < k; j++)
+	{
+		CHECK_CLOSE(p.weights[j], cnt[j] / n, 1e-12, 0, "kmeans weight %d", j);
+		for (int a = 0; a < d; a++)
+			CHECK_CLOSE(p.means[j * d + a], mean[j * d + a], 1e-12, 1e-14,
+						"kmeans mean %d", j);
+		for (int a = 0; a < 4; a++)
+			CHECK_CLOSE(p.covariances[j * 4 + a], cov[j * 4 + a] + (a % 3 ? 0 : reg),
+						1e-11, 1e-14, "kmeans cov %d", j);
+	}
+
+	for (int init = GMM_INIT_KMEANSPP; init <= GMM_INIT_RANDOM_FROM_DATA; init++)
+	{
+		opt.init_params = init;
+		CHECK(gmm_fit(X, NULL, n, d, &opt, &unit_hooks, &p, &res) == GMM_OK,
+			  "init %d", init);
+		CHECK_CLOSE(p.weights[0] + p.weights[1] + p.weights[2], 1.0, 1e-14, 0,
+					"init %d: weights sum to 1", init);
+		if (init == GMM_INIT_RANDOM)
+		{
+			/* random responsibilities: every component near the data mean */
+			for (int j = 0; j < k; j++)
+				CHECK(fabs(p.means[j * d] - 2.0) < 0.5 && p.covariances[j * 4] > 1.0,
+					  "random: component %d mean %g", j, p.means[j * d]);
+			continue;
+		}
+		for (int j = 0; j < k; j++)
+		{
+			bool		on_row = false;
+
+			for (size_t i = 0; i < n; i++)
+				on_row |= X[i * d] == p.means[j * d] &&
+					X[i * d + 1] == p.means[j * d + 1];
+			CHECK(on_row, "init %d: mean %d is a data row", init, j);
+			CHECK_CLOSE(p.weights[j], 1.0 / k, 1e-12, 0, "init %d: weight", init);
+			for (int a = 0; a < 4; a++)
+				CHECK_CLOSE(p.covariances[j * 4 + a], a % 3 ? 0.0 : reg, 1e-12, 0,
+							"init %d: covariance is reg_covar I", init);
+		}
+		CHECK(p.means[0] != p.means[d] && p.means[0] != p.means[2 * d],
+			  "init %d: distinct rows", init);
+	}
+	free(pb);
+	free(X);
+}
+
+/* k-means alone: blobs found, deterministic, weights respected */
+static void
+test_kmeans(void)
+{
+	const size_t n = 300;
+	const int	d = 2,
+				k = 3;
+	double	   *X = normal_rows(n, d, 41, 0.0);
+	int			l1[300],
+				l2[300];
+	double		c1[6],
+				c2[6];
+	bool		ok = true;
+
+	for (size_t i = 0; i < n; i++)
+		X[i * d + 1] += 10.0 * (i % 3);
+	CHECK(gmm_kmeans(X, NULL, n, d, k, 8, &unit_hooks, l1, c1) == GMM_OK, "run 1");
+	CHECK(gmm_kmeans(X, NULL, n, d, k, 8, &unit_hooks, l2, c2) == GMM_OK, "run 2");
+	CHECK(memcmp(l1, l2, sizeof l1) == 0 && memcmp(c1, c2, sizeof c1) == 0,
+		  "deterministic for a seed");
+	for (size_t i = 3; i < n; i++)
+		ok &= l1[i] == l1[i % 3];
+	CHECK(ok && l1[0] != l1[1] && l1[1] != l1[2] && l1[0] != l1[2],
+		  "the three blobs");
+	for (int j = 0; j < k; j++)
+	{
+		double		m[2] = {0};
+
+		for (size_t i = 0; i < n; i++)
+			if (l1[i] == j)
+				for (int a = 0; a < d; a++)
+					m[a] += X[i * d + a] / (n / 3);
+		CHECK_CLOSE(c1[j * d], m[0], 1e-9, 1e-12, "centre %d is its mean", j);
+		CHECK_CLOSE(c1[j * d + 1], m[1], 1e-9, 1e-12, "centre %d is its mean", j);
+	}
+	free(X);
+}
+
+int
+main(void)
+{
+	RUN(test_single_component_hand_derivation);
+	RUN(test_seed_docstring_example);
+	RUN(test_sklearn_golden);
+	RUN(test_weights_equal_repetition);
+	RUN(test_recover_separated);
+	RUN(test_stats_merge);
+	RUN(test_rng);
+	RUN(test_sampling);
+	RUN(test_errors);
+	RUN(test_n_init);
+	RUN(test_max_iter);
+	RUN(test_init_methods);
+	RUN(test_kmeans);
+	if (unit_hs.outstanding != 0)
+	{
+		printf("FAIL %ld allocations not released\n", unit_hs.outstanding);
+		unit_failed++;
+	}
+	return unit_report();
+}
