@@ -86,14 +86,22 @@ CREATE TABLE model AS SELECT gmm_fit(x, 3) AS m FROM features;
 SELECT EXISTS (SELECT 1 FROM pg_cast
 			   WHERE castsource = 'gmm'::regtype AND casttarget = 'jsonb'::regtype) AS has_jsonb
 \gset
+\pset format unaligned
+\pset tuples_only on
 \if :has_jsonb
-SELECT jsonb_pretty(m::jsonb) AS model FROM model;
+SELECT jsonb_pretty(m::jsonb) FROM model;
 \else
-SELECT m::text AS model FROM model;
+SELECT m::text FROM model;
 \endif
+\pset format aligned
+\pset tuples_only off
 
-\echo '-- component weights and means'
-SELECT gmm_weights(m) AS weights, gmm_means(m) AS means FROM model;
+\echo
+\echo '-- component weights and means: gmm_weights(m), gmm_means(m)'
+SELECT t.i - 1 AS component, round(t.w::numeric, 3) AS weight,
+	(SELECT array_agg(round(v::numeric, 3)) FROM unnest((gmm_means(m))[t.i:t.i][:]) AS v) AS mean
+FROM model, unnest(gmm_weights(m)) WITH ORDINALITY AS t(w, i)
+ORDER BY t.i;
 
 \echo '-- 4. score rows: gmm_predict, gmm_predict_proba, gmm_score_samples'
 SELECT f.id, f.blob AS true_blob,
