@@ -18,6 +18,7 @@
 #include "fmgr.h"
 #include "lib/stringinfo.h"
 #include "utils/array.h"
+#include "utils/jsonb.h"
 
 #include "gmm_core.h"
 
@@ -118,6 +119,8 @@ extern void gmm_core_hooks(GmmHooks *hooks);
 
 /* gmm_text.c: the "options" object of the text form, as JSON text */
 extern void gmm_append_options_json(StringInfo buf, const GmmModel *m);
+/* "a string", "an array", "null", ... for messages about a JSON value */
+extern const char *gmm_jsonb_type_name(const JsonbValue *v);
 
 /* gmm_array.c: float8[] rows */
 extern const double *gmm_array_row(ArrayType *a, int expected_dim,

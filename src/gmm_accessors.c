@@ -136,9 +136,9 @@ gmm_means(PG_FUNCTION_ARGS)
 	PG_RETURN_ARRAYTYPE_P(Float8Array(p.means, 2, dims));
 }
 
-PG_FUNCTION_INFO_V1(gmm_covariances);
-Datum
-gmm_covariances(PG_FUNCTION_ARGS)
+/* covariances or prec_chol of the model argument, in scikit-learn's shape */
+static Datum
+CovarianceShapedArray(FunctionCallInfo fcinfo, bool prec_chol)
 {
 	GmmModel   *m = PG_GETARG_GMM_P(0);
 	GmmParams	p;
@@ -147,21 +147,22 @@ gmm_covariances(PG_FUNCTION_ARGS)
 
 	gmm_model_params(m, &p);
 	ndims = CovShape(p.cov_type, p.k, p.d, dims);
-	PG_RETURN_ARRAYTYPE_P(Float8Array(p.covariances, ndims, dims));
+	PG_RETURN_ARRAYTYPE_P(Float8Array(prec_chol ? p.prec_chol : p.covariances,
+									  ndims, dims));
+}
+
+PG_FUNCTION_INFO_V1(gmm_covariances);
+Datum
+gmm_covariances(PG_FUNCTION_ARGS)
+{
+	return CovarianceShapedArray(fcinfo, false);
 }
 
 PG_FUNCTION_INFO_V1(gmm_precisions_cholesky);
 Datum
 gmm_precisions_cholesky(PG_FUNCTION_ARGS)
 {
-	GmmModel   *m = PG_GETARG_GMM_P(0);
-	GmmParams	p;
-	int			dims[3];
-	int			ndims;
-
-	gmm_model_params(m, &p);
-	ndims = CovShape(p.cov_type, p.k, p.d, dims);
-	PG_RETURN_ARRAYTYPE_P(Float8Array(p.prec_chol, ndims, dims));
+	return CovarianceShapedArray(fcinfo, true);
 }
 
 PG_FUNCTION_INFO_V1(gmm_converged);
@@ -178,28 +179,27 @@ gmm_n_iter(PG_FUNCTION_ARGS)
 	PG_RETURN_INT32(PG_GETARG_GMM_HEADER_P(0)->n_iter);
 }
 
-/* NULL when the model has none (NaN, e.g. written by hand) */
-PG_FUNCTION_INFO_V1(gmm_lower_bound);
-Datum
-gmm_lower_bound(PG_FUNCTION_ARGS)
+/* x as float8, or NULL when it is NaN (the model has none, e.g. hand-written) */
+static Datum
+Float8OrNull(FunctionCallInfo fcinfo, double x)
 {
-	double		x = PG_GETARG_GMM_HEADER_P(0)->lower_bound;
-
 	if (isnan(x))
 		PG_RETURN_NULL();
 	PG_RETURN_FLOAT8(x);
 }
 
-/* NULL when the model has none (NaN, e.g. written by hand) */
+PG_FUNCTION_INFO_V1(gmm_lower_bound);
+Datum
+gmm_lower_bound(PG_FUNCTION_ARGS)
+{
+	return Float8OrNull(fcinfo, PG_GETARG_GMM_HEADER_P(0)->lower_bound);
+}
+
 PG_FUNCTION_INFO_V1(gmm_log_likelihood);
 Datum
 gmm_log_likelihood(PG_FUNCTION_ARGS)
 {
-	double		x = PG_GETARG_GMM_HEADER_P(0)->log_likelihood;
-
-	if (isnan(x))
-		PG_RETURN_NULL();
-	PG_RETURN_FLOAT8(x);
+	return Float8OrNull(fcinfo, PG_GETARG_GMM_HEADER_P(0)->log_likelihood);
 }
 
 PG_FUNCTION_INFO_V1(gmm_n_samples);

@@ -150,6 +150,16 @@ gmm_core_hooks(GmmHooks *hooks)
 	hooks->arg = NULL;
 }
 
+/* Index of name in names[n], or -1. */
+static int
+LookupName(const char *const *names, int n, const char *name)
+{
+	for (int i = 0; i < n; i++)
+		if (strcmp(name, names[i]) == 0)
+			return i;
+	return -1;
+}
+
 const char *
 gmm_cov_type_name(GmmCovType t)
 {
@@ -161,15 +171,11 @@ gmm_cov_type_name(GmmCovType t)
 bool
 gmm_cov_type_from_name(const char *name, GmmCovType *t)
 {
-	for (int i = 0; i < GMM_COV_NTYPES; i++)
-	{
-		if (strcmp(name, cov_type_names[i]) == 0)
-		{
-			*t = (GmmCovType) i;
-			return true;
-		}
-	}
-	return false;
+	int			i = LookupName(cov_type_names, GMM_COV_NTYPES, name);
+
+	if (i >= 0)
+		*t = (GmmCovType) i;
+	return i >= 0;
 }
 
 const char *
@@ -183,15 +189,11 @@ gmm_init_name(GmmInit i)
 bool
 gmm_init_from_name(const char *name, GmmInit *i)
 {
-	for (int j = 0; j < GMM_INIT_NMETHODS; j++)
-	{
-		if (strcmp(name, init_names[j]) == 0)
-		{
-			*i = (GmmInit) j;
-			return true;
-		}
-	}
-	return false;
+	int			j = LookupName(init_names, GMM_INIT_NMETHODS, name);
+
+	if (j >= 0)
+		*i = (GmmInit) j;
+	return j >= 0;
 }
 
 /* Raise ERRCODE_PROGRAM_LIMIT_EXCEEDED when a shape is beyond the limits. */

@@ -231,8 +231,8 @@ GmmToJsonText(GmmModel *m)
 /* ----------------------------------------------------------------- input */
 
 /* "a string", "an array", ... for messages */
-static const char *
-JsonbTypeText(const JsonbValue *v)
+const char *
+gmm_jsonb_type_name(const JsonbValue *v)
 {
 	switch (v->type)
 	{
@@ -272,7 +272,7 @@ WrongType(const JsonbValue *v, const ValuePath *path, const char *expected)
 	ereport(ERROR,
 			(errcode(ERRCODE_INVALID_TEXT_REPRESENTATION),
 			 errmsg("%s must be %s, not %s", PathText(path), expected,
-					JsonbTypeText(v)),
+					gmm_jsonb_type_name(v)),
 			 nonfinite ?
 			 errhint("NaN and infinite values are not allowed in a gmm.") : 0));
 }
@@ -452,7 +452,7 @@ ReadNumberArray(const JsonbValue *v, ValuePath *path, int level, int ndims,
 				(errcode(ERRCODE_INVALID_TEXT_REPRESENTATION),
 				 errmsg("wrong shape for \"%s\"", path->field),
 				 errdetail("%s is %s, expected an array of length %d (%s).",
-						   PathText(path), JsonbTypeText(v), dims[level],
+						   PathText(path), gmm_jsonb_type_name(v), dims[level],
 						   dimnames[level])));
 	if ((int) JsonContainerSize(c) != dims[level])
 		ereport(ERROR,
@@ -476,7 +476,7 @@ ReadNumberArray(const JsonbValue *v, ValuePath *path, int level, int ndims,
 					(errcode(ERRCODE_INVALID_TEXT_REPRESENTATION),
 					 errmsg("wrong shape for \"%s\"", path->field),
 					 errdetail("%s is %s, expected a number.",
-							   PathText(path), JsonbTypeText(&elem))));
+							   PathText(path), gmm_jsonb_type_name(&elem))));
 		else
 			*(*out)++ = JsonbToDouble(&elem, path);
 	}
@@ -504,7 +504,7 @@ ArrayLength(const JsonbValue *v, const char *field, const char *expected)
 				(errcode(ERRCODE_INVALID_TEXT_REPRESENTATION),
 				 errmsg("wrong shape for \"%s\"", field),
 				 errdetail("\"%s\" is %s, expected %s.", field,
-						   JsonbTypeText(v), expected)));
+						   gmm_jsonb_type_name(v), expected)));
 	return (int) JsonContainerSize(c);
 }
 
@@ -526,7 +526,7 @@ InferFeatures(const JsonbValue *means)
 				(errcode(ERRCODE_INVALID_TEXT_REPRESENTATION),
 				 errmsg("wrong shape for \"means\""),
 				 errdetail("\"means\"[0] is %s, expected an array of numbers (n_features).",
-						   row ? JsonbTypeText(row) : "missing")));
+						   row ? gmm_jsonb_type_name(row) : "missing")));
 	return (int) JsonContainerSize(row->val.binary.data);
 }
 
@@ -629,6 +629,13 @@ GmmFromJsonb(Jsonb *jb)
 		"n_components", "n_features", "n_features"
 	};
 
+	/*
+	 * covariances have the shape dims[first .. first + ndims): full K x D x
+	 * D, tied D x D, diag K x D, spherical K
+	 */
+	static const int cov_first[GMM_COV_NTYPES] = {0, 1, 0, 0};
+	static const int cov_ndims[GMM_COV_NTYPES] = {3, 2, 2, 1};
+
 	if (!JB_ROOT_IS_OBJECT(jb))
 		ereport(ERROR,
 				(errcode(ERRCODE_INVALID_TEXT_REPRESENTATION),
@@ -692,31 +699,14 @@ GmmFromJsonb(Jsonb *jb)
 	m = gmm_model_alloc(cov_type, k, d, n_trace);
 	gmm_model_params(m, &p);
 
-	/* dims and names of the shapes, tied covariances use the last two */
 	dims[0] = k;
 	dims[1] = d;
 	dims[2] = d;
 	ReadField(&vals[K_WEIGHTS], "weights", 1, dims, dimnames, p.weights);
 	ReadField(&vals[K_MEANS], "means", 2, dims, dimnames, p.means);
-	switch (cov_type)
-	{
-		case GMM_COV_FULL:
-			ReadField(&vals[K_COVARIANCES], "covariances", 3, dims, dimnames,
-					  p.covariances);
-			break;
-		case GMM_COV_TIED:
-			ReadField(&vals[K_COVARIANCES], "covariances", 2, dims + 1,
-					  dimnames + 1, p.covariances);
-			break;
-		case GMM_COV_DIAG:
-			ReadField(&vals[K_COVARIANCES], "covariances", 2, dims, dimnames,
-					  p.covariances);
-			break;
-		case GMM_COV_SPHERICAL:
-			ReadField(&vals[K_COVARIANCES], "covariances", 1, dims, dimnames,
-					  p.covariances);
-			break;
-	}
+	ReadField(&vals[K_COVARIANCES], "covariances", cov_ndims[cov_type],
+			  dims + cov_first[cov_type], dimnames + cov_first[cov_type],
+			  p.covariances);
 
 	if (present[K_CONVERGED])
 	{
