@@ -65,11 +65,14 @@ record() {
 skip() { SUMMARY+=("$(printf '%-44s skipped: %s' "$1" "$2")"); }
 
 # run CMD with its output on the terminal and in LOG; returns CMD's status.  Programs get
-# GMM_TEST_TIMEOUT seconds (status 124 after that); shell functions are not timed.
+# GMM_TEST_TIMEOUT seconds (status 124 after that); shell functions are not timed.  Without a
+# terminal (CI) a timeout kills CMD's whole process tree; at a terminal, CMD stays in the
+# foreground so that Ctrl-C reaches it.
 run_logged() {
 	local log=$1 rc
 	shift
-	local -a tmo=(timeout --foreground -k 10 "$TIMEOUT")
+	local -a tmo=(timeout -k 10 "$TIMEOUT")
+	[ ! -t 0 ] || tmo=(timeout --foreground -k 10 "$TIMEOUT")
 	[ "$(type -t "$1")" != function ] || tmo=()
 	set +e
 	"${tmo[@]}" "$@" </dev/null 2>&1 | tee "$log"
