@@ -54,6 +54,13 @@ extern void dpotri_(const char *uplo, const int *n, double *a, const int *lda,
 /* rows per BLAS-3 block of the E-step and of k-means */
 #define GMM_BLOCK_ROWS 256
 
+/* rows in the block that starts at row i0 of n */
+static inline int
+gmm_block_len(size_t n, size_t i0)
+{
+	return (int) (n - i0 < GMM_BLOCK_ROWS ? n - i0 : GMM_BLOCK_ROWS);
+}
+
 /* weight of row i; w NULL means every row weighs 1 */
 static inline double
 gmm_row_weight(const double *w, size_t i)

@@ -433,7 +433,7 @@ gmm_stats_accumulate(GmmStats *s, const GmmParams *model, const double *X,
 	estep_prepare(model, s->shift, &bw);
 	for (size_t i0 = 0; i0 < n; i0 += GMM_BLOCK_ROWS)
 	{
-		int			B = (int) (n - i0 < GMM_BLOCK_ROWS ? n - i0 : GMM_BLOCK_ROWS);
+		int			B = gmm_block_len(n, i0);
 		const double *Xb = X + i0 * d;
 		const double *wb = w ? w + i0 : NULL;
 
@@ -653,7 +653,7 @@ init_pass(FitCtx *ctx, RespSource src, const GmmRng *rng0, bool want_s2)
 	{
 		for (int j0 = 0; j0 < k; j0 += GMM_BLOCK_ROWS)
 		{
-			int			B = k - j0 < GMM_BLOCK_ROWS ? k - j0 : GMM_BLOCK_ROWS;
+			int			B = gmm_block_len(k, j0);
 
 			memset(bw->lp, 0, sizeof(double) * B * k);
 			for (int i = 0; i < B; i++)
@@ -668,8 +668,7 @@ init_pass(FitCtx *ctx, RespSource src, const GmmRng *rng0, bool want_s2)
 	}
 	for (size_t i0 = 0; i0 < ctx->n; i0 += GMM_BLOCK_ROWS)
 	{
-		int			B = (int) (ctx->n - i0 < GMM_BLOCK_ROWS ?
-							   ctx->n - i0 : GMM_BLOCK_ROWS);
+		int			B = gmm_block_len(ctx->n, i0);
 
 		ctx->hooks->check_interrupts(ctx->hooks->arg);
 		for (int i = 0; i < B; i++)

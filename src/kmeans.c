@@ -208,7 +208,7 @@ gmm_kmeans_plusplus(const double *X, const double *w, size_t n, int d, int k,
 		/* potential of each candidate: sum of w * min(closest, dist) */
 		for (size_t i0 = 0; i0 < n; i0 += BR)
 		{
-			int			B = (int) (n - i0 < (size_t) BR ? n - i0 : (size_t) BR);
+			int			B = gmm_block_len(n, i0);
 
 			hooks->check_interrupts(hooks->arg);
 			gmm_centre_rows(X + i0 * d, B, d, mean, Xc);
@@ -247,7 +247,7 @@ gmm_kmeans_plusplus(const double *X, const double *w, size_t n, int d, int k,
 		cnorm[0] = cnorm[best];
 		for (size_t i0 = 0; i0 < n; i0 += BR)
 		{
-			int			B = (int) (n - i0 < (size_t) BR ? n - i0 : (size_t) BR);
+			int			B = gmm_block_len(n, i0);
 
 			gmm_centre_rows(X + i0 * d, B, d, mean, Xc);
 			sqdist_block(Xc, B, d, C, cnorm, 1, D);
@@ -326,7 +326,7 @@ assign_rows(const double *X, const double *w, size_t n, int d, int k,
 	}
 	for (size_t i0 = 0; i0 < n; i0 += BR)
 	{
-		int			B = (int) (n - i0 < (size_t) BR ? n - i0 : (size_t) BR);
+		int			B = gmm_block_len(n, i0);
 
 		hooks->check_interrupts(hooks->arg);
 		gmm_centre_rows(X + i0 * d, B, d, mean, Xc);

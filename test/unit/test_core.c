@@ -68,6 +68,30 @@ predict(const GmmParams *p, const double *x)
 	return gmm_row_responsibilities(p->k, lp, lse);
 }
 
+/*
+ * Per-label counts, means and biased covariances (k x d x d) of labelled
+ * rows by plain loops; the outputs start zeroed.
+ */
+static void
+label_moments(const double *X, const int *lab, size_t n, int d, int k,
+			  double *cnt, double *mean, double *cov)
+{
+	for (size_t i = 0; i < n; i++)
+	{
+		cnt[lab[i]]++;
+		for (int a = 0; a < d; a++)
+			mean[lab[i] * d + a] += X[i * d + a];
+	}
+	for (int j = 0; j < k; j++)
+		for (int a = 0; a < d; a++)
+			mean[j * d + a] /= cnt[j];
+	for (size_t i = 0; i < n; i++)
+		for (int a = 0; a < d; a++)
+			for (int b = 0; b < d; b++)
+				cov[(lab[i] * d + a) * d + b] += (X[i * d + a] - mean[lab[i] * d + a]) *
+					(X[i * d + b] - mean[lab[i] * d + b]) / cnt[lab[i]];
+}
+
 /* log N(x | mu, S) for d <= 8 by a textbook Cholesky in plain loops */
 static double
 plain_log_pdf(const double *x, const double *mu, const double *S, int d)
@@ -570,20 +594,7 @@ test_sampling(void)
 	CHECK(gmm_sample(&p, 1, 77, X, lab, work) == GMM_OK && X[0] == x0[0] &&
 		  X[1] == x0[1], "deterministic for a seed");
 	CHECK(gmm_sample(&p, n, 77, X, lab, work) == GMM_OK, "sample");
-	for (size_t i = 0; i < n; i++)
-	{
-		cnt[lab[i]]++;
-		for (int a = 0; a < d; a++)
-			mean[lab[i] * d + a] += X[i * d + a];
-	}
-	for (int j = 0; j < k; j++)
-		for (int a = 0; a < d; a++)
-			mean[j * d + a] /= cnt[j];
-	for (size_t i = 0; i < n; i++)
-		for (int a = 0; a < d; a++)
-			for (int b = 0; b < d; b++)
-				cov[lab[i] * 4 + a * 2 + b] += (X[i * d + a] - mean[lab[i] * d + a]) *
-					(X[i * d + b] - mean[lab[i] * d + b]) / cnt[lab[i]];
+	label_moments(X, lab, n, d, k, cnt, mean, cov);
 	for (int j = 0; j < k; j++)
 	{
 		/*
@@ -891,20 +902,7 @@ test_init_methods(void)
 	gmm_rng_seed(&r, 99, 0);
 	CHECK(gmm_kmeans(X, NULL, n, d, k, gmm_rng_next(&r), &unit_hooks, lab,
 					 centres) == GMM_OK, "k-means");
-	for (size_t i = 0; i < n; i++)
-	{
-		cnt[lab[i]]++;
-		for (int a = 0; a < d; a++)
-			mean[lab[i] * d + a] += X[i * d + a];
-	}
-	for (int j = 0; j < k; j++)
-		for (int a = 0; a < d; a++)
-			mean[j * d + a] /= cnt[j];
-	for (size_t i = 0; i < n; i++)
-		for (int a = 0; a < d; a++)
-			for (int b = 0; b < d; b++)
-				cov[lab[i] * 4 + a * 2 + b] += (X[i * d + a] - mean[lab[i] * d + a]) *
-					(X[i * d + b] - mean[lab[i] * d + b]) / cnt[lab[i]];
+	label_moments(X, lab, n, d, k, cnt, mean, cov);
 
 	gmm_fit_options_default(&opt, k);
 	opt.max_iter = 0;
