@@ -16,6 +16,7 @@
 
 #include "postgres.h"
 #include "fmgr.h"
+#include "funcapi.h"
 #include "lib/stringinfo.h"
 #include "utils/array.h"
 #include "utils/jsonb.h"
@@ -126,5 +127,8 @@ extern const char *gmm_jsonb_type_name(const JsonbValue *v);
 extern const double *gmm_array_row(ArrayType *a, int expected_dim,
 								   const char *what, double *copybuf,
 								   int *dim_out);
+
+/* gmm_srf.c: materialize-mode set-returning functions across versions */
+extern ReturnSetInfo *gmm_srf_materialize(FunctionCallInfo fcinfo);
 
 #endif							/* GMM_H */

@@ -18,33 +18,13 @@
 	"covariance_type, init_params, max_iter, means_init, n_init, " \
 	"precisions_init, random_state, reg_covar, tol, weights_init"
 
-static const char *
-JsonbValueTypeName(JsonbValue *v)
-{
-	switch (v->type)
-	{
-		case jbvNull:
-			return "null";
-		case jbvString:
-			return "a string";
-		case jbvNumeric:
-			return "a number";
-		case jbvBool:
-			return "a boolean";
-		case jbvBinary:
-			return JsonContainerIsArray(v->val.binary.data) ? "an array" : "an object";
-		default:
-			return "a composite value";
-	}
-}
-
 static void
 OptionTypeError(const char *key, const char *expected, JsonbValue *v)
 {
 	ereport(ERROR,
 			(errcode(ERRCODE_INVALID_PARAMETER_VALUE),
 			 errmsg("option \"%s\" must be %s, not %s",
-					key, expected, JsonbValueTypeName(v))));
+					key, expected, gmm_jsonb_type_name(v))));
 }
 
 /* a finite number */

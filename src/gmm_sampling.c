@@ -16,7 +16,6 @@
 #include "utils/tuplestore.h"
 
 #include "gmm.h"
-#include "gmm_srf.h"
 
 #define SAMPLE_CHUNK 4096
 

@@ -27,7 +27,6 @@
 #endif
 
 #include "gmm.h"
-#include "gmm_srf.h"
 
 typedef struct GmmScoreCache
 {

@@ -9,7 +9,7 @@
 #include "miscadmin.h"
 #include "utils/tuplestore.h"
 
-#include "gmm_srf.h"
+#include "gmm.h"
 
 ReturnSetInfo *
 gmm_srf_materialize(FunctionCallInfo fcinfo)
