@@ -993,6 +993,47 @@ test_kmeans(void)
 	free(X);
 }
 
+/*
+ * Weighted k-means over distinct rows == k-means over the rows repeated: the
+ * seeding draws from the same cumulative masses, Lloyd sees the same sums.
+ */
+static void
+test_kmeans_weights(void)
+{
+	const size_t n = 120;
+	const int	d = 2,
+				k = 4;
+	double	   *X = normal_rows(n, d, 51, 0.0);
+	double	   *R = malloc(sizeof(double) * 3 * n * d);
+	double		w[120],
+				c1[8],
+				c2[8];
+	int			l1[120],
+				l2[360];
+	size_t		nr = 0,
+				first[120];
+	bool		ok = true;
+
+	for (size_t i = 0; i < n; i++)
+	{
+		w[i] = (double) ((i * 7) % 4);	/* 0..3 */
+		X[i * d] += 6.0 * (i % 4);
+		first[i] = nr;
+		for (int c = 0; c < (int) w[i]; c++)
+			memcpy(R + d * nr++, X + i * d, sizeof(double) * d);
+	}
+	CHECK(gmm_kmeans(X, w, n, d, k, 17, &unit_hooks, l1, c1) == GMM_OK, "weighted");
+	CHECK(gmm_kmeans(R, NULL, nr, d, k, 17, &unit_hooks, l2, c2) == GMM_OK, "repeated");
+	for (int i = 0; i < k * d; i++)
+		CHECK_CLOSE(c1[i], c2[i], 1e-12, 1e-12, "centre coordinate %d", i);
+	for (size_t i = 0; i < n; i++)
+		if (w[i] > 0)
+			ok &= l1[i] == l2[first[i]];
+	CHECK(ok, "same labels for every row of positive weight");
+	free(X);
+	free(R);
+}
+
 int
 main(void)
 {
@@ -1009,6 +1050,7 @@ main(void)
 	RUN(test_max_iter);
 	RUN(test_init_methods);
 	RUN(test_kmeans);
+	RUN(test_kmeans_weights);
 	if (unit_hs.outstanding != 0)
 	{
 		printf("FAIL %ld allocations not released\n", unit_hs.outstanding);
