@@ -155,8 +155,9 @@ def main():
 
             # model functions against scikit-learn's, through SQL
             mtext = out.strip().replace("'", "''")
-            agg = psql(f"SELECT gmm_bic(m), gmm_aic(m), gmm_bic(m, x), gmm_aic(m, x), gmm_score(m, x) "
-                       f"FROM (SELECT '{mtext}'::gmm AS m) s, conf_{dname} GROUP BY m::text").split("|")
+            agg = psql(f"SELECT gmm_bic('{mtext}'::gmm), gmm_aic('{mtext}'::gmm), "
+                       f"gmm_bic(m, x), gmm_aic(m, x), gmm_score(m, x) "
+                       f"FROM (SELECT '{mtext}'::gmm AS m) s, conf_{dname}").split("|")
             bic, aic, bic_x, aic_x, score = (float(v) for v in agg)
             for label, got, ref in (("bic", bic, sk.bic(X)), ("aic", aic, sk.aic(X)),
                                     ("bic(X)", bic_x, sk.bic(X)), ("aic(X)", aic_x, sk.aic(X)),
