@@ -37,7 +37,7 @@ check_sql "no function of the extension is PARALLEL UNSAFE" "none" \
 	   AND d.classid = 'pg_proc'::regclass AND d.deptype = 'e' AND p.proparallel = 'u'"
 
 # STYLE.md: COMMENT ON every object; here the type and every function a user calls (type I/O
-# functions and aggregate support functions, which take or return internal, are exempt)
+# functions, aggregate support functions and what takes or returns internal are exempt)
 check_sql "the type and every user-facing function have a COMMENT" "none" \
 	"SELECT coalesce(string_agg(pg_describe_object(d.classid, d.objid, 0), ', '), 'none')
 	 FROM pg_depend d
@@ -47,7 +47,10 @@ check_sql "the type and every user-facing function have a COMMENT" "none" \
 	   AND (p.oid IS NOT NULL OR (t.oid IS NOT NULL AND t.typcategory <> 'A'))
 	   AND NOT (p.oid IS NOT NULL AND (p.prorettype IN ('cstring'::regtype, 'internal'::regtype)
 	            OR 'cstring'::regtype = ANY (p.proargtypes) OR 'internal'::regtype = ANY (p.proargtypes)
-	            OR EXISTS (SELECT 1 FROM pg_type io WHERE p.oid IN (io.typsend, io.typreceive))))
+	            OR EXISTS (SELECT 1 FROM pg_type io WHERE p.oid IN (io.typsend, io.typreceive))
+	            OR EXISTS (SELECT 1 FROM pg_aggregate a
+	                       WHERE p.oid IN (a.aggtransfn, a.aggfinalfn, a.aggcombinefn, a.aggserialfn,
+	                                       a.aggdeserialfn, a.aggmtransfn, a.aggminvtransfn, a.aggmfinalfn))))
 	   AND obj_description(d.objid, d.classid::regclass::name) IS NULL"
 
 # two well-separated blobs with a deterministic jitter: every blob must get one label
