@@ -82,8 +82,8 @@ run_logged() {
 	return "$rc"
 }
 
-# counts from the last "N passed, N failed" line of LOG; without one, the exit status counts as
-# one test; a non-zero status with no failure counted adds one failure
+# counts from the last "N passed, N failed" line of LOG, else from its "ok N" / "not ok N" lines,
+# else the exit status counts as one test; a non-zero status with no failure counted adds one
 count_and_record() {
 	local name=$1 log=$2 rc=$3 line p f
 	line=$(grep -E '^([[:alnum:]_-]+: *)?[0-9]+ passed, [0-9]+ failed' "$log" | tail -n 1 || true)
@@ -94,6 +94,15 @@ count_and_record() {
 			record "$name" "$p" 1 "(exit status $rc)"
 		else
 			record "$name" "$p" "$f"
+		fi
+	elif grep -qE '^(not )?ok [0-9]+' "$log"; then
+		# no closing count (it crashed?): count its TAP-like lines, and a bad exit as one failure
+		p=$(grep -cE '^ok [0-9]+' "$log" || true)
+		f=$(grep -cE '^not ok [0-9]+' "$log" || true)
+		if [ "$rc" -ne 0 ]; then
+			record "$name" "$p" $((f + 1)) "(no closing count; exit status $rc)"
+		else
+			record "$name" "$p" "$f" "(no closing count)"
 		fi
 	elif [ "$rc" -eq 0 ]; then
 		record "$name" 1 0 "(no count printed; exit status 0)"
