@@ -52,7 +52,8 @@ LANGUAGE C PARALLEL SAFE;
 CREATE AGGREGATE gmm_fit(x float8[], n_components int) (
 	SFUNC = gmm_fit_transfn,
 	STYPE = internal,
-	FINALFUNC = gmm_fit_finalfn
+	FINALFUNC = gmm_fit_finalfn,
+	PARALLEL = SAFE
 );
 COMMENT ON AGGREGATE gmm_fit(float8[], int)
 	IS 'fit a Gaussian mixture with n_components components to the rows (EM, k-means initialisation)';
@@ -60,7 +61,8 @@ COMMENT ON AGGREGATE gmm_fit(float8[], int)
 CREATE AGGREGATE gmm_fit(x float8[], n_components int, options jsonb) (
 	SFUNC = gmm_fit_transfn,
 	STYPE = internal,
-	FINALFUNC = gmm_fit_finalfn
+	FINALFUNC = gmm_fit_finalfn,
+	PARALLEL = SAFE
 );
 COMMENT ON AGGREGATE gmm_fit(float8[], int, jsonb)
 	IS 'fit a Gaussian mixture with n_components components to the rows, with options (see gmm_options)';
@@ -68,7 +70,8 @@ COMMENT ON AGGREGATE gmm_fit(float8[], int, jsonb)
 CREATE AGGREGATE gmm_fit_weighted(x float8[], weight float8, n_components int) (
 	SFUNC = gmm_fit_weighted_transfn,
 	STYPE = internal,
-	FINALFUNC = gmm_fit_finalfn
+	FINALFUNC = gmm_fit_finalfn,
+	PARALLEL = SAFE
 );
 COMMENT ON AGGREGATE gmm_fit_weighted(float8[], float8, int)
 	IS 'fit a Gaussian mixture to weighted rows: a row of weight w counts as w identical rows';
@@ -76,7 +79,8 @@ COMMENT ON AGGREGATE gmm_fit_weighted(float8[], float8, int)
 CREATE AGGREGATE gmm_fit_weighted(x float8[], weight float8, n_components int, options jsonb) (
 	SFUNC = gmm_fit_weighted_transfn,
 	STYPE = internal,
-	FINALFUNC = gmm_fit_finalfn
+	FINALFUNC = gmm_fit_finalfn,
+	PARALLEL = SAFE
 );
 COMMENT ON AGGREGATE gmm_fit_weighted(float8[], float8, int, jsonb)
 	IS 'fit a Gaussian mixture to weighted rows, with options (see gmm_options)';
@@ -98,28 +102,32 @@ LANGUAGE C PARALLEL SAFE;
 CREATE AGGREGATE gmm_refit(x float8[], model gmm) (
 	SFUNC = gmm_refit_transfn,
 	STYPE = internal,
-	FINALFUNC = gmm_fit_finalfn
+	FINALFUNC = gmm_fit_finalfn,
+	PARALLEL = SAFE
 );
 COMMENT ON AGGREGATE gmm_refit(float8[], gmm)
 	IS 'continue EM from the model''s parameters over the rows (warm start; K and covariance type from the model)';
 CREATE AGGREGATE gmm_refit(x float8[], model gmm, options jsonb) (
 	SFUNC = gmm_refit_transfn,
 	STYPE = internal,
-	FINALFUNC = gmm_fit_finalfn
+	FINALFUNC = gmm_fit_finalfn,
+	PARALLEL = SAFE
 );
 COMMENT ON AGGREGATE gmm_refit(float8[], gmm, jsonb)
 	IS 'continue EM from the model''s parameters over the rows, with options overriding the model''s';
 CREATE AGGREGATE gmm_refit_weighted(x float8[], weight float8, model gmm) (
 	SFUNC = gmm_refit_weighted_transfn,
 	STYPE = internal,
-	FINALFUNC = gmm_fit_finalfn
+	FINALFUNC = gmm_fit_finalfn,
+	PARALLEL = SAFE
 );
 COMMENT ON AGGREGATE gmm_refit_weighted(float8[], float8, gmm)
 	IS 'continue EM from the model''s parameters over weighted rows';
 CREATE AGGREGATE gmm_refit_weighted(x float8[], weight float8, model gmm, options jsonb) (
 	SFUNC = gmm_refit_weighted_transfn,
 	STYPE = internal,
-	FINALFUNC = gmm_fit_finalfn
+	FINALFUNC = gmm_fit_finalfn,
+	PARALLEL = SAFE
 );
 COMMENT ON AGGREGATE gmm_refit_weighted(float8[], float8, gmm, jsonb)
 	IS 'continue EM from the model''s parameters over weighted rows, with options';
@@ -138,14 +146,16 @@ LANGUAGE C PARALLEL SAFE;
 CREATE AGGREGATE gmm_fit_auto(x float8[], min_components int, max_components int) (
 	SFUNC = gmm_fit_auto_transfn,
 	STYPE = internal,
-	FINALFUNC = gmm_fit_auto_finalfn
+	FINALFUNC = gmm_fit_auto_finalfn,
+	PARALLEL = SAFE
 );
 COMMENT ON AGGREGATE gmm_fit_auto(float8[], int, int)
 	IS 'fit every number of components in the range and return the model with the lowest BIC';
 CREATE AGGREGATE gmm_fit_auto(x float8[], min_components int, max_components int, options jsonb) (
 	SFUNC = gmm_fit_auto_transfn,
 	STYPE = internal,
-	FINALFUNC = gmm_fit_auto_finalfn
+	FINALFUNC = gmm_fit_auto_finalfn,
+	PARALLEL = SAFE
 );
 COMMENT ON AGGREGATE gmm_fit_auto(float8[], int, int, jsonb)
 	IS 'fit every number of components in the range, with options, and return the model with the lowest BIC';
