@@ -10,7 +10,12 @@
  * by its address alone: an on-disk TOAST pointer is identified by its value
  * id and relation (a TOAST value never changes while it exists), any other
  * datum by its bytes.  A different model on the next row therefore always
- * misses the cache and is decoded afresh.
+ * misses the cache and is decoded afresh.  Comparing bytes costs a memcmp
+ * of the model per row, which matters for large models held in memory; when
+ * the argument is a Const of the plan (a literal, or a parameter that the
+ * planner substituted, as custom plans do), its value cannot change while
+ * the plan exists, so the datum's address identifies it and no comparison is
+ * needed.
  */
 #include "postgres.h"
 
@@ -19,6 +24,8 @@
 #include "access/detoast.h"
 #include "catalog/pg_type.h"
 #include "fmgr.h"
+#include "nodes/pg_list.h"
+#include "nodes/primnodes.h"
 #include "utils/array.h"
 #include "utils/memutils.h"
 #include "utils/tuplestore.h"
@@ -31,6 +38,8 @@
 typedef struct GmmScoreCache
 {
 	MemoryContext mcxt;			/* holds everything below; reset on a miss */
+	Pointer		const_ptr;		/* the plan Const's value the cache was built
+								 * from, or NULL */
 	/* the key: the raw datum bytes (inline) or the TOAST pointer (on disk) */
 	bool		is_toast_ptr;
 	struct varatt_external toast;
@@ -43,11 +52,32 @@ typedef struct GmmScoreCache
 	double	   *work;			/* d */
 } GmmScoreCache;
 
+/* the argument argno of the call when it is a non-NULL Const, else NULL */
+static Const *
+ArgConst(FmgrInfo *flinfo, int argno)
+{
+	Node	   *expr = flinfo->fn_expr;
+	List	   *args;
+	Node	   *arg;
+
+	if (expr == NULL || !IsA(expr, FuncExpr))
+		return NULL;
+	args = ((FuncExpr *) expr)->args;
+	if (argno >= list_length(args))
+		return NULL;
+	arg = (Node *) list_nth(args, argno);
+	if (!IsA(arg, Const) || ((Const *) arg)->constisnull)
+		return NULL;
+	return (Const *) arg;
+}
+
 static bool
 CacheMatches(GmmScoreCache *c, struct varlena *raw)
 {
 	if (c->model == NULL)
 		return false;
+	if (c->const_ptr != NULL && (Pointer) raw == c->const_ptr)
+		return true;
 	if (VARATT_IS_EXTERNAL_ONDISK(raw))
 	{
 		struct varatt_external t;
@@ -87,6 +117,12 @@ GetScoreCache(FunctionCallInfo fcinfo, int argno)
 
 	MemoryContextReset(c->mcxt);
 	c->model = NULL;
+	{
+		Const	   *k = ArgConst(fcinfo->flinfo, argno);
+
+		c->const_ptr = (k != NULL && DatumGetPointer(k->constvalue) == (Pointer) raw) ?
+			(Pointer) raw : NULL;
+	}
 	old = MemoryContextSwitchTo(c->mcxt);
 	if (VARATT_IS_EXTERNAL_ONDISK(raw))
 	{
