@@ -1,0 +1,88 @@
+/*
+ * gmm_em_state.h
+ *	  The transition states of the combinable aggregates: gmm_em_state (one
+ *	  EM pass, gmm_em_step) and gmm_init_state (a bounded uniform sample of
+ *	  rows, gmm_init).  Both are real SQL types, not internal: parallel
+ *	  workers hand them to the leader as plain datums and Citus ships them
+ *	  between nodes with their send/recv (or in/out) functions, so input
+ *	  trusts nothing.
+ *
+ * gmm_em_state in memory (native-endian; the binary format is in
+ * gmm_em_state.c):
+ *
+ *	GmmEmState header, then doubles:
+ *	  the model the pass scores against, a complete gmm varlena
+ *		(model_bytes, a multiple of 8; prec_chol and log_det included, so
+ *		the E-step never decodes it again)
+ *	  the statistics, gmm_stats_bind layout (shift, s0, s1, s2); the counters
+ *		n_rows, sum_w and sum_loglik live in the header
+ *	  a buffer of GMM_EM_BUF_ROWS rows (x: rows x d, then their weights);
+ *		nbuf of them are filled and not yet in the statistics
+ *
+ * The buffer lets the E-step run over blocks of rows with BLAS-3.  Only the
+ * transition function (and the combine function, on its first argument)
+ * flushes it into the statistics, in place; the final and send functions
+ * flush into a copy, so they never change the state.
+ */
+#ifndef GMM_EM_STATE_H
+#define GMM_EM_STATE_H
+
+#include "gmm.h"
+
+#define GMM_EM_STATE_VERSION	1
+/* rows buffered before one blocked E-step (the core's block length) */
+#define GMM_EM_BUF_ROWS			256
+
+typedef struct GmmEmState
+{
+	int32		vl_len_;		/* varlena header (do not touch directly) */
+	uint8		version;		/* GMM_EM_STATE_VERSION */
+	uint8		cov_type;		/* GmmCovType, as the model's */
+	uint8		flags;			/* none yet: zero */
+	uint8		reserved8;		/* zero */
+	int32		k;
+	int32		d;
+	int32		nbuf;			/* buffered rows, 0 .. GMM_EM_BUF_ROWS - 1 */
+	int32		model_bytes;	/* VARSIZE of the embedded model */
+	uint64		fingerprint;	/* gmm_model_fingerprint of the model */
+	int64		n_rows;			/* rows in the statistics (weight > 0) */
+	double		sum_w;			/* their weights */
+	double		sum_loglik;		/* sum of w * log p(x) */
+	int64		reserved;		/* zero */
+	double		data[FLEXIBLE_ARRAY_MEMBER];
+} GmmEmState;
+
+#define GMM_EM_STATE_HEADER_SIZE	offsetof(GmmEmState, data)
+
+/* pointers into a state, and its statistics with the header's counters */
+typedef struct GmmEmView
+{
+	GmmModel   *model;
+	GmmParams	params;
+	GmmStats	stats;
+	double	   *xbuf;			/* GMM_EM_BUF_ROWS x d */
+	double	   *wbuf;			/* GMM_EM_BUF_ROWS */
+} GmmEmView;
+
+#define DatumGetGmmEmStateP(x)	((GmmEmState *) PG_DETOAST_DATUM(x))
+
+/* gmm_em_state.c */
+extern uint64 gmm_model_fingerprint(GmmModel *m);
+extern Size gmm_em_state_size(GmmCovType t, int k, int d, Size model_bytes);
+extern GmmEmState *gmm_em_state_create(GmmModel *m);
+extern void gmm_em_state_view(GmmEmState *s, GmmEmView *v);
+extern void gmm_em_state_store_counters(GmmEmState *s, const GmmStats *st);
+extern void gmm_em_accumulate(GmmStats *st, const GmmParams *p,
+							  const double *X, const double *w, int n);
+extern void gmm_em_state_check_compatible(const GmmEmState *a,
+										  const GmmEmState *b);
+
+/* text forms of both state types: their binary format in hex */
+extern char *gmm_state_hex_encode(const bytea *b);
+extern char *gmm_state_hex_decode(const char *str, const char *type,
+								  size_t *len);
+
+/* the gmm_init_state type, gmm_init.c */
+#define GMM_INIT_STATE_VERSION	1
+
+#endif							/* GMM_EM_STATE_H */

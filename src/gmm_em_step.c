@@ -1,0 +1,306 @@
+/*
+ * gmm_em_step.c
+ *	  gmm_em_step(x, model) and gmm_em_step(x, weight, model): one EM
+ *	  iteration over the rows against the model, as a combinable aggregate.
+ *
+ * The state (gmm_em_state, gmm_em_state.h) holds the model, decoded once on
+ * the first row, the E-step's sufficient statistics shifted by the model's
+ * means, and a buffer of up to 255 rows.  The transition function appends a
+ * row to the buffer and, when 256 rows are there, runs the blocked (BLAS-3)
+ * E-step over them into the statistics, in place: as float8_accum does, a
+ * pass-by-reference state that the executor hands back is updated without
+ * a copy per row.  The combine function flushes both buffers into its first
+ * argument and adds the second's statistics; the final function flushes
+ * into a copy and runs the M-step, so it never changes the state.  The
+ * statistics are sums, so any split of the rows over workers or nodes gives
+ * the same pass up to the order of summation.
+ *
+ * The new model is the M-step of the pass (gmm_stats_mstep, with the
+ * model's reg_covar).  Its lower_bound is the mean log-likelihood of the
+ * rows under the input model (the E-step of this pass, as scikit-learn's
+ * lower_bound_), n_iter is the input's plus one, n_samples and
+ * sum_weights count the pass's rows, log_likelihood (of the new
+ * parameters) is unknown (NULL), and it is marked converged when the input
+ * model had a lower bound and the new one differs from it by less than the
+ * model's tol: exactly gmm_fit's rule, so chaining passes from gmm_init's
+ * model reproduces gmm_fit.
+ */
+#include "postgres.h"
+
+#include <math.h>
+
+#include "access/detoast.h"
+#include "fmgr.h"
+#include "utils/array.h"
+#include "utils/float.h"
+#include "utils/memutils.h"
+#if PG_VERSION_NUM >= 160000
+#include "varatt.h"
+#endif
+
+#include "gmm.h"
+#include "gmm_em_state.h"
+#include "gmm_fit.h"
+
+/*
+ * The model of the rows already checked against a state: the datum's
+ * address (or TOAST pointer) and the state's fingerprint.  The model is
+ * usually a constant or a parameter, the same datum on every row.
+ */
+typedef struct EmStepCache
+{
+	bool		valid;
+	uint64		fingerprint;
+	Pointer		raw;
+	bool		is_toast_ptr;
+	struct varatt_external toast;
+} EmStepCache;
+
+/*
+ * ERROR unless the model datum of this row is the state's model.  Fast path:
+ * the datum checked last time for this state, at the same address with the
+ * same header bytes (a plain datum) or the same TOAST pointer (a TOAST value
+ * never changes).  Otherwise the header and the primary parameters (weights,
+ * means, covariances) are compared in full.
+ */
+static void
+CheckSameModel(FunctionCallInfo fcinfo, int argno, GmmEmState *s)
+{
+	EmStepCache *c = (EmStepCache *) fcinfo->flinfo->fn_extra;
+	struct varlena *raw = (struct varlena *) DatumGetPointer(PG_GETARG_DATUM(argno));
+	GmmModel   *mine = (GmmModel *) s->data;
+	GmmModel   *m;
+	bool		same;
+
+	if (c == NULL)
+	{
+		c = MemoryContextAllocZero(fcinfo->flinfo->fn_mcxt, sizeof(EmStepCache));
+		fcinfo->flinfo->fn_extra = c;
+	}
+	if (c->valid && c->fingerprint == s->fingerprint)
+	{
+		if (VARATT_IS_EXTERNAL_ONDISK(raw))
+		{
+			struct varatt_external t;
+
+			VARATT_EXTERNAL_GET_POINTER(t, raw);
+			if (c->is_toast_ptr && t.va_valueid == c->toast.va_valueid &&
+				t.va_toastrelid == c->toast.va_toastrelid)
+				return;
+		}
+		else if ((Pointer) raw == c->raw && !VARATT_IS_EXTENDED(raw) &&
+				 VARSIZE(raw) == (Size) s->model_bytes &&
+				 memcmp((char *) raw + VARHDRSZ, (char *) mine + VARHDRSZ,
+						GMM_HEADER_SIZE - VARHDRSZ) == 0)
+			return;
+	}
+
+	m = DatumGetGmmP(PointerGetDatum(raw));
+	same = VARSIZE(m) == (Size) s->model_bytes &&
+		memcmp((char *) m + VARHDRSZ, (char *) mine + VARHDRSZ,
+			   GMM_HEADER_SIZE - VARHDRSZ) == 0 &&
+		memcmp(m->data, mine->data, sizeof(double) *
+			   ((size_t) s->k + (size_t) s->k * s->d +
+				gmm_cov_size((GmmCovType) s->cov_type, s->k, s->d))) == 0;
+	if (!same)
+		ereport(ERROR,
+				(errcode(ERRCODE_INVALID_PARAMETER_VALUE),
+				 errmsg("the model must be the same for every row of gmm_em_step"),
+				 errhint("Run one gmm_em_step per model, e.g. with GROUP BY on the model's key.")));
+	c->valid = true;
+	c->fingerprint = s->fingerprint;
+	c->raw = (Pointer) raw;
+	c->is_toast_ptr = VARATT_IS_EXTERNAL_ONDISK(raw);
+	if (c->is_toast_ptr)
+		VARATT_EXTERNAL_GET_POINTER(c->toast, raw);
+	if ((Pointer) m != (Pointer) raw)
+		pfree(m);
+}
+
+/* run the E-step over the state's buffered rows, in place */
+static void
+FlushBuffer(GmmEmState *s)
+{
+	GmmEmView	v;
+
+	if (s->nbuf == 0)
+		return;
+	gmm_em_state_view(s, &v);
+	gmm_em_accumulate(&v.stats, &v.params, v.xbuf, v.wbuf, s->nbuf);
+	gmm_em_state_store_counters(s, &v.stats);
+	s->nbuf = 0;
+}
+
+/*
+ * The transition step of both forms: rows with a NULL x (or weight) are
+ * skipped, as strict aggregates skip them; rows of weight 0 are checked but
+ * add nothing.
+ */
+static Datum
+EmStepTransition(FunctionCallInfo fcinfo, int xarg, int warg, int marg)
+{
+	GmmEmState *s;
+	ArrayType  *x;
+	const double *vals;
+	double		weight = 1.0;
+
+	if (!AggCheckCallContext(fcinfo, NULL))
+		elog(ERROR, "gmm_em_step transition function called in non-aggregate context");
+
+	s = PG_ARGISNULL(0) ? NULL : DatumGetGmmEmStateP(PG_GETARG_DATUM(0));
+	if (PG_ARGISNULL(xarg) || (warg >= 0 && PG_ARGISNULL(warg)))
+	{
+		if (s == NULL)
+			PG_RETURN_NULL();
+		PG_RETURN_POINTER(s);
+	}
+	if (PG_ARGISNULL(marg))
+		ereport(ERROR,
+				(errcode(ERRCODE_NULL_VALUE_NOT_ALLOWED),
+				 errmsg("the model of gmm_em_step must not be NULL")));
+	if (warg >= 0)
+	{
+		weight = PG_GETARG_FLOAT8(warg);
+		if (!isfinite(weight) || weight < 0)
+			ereport(ERROR,
+					(errcode(ERRCODE_DATA_EXCEPTION),
+					 errmsg("sample weight must be finite and not negative, not %g", weight)));
+	}
+
+	x = PG_GETARG_ARRAYTYPE_P(xarg);
+	if (s == NULL)
+	{
+		GmmModel   *m = PG_GETARG_GMM_P(marg);
+
+		vals = gmm_array_row(x, m->n_features, "the model", NULL, NULL);
+
+		/*
+		 * Built in the per-row context: the executor copies a new state
+		 * into the aggregate context itself.
+		 */
+		s = gmm_em_state_create(m);
+	}
+	else
+	{
+		CheckSameModel(fcinfo, marg, s);
+		vals = gmm_array_row(x, s->d, "the model", NULL, NULL);
+	}
+
+	if (weight > 0)
+	{
+		GmmEmView	v;
+
+		gmm_em_state_view(s, &v);
+		memcpy(v.xbuf + (size_t) s->nbuf * s->d, vals, sizeof(double) * s->d);
+		v.wbuf[s->nbuf] = weight;
+		if (++s->nbuf == GMM_EM_BUF_ROWS)
+		{
+			gmm_em_accumulate(&v.stats, &v.params, v.xbuf, v.wbuf, s->nbuf);
+			gmm_em_state_store_counters(s, &v.stats);
+			s->nbuf = 0;
+		}
+	}
+	if ((Pointer) x != DatumGetPointer(PG_GETARG_DATUM(xarg)))
+		pfree(x);
+	PG_RETURN_POINTER(s);
+}
+
+PG_FUNCTION_INFO_V1(gmm_em_step_transfn);
+Datum
+gmm_em_step_transfn(PG_FUNCTION_ARGS)
+{
+	return EmStepTransition(fcinfo, 1, -1, 2);
+}
+
+PG_FUNCTION_INFO_V1(gmm_em_step_weighted_transfn);
+Datum
+gmm_em_step_weighted_transfn(PG_FUNCTION_ARGS)
+{
+	return EmStepTransition(fcinfo, 1, 2, 3);
+}
+
+/*
+ * Combine two passes against the same model (STRICT: the executor takes
+ * the first non-NULL state as it is).  As an aggregate the first argument
+ * is updated in place; called directly, a copy is.  The second is only
+ * read: its buffered rows go through the E-step into the first's
+ * statistics.
+ */
+PG_FUNCTION_INFO_V1(gmm_em_step_combine);
+Datum
+gmm_em_step_combine(PG_FUNCTION_ARGS)
+{
+	GmmEmState *a = DatumGetGmmEmStateP(PG_GETARG_DATUM(0));
+	GmmEmState *b = DatumGetGmmEmStateP(PG_GETARG_DATUM(1));
+	GmmEmView	va;
+	GmmEmView	vb;
+
+	gmm_em_state_check_compatible(a, b);
+	if (!AggCheckCallContext(fcinfo, NULL) &&
+		(Pointer) a == DatumGetPointer(PG_GETARG_DATUM(0)))
+	{
+		GmmEmState *copy = palloc(VARSIZE(a));
+
+		memcpy(copy, a, VARSIZE(a));
+		a = copy;
+	}
+	FlushBuffer(a);
+	gmm_em_state_view(a, &va);
+	gmm_em_state_view(b, &vb);
+	gmm_em_accumulate(&va.stats, &va.params, vb.xbuf, vb.wbuf, b->nbuf);
+	gmm_stats_merge(&va.stats, &vb.stats);
+	gmm_em_state_store_counters(a, &va.stats);
+	PG_RETURN_POINTER(a);
+}
+
+/* the M-step of the pass: a new model (the state is only read) */
+PG_FUNCTION_INFO_V1(gmm_em_step_final);
+Datum
+gmm_em_step_final(PG_FUNCTION_ARGS)
+{
+	GmmEmState *s = DatumGetGmmEmStateP(PG_GETARG_DATUM(0));
+	GmmCovType	t = (GmmCovType) s->cov_type;
+	size_t		nd = gmm_stats_ndoubles(t, s->k, s->d);
+	GmmEmView	v;
+	GmmStats	st;
+	GmmModel   *in;
+	GmmModel   *out;
+	GmmParams	p;
+	GmmStatus	status;
+	double		lb;
+	int			bad = -1;
+
+	gmm_em_state_view(s, &v);
+	in = v.model;
+	gmm_stats_bind(&st, t, s->k, s->d, palloc(sizeof(double) * nd));
+	memcpy(st.shift, v.stats.shift, sizeof(double) * nd);
+	st.n_rows = v.stats.n_rows;
+	st.sum_w = v.stats.sum_w;
+	st.sum_loglik = v.stats.sum_loglik;
+	gmm_em_accumulate(&st, &v.params, v.xbuf, v.wbuf, s->nbuf);
+	if (st.n_rows == 0 || !(st.sum_w > 0))
+		gmm_report_status(GMM_ERR_ZERO_WEIGHT, 0, 0, s->k);
+
+	out = gmm_model_alloc(t, s->k, s->d, 0);
+	gmm_model_params(out, &p);
+	status = gmm_stats_mstep(&st, in->reg_covar, &p, &bad);
+	gmm_report_status(status, bad, st.n_rows, s->k);
+
+	lb = st.sum_loglik / st.sum_w;
+	out->init_params = in->init_params;
+	out->n_iter = in->n_iter < PG_INT32_MAX ? in->n_iter + 1 : PG_INT32_MAX;
+	out->max_iter = in->max_iter;
+	out->n_init = in->n_init;
+	out->random_state = in->random_state;
+	out->tol = in->tol;
+	out->reg_covar = in->reg_covar;
+	out->n_samples = st.n_rows;
+	out->sum_weights = st.sum_w;
+	out->lower_bound = lb;
+	out->log_likelihood = get_float8_nan();
+	out->flags = (isfinite(in->lower_bound) && fabs(lb - in->lower_bound) < in->tol) ?
+		GMM_FLAG_CONVERGED : 0;
+	gmm_model_finish(out, ERRCODE_DATA_EXCEPTION);
+	pfree(st.shift);
+	PG_RETURN_GMM_P(out);
+}
