@@ -54,3 +54,27 @@ unittest-valgrind: test/unit/test_core
 
 unittest-golden:
 	/usr/bin/python3 test/unit/gen_golden.py > test/unit/golden.h
+
+# Fuzzing (libFuzzer, Debian's clang): test/fuzz/fuzz_codec runs the binary format (bytea::gmm,
+# gmm_recv) through the real gmm_binary.c, gmm_model.c and the core, linked against a stand-in
+# for the backend (test/fuzz/pg_shim.c) and PostgreSQL's libpgcommon/libpgport.  `make fuzz`
+# replays test/fuzz/regressions/ and the seed corpus, then fuzzes for FUZZ_TIME seconds.
+FUZZ_CC = clang
+FUZZ_TIME = 30
+FUZZ_CFLAGS = -g -O1 -D_GNU_SOURCE -DUSE_ASSERT_CHECKING -Wall -Wno-ignored-attributes \
+	-fsanitize=fuzzer,address,undefined -fno-sanitize-recover=undefined \
+	-I$(includedir_server) -Isrc -Itest/fuzz
+FUZZ_SRCS = test/fuzz/fuzz_codec.c test/fuzz/pg_shim.c src/gmm_binary.c src/gmm_model.c \
+	$(CORE_SRCS)
+FUZZ_LIBS = -L$(pkglibdir) -L$(libdir) -lpgcommon -lpgport -llapack -lblas -lm -ldl
+EXTRA_CLEAN += test/fuzz/fuzz_codec
+
+test/fuzz/fuzz_codec: $(FUZZ_SRCS) test/fuzz/pg_shim.h src/gmm.h src/gmm_core.h src/blas.h
+	$(FUZZ_CC) $(FUZZ_CFLAGS) -o $@ $(FUZZ_SRCS) $(FUZZ_LIBS)
+
+.PHONY: fuzz fuzz-corpus
+fuzz: test/fuzz/fuzz_codec
+	FUZZ_TIME=$(FUZZ_TIME) test/fuzz/run.sh
+
+fuzz-corpus:
+	/usr/bin/python3 test/fuzz/gen_corpus.py test/fuzz/corpus

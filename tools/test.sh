@@ -4,10 +4,11 @@
 # "N passed, N failed"; the exit status is non-zero when anything failed.
 #
 #   bash tools/test.sh                      everything (what CI runs)
-#   bash tools/test.sh SUITE|SCRIPT...      only these: unit valgrind regress integration
+#   bash tools/test.sh SUITE|SCRIPT...      only these: unit valgrind fuzz regress integration
 #                                           conformance, or paths of test scripts
 # Environment: GMM_SKIP_APT=1 skips the package step; PG_CONFIG picks the PostgreSQL;
-# GMM_TEST_TIMEOUT (seconds, default 900) bounds each suite and script.
+# GMM_TEST_TIMEOUT (seconds, default 900) bounds each suite and script; GMM_FUZZ_TIME (seconds,
+# default 30) is how long the fuzz suite mutates inputs.
 set -euo pipefail
 
 cd "$(dirname "$0")/.."
@@ -21,10 +22,10 @@ export GMM_ROOT
 usage() { sed -n '2,11p' "$0" | sed 's/^# \{0,1\}//'; }
 
 # --- what to run ---------------------------------------------------------------------------
-want_unit=0 want_valgrind=0 want_regress=0 want_integration=0 want_conformance=0
+want_unit=0 want_valgrind=0 want_fuzz=0 want_regress=0 want_integration=0 want_conformance=0
 only_scripts=()
 if [ "$#" -eq 0 ]; then
-	want_unit=1 want_valgrind=1 want_regress=1 want_integration=1 want_conformance=1
+	want_unit=1 want_valgrind=1 want_fuzz=1 want_regress=1 want_integration=1 want_conformance=1
 fi
 for a in "$@"; do
 	case $a in
@@ -34,6 +35,7 @@ for a in "$@"; do
 		;;
 	unit) want_unit=1 ;;
 	valgrind) want_valgrind=1 ;;
+	fuzz) want_fuzz=1 ;;
 	regress) want_regress=1 ;;
 	integration) want_integration=1 ;;
 	conformance) want_conformance=1 ;;
@@ -168,6 +170,17 @@ if [ "$want_valgrind" = 1 ]; then
 		count_and_record "valgrind (make unittest-valgrind)" "$LOGDIR/valgrind" "$rc"
 	else
 		skip "valgrind (make unittest-valgrind)" "no such make target yet"
+	fi
+fi
+# libFuzzer over the binary format (test/fuzz/run.sh): regressions, seeds, then bounded fuzzing
+if [ "$want_fuzz" = 1 ]; then
+	section "make fuzz (${GMM_FUZZ_TIME:-30} s of libFuzzer)"
+	if has_target fuzz; then
+		rc=0
+		run_logged "$LOGDIR/fuzz" make PG_CONFIG="$PG_CONFIG" FUZZ_TIME="${GMM_FUZZ_TIME:-30}" fuzz || rc=$?
+		count_and_record "fuzz (make fuzz)" "$LOGDIR/fuzz" "$rc"
+	else
+		skip "fuzz (make fuzz)" "no such make target yet"
 	fi
 fi
 

@@ -10,7 +10,7 @@ GMM_PKGS_BUILD=(build-essential "postgresql-$GMM_PG_MAJOR" "postgresql-server-de
 	postgresql-contrib liblapack-dev libopenblas0 libopenblas-dev)
 # shellcheck disable=SC2034
 # to run every test suite as well
-GMM_PKGS_TEST=(python3 python3-numpy python3-sklearn valgrind "postgresql-$GMM_PG_MAJOR-cron")
+GMM_PKGS_TEST=(python3 python3-numpy python3-sklearn valgrind "postgresql-$GMM_PG_MAJOR-cron" clang libclang-rt-14-dev)
 
 gmm_say() { printf '==> %s\n' "$*"; }
 gmm_warn() { printf 'warning: %s\n' "$*" >&2; }

@@ -1,0 +1,60 @@
+#!/usr/bin/python3
+"""Write the seed corpus of the fuzz harness: valid models in the binary format.
+
+    /usr/bin/python3 test/fuzz/gen_corpus.py test/fuzz/corpus
+
+One small, deterministic file per covariance type and shape (with and without
+a bic_trace), in the format gmm_binary.c documents (big-endian, 104-byte
+header).  `make fuzz-corpus` regenerates them; the files are committed.
+"""
+import os
+import struct
+import sys
+
+MAGIC = 0x474D4D42
+COV_TYPES = {"full": 0, "tied": 1, "diag": 2, "spherical": 3}
+
+
+def spd(d, scale, off):
+    """A d x d symmetric positive definite matrix, row-major."""
+    return [scale * (2.0 if i == j else 0.0) + (off if i != j else 0.0)
+            for i in range(d) for j in range(d)]
+
+
+def model(cov_type, k, d, trace=0, flags=1):
+    weights = [1.0 / k] * k
+    means = [float(j * d + i) * 0.5 - 1.0 for j in range(k) for i in range(d)]
+    if cov_type == "full":
+        cov = [x for j in range(k) for x in spd(d, 1.0 + j, 0.25)]
+    elif cov_type == "tied":
+        cov = spd(d, 1.5, -0.5)
+    elif cov_type == "diag":
+        cov = [0.5 + 0.25 * (j + i) for j in range(k) for i in range(d)]
+    else:
+        cov = [1.0 + j for j in range(k)]
+    out = struct.pack(">IBBBBiiiiiiqqdddddqq", MAGIC, 1, COV_TYPES[cov_type],
+                      0, flags, k, d, 7, 100, 1, trace, 50, 42, 50.0,
+                      -1.25, -1.2, 1e-3, 1e-6, 0, 0)
+    out += struct.pack(">%dd" % len(weights + means + cov),
+                       *(weights + means + cov))
+    for t in range(trace):
+        out += struct.pack(">id", t + 1, 100.0 - t)
+    return out
+
+
+def main():
+    outdir = sys.argv[1]
+    os.makedirs(outdir, exist_ok=True)
+    seeds = {}
+    for cov_type in COV_TYPES:
+        for k, d in ((1, 1), (2, 2), (3, 2), (2, 3)):
+            seeds["%s_k%d_d%d" % (cov_type, k, d)] = model(cov_type, k, d)
+        seeds["%s_k2_d2_trace" % cov_type] = model(cov_type, 2, 2, trace=3)
+    seeds["full_k1_d1_notconverged"] = model("full", 1, 1, flags=0)
+    for name, data in sorted(seeds.items()):
+        with open(os.path.join(outdir, name + ".bin"), "wb") as f:
+            f.write(data)
+
+
+if __name__ == "__main__":
+    main()
