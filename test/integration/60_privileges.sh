@@ -60,9 +60,9 @@ check_sql "every SQL-language function pins search_path (proconfig)" "none" \
 	"SELECT coalesce(string_agg(p.oid::regprocedure::text, ', '), 'none') $ext_procs
 	   AND p.prolang = (SELECT oid FROM pg_language WHERE lanname = 'sql')
 	   AND NOT coalesce(p.proconfig::text[] && ARRAY['search_path=pg_catalog, pg_temp', 'search_path=pg_catalog,pg_temp'], false)"
-check_sql "no function is VOLATILE except the aggregates' support functions" "none" \
+check_sql "no function is VOLATILE except the aggregates' support functions and gmm_train" "none" \
 	"SELECT coalesce(string_agg(p.oid::regprocedure::text, ', '), 'none') $ext_procs
-	   AND p.provolatile = 'v' AND p.prokind = 'f'
+	   AND p.provolatile = 'v' AND p.prokind = 'f' AND p.proname <> 'gmm_train'
 	   AND NOT EXISTS (SELECT 1 FROM pg_aggregate a WHERE p.oid IN (a.aggtransfn, a.aggfinalfn, a.aggcombinefn))"
 
 # --- a hostile search_path -----------------------------------------------------------------
@@ -88,6 +88,26 @@ score="SELECT md5(string_agg(gmm_predict_proba(model, x)::text || gmm_score_samp
 	FROM app.features, app.models"
 want=$(gmm_sql "SET search_path = app; $score")
 check_sql "scores are the same under the hostile search_path" "$want" "$HOSTILE; $score"
+# gmm_train reads a relation through SPI: with the caller's privileges, names quoted, the
+# extension's functions schema-qualified
+train="SELECT md5(app.gmm_train('app.features', 'x', 2, '{\"random_state\": 1}')::text)"
+if want=$(gmm_sql "SET ROLE gmm_reader; SET search_path = app; $train" 2>&1) && [ -n "$want" ]; then
+	ok "gmm_train as a role with SELECT on the table"
+else
+	not_ok "gmm_train as a role with SELECT on the table" "$want"
+fi
+check_sql_error "gmm_train as a role without SELECT on the table: permission denied" \
+	"permission denied for (table features|schema app)" "SET ROLE gmm_nocreate; $train"
+check_sql_error "gmm_train quotes the column name (no injection)" "column .* does not exist" \
+	"SET ROLE gmm_reader; SELECT app.gmm_train('app.features', 'x, x) FROM pg_authid --', 2)"
+# evil shadows the aggregates gmm_train runs with plain functions of the same arguments
+gmm_sql "SET ROLE gmm_owner;
+	CREATE FUNCTION evil.gmm_em_step(float8[], app.gmm) RETURNS app.gmm LANGUAGE sql AS \$\$ SELECT \$2 \$\$;
+	CREATE FUNCTION evil.gmm_init(float8[], int, jsonb) RETURNS app.gmm LANGUAGE sql AS \$\$ SELECT NULL::app.gmm \$\$" >/dev/null
+check_sql "control: the shadowed gmm_em_step is what an unqualified call runs" "t" \
+	"$HOSTILE; SELECT count(*) = 300 FROM (SELECT gmm_em_step(x, model) FROM app.features, app.models) s"
+check_sql "gmm_train gives the same model under the hostile search_path" "$want" "SET ROLE gmm_reader; $HOSTILE; $train"
+
 check "the owner (not a superuser) drops the extension" \
 	env PGUSER=gmm_owner "$GMM_TEST_PGBIN/psql" -X -q -v ON_ERROR_STOP=1 -c "DROP EXTENSION gmm CASCADE"
 check_sql "nothing of gmm is left" "0" "SELECT count(*) FROM pg_type WHERE typname = 'gmm'"
