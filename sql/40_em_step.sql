@@ -195,3 +195,21 @@ SELECT overlay(t placing 'bff0000000000000' from s0)::gmm_em_state FROM o;
 SELECT overlay(t placing '0000000000000000' from length(t) - 15)::gmm_em_state FROM em_txt;
 -- the same state again: accepted
 SELECT t::gmm_em_state::text = t AS intact FROM em_txt;
+
+-- Models joined from a table, large enough to be TOASTed (K = 8, D = 16,
+-- full): the per-row check recognises the same model by its TOAST pointer,
+-- GROUP BY runs one pass per model, and two models in one group are an error.
+CREATE TABLE em_d16 AS
+SELECT i, ARRAY(SELECT sin(i * t + t) + (i % 5) FROM generate_series(1, 16) t) AS x
+FROM generate_series(1, 3000) i;
+CREATE TABLE em_models (name text, m gmm);
+INSERT INTO em_models SELECT 'a', gmm_init(x, 8) FROM em_d16;
+INSERT INTO em_models SELECT 'b', gmm_init(x, 8, '{"random_state": 3, "init_params": "random"}') FROM em_d16;
+-- (more than a page: stored out of line, in the TOAST table)
+SELECT name, pg_column_size(m) > 8192 AS out_of_line FROM em_models ORDER BY name;
+SELECT m AS em_model_a FROM em_models WHERE name = 'a' \gset
+SELECT gmm_em_step(x, m)::text = (SELECT gmm_em_step(x, :'em_model_a'::gmm)::text FROM em_d16) AS joined_equals_constant
+FROM em_d16, em_models WHERE name = 'a';
+SELECT name, gmm_n_samples(gmm_em_step(x, m)) AS n_samples
+FROM em_d16, em_models GROUP BY name ORDER BY name;
+SELECT gmm_em_step(x, m) FROM em_d16, em_models;
