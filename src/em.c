@@ -184,76 +184,325 @@ gmm_stats_reset(GmmStats *s, const GmmParams *model)
 }
 
 /*
- * Workspace of one block: log weights (k), log-probabilities and then
- * responsibilities (B x k), two centred copies of the block (B x d each),
- * per-row scale factors (B), and the tied per-component offsets (k x d).
+ * Workspace of the blocked E-step and statistics.  A block of up to B rows
+ * is transposed once (feature-major, d x B), so that every inner loop runs
+ * over the rows of the block with unit stride, eight rows at a time (GCC
+ * vector extensions: SSE2 pairs on baseline x86-64, wider where available),
+ * without reassociating any sum a scalar loop would do in row order.  Log-
+ * probabilities and responsibilities are component-major (k x B) for the
+ * same reason.  B is a multiple of 8; rows past the end of the last block
+ * are padded with zeros and never enter a sum.
+ *
+ *	logw, base	k: log weights, and log weight + log det - d/2 log(2 pi)
+ *	c			d: the centre of XT (tied: the shift; else the mean shift)
+ *	Ut			full: k d x d (column-major d x kd, [U_1 ... U_k]); tied: d x d
+ *	off			k x d: full and tied (mu_j - c) U_j; diag and spherical mu_j - c
+ *	lp			k x B: log-probabilities, then responsibilities
+ *	X0T, XT		d x B each: the block as stored, and centred by c
+ *	Y			d x B: a per-component scaled copy
+ *	H			g d x B: XT^T [U_j ...] for a group of g components (full)
+ *	sq, m, s	B each: per-row scratch
  */
 typedef struct BlockWork
 {
+	int			B;				/* rows per block, a multiple of 8 */
 	double	   *logw;
-	double	   *lp;
-	double	   *Y;
-	double	   *Z;
-	double	   *sq;
+	double	   *base;
+	double	   *c;
+	double	   *Ut;
 	double	   *off;
+	double	   *lp;
+	double	   *X0T;
+	double	   *XT;
+	double	   *Y;
+	double	   *H;
+	double	   *sq;
+	double	   *m;
+	double	   *s;
 } BlockWork;
+
+/*
+ * Eight doubles; unaligned loads and stores through memcpy.  The vectors
+ * never cross a non-inlined call of another unit, so GCC's note that their
+ * argument-passing ABI depends on AVX-512 does not apply.
+ */
+#pragma GCC diagnostic ignored "-Wpsabi"
+typedef double v8d __attribute__((vector_size(64)));
+typedef int64_t v8l __attribute__((vector_size(64)));
+
+#define VW 8
+
+/*
+ * The kernels below over blocks of rows are built twice on x86-64 with GCC
+ * (AVX-512, where one vector is one register, and the baseline), the
+ * loader picking one per CPU (an ifunc); elsewhere once.
+ */
+#if defined(__GNUC__) && !defined(__clang__) && defined(__x86_64__) && \
+	defined(__linux__) && defined(__has_attribute)
+#if __has_attribute(target_clones)
+#define EM_KERNEL __attribute__((target_clones("arch=x86-64-v4", "default")))
+#endif
+#endif
+#ifndef EM_KERNEL
+#define EM_KERNEL
+#endif
+
+#define vload(p) \
+	__extension__ ({ v8d v_; memcpy(&v_, (p), sizeof(v_)); v_; })
+#define vstore(p, v) \
+	do { v8d v_ = (v); memcpy((p), &v_, sizeof(v_)); } while (0)
+#define vsplat(x) \
+	__extension__ ({ double x_ = (x); (v8d) {x_, x_, x_, x_, x_, x_, x_, x_}; })
+
+/* lanes summed in a fixed order (v: a variable) */
+#define vsum(v) \
+	((((v)[0] + (v)[1]) + ((v)[2] + (v)[3])) + (((v)[4] + (v)[5]) + ((v)[6] + (v)[7])))
+
+/* round n up to a multiple of the vector width */
+static inline int
+vround(int n)
+{
+	return (n + VW - 1) & ~(VW - 1);
+}
+
+/*
+ * Rows per block: large enough that the per-component BLAS calls of a block
+ * (dsyrk, dgemv) are not dominated by their call overhead, small enough that
+ * the k x B and d x B arrays stay in cache.
+ */
+static int
+em_block_rows(int k, int d)
+{
+	size_t		b = ((size_t) 1 << 17) / ((size_t) k * d);
+
+	if (b > 2048)
+		b = 2048;
+	if (b < 64)
+		b = 64;
+	return (int) (b & ~(size_t) (VW - 1));
+}
+
+/* components per dgemm of the full E-step: H (g d x B) near 1 MB */
+static int
+em_group(int k, int d, int B)
+{
+	size_t		g = ((size_t) 1 << 17) / ((size_t) d * B);
+
+	if (g < 1)
+		g = 1;
+	return g < (size_t) k ? (int) g : k;
+}
 
 size_t
 gmm_stats_work_ndoubles(GmmCovType t, int k, int d)
 {
-	size_t		B = GMM_BLOCK_ROWS;
+	size_t		B = em_block_rows(k, d);
+	size_t		kd = (size_t) k * d;
 
 	(void) t;
-	return (size_t) k + B * ((size_t) k + 2 * (size_t) d + 1) + (size_t) k * d;
+	return 2 * (size_t) k + d + kd * d + kd +
+		B * ((size_t) k + 3 * (size_t) d +
+			 (size_t) em_group(k, d, (int) B) * d + 3);
 }
 
 static void
 block_work_bind(BlockWork *bw, int k, int d, double *work)
 {
-	size_t		B = GMM_BLOCK_ROWS;
+	size_t		B = em_block_rows(k, d);
+	size_t		kd = (size_t) k * d;
 
+	bw->B = (int) B;
 	bw->logw = work;
-	bw->lp = bw->logw + k;
-	bw->Y = bw->lp + B * k;
-	bw->Z = bw->Y + B * d;
-	bw->sq = bw->Z + B * d;
-	bw->off = bw->sq + B;
+	bw->base = bw->logw + k;
+	bw->c = bw->base + k;
+	bw->Ut = bw->c + d;
+	bw->off = bw->Ut + kd * d;
+	bw->lp = bw->off + kd;
+	bw->X0T = bw->lp + B * k;
+	bw->XT = bw->X0T + B * d;
+	bw->Y = bw->XT + B * d;
+	bw->H = bw->Y + B * d;
+	bw->sq = bw->H + B * (size_t) em_group(k, d, (int) B) * d;
+	bw->m = bw->sq + B;
+	bw->s = bw->m + B;
+}
+
+/* bw->c from the statistics' shift: tied its one shift, else the mean shift */
+static void
+block_centre(const GmmStats *s, BlockWork *bw)
+{
+	int			d = s->d;
+
+	if (s->cov_type == GMM_COV_TIED)
+	{
+		memcpy(bw->c, s->shift, sizeof(double) * d);
+		return;
+	}
+	memset(bw->c, 0, sizeof(double) * d);
+	for (int j = 0; j < s->k; j++)
+		for (int t = 0; t < d; t++)
+			bw->c[t] += s->shift[(size_t) j * d + t];
+	for (int t = 0; t < d; t++)
+		bw->c[t] /= s->k;
 }
 
 /*
- * Add B rows with responsibilities resp (B x k, overwritten by w * resp) to
- * the statistics.  S1 and S2 come from BLAS on rows centred by the shift and
- * scaled by sqrt(w r): S1_j = Y^T sqrt(w r) (dgemv), S2_j = Y^T Y (dsyrk,
- * column-major upper = row-major lower, symmetrised by the M-step).  Tied:
- * one S2 of all rows (each row's responsibilities sum to 1) and S1 from one
- * dgemm.  Diag and spherical: plain loops.  want_s2 false skips S2.
+ * X0T (d x B) = the n rows of Xb transposed, XT = X0T - c; rows n to the
+ * next multiple of 8 are zero in X0T.
  */
-static void
-stats_add_block(GmmStats *s, const double *Xb, const double *wb, int B,
-				double *resp, bool want_s2, BlockWork *bw)
+EM_KERNEL static void
+block_transpose(const double *Xb, int n, int d, BlockWork *bw)
+{
+	int			B = bw->B;
+	int			np = vround(n);
+
+	int			i0 = 0;
+	int			d8 = 0;
+
+#ifndef __clang__
+	/* 8 x 8 tiles through registers; clang (bitcode only) takes the loop */
+	d8 = d & ~(VW - 1);
+	for (; i0 + VW <= n; i0 += VW)
+		for (int t0 = 0; t0 < d8; t0 += VW)
+		{
+			v8d			r[8],
+						u[8];
+
+			for (int q = 0; q < 8; q++)
+				r[q] = vload(Xb + (size_t) (i0 + q) * d + t0);
+			for (int q = 0; q < 8; q += 2)
+			{
+				u[q] = __builtin_shuffle(r[q], r[q + 1],
+										 (v8l) {0, 8, 2, 10, 4, 12, 6, 14});
+				u[q + 1] = __builtin_shuffle(r[q], r[q + 1],
+											 (v8l) {1, 9, 3, 11, 5, 13, 7, 15});
+			}
+			for (int q = 0; q < 8; q += 4)
+				for (int h = 0; h < 2; h++)
+				{
+					r[q + h] = __builtin_shuffle(u[q + h], u[q + h + 2],
+												 (v8l) {0, 1, 8, 9, 4, 5, 12, 13});
+					r[q + h + 2] = __builtin_shuffle(u[q + h], u[q + h + 2],
+													 (v8l) {2, 3, 10, 11, 6, 7, 14, 15});
+				}
+			for (int q = 0; q < 4; q++)
+			{
+				vstore(bw->X0T + (size_t) (t0 + q) * B + i0,
+					   __builtin_shuffle(r[q], r[q + 4],
+										 (v8l) {0, 1, 2, 3, 8, 9, 10, 11}));
+				vstore(bw->X0T + (size_t) (t0 + q + 4) * B + i0,
+					   __builtin_shuffle(r[q], r[q + 4],
+										 (v8l) {4, 5, 6, 7, 12, 13, 14, 15}));
+			}
+		}
+#endif
+	/* the features past the tiles of full rows, then the rows past them */
+	for (int i = 0; i < i0; i++)
+		for (int t = d8; t < d; t++)
+			bw->X0T[(size_t) t * B + i] = Xb[(size_t) i * d + t];
+	for (int i = i0; i < n; i++)
+		for (int t = 0; t < d; t++)
+			bw->X0T[(size_t) t * B + i] = Xb[(size_t) i * d + t];
+	for (int t = 0; t < d; t++)
+	{
+		double	   *x0 = bw->X0T + (size_t) t * B;
+		double	   *xc = bw->XT + (size_t) t * B;
+		v8d			c = vsplat(bw->c[t]);
+
+		for (int i = n; i < np; i++)
+			x0[i] = 0.0;
+		for (int i = 0; i < np; i += VW)
+			vstore(xc + i, vload(x0 + i) - c);
+	}
+}
+
+/*
+ * out = exp(in) for in <= 0 on eight lanes, without a call or a branch: x = n ln2 + r
+ * with |r| <= ln2/2, e^r by its degree-13 Taylor polynomial (truncation
+ * below 1e-17 relative), 2^n put into the exponent bits.  Below -708, where
+ * exp is subnormal, the result is 0.
+ */
+static inline __attribute__((always_inline)) void
+vexp_nonpos(const double *in, double *out)
+{
+	v8d			x = vload(in);
+	const double shifter = 6755399441055744.0;	/* 1.5 * 2^52 */
+	v8l			tiny = x < vsplat(-708.0);
+	v8d			xc = (v8d) (((v8l) x & ~tiny) | ((v8l) vsplat(-708.0) & tiny));
+	v8d			t = xc * vsplat(1.4426950408889634074) + vsplat(shifter);
+	v8d			n = t - vsplat(shifter);
+	v8d			r = (xc - n * vsplat(6.93147180369123816490e-01)) -
+		n * vsplat(1.90821492927058770002e-10);
+	v8d			p;
+	v8l			bits;
+
+	p = vsplat(1.0 / 6227020800.0);
+	p = p * r + vsplat(1.0 / 479001600.0);
+	p = p * r + vsplat(1.0 / 39916800.0);
+	p = p * r + vsplat(1.0 / 3628800.0);
+	p = p * r + vsplat(1.0 / 362880.0);
+	p = p * r + vsplat(1.0 / 40320.0);
+	p = p * r + vsplat(1.0 / 5040.0);
+	p = p * r + vsplat(1.0 / 720.0);
+	p = p * r + vsplat(1.0 / 120.0);
+	p = p * r + vsplat(1.0 / 24.0);
+	p = p * r + vsplat(1.0 / 6.0);
+	p = p * r + vsplat(0.5);
+	p = p * r + vsplat(1.0);
+	p = p * r + vsplat(1.0);
+	/* the low bits of t hold n (two's complement); 2^n's exponent is n + 1023 */
+	bits = ((v8l) t + 1023) << 52;
+	p = p * (v8d) bits;
+	vstore(out, (v8d) ((v8l) p & ~tiny));
+}
+
+/*
+ * Add n rows with responsibilities resp (k x bw->B, component-major,
+ * overwritten by w * resp, zero past row n) to the statistics; the block is
+ * in bw->X0T and bw->XT (block_transpose).  Full: per component
+ * Y0 = x - shift_j, S1_j += sum of w r Y0, S2_j += (w r Y0)^T Y0 (one dgemm;
+ * the M-step reads the row-major lower triangle and symmetrises).
+ * Tied: S1 of all components from one dgemm, one S2 of all rows (each row's
+ * responsibilities sum to 1).  Diag and spherical: per component and
+ * feature, sums over the rows.  want_s2 false skips S2.
+ */
+EM_KERNEL static void
+stats_add_block(GmmStats *s, const double *wb, int n, double *resp,
+				bool want_s2, BlockWork *bw)
 {
 	int			k = s->k;
 	int			d = s->d;
+	int			B = bw->B;
+	int			np = vround(n);
 	const double one = 1.0;
-	const int	ione = 1;
 
-	for (int i = 0; i < B; i++)
+	if (wb)
 	{
-		double		wi = wb ? wb[i] : 1.0;
-		double	   *r = resp + (size_t) i * k;
-
-		if (wi > 0.0)
-		{
-			s->n_rows++;
-			s->sum_w += wi;
-			for (int j = 0; j < k; j++)
+		for (int i = 0; i < n; i++)
+			if (wb[i] > 0.0)
 			{
-				r[j] *= wi;
-				s->s0[j] += r[j];
+				s->n_rows++;
+				s->sum_w += wb[i];
 			}
-		}
-		else
-			memset(r, 0, sizeof(double) * k);
+	}
+	else
+	{
+		s->n_rows += n;
+		s->sum_w += n;
+	}
+	for (int j = 0; j < k; j++)
+	{
+		double	   *r = resp + (size_t) j * B;
+		v8d			acc = vsplat(0.0);
+
+		if (wb)
+			for (int i = 0; i < n; i++)
+				r[i] = wb[i] > 0.0 ? r[i] * wb[i] : 0.0;
+		for (int i = n; i < np; i++)
+			r[i] = 0.0;
+		for (int i = 0; i < np; i += VW)
+			acc += vload(r + i);
+		s->s0[j] += vsum(acc);
 	}
 
 	switch (s->cov_type)
@@ -261,68 +510,86 @@ stats_add_block(GmmStats *s, const double *Xb, const double *wb, int B,
 		case GMM_COV_FULL:
 			for (int j = 0; j < k; j++)
 			{
-				const double *mu = s->shift + (size_t) j * d;
-				double		mass = 0.0;
+				const double *r = resp + (size_t) j * B;
+				const double *sh = s->shift + (size_t) j * d;
+				double	   *Y0 = bw->H;
+				v8d			mass = vsplat(0.0);
 
-				for (int i = 0; i < B; i++)
-				{
-					bw->sq[i] = sqrt(resp[(size_t) i * k + j]);
-					mass += bw->sq[i];
-				}
-				if (mass == 0.0)
+				for (int i = 0; i < np; i += VW)
+					mass += vload(r + i);
+				if (vsum(mass) == 0.0)
 					continue;	/* common with well separated data */
-				for (int i = 0; i < B; i++)
-					for (int t = 0; t < d; t++)
-						bw->Y[(size_t) i * d + t] =
-							bw->sq[i] * (Xb[(size_t) i * d + t] - mu[t]);
-				dgemv_("N", &d, &B, &one, bw->Y, &d, bw->sq, &ione, &one,
-					   s->s1 + (size_t) j * d, &ione, 1);
+				/* Y0 = x - shift exactly (from the rows as stored), Y = r Y0 */
+				for (int t = 0; t < d; t++)
+				{
+					const double *x0 = bw->X0T + (size_t) t * B;
+					double	   *y0 = Y0 + (size_t) t * B;
+					double	   *y = bw->Y + (size_t) t * B;
+					v8d			a = vsplat(sh[t]);
+					v8d			acc = vsplat(0.0);
+
+					for (int i = 0; i < np; i += VW)
+					{
+						v8d			v = vload(x0 + i) - a;
+						v8d			rv = vload(r + i) * v;
+
+						vstore(y0 + i, v);
+						vstore(y + i, rv);
+						acc += rv;
+					}
+					s->s1[(size_t) j * d + t] += vsum(acc);
+				}
+				/* S2_j += Y^T Y0 (scikit-learn's (resp * diff.T) @ diff) */
 				if (want_s2)
-					dsyrk_("U", "N", &d, &B, &one, bw->Y, &d, &one,
+					dgemm_("T", "N", &d, &d, &n, &one, bw->Y, &B, Y0, &B, &one,
 						   s->s2 + (size_t) j * d * d, &d, 1, 1);
 			}
 			break;
 		case GMM_COV_TIED:
-			gmm_centre_rows(Xb, B, d, s->shift, bw->Y);
-			/* S1^T (d x k, column-major) += Y^T (d x B) * R (B x k) */
-			dgemm_("N", "T", &d, &k, &B, &one, bw->Y, &d, resp, &k, &one,
+			/* S1^T (d x k, column-major) += XT (d x n) * R (n x k) */
+			dgemm_("T", "N", &d, &k, &n, &one, bw->XT, &B, resp, &B, &one,
 				   s->s1, &d, 1, 1);
 			if (want_s2)
 			{
-				for (int i = 0; i < B; i++)
-				{
-					double		wi = wb ? wb[i] : 1.0;
-					double		sc = wi > 0.0 ? sqrt(wi) : 0.0;
+				const double *A = bw->XT;
 
+				if (wb)
+				{
+					for (int i = 0; i < n; i++)
+						bw->sq[i] = wb[i] > 0.0 ? sqrt(wb[i]) : 0.0;
 					for (int t = 0; t < d; t++)
-						bw->Y[(size_t) i * d + t] *= sc;
+						for (int i = 0; i < n; i++)
+							bw->Y[(size_t) t * B + i] =
+								bw->sq[i] * bw->XT[(size_t) t * B + i];
+					A = bw->Y;
 				}
-				dsyrk_("U", "N", &d, &B, &one, bw->Y, &d, &one, s->s2, &d,
-					   1, 1);
+				dsyrk_("U", "T", &d, &n, &one, A, &B, &one, s->s2, &d, 1, 1);
 			}
 			break;
 		case GMM_COV_DIAG:
 		case GMM_COV_SPHERICAL:
-			for (int i = 0; i < B; i++)
+			for (int j = 0; j < k; j++)
 			{
-				const double *x = Xb + (size_t) i * d;
+				const double *r = resp + (size_t) j * B;
+				const double *mu = s->shift + (size_t) j * d;
 
-				for (int j = 0; j < k; j++)
+				for (int t = 0; t < d; t++)
 				{
-					double		wr = resp[(size_t) i * k + j];
-					const double *mu = s->shift + (size_t) j * d;
-					double	   *s1 = s->s1 + (size_t) j * d;
-					double	   *s2 = s->s2 + (size_t) j * d;
+					const double *x0 = bw->X0T + (size_t) t * B;
+					v8d			a = vsplat(mu[t]);
+					v8d			a1 = vsplat(0.0),
+								a2 = vsplat(0.0);
 
-					if (wr == 0.0)
-						continue;
-					for (int t = 0; t < d; t++)
+					for (int i = 0; i < np; i += VW)
 					{
-						double		y = x[t] - mu[t];
+						v8d			y = vload(x0 + i) - a;
+						v8d			wy = vload(r + i) * y;
 
-						s1[t] += wr * y;
-						s2[t] += wr * y * y;
+						a1 += wy;
+						a2 += wy * y;
 					}
+					s->s1[(size_t) j * d + t] += vsum(a1);
+					s->s2[(size_t) j * d + t] += vsum(a2);
 				}
 			}
 			break;
@@ -330,94 +597,212 @@ stats_add_block(GmmStats *s, const double *Xb, const double *wb, int B,
 }
 
 /*
- * Weighted log-probabilities lp (B x k) of B rows under the model.  Full:
- * per component a centred copy Y of the block times U with one dtrmm (the
- * row-major B x d Y is column-major d x B Y^T, and (Y U)^T = U^T Y^T where
- * row-major upper U read column-major is exactly the lower U^T).  Tied: one
- * dtrmm of the block centred by the shift, minus the per-component offsets
- * bw->off = (mu_j - shift) U.  Diag and spherical: the row kernel.
+ * Weighted log-probabilities lp (k x B) of the block in bw->XT under the
+ * model.  Full: one dgemm H = XT^T [U_j ...] per group of components, then
+ * ||H_j - off_j||^2 (tied: the same with its one U).  Diag and spherical:
+ * the scaled squares directly.
  */
-static void
-estep_block(const GmmParams *p, const double *shift, const double *Xb, int B,
-			BlockWork *bw)
+EM_KERNEL static void
+estep_block(const GmmParams *p, int n, BlockWork *bw)
 {
 	int			k = p->k;
 	int			d = p->d;
-	const double one = 1.0;
-	double		cst = -0.5 * d * LOG_2PI;
+	int			B = bw->B;
+	int			np = vround(n);
+	const double one = 1.0,
+				zero = 0.0;
+	double	   *q = bw->sq;
+	bool		full = p->cov_type == GMM_COV_FULL;
 
-	switch (p->cov_type)
+	for (int j = 0; j < k; j++)
 	{
-		case GMM_COV_FULL:
-			for (int j = 0; j < k; j++)
-			{
-				double		base = bw->logw[j] + p->log_det[j] + cst;
+		const double *o = bw->off + (size_t) j * d;
+		double	   *lp = bw->lp + (size_t) j * B;
+		v8d			base = vsplat(bw->base[j]);
 
-				gmm_centre_rows(Xb, B, d, p->means + (size_t) j * d, bw->Y);
-				dtrmm_("L", "L", "N", "N", &d, &B, &one,
-					   p->prec_chol + (size_t) j * d * d, &d, bw->Y, &d,
-					   1, 1, 1, 1);
-				for (int i = 0; i < B; i++)
+		for (int i = 0; i < np; i += VW)
+			vstore(q + i, vsplat(0.0));
+		switch (p->cov_type)
+		{
+			case GMM_COV_FULL:
+			case GMM_COV_TIED:
 				{
-					const double *y = bw->Y + (size_t) i * d;
-					double		q = 0.0;
+					int			g = full ? em_group(k, d, B) : k;
+					const double *Hj = bw->H + (full ? (size_t) (j % g) * d * B : 0);
 
+					/* a dgemm for the next group of components (tied: one U) */
+					if (j % g == 0 && (j == 0 || full))
+					{
+						int			ncol = full ? (j + g <= k ? g : k - j) * d : d;
+
+						dgemm_("N", "N", &np, &ncol, &d, &one, bw->XT, &B,
+							   bw->Ut + (size_t) j * d * d, &d, &zero, bw->H, &B,
+							   1, 1);
+					}
 					for (int t = 0; t < d; t++)
-						q += y[t] * y[t];
-					bw->lp[(size_t) i * k + j] = base - 0.5 * q;
-				}
-			}
-			break;
-		case GMM_COV_TIED:
-			gmm_centre_rows(Xb, B, d, shift, bw->Z);
-			dtrmm_("L", "L", "N", "N", &d, &B, &one, p->prec_chol, &d,
-				   bw->Z, &d, 1, 1, 1, 1);
-			for (int i = 0; i < B; i++)
-			{
-				const double *z = bw->Z + (size_t) i * d;
+					{
+						const double *h = Hj + (size_t) t * B;
+						v8d			ot = vsplat(o[t]);
 
-				for (int j = 0; j < k; j++)
+						for (int i = 0; i < np; i += VW)
+						{
+							v8d			z = vload(h + i) - ot;
+
+							vstore(q + i, vload(q + i) + z * z);
+						}
+					}
+				}
+				break;
+			case GMM_COV_DIAG:
+			case GMM_COV_SPHERICAL:
+				for (int t = 0; t < d; t++)
 				{
-					const double *o = bw->off + (size_t) j * d;
-					double		q = 0.0;
+					const double *xt = bw->XT + (size_t) t * B;
+					v8d			at = vsplat(o[t]);
+					v8d			pt = vsplat(p->cov_type == GMM_COV_DIAG ?
+											p->prec_chol[(size_t) j * d + t] :
+											p->prec_chol[j]);
 
-					for (int t = 0; t < d; t++)
-						q += (z[t] - o[t]) * (z[t] - o[t]);
-					bw->lp[(size_t) i * k + j] =
-						bw->logw[j] + p->log_det[j] + cst - 0.5 * q;
+					for (int i = 0; i < np; i += VW)
+					{
+						v8d			z = (vload(xt + i) - at) * pt;
+
+						vstore(q + i, vload(q + i) + z * z);
+					}
 				}
-			}
-			break;
-		case GMM_COV_DIAG:
-		case GMM_COV_SPHERICAL:
-			for (int i = 0; i < B; i++)
-			{
-				double	   *lp = bw->lp + (size_t) i * k;
-
-				for (int j = 0; j < k; j++)
-					lp[j] = bw->logw[j] + p->log_det[j] + cst -
-						0.5 * row_quad(p, j, Xb + (size_t) i * d, bw->Y);
-			}
-			break;
+				break;
+		}
+		for (int i = 0; i < np; i += VW)
+			vstore(lp + i, base - vsplat(0.5) * vload(q + i));
 	}
 }
 
-/* Per-pass setup of the E-step: log weights and the tied offsets. */
+/*
+ * Per-pass setup of the E-step against model p with statistics s: log
+ * weights and constants, the centre, the concatenated factors and offsets.
+ */
 static void
-estep_prepare(const GmmParams *p, const double *shift, BlockWork *bw)
+estep_prepare(const GmmParams *p, const GmmStats *s, BlockWork *bw)
 {
 	int			k = p->k;
 	int			d = p->d;
-	const double one = 1.0;
+	double		cst = -0.5 * d * LOG_2PI;
 
+	block_centre(s, bw);
 	for (int j = 0; j < k; j++)
-		bw->logw[j] = log(p->weights[j]);
-	if (p->cov_type == GMM_COV_TIED)
 	{
-		gmm_centre_rows(p->means, k, d, shift, bw->off);
-		dtrmm_("L", "L", "N", "N", &d, &k, &one, p->prec_chol, &d,
-			   bw->off, &d, 1, 1, 1, 1);
+		bw->logw[j] = log(p->weights[j]);
+		bw->base[j] = bw->logw[j] + p->log_det[j] + cst;
+		for (int t = 0; t < d; t++)
+			bw->off[(size_t) j * d + t] =
+				p->means[(size_t) j * d + t] - bw->c[t];
 	}
+	if (p->cov_type == GMM_COV_FULL || p->cov_type == GMM_COV_TIED)
+	{
+		int			nb = p->cov_type == GMM_COV_FULL ? k : 1;
+
+		/* Ut[a + (j d + t) d] = U_j[a][t]: column-major d x (nb d) */
+		for (int j = 0; j < nb; j++)
+		{
+			const double *U = p->prec_chol + (size_t) j * d * d;
+
+			for (int t = 0; t < d; t++)
+				for (int a = 0; a < d; a++)
+					bw->Ut[((size_t) j * d + t) * d + a] = U[(size_t) a * d + t];
+		}
+		/* off_j = (mu_j - c) U in place (U upper: a <= t; high t first) */
+		for (int j = 0; j < k; j++)
+		{
+			const double *U = p->prec_chol +
+				(p->cov_type == GMM_COV_FULL ? (size_t) j * d * d : 0);
+			double	   *o = bw->off + (size_t) j * d;
+
+			for (int t = d - 1; t >= 0; t--)
+			{
+				double		z = 0.0;
+
+				for (int a = 0; a <= t; a++)
+					z += o[a] * U[(size_t) a * d + t];
+				o[t] = z;
+			}
+		}
+	}
+}
+
+/*
+ * Turn the log-probabilities of a block (k x B) into responsibilities in
+ * place and return the sum of w * log-sum-exp over its n rows.  One exp per
+ * entry; without weights one log per 32 rows (of the product of the row
+ * sums, each in [1, k], so it cannot overflow).
+ */
+EM_KERNEL static double
+block_responsibilities(int k, int n, const double *wb, BlockWork *bw)
+{
+	int			B = bw->B;
+	int			np = vround(n);
+	double	   *m = bw->m;
+	double	   *s = bw->s;
+	double	   *inv = bw->sq;
+	double		ll = 0.0;
+
+	for (int i = 0; i < np; i += VW)
+		vstore(m + i, vload(bw->lp + i));
+	for (int j = 1; j < k; j++)
+	{
+		const double *l = bw->lp + (size_t) j * B;
+
+		for (int i = 0; i < np; i += VW)
+		{
+			v8d			a = vload(l + i),
+						b = vload(m + i);
+			v8l			gt = a > b;
+
+			vstore(m + i, (v8d) (((v8l) a & gt) | ((v8l) b & ~gt)));
+		}
+	}
+	for (int i = 0; i < np; i += VW)
+		vstore(s + i, vsplat(0.0));
+	for (int j = 0; j < k; j++)
+	{
+		double	   *l = bw->lp + (size_t) j * B;
+
+		for (int i = 0; i < np; i += VW)
+		{
+			vstore(l + i, vload(l + i) - vload(m + i));
+			vexp_nonpos(l + i, l + i);
+			vstore(s + i, vload(s + i) + vload(l + i));
+		}
+	}
+	for (int i = 0; i < np; i += VW)
+		vstore(inv + i, vsplat(1.0) / vload(s + i));
+	for (int j = 0; j < k; j++)
+	{
+		double	   *l = bw->lp + (size_t) j * B;
+
+		for (int i = 0; i < np; i += VW)
+			vstore(l + i, vload(l + i) * vload(inv + i));
+	}
+	if (wb)
+	{
+		for (int i = 0; i < n; i++)
+			if (wb[i] > 0.0)
+				ll += wb[i] * (m[i] + log(s[i]));
+	}
+	else
+	{
+		for (int i = 0; i < n; i++)
+			ll += m[i];
+		for (int i0 = 0; i0 < n; i0 += 32)
+		{
+			double		prod = 1.0;
+			int			i1 = i0 + 32 < n ? i0 + 32 : n;
+
+			for (int i = i0; i < i1; i++)
+				prod *= s[i];
+			ll += log(prod);
+		}
+	}
+	return ll;
 }
 
 void
@@ -430,27 +815,17 @@ gmm_stats_accumulate(GmmStats *s, const GmmParams *model, const double *X,
 	BlockWork	bw;
 
 	block_work_bind(&bw, k, d, work);
-	estep_prepare(model, s->shift, &bw);
-	for (size_t i0 = 0; i0 < n; i0 += GMM_BLOCK_ROWS)
+	estep_prepare(model, s, &bw);
+	for (size_t i0 = 0; i0 < n; i0 += bw.B)
 	{
-		int			B = gmm_block_len(n, i0);
-		const double *Xb = X + i0 * d;
+		int			nb = (int) (n - i0 < (size_t) bw.B ? n - i0 : (size_t) bw.B);
 		const double *wb = w ? w + i0 : NULL;
 
 		hooks->check_interrupts(hooks->arg);
-		estep_block(model, s->shift, Xb, B, &bw);
-		for (int i = 0; i < B; i++)
-		{
-			double	   *lp = bw.lp + (size_t) i * k;
-			double		wi = wb ? wb[i] : 1.0;
-			double		lse = log_sum_exp(lp, k);
-
-			if (wi > 0.0)
-				s->sum_loglik += wi * lse;
-			for (int j = 0; j < k; j++)
-				lp[j] = exp(lp[j] - lse);
-		}
-		stats_add_block(s, Xb, wb, B, bw.lp, true, &bw);
+		block_transpose(X + i0 * d, nb, d, &bw);
+		estep_block(model, nb, &bw);
+		s->sum_loglik += block_responsibilities(k, nb, wb, &bw);
+		stats_add_block(s, wb, nb, bw.lp, true, &bw);
 	}
 }
 
@@ -649,49 +1024,53 @@ init_pass(FitCtx *ctx, RespSource src, const GmmRng *rng0, bool want_s2)
 	BlockWork  *bw = &ctx->bw;
 	GmmRng		rng = *rng0;
 
+	int			ld = bw->B;
+
+	block_centre(&ctx->st, bw);
 	if (src == RESP_ROWS)
 	{
-		for (int j0 = 0; j0 < k; j0 += GMM_BLOCK_ROWS)
+		/* gathered rows go row-major into H, which the statistics do not use */
+		for (int j0 = 0; j0 < k; j0 += ld)
 		{
-			int			B = gmm_block_len(k, j0);
+			int			B = k - j0 < ld ? k - j0 : ld;
 
-			memset(bw->lp, 0, sizeof(double) * B * k);
+			memset(bw->lp, 0, sizeof(double) * ld * k);
 			for (int i = 0; i < B; i++)
 			{
-				memcpy(bw->Z + (size_t) i * d, ctx->X + ctx->rows[j0 + i] * d,
+				memcpy(bw->H + (size_t) i * d, ctx->X + ctx->rows[j0 + i] * d,
 					   sizeof(double) * d);
-				bw->lp[(size_t) i * k + j0 + i] = 1.0;
+				bw->lp[(size_t) (j0 + i) * ld + i] = 1.0;
 			}
-			stats_add_block(&ctx->st, bw->Z, NULL, B, bw->lp, want_s2, bw);
+			block_transpose(bw->H, B, d, bw);
+			stats_add_block(&ctx->st, NULL, B, bw->lp, want_s2, bw);
 		}
 		return;
 	}
-	for (size_t i0 = 0; i0 < ctx->n; i0 += GMM_BLOCK_ROWS)
+	for (size_t i0 = 0; i0 < ctx->n; i0 += ld)
 	{
-		int			B = gmm_block_len(ctx->n, i0);
+		int			B = (int) (ctx->n - i0 < (size_t) ld ? ctx->n - i0 : (size_t) ld);
+		const double *Xb = ctx->X + i0 * d;
 
 		ctx->hooks->check_interrupts(ctx->hooks->arg);
-		for (int i = 0; i < B; i++)
+		if (src == RESP_LABELS)
 		{
-			double	   *r = bw->lp + (size_t) i * k;
-
-			if (src == RESP_LABELS)
-			{
-				memset(r, 0, sizeof(double) * k);
-				r[ctx->labels[i0 + i]] = 1.0;
-			}
-			else
+			memset(bw->lp, 0, sizeof(double) * ld * k);
+			for (int i = 0; i < B; i++)
+				bw->lp[(size_t) ctx->labels[i0 + i] * ld + i] = 1.0;
+		}
+		else
+			for (int i = 0; i < B; i++)
 			{
 				double		sum = 0.0;
 
 				for (int j = 0; j < k; j++)
-					sum += (r[j] = gmm_rng_uniform(&rng));
+					sum += (bw->lp[(size_t) j * ld + i] = gmm_rng_uniform(&rng));
 				for (int j = 0; j < k; j++)
-					r[j] /= sum;
+					bw->lp[(size_t) j * ld + i] /= sum;
 			}
-		}
-		stats_add_block(&ctx->st, ctx->X + i0 * d, ctx->w ? ctx->w + i0 : NULL,
-						B, bw->lp, want_s2, bw);
+		block_transpose(Xb, B, d, bw);
+		stats_add_block(&ctx->st, ctx->w ? ctx->w + i0 : NULL, B, bw->lp,
+						want_s2, bw);
 	}
 }
 
