@@ -23,13 +23,15 @@ PSQL=(psql -X -q -v ON_ERROR_STOP=1 -At)
 
 q() { "${PSQL[@]}" -c "$1"; }
 
-# execution time in seconds of a statement, from EXPLAIN ANALYZE, with settings before it
+# execution time in seconds of a statement, from EXPLAIN ANALYZE, with settings before it;
+# the workers launched when the statement's own plan has a Gather (gmm_train's passes are
+# nested queries: their plans are not shown)
 exec_time() {
 	local settings=$1 stmt=$2
 	"${PSQL[@]}" -c "SET search_path = gmm_bench, public; SET client_min_messages = error; $settings
 		EXPLAIN (ANALYZE, TIMING OFF, COSTS OFF) $stmt" |
 		awk '/Workers Launched/ { w = $3 } /Execution Time/ { t = $3 / 1000 }
-		     END { printf "%.3f s (workers launched: %s)\n", t, (w == "" ? 0 : w) }'
+		     END { printf "%.3f s%s\n", t, (w == "" ? "" : " (workers launched: " w ")") }'
 }
 
 SERIAL="SET max_parallel_workers_per_gather = 0;"
