@@ -17,8 +17,95 @@
 /* scikit-learn adds 10 machine epsilons to every component's mass */
 #define NK_EPS (10.0 * DBL_EPSILON)
 
-/* log(sum(exp(a))) over k values, shifted by the maximum */
-static inline double
+/*
+ * Eight doubles; unaligned loads and stores through memcpy.  The vectors
+ * never cross a non-inlined call of another unit, so GCC's note that their
+ * argument-passing ABI depends on AVX-512 does not apply.
+ */
+#pragma GCC diagnostic ignored "-Wpsabi"
+typedef double v8d __attribute__((vector_size(64)));
+typedef int64_t v8l __attribute__((vector_size(64)));
+
+#define VW 8
+
+/*
+ * The kernels below over blocks of rows are built twice on x86-64 with GCC
+ * (AVX-512, where one vector is one register, and the baseline), the
+ * loader picking one per CPU (an ifunc); elsewhere once.
+ */
+#if defined(__GNUC__) && !defined(__clang__) && defined(__x86_64__) && \
+	defined(__linux__) && defined(__has_attribute)
+#if __has_attribute(target_clones)
+#define EM_KERNEL __attribute__((target_clones("arch=x86-64-v4", "default")))
+#endif
+#endif
+#ifndef EM_KERNEL
+#define EM_KERNEL
+#endif
+
+#define vload(p) \
+	__extension__ ({ v8d v_; memcpy(&v_, (p), sizeof(v_)); v_; })
+#define vstore(p, v) \
+	do { v8d v_ = (v); memcpy((p), &v_, sizeof(v_)); } while (0)
+#define vsplat(x) \
+	__extension__ ({ double x_ = (x); (v8d) {x_, x_, x_, x_, x_, x_, x_, x_}; })
+
+/* lanes summed in a fixed order (v: a variable) */
+#define vsum(v) \
+	((((v)[0] + (v)[1]) + ((v)[2] + (v)[3])) + (((v)[4] + (v)[5]) + ((v)[6] + (v)[7])))
+
+/* round n up to a multiple of the vector width */
+static inline int
+vround(int n)
+{
+	return (n + VW - 1) & ~(VW - 1);
+}
+
+/*
+ * out = exp(in) for in <= 0 on eight lanes, without a call or a branch: x = n ln2 + r
+ * with |r| <= ln2/2, e^r by its degree-13 Taylor polynomial (truncation
+ * below 1e-17 relative), 2^n put into the exponent bits.  Below -708, where
+ * exp is subnormal, the result is 0.
+ */
+static inline __attribute__((always_inline)) void
+vexp_nonpos(const double *in, double *out)
+{
+	v8d			x = vload(in);
+	const double shifter = 6755399441055744.0;	/* 1.5 * 2^52 */
+	v8l			tiny = x < vsplat(-708.0);
+	v8d			xc = (v8d) (((v8l) x & ~tiny) | ((v8l) vsplat(-708.0) & tiny));
+	v8d			t = xc * vsplat(1.4426950408889634074) + vsplat(shifter);
+	v8d			n = t - vsplat(shifter);
+	v8d			r = (xc - n * vsplat(6.93147180369123816490e-01)) -
+		n * vsplat(1.90821492927058770002e-10);
+	v8d			p;
+	v8l			bits;
+
+	p = vsplat(1.0 / 6227020800.0);
+	p = p * r + vsplat(1.0 / 479001600.0);
+	p = p * r + vsplat(1.0 / 39916800.0);
+	p = p * r + vsplat(1.0 / 3628800.0);
+	p = p * r + vsplat(1.0 / 362880.0);
+	p = p * r + vsplat(1.0 / 40320.0);
+	p = p * r + vsplat(1.0 / 5040.0);
+	p = p * r + vsplat(1.0 / 720.0);
+	p = p * r + vsplat(1.0 / 120.0);
+	p = p * r + vsplat(1.0 / 24.0);
+	p = p * r + vsplat(1.0 / 6.0);
+	p = p * r + vsplat(0.5);
+	p = p * r + vsplat(1.0);
+	p = p * r + vsplat(1.0);
+	/* the low bits of t hold n (two's complement); 2^n's exponent is n + 1023 */
+	bits = ((v8l) t + 1023) << 52;
+	p = p * (v8d) bits;
+	vstore(out, (v8d) ((v8l) p & ~tiny));
+}
+
+/*
+ * log(sum(exp(a))) over k values, shifted by the maximum; the exps eight at
+ * a time, summed in component order.
+ */
+static inline __attribute__((always_inline)) double
 log_sum_exp(const double *a, int k)
 {
 	double		m = a[0],
@@ -29,8 +116,16 @@ log_sum_exp(const double *a, int k)
 			m = a[j];
 	if (!isfinite(m))
 		return m;
-	for (int j = 0; j < k; j++)
-		s += exp(a[j] - m);
+	for (int j0 = 0; j0 < k; j0 += VW)
+	{
+		double		e[VW];
+
+		for (int l = 0; l < VW; l++)
+			e[l] = j0 + l < k ? a[j0 + l] - m : -1e300;
+		vexp_nonpos(e, e);
+		for (int l = 0; l < VW && j0 + l < k; l++)
+			s += e[l];
+	}
 	return m + log(s);
 }
 
@@ -45,16 +140,18 @@ tied_shift(const GmmParams *p, double *c)
 }
 
 /*
- * Squared Mahalanobis distance of one row to component j by plain loops:
- * ||(x - mu) U|| for full and tied (U upper, row-major), the scaled sum of
- * squares for diag and spherical.  work: d doubles.
+ * Squared Mahalanobis distance of one row to component j: ||(x - mu) U||^2
+ * for full and tied (U upper, row-major: eight columns of z = (x - mu) U
+ * at a time, from rows 0 to the chunk's last column, the stored zeros of the
+ * lower part adding nothing), the scaled sum of squares for diag and
+ * spherical.  work: d doubles.
  */
-static double
+static inline __attribute__((always_inline)) double
 row_quad(const GmmParams *p, int j, const double *x, double *work)
 {
 	int			d = p->d;
+	int			d8 = d & ~(VW - 1);
 	const double *mu = p->means + (size_t) j * d;
-	double		q = 0.0;
 
 	switch (p->cov_type)
 	{
@@ -63,47 +160,70 @@ row_quad(const GmmParams *p, int j, const double *x, double *work)
 			{
 				const double *U = p->prec_chol +
 					(p->cov_type == GMM_COV_FULL ? (size_t) j * d * d : 0);
+				double	   *y = work;
+				double		q = 0.0;
 
-				for (int t = 0; t < d; t++)
-					work[t] = x[t] - mu[t];
-				for (int t = 0; t < d; t++)
+				for (int s = 0; s < d; s++)
+					y[s] = x[s] - mu[s];
+				/* eight columns of z = y U at a time, in a register */
+				for (int t0 = 0; t0 < d8; t0 += VW)
+				{
+					v8d			z = vsplat(0.0);
+
+					for (int s = 0; s < t0 + VW; s++)
+						z += vsplat(y[s]) * vload(U + (size_t) s * d + t0);
+					q += vsum(z * z);
+				}
+				for (int t = d8; t < d; t++)
 				{
 					double		z = 0.0;
 
 					for (int s = 0; s <= t; s++)
-						z += work[s] * U[(size_t) s * d + t];
+						z += y[s] * U[(size_t) s * d + t];
 					q += z * z;
 				}
+				return q;
 			}
-			break;
 		case GMM_COV_DIAG:
+		case GMM_COV_SPHERICAL:
 			{
-				const double *pc = p->prec_chol + (size_t) j * d;
+				bool		diag = p->cov_type == GMM_COV_DIAG;
+				const double *pc = p->prec_chol + (diag ? (size_t) j * d : 0);
+				v8d			acc = vsplat(0.0);
+				double		q;
 
-				for (int t = 0; t < d; t++)
+				for (int t = 0; t < d8; t += VW)
 				{
-					double		z = (x[t] - mu[t]) * pc[t];
+					v8d			z = vload(x + t) - vload(mu + t);
+
+					if (diag)
+						z *= vload(pc + t);
+					acc += z * z;
+				}
+				q = vsum(acc);
+				for (int t = d8; t < d; t++)
+				{
+					double		z = (x[t] - mu[t]) * (diag ? pc[t] : 1.0);
 
 					q += z * z;
 				}
+				if (!diag)
+					q *= p->prec_chol[j] * p->prec_chol[j];
+				return q;
 			}
-			break;
-		case GMM_COV_SPHERICAL:
-			for (int t = 0; t < d; t++)
-				q += (x[t] - mu[t]) * (x[t] - mu[t]);
-			q *= p->prec_chol[j] * p->prec_chol[j];
-			break;
 	}
-	return q;
+	return 0.0;
 }
 
-double
+EM_KERNEL double
 gmm_row_log_prob(const GmmParams *p, const double *log_weights,
 				 const double *x, double *logprob, double *work)
 {
+	double		cst = p->d * LOG_2PI;
+
 	for (int j = 0; j < p->k; j++)
 		logprob[j] = log_weights[j] + p->log_det[j] -
-			0.5 * (p->d * LOG_2PI + row_quad(p, j, x, work));
+			0.5 * (cst + row_quad(p, j, x, work));
 	return log_sum_exp(logprob, p->k);
 }
 
@@ -220,50 +340,6 @@ typedef struct BlockWork
 	double	   *m;
 	double	   *s;
 } BlockWork;
-
-/*
- * Eight doubles; unaligned loads and stores through memcpy.  The vectors
- * never cross a non-inlined call of another unit, so GCC's note that their
- * argument-passing ABI depends on AVX-512 does not apply.
- */
-#pragma GCC diagnostic ignored "-Wpsabi"
-typedef double v8d __attribute__((vector_size(64)));
-typedef int64_t v8l __attribute__((vector_size(64)));
-
-#define VW 8
-
-/*
- * The kernels below over blocks of rows are built twice on x86-64 with GCC
- * (AVX-512, where one vector is one register, and the baseline), the
- * loader picking one per CPU (an ifunc); elsewhere once.
- */
-#if defined(__GNUC__) && !defined(__clang__) && defined(__x86_64__) && \
-	defined(__linux__) && defined(__has_attribute)
-#if __has_attribute(target_clones)
-#define EM_KERNEL __attribute__((target_clones("arch=x86-64-v4", "default")))
-#endif
-#endif
-#ifndef EM_KERNEL
-#define EM_KERNEL
-#endif
-
-#define vload(p) \
-	__extension__ ({ v8d v_; memcpy(&v_, (p), sizeof(v_)); v_; })
-#define vstore(p, v) \
-	do { v8d v_ = (v); memcpy((p), &v_, sizeof(v_)); } while (0)
-#define vsplat(x) \
-	__extension__ ({ double x_ = (x); (v8d) {x_, x_, x_, x_, x_, x_, x_, x_}; })
-
-/* lanes summed in a fixed order (v: a variable) */
-#define vsum(v) \
-	((((v)[0] + (v)[1]) + ((v)[2] + (v)[3])) + (((v)[4] + (v)[5]) + ((v)[6] + (v)[7])))
-
-/* round n up to a multiple of the vector width */
-static inline int
-vround(int n)
-{
-	return (n + VW - 1) & ~(VW - 1);
-}
 
 /*
  * Rows per block: large enough that the per-component BLAS calls of a block
@@ -414,46 +490,6 @@ block_transpose(const double *Xb, int n, int d, BlockWork *bw)
 		for (int i = 0; i < np; i += VW)
 			vstore(xc + i, vload(x0 + i) - c);
 	}
-}
-
-/*
- * out = exp(in) for in <= 0 on eight lanes, without a call or a branch: x = n ln2 + r
- * with |r| <= ln2/2, e^r by its degree-13 Taylor polynomial (truncation
- * below 1e-17 relative), 2^n put into the exponent bits.  Below -708, where
- * exp is subnormal, the result is 0.
- */
-static inline __attribute__((always_inline)) void
-vexp_nonpos(const double *in, double *out)
-{
-	v8d			x = vload(in);
-	const double shifter = 6755399441055744.0;	/* 1.5 * 2^52 */
-	v8l			tiny = x < vsplat(-708.0);
-	v8d			xc = (v8d) (((v8l) x & ~tiny) | ((v8l) vsplat(-708.0) & tiny));
-	v8d			t = xc * vsplat(1.4426950408889634074) + vsplat(shifter);
-	v8d			n = t - vsplat(shifter);
-	v8d			r = (xc - n * vsplat(6.93147180369123816490e-01)) -
-		n * vsplat(1.90821492927058770002e-10);
-	v8d			p;
-	v8l			bits;
-
-	p = vsplat(1.0 / 6227020800.0);
-	p = p * r + vsplat(1.0 / 479001600.0);
-	p = p * r + vsplat(1.0 / 39916800.0);
-	p = p * r + vsplat(1.0 / 3628800.0);
-	p = p * r + vsplat(1.0 / 362880.0);
-	p = p * r + vsplat(1.0 / 40320.0);
-	p = p * r + vsplat(1.0 / 5040.0);
-	p = p * r + vsplat(1.0 / 720.0);
-	p = p * r + vsplat(1.0 / 120.0);
-	p = p * r + vsplat(1.0 / 24.0);
-	p = p * r + vsplat(1.0 / 6.0);
-	p = p * r + vsplat(0.5);
-	p = p * r + vsplat(1.0);
-	p = p * r + vsplat(1.0);
-	/* the low bits of t hold n (two's complement); 2^n's exponent is n + 1023 */
-	bits = ((v8l) t + 1023) << 52;
-	p = p * (v8d) bits;
-	vstore(out, (v8d) ((v8l) p & ~tiny));
 }
 
 /*
