@@ -193,6 +193,15 @@ SELECT overlay(t placing '7ff8000000000000' from s0)::gmm_em_state FROM o;
 WITH o AS (SELECT t, 2 * (56 + ('x' || substr(t, 41, 8))::bit(32)::int) + 1 AS s0 FROM em_txt)
 SELECT overlay(t placing 'bff0000000000000' from s0)::gmm_em_state FROM o;
 SELECT overlay(t placing '0000000000000000' from length(t) - 15)::gmm_em_state FROM em_txt;
+-- sums that no rows can give: s0[0] = 10000 (the responsibilities of 1280
+-- rows sum to 1280), and a negative second moment (s2[0][0], after the
+-- 3 + 3 x 2 doubles of s0 and s1); terse: the detail shows the sums
+\set VERBOSITY terse
+WITH o AS (SELECT t, 2 * (56 + ('x' || substr(t, 41, 8))::bit(32)::int) + 1 AS s0 FROM em_txt)
+SELECT overlay(t placing '40c3880000000000' from s0)::gmm_em_state FROM o;
+\set VERBOSITY default
+WITH o AS (SELECT t, 2 * (56 + ('x' || substr(t, 41, 8))::bit(32)::int) + 1 AS s0 FROM em_txt)
+SELECT overlay(t placing 'bff0000000000000' from s0 + 2 * 8 * 9)::gmm_em_state FROM o;
 -- the same state again: accepted
 SELECT t::gmm_em_state::text = t AS intact FROM em_txt;
 

@@ -308,6 +308,40 @@ BadState(Reader *r, const char *msg, const char *detail)
 			 detail ? errdetail("%s", detail) : 0));
 }
 
+/*
+ * What the sums must satisfy whatever the rows were: each row's
+ * responsibilities sum to 1, so s0 sums to the total weight (to rounding);
+ * second moments about the shift have a non-negative diagonal; rows imply
+ * weight.
+ */
+static void
+CheckStatsConsistent(Reader *r, const GmmStats *st, int64 n_rows, double sum_w)
+{
+	int			k = st->k;
+	int			d = st->d;
+	double		s0 = 0.0;
+
+	if ((n_rows > 0) != (sum_w > 0))
+		BadState(r, "inconsistent row count, weight or log-likelihood sums", NULL);
+	for (int j = 0; j < k; j++)
+		s0 += st->s0[j];
+	if (!(fabs(s0 - sum_w) <= 1e-8 * sum_w))
+		ereport(ERROR,
+				(errcode(r->code),
+				 errmsg("invalid gmm_em_state: the responsibilities do not sum to the weight of the rows"),
+				 errdetail("They sum to %s; the rows weigh %s.",
+						   float8out_internal(s0), float8out_internal(sum_w))));
+	for (int j = 0; j < (st->cov_type == GMM_COV_TIED ? 1 : k); j++)
+		for (int t = 0; t < d; t++)
+		{
+			double		v = (st->cov_type == GMM_COV_FULL || st->cov_type == GMM_COV_TIED) ?
+				st->s2[(size_t) j * d * d + (size_t) t * d + t] : st->s2[(size_t) j * d + t];
+
+			if (v < 0)
+				BadState(r, "a second moment is negative", NULL);
+		}
+}
+
 /* decode and validate a state from the binary format */
 static GmmEmState *
 EmStateDecode(const char *data, size_t len, int code)
@@ -406,6 +440,7 @@ EmStateDecode(const char *data, size_t len, int code)
 	ReadChecked(&r, v.xbuf, (size_t) nbuf * d, "buffered rows", false, false);
 	ReadChecked(&r, v.wbuf, nbuf, "buffered weights", false, true);
 	Assert(r.pos == r.len);
+	CheckStatsConsistent(&r, &v.stats, n_rows, sum_w);
 	s->nbuf = nbuf;
 	s->n_rows = n_rows;
 	s->sum_w = (sum_w == 0.0) ? 0.0 : sum_w;
