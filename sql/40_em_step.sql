@@ -141,6 +141,11 @@ FROM em_states WHERE cov = 'full' AND half = 0;
 -- Combining states of different shapes or models is an error.
 SELECT gmm_em_step_combine(a.s, b.s)
 FROM em_states a, em_states b WHERE a.cov = 'full' AND b.cov = 'diag' AND a.half = 0 AND b.half = 0;
+SELECT gmm_em_step_combine(a.s, b.s)
+FROM em_states a,
+	 (SELECT em_state(x, m) AS s FROM em_pts,
+		(SELECT gmm_fit(x, 2, '{"max_iter": 0}') AS m FROM em_pts) f) b
+WHERE a.cov = 'full' AND a.half = 0;
 CREATE TABLE em_pts3 AS SELECT i, ARRAY[x[1], x[2], i % 3] AS x FROM em_pts;
 SELECT gmm_em_step_combine(a.s, b.s)
 FROM em_states a,
