@@ -87,3 +87,13 @@ SELECT gmm_predict(m, '{{1,2}}') FROM hm;
 SELECT gmm_predict(m, '{}') FROM hm;
 -- STRICT: NULL in, NULL out
 SELECT gmm_predict(m, NULL) IS NULL, gmm_score_samples(NULL, '{1,2}') IS NULL FROM hm;
+
+-- Extreme rows and models never give NaN.  A row so far away that every
+-- density underflows scores -Infinity and gets the prior (the weights) as
+-- its responsibilities; a spherical model with a subnormal variance scores
+-- its own mean finitely (both found by the fuzzer).
+SELECT gmm_score_samples(m, '{1e200}'), gmm_predict(m, '{1e200}'), gmm_predict_proba(m, '{1e200}')
+FROM (SELECT '{"weights": [0.25, 0.75], "means": [[-2], [2]], "covariances": [[[1]], [[1]]]}'::gmm AS m) s;
+SELECT gmm_score_samples(m, '{0,0}') BETWEEN 0 AND 1e300 AS finite_high, gmm_predict_proba(m, '{0,0}')
+FROM (SELECT '{"covariance_type": "spherical", "weights": [0.5, 0.5], "means": [[0, 0], [1, 1]],
+			   "covariances": [8e-320, 4e-316]}'::gmm AS m) s;

@@ -182,34 +182,37 @@ row_quad(const GmmParams *p, int j, const double *x, double *work)
 						z += y[s] * U[(size_t) s * d + t];
 					q += z * z;
 				}
-				return q;
+				/* NaN only from inf - inf: overflow, the row is infinitely far */
+				return isnan(q) ? INFINITY : q;
 			}
 		case GMM_COV_DIAG:
 		case GMM_COV_SPHERICAL:
 			{
 				bool		diag = p->cov_type == GMM_COV_DIAG;
 				const double *pc = p->prec_chol + (diag ? (size_t) j * d : 0);
+				double		sp = p->prec_chol[j];	/* spherical's one factor */
 				v8d			acc = vsplat(0.0);
 				double		q;
 
+				/*
+				 * Scale before squaring: with a subnormal variance the factor
+				 * overflows, and 0 * inf after the sum would be NaN at the mean.
+				 */
 				for (int t = 0; t < d8; t += VW)
 				{
 					v8d			z = vload(x + t) - vload(mu + t);
 
-					if (diag)
-						z *= vload(pc + t);
+					z *= diag ? vload(pc + t) : vsplat(sp);
 					acc += z * z;
 				}
 				q = vsum(acc);
 				for (int t = d8; t < d; t++)
 				{
-					double		z = (x[t] - mu[t]) * (diag ? pc[t] : 1.0);
+					double		z = (x[t] - mu[t]) * (diag ? pc[t] : sp);
 
 					q += z * z;
 				}
-				if (!diag)
-					q *= p->prec_chol[j] * p->prec_chol[j];
-				return q;
+				return isnan(q) ? INFINITY : q;
 			}
 	}
 	return 0.0;

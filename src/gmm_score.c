@@ -168,6 +168,24 @@ ScoreRow(FunctionCallInfo fcinfo, GmmScoreCache **cp)
 	return gmm_row_log_prob(&c->params, c->log_weights, v, c->logprob, c->work);
 }
 
+/*
+ * Turn c->logprob into the row's responsibilities and return the most likely
+ * component.  A row so far from every component that all its densities
+ * underflow to zero (log-sum-exp -inf) carries no evidence: its
+ * responsibilities are the prior, the weights, rather than 0/0.
+ */
+static int
+Responsibilities(GmmScoreCache *c, double lse)
+{
+	int			k = c->params.k;
+
+	if (lse == -INFINITY)
+		memcpy(c->logprob, c->log_weights, sizeof(double) * k);
+	else
+		return gmm_row_responsibilities(k, c->logprob, lse);
+	return gmm_row_responsibilities(k, c->logprob, 0.0);
+}
+
 PG_FUNCTION_INFO_V1(gmm_score_samples);
 Datum
 gmm_score_samples(PG_FUNCTION_ARGS)
@@ -184,7 +202,7 @@ gmm_predict(PG_FUNCTION_ARGS)
 	GmmScoreCache *c;
 	double		lse = ScoreRow(fcinfo, &c);
 
-	PG_RETURN_INT32(gmm_row_responsibilities(c->params.k, c->logprob, lse));
+	PG_RETURN_INT32(Responsibilities(c, lse));
 }
 
 PG_FUNCTION_INFO_V1(gmm_predict_proba);
@@ -197,7 +215,7 @@ gmm_predict_proba(PG_FUNCTION_ARGS)
 	ArrayType  *result;
 	Datum	   *elems;
 
-	gmm_row_responsibilities(k, c->logprob, lse);
+	Responsibilities(c, lse);
 	elems = palloc(sizeof(Datum) * k);
 	for (int j = 0; j < k; j++)
 		elems[j] = Float8GetDatum(c->logprob[j]);
@@ -225,7 +243,7 @@ gmm_predict_top(PG_FUNCTION_ARGS)
 		ereport(ERROR,
 				(errcode(ERRCODE_INVALID_PARAMETER_VALUE),
 				 errmsg("the number of components to return must be at least 1, not %d", n)));
-	gmm_row_responsibilities(k, c->logprob, lse);
+	Responsibilities(c, lse);
 	rsinfo = gmm_srf_materialize(fcinfo);
 	taken = palloc0(sizeof(bool) * k);
 	/* n selection passes: k is small, and n usually 1 to 3 */
