@@ -128,6 +128,16 @@ extern const double *gmm_array_row(ArrayType *a, int expected_dim,
 								   const char *what, double *copybuf,
 								   int *dim_out);
 
+/* gmm_rowstore.c: a fitting aggregate's rows, spilled past work_mem */
+typedef struct GmmRowStore GmmRowStore;
+extern GmmRowStore *gmm_rowstore_create(MemoryContext aggctx, int d,
+										bool weighted);
+extern void gmm_rowstore_append(GmmRowStore *rs, const double *x, double w);
+extern int64 gmm_rowstore_count(GmmRowStore *rs);
+extern bool gmm_rowstore_spilled(GmmRowStore *rs);
+extern void gmm_rowstore_view(GmmRowStore *rs, const double **X,
+							  const double **w);
+
 /* gmm_srf.c: materialize-mode set-returning functions across versions */
 extern ReturnSetInfo *gmm_srf_materialize(FunctionCallInfo fcinfo);
 

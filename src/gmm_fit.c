@@ -4,9 +4,10 @@
  *	  gmm_fit_weighted(x, weight, n_components [, options]).
  *
  * The transition function packs each row's values into one contiguous
- * buffer (N x D doubles, plus N weights for the weighted form) in the
- * aggregate's memory context; the final function runs EM over that buffer
- * without changing it, so the aggregate also works as a window function.
+ * array (N x D doubles, plus N weights for the weighted form): in the
+ * aggregate's memory while it fits in work_mem, in temporary files past that
+ * (gmm_rowstore.c).  The final function runs EM over the array without
+ * changing it, so the aggregate also works as a window function.
  * The state is internal and there is no combine function: EM over a split
  * of the rows is not EM over all of them (gmm_em_step is the combinable
  * path), and a fit must not depend on how rows were spread over workers.
@@ -34,10 +35,8 @@ typedef struct GmmFitState
 	Jsonb	   *options_raw;	/* the options jsonb of the first row, or NULL */
 	GmmOptions	options;		/* parsed once */
 	GmmModel   *warm;			/* gmm_refit: the model EM starts from */
-	double	   *X;				/* n x d packed rows */
-	double	   *w;				/* n weights (weighted forms only) */
-	int64		n;				/* rows stored */
-	int64		cap;			/* rows allocated */
+	GmmRowStore *rows;			/* packed rows (and weights), spilled past
+								 * work_mem */
 } GmmFitState;
 
 /* argument numbers of one aggregate's transition function, -1 if absent */
@@ -51,40 +50,6 @@ typedef struct FitArgs
 	int			opt;
 	const char *name;
 } FitArgs;
-
-/* grow the packed buffers: doubling while small, then by a quarter */
-static void
-FitStateGrow(GmmFitState *st, MemoryContext aggctx)
-{
-	int64		newcap;
-	Size		rowbytes = mul_size(sizeof(double), st->d);
-
-	if (st->cap == 0)
-		newcap = 16;
-	else if (mul_size(st->cap, rowbytes) < 64 * 1024 * 1024)
-		newcap = st->cap * 2;
-	else
-		newcap = st->cap + st->cap / 4;
-
-	if ((double) newcap * rowbytes > (double) MaxAllocHugeSize)
-		ereport(ERROR,
-				(errcode(ERRCODE_PROGRAM_LIMIT_EXCEEDED),
-				 errmsg("too many rows for one fit: " INT64_FORMAT " rows of %d features",
-						st->n, st->d)));
-
-	if (st->X == NULL)
-		st->X = MemoryContextAllocHuge(aggctx, newcap * rowbytes);
-	else
-		st->X = repalloc_huge(st->X, newcap * rowbytes);
-	if (st->weighted)
-	{
-		if (st->w == NULL)
-			st->w = MemoryContextAllocHuge(aggctx, newcap * sizeof(double));
-		else
-			st->w = repalloc_huge(st->w, newcap * sizeof(double));
-	}
-	st->cap = newcap;
-}
 
 static void
 CheckNComponents(const char *what, int k)
@@ -122,6 +87,7 @@ FitStateCreate(FunctionCallInfo fcinfo, const FitArgs *a, MemoryContext aggctx,
 	st = palloc0(sizeof(GmmFitState));
 	st->d = d;
 	st->weighted = (a->w >= 0);
+	st->rows = gmm_rowstore_create(aggctx, d, st->weighted);
 	if (a->opt >= 0 && !PG_ARGISNULL(a->opt))
 		st->options_raw = (Jsonb *) PG_DETOAST_DATUM_COPY(PG_GETARG_DATUM(a->opt));
 
@@ -273,12 +239,7 @@ FitTransition(FunctionCallInfo fcinfo, const FitArgs *a)
 
 	if (weight > 0)
 	{
-		if (st->n == st->cap)
-			FitStateGrow(st, aggctx);
-		memcpy(st->X + st->n * st->d, vals, sizeof(double) * st->d);
-		if (st->weighted)
-			st->w[st->n] = weight;
-		st->n++;
+		gmm_rowstore_append(st->rows, vals, weight);
 	}
 
 	/* a detoasted copy of the row is not needed any more */
@@ -445,18 +406,23 @@ gmm_fit_finalfn(PG_FUNCTION_ARGS)
 {
 	GmmFitState *st;
 	GmmOptions	o;
+	const double *X;
+	const double *w;
+	int64		n;
 
 	if (!AggCheckCallContext(fcinfo, NULL))
 		elog(ERROR, "gmm_fit_finalfn called in non-aggregate context");
 	if (PG_ARGISNULL(0))
 		PG_RETURN_NULL();
 	st = (GmmFitState *) PG_GETARG_POINTER(0);
-	if (st->n == 0)
+	n = gmm_rowstore_count(st->rows);
+	if (n == 0)
 		gmm_report_status(GMM_ERR_ZERO_WEIGHT, 0, 0, st->k);
+	gmm_rowstore_view(st->rows, &X, &w);
 
 	/* the state is read-only here: work on a copy of the parsed options */
 	o = st->options;
-	PG_RETURN_GMM_P(gmm_fit_rows(st->X, st->w, st->n, st->d, st->k, &o, st->warm,
+	PG_RETURN_GMM_P(gmm_fit_rows(X, w, n, st->d, st->k, &o, st->warm,
 								 st->warm ? "gmm_refit" : "gmm_fit"));
 }
 
@@ -487,23 +453,28 @@ gmm_fit_auto_finalfn(PG_FUNCTION_ARGS)
 	int			ntrace;
 	double	   *trace;
 	Size		params_bytes;
+	const double *X;
+	const double *w;
+	int64		n;
 
 	if (!AggCheckCallContext(fcinfo, NULL))
 		elog(ERROR, "gmm_fit_auto_finalfn called in non-aggregate context");
 	if (PG_ARGISNULL(0))
 		PG_RETURN_NULL();
 	st = (GmmFitState *) PG_GETARG_POINTER(0);
-	if (st->n == 0)
+	n = gmm_rowstore_count(st->rows);
+	if (n == 0)
 		gmm_report_status(GMM_ERR_ZERO_WEIGHT, 0, 0, st->k);
-	if (st->kmax > st->n)
-		gmm_report_status(GMM_ERR_TOO_FEW_SAMPLES, 0, st->n, st->kmax);
+	if (st->kmax > n)
+		gmm_report_status(GMM_ERR_TOO_FEW_SAMPLES, 0, n, st->kmax);
+	gmm_rowstore_view(st->rows, &X, &w);
 
 	ntrace = st->kmax - st->k + 1;
 	trace = palloc(sizeof(double) * 2 * ntrace);
 	for (int k = st->k; k <= st->kmax; k++)
 	{
 		GmmOptions	o = st->options;
-		GmmModel   *m = gmm_fit_rows(st->X, st->w, st->n, st->d, k, &o, NULL,
+		GmmModel   *m = gmm_fit_rows(X, w, n, st->d, k, &o, NULL,
 									 "gmm_fit_auto");
 		double		bic = TrainingBic(m);
 
