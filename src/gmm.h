@@ -128,6 +128,25 @@ extern const double *gmm_array_row(ArrayType *a, int expected_dim,
 								   const char *what, double *copybuf,
 								   int *dim_out);
 
+/* gmm_fit.c: argument checks shared by the fitting functions */
+extern void gmm_check_n_components(const char *what, int k);
+
+/* gmm_wire.c: reading untrusted big-endian binary input */
+typedef struct GmmWireReader
+{
+	const char *data;
+	size_t		len;
+	size_t		pos;
+	const char *what;			/* "gmm binary data", ... for messages */
+	int			errcode;
+} GmmWireReader;
+
+extern const char *gmm_wire_bytes(GmmWireReader *r, size_t n);
+extern uint8 gmm_wire_u8(GmmWireReader *r);
+extern uint32 gmm_wire_u32(GmmWireReader *r);
+extern uint64 gmm_wire_u64(GmmWireReader *r);
+extern double gmm_wire_f8(GmmWireReader *r);
+
 /* gmm_rowstore.c: a fitting aggregate's rows, spilled past work_mem */
 typedef struct GmmRowStore GmmRowStore;
 extern GmmRowStore *gmm_rowstore_create(MemoryContext aggctx, int d,

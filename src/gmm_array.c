@@ -17,7 +17,8 @@
  * A row must be a one-dimensional, non-empty float8[] without NULL elements
  * and with finite values only.  When expected_dim > 0 its length must be
  * that; expected_what says where that length comes from ("the model", "the
- * first row"), for the error detail.  No copy is made: the array's data are
+ * first row"), for the error detail; without one (a first row) the length
+ * must be within GMM_MAX_FEATURES.  No copy is made: the array's data are
  * contiguous once NULLs are ruled out.  copybuf, when not NULL, must hold
  * expected_dim doubles and is used only if the data are not suitably aligned.
  */
@@ -55,6 +56,11 @@ gmm_array_row(ArrayType *a, int expected_dim, const char *expected_what,
 				 errmsg("feature array must not contain NULL elements"),
 				 errdetail("Element %d is NULL.", i + 1)));
 	}
+	if (expected_dim <= 0 && n > GMM_MAX_FEATURES)
+		ereport(ERROR,
+				(errcode(ERRCODE_PROGRAM_LIMIT_EXCEEDED),
+				 errmsg("feature arrays must have at most %d elements, not %d",
+						GMM_MAX_FEATURES, n)));
 	if (expected_dim > 0 && n != expected_dim)
 		ereport(ERROR,
 				(errcode(ERRCODE_DATA_EXCEPTION),

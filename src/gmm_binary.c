@@ -52,76 +52,18 @@
 #define GMM_BINARY_MAGIC		0x474D4D42	/* "GMMB" */
 #define GMM_BINARY_HEADER_SIZE	104
 
-/* a bounds-checked cursor over untrusted bytes */
-typedef struct GmmReader
-{
-	const char *data;
-	size_t		len;
-	size_t		pos;
-} GmmReader;
-
-static const char *
-ReadBytes(GmmReader *r, size_t n)
-{
-	const char *p;
-
-	if (r->len - r->pos < n)
-		ereport(ERROR,
-				(errcode(ERRCODE_INVALID_BINARY_REPRESENTATION),
-				 errmsg("invalid gmm binary data: truncated"),
-				 errdetail("The %zu-byte field at offset %zu runs past the end of the data at offset %zu.",
-						   n, r->pos, r->len)));
-	p = r->data + r->pos;
-	r->pos += n;
-	return p;
-}
-
-static uint8
-ReadUint8(GmmReader *r)
-{
-	return (uint8) *ReadBytes(r, 1);
-}
-
-static uint32
-ReadUint32(GmmReader *r)
-{
-	uint32		v;
-
-	memcpy(&v, ReadBytes(r, 4), 4);
-	return pg_ntoh32(v);
-}
-
-static uint64
-ReadUint64(GmmReader *r)
-{
-	uint64		v;
-
-	memcpy(&v, ReadBytes(r, 8), 8);
-	return pg_ntoh64(v);
-}
-
-static double
-ReadFloat8(GmmReader *r)
-{
-	uint64		bits = ReadUint64(r);
-	double		x;
-
-	memcpy(&x, &bits, sizeof(x));
-	return x;
-}
-
 static void
-ReadFloat8s(GmmReader *r, double *out, size_t n)
+ReadFloat8s(GmmWireReader *r, double *out, size_t n)
 {
 	for (size_t i = 0; i < n; i++)
-		out[i] = ReadFloat8(r);
+		out[i] = gmm_wire_f8(r);
 }
 
 /* Decode and validate a model from the binary format. */
 static GmmModel *
 GmmDecode(const char *data, size_t len)
 {
-	GmmReader	r = {data, len, 0};
+	GmmWireReader r = {data, len, 0, "gmm binary data", ERRCODE_INVALID_BINARY_REPRESENTATION};
 	GmmModel   *m;
 	GmmParams	p;
 	double	   *trace;
@@ -139,29 +81,29 @@ GmmDecode(const char *data, size_t len)
 	uint64		expected;
 	size_t		cov;
 
-	magic = ReadUint32(&r);
+	magic = gmm_wire_u32(&r);
 	if (magic != GMM_BINARY_MAGIC)
 		ereport(ERROR,
 				(errcode(ERRCODE_INVALID_BINARY_REPRESENTATION),
 				 errmsg("invalid gmm binary data: wrong magic number"),
 				 errdetail("Found 0x%08X, expected 0x%08X.", magic,
 						   GMM_BINARY_MAGIC)));
-	version = ReadUint8(&r);
+	version = gmm_wire_u8(&r);
 	if (version != GMM_FORMAT_VERSION)
 		ereport(ERROR,
 				(errcode(ERRCODE_INVALID_BINARY_REPRESENTATION),
 				 errmsg("unsupported gmm format version %d", version),
 				 errdetail("This version of the extension reads format version %d.",
 						   GMM_FORMAT_VERSION)));
-	cov_type = ReadUint8(&r);
-	init_params = ReadUint8(&r);
-	flags = ReadUint8(&r);
-	k = (int32) ReadUint32(&r);
-	d = (int32) ReadUint32(&r);
-	n_iter = (int32) ReadUint32(&r);
-	max_iter = (int32) ReadUint32(&r);
-	n_init = (int32) ReadUint32(&r);
-	n_trace = (int32) ReadUint32(&r);
+	cov_type = gmm_wire_u8(&r);
+	init_params = gmm_wire_u8(&r);
+	flags = gmm_wire_u8(&r);
+	k = (int32) gmm_wire_u32(&r);
+	d = (int32) gmm_wire_u32(&r);
+	n_iter = (int32) gmm_wire_u32(&r);
+	max_iter = (int32) gmm_wire_u32(&r);
+	n_init = (int32) gmm_wire_u32(&r);
+	n_trace = (int32) gmm_wire_u32(&r);
 
 	/* the shape fixes the length: check it before allocating anything */
 	if (cov_type >= GMM_COV_NTYPES)
@@ -193,15 +135,15 @@ GmmDecode(const char *data, size_t len)
 	m->n_iter = n_iter;
 	m->max_iter = max_iter;
 	m->n_init = n_init;
-	m->n_samples = (int64) ReadUint64(&r);
-	m->random_state = (int64) ReadUint64(&r);
-	m->sum_weights = ReadFloat8(&r);
-	m->lower_bound = ReadFloat8(&r);
-	m->log_likelihood = ReadFloat8(&r);
-	m->tol = ReadFloat8(&r);
-	m->reg_covar = ReadFloat8(&r);
-	m->reserved[0] = (int64) ReadUint64(&r);
-	m->reserved[1] = (int64) ReadUint64(&r);
+	m->n_samples = (int64) gmm_wire_u64(&r);
+	m->random_state = (int64) gmm_wire_u64(&r);
+	m->sum_weights = gmm_wire_f8(&r);
+	m->lower_bound = gmm_wire_f8(&r);
+	m->log_likelihood = gmm_wire_f8(&r);
+	m->tol = gmm_wire_f8(&r);
+	m->reg_covar = gmm_wire_f8(&r);
+	m->reserved[0] = (int64) gmm_wire_u64(&r);
+	m->reserved[1] = (int64) gmm_wire_u64(&r);
 
 	gmm_model_params(m, &p);
 	ReadFloat8s(&r, p.weights, k);
@@ -210,8 +152,8 @@ GmmDecode(const char *data, size_t len)
 	trace = gmm_model_trace(m);
 	for (int t = 0; t < n_trace; t++)
 	{
-		trace[2 * t] = (int32) ReadUint32(&r);
-		trace[2 * t + 1] = ReadFloat8(&r);
+		trace[2 * t] = (int32) gmm_wire_u32(&r);
+		trace[2 * t + 1] = gmm_wire_f8(&r);
 	}
 	Assert(r.pos == r.len);
 

@@ -225,71 +225,18 @@ gmm_em_state_check_compatible(const GmmEmState *a, const GmmEmState *b)
  * ---------------------------------------------------------------------
  */
 
-/* a bounds-checked cursor over untrusted bytes; errors carry errcode */
-typedef struct Reader
-{
-	const char *data;
-	size_t		len;
-	size_t		pos;
-	int			code;
-} Reader;
-
-static const char *
-ReadBytes(Reader *r, size_t n)
-{
-	const char *p;
-
-	if (r->len - r->pos < n)
-		ereport(ERROR,
-				(errcode(r->code),
-				 errmsg("invalid gmm_em_state: truncated"),
-				 errdetail("The %zu-byte field at offset %zu runs past the end of the data at offset %zu.",
-						   n, r->pos, r->len)));
-	p = r->data + r->pos;
-	r->pos += n;
-	return p;
-}
-
-static uint32
-ReadU32(Reader *r)
-{
-	uint32		v;
-
-	memcpy(&v, ReadBytes(r, 4), 4);
-	return pg_ntoh32(v);
-}
-
-static uint64
-ReadU64(Reader *r)
-{
-	uint64		v;
-
-	memcpy(&v, ReadBytes(r, 8), 8);
-	return pg_ntoh64(v);
-}
-
-static double
-ReadF8(Reader *r)
-{
-	uint64		bits = ReadU64(r);
-	double		x;
-
-	memcpy(&x, &bits, sizeof(x));
-	return x;
-}
-
 /* n finite doubles (not negative if nonneg, positive if positive) */
 static void
-ReadChecked(Reader *r, double *out, size_t n, const char *what, bool nonneg,
+ReadChecked(GmmWireReader *r, double *out, size_t n, const char *what, bool nonneg,
 			bool positive)
 {
 	for (size_t i = 0; i < n; i++)
 	{
-		double		x = ReadF8(r);
+		double		x = gmm_wire_f8(r);
 
 		if (!isfinite(x) || (nonneg && x < 0) || (positive && !(x > 0)))
 			ereport(ERROR,
-					(errcode(r->code),
+					(errcode(r->errcode),
 					 errmsg("invalid gmm_em_state: %s[%zu] is %s", what, i,
 							float8out_internal(x)),
 					 errdetail("%s must be finite%s.", what,
@@ -300,10 +247,10 @@ ReadChecked(Reader *r, double *out, size_t n, const char *what, bool nonneg,
 }
 
 static void
-BadState(Reader *r, const char *msg, const char *detail)
+BadState(GmmWireReader *r, const char *msg, const char *detail)
 {
 	ereport(ERROR,
-			(errcode(r->code),
+			(errcode(r->errcode),
 			 errmsg("invalid gmm_em_state: %s", msg),
 			 detail ? errdetail("%s", detail) : 0));
 }
@@ -315,7 +262,7 @@ BadState(Reader *r, const char *msg, const char *detail)
  * weight.
  */
 static void
-CheckStatsConsistent(Reader *r, const GmmStats *st, int64 n_rows, double sum_w)
+CheckStatsConsistent(GmmWireReader *r, const GmmStats *st, int64 n_rows, double sum_w)
 {
 	int			k = st->k;
 	int			d = st->d;
@@ -327,7 +274,7 @@ CheckStatsConsistent(Reader *r, const GmmStats *st, int64 n_rows, double sum_w)
 		s0 += st->s0[j];
 	if (!(fabs(s0 - sum_w) <= 1e-8 * sum_w))
 		ereport(ERROR,
-				(errcode(r->code),
+				(errcode(r->errcode),
 				 errmsg("invalid gmm_em_state: the responsibilities do not sum to the weight of the rows"),
 				 errdetail("They sum to %s; the rows weigh %s.",
 						   float8out_internal(s0), float8out_internal(sum_w))));
@@ -346,7 +293,7 @@ CheckStatsConsistent(Reader *r, const GmmStats *st, int64 n_rows, double sum_w)
 static GmmEmState *
 EmStateDecode(const char *data, size_t len, int code)
 {
-	Reader		r = {data, len, 0, code};
+	GmmWireReader r = {data, len, 0, "gmm_em_state", code};
 	uint32		magic;
 	uint8		version,
 				cov_type,
@@ -366,13 +313,13 @@ EmStateDecode(const char *data, size_t len, int code)
 	GmmEmState *s;
 	GmmEmView	v;
 
-	magic = ReadU32(&r);
+	magic = gmm_wire_u32(&r);
 	if (magic != GMM_EM_STATE_MAGIC)
 		BadState(&r, "wrong magic number", NULL);
-	version = (uint8) *ReadBytes(&r, 1);
-	cov_type = (uint8) *ReadBytes(&r, 1);
-	flags = (uint8) *ReadBytes(&r, 1);
-	reserved = (uint8) *ReadBytes(&r, 1);
+	version = (uint8) *gmm_wire_bytes(&r, 1);
+	cov_type = (uint8) *gmm_wire_bytes(&r, 1);
+	flags = (uint8) *gmm_wire_bytes(&r, 1);
+	reserved = (uint8) *gmm_wire_bytes(&r, 1);
 	if (version != GMM_EM_STATE_VERSION)
 		ereport(ERROR,
 				(errcode(code),
@@ -383,10 +330,10 @@ EmStateDecode(const char *data, size_t len, int code)
 		BadState(&r, "unknown flags or non-zero reserved field", NULL);
 	if (cov_type >= GMM_COV_NTYPES)
 		BadState(&r, "bad covariance type code", NULL);
-	k = (int32) ReadU32(&r);
-	d = (int32) ReadU32(&r);
-	nbuf = (int32) ReadU32(&r);
-	mlen = (int32) ReadU32(&r);
+	k = (int32) gmm_wire_u32(&r);
+	d = (int32) gmm_wire_u32(&r);
+	nbuf = (int32) gmm_wire_u32(&r);
+	mlen = (int32) gmm_wire_u32(&r);
 	if (k < 1 || k > GMM_MAX_COMPONENTS || d < 1 || d > GMM_MAX_FEATURES)
 		ereport(ERROR,
 				(errcode(code),
@@ -400,10 +347,10 @@ EmStateDecode(const char *data, size_t len, int code)
 				 errdetail("A state buffers 0 to %d rows.", GMM_EM_BUF_ROWS - 1)));
 	if (mlen < 1)
 		BadState(&r, "bad model length", NULL);
-	fp = ReadU64(&r);
-	n_rows = (int64) ReadU64(&r);
-	sum_w = ReadF8(&r);
-	sum_loglik = ReadF8(&r);
+	fp = gmm_wire_u64(&r);
+	n_rows = (int64) gmm_wire_u64(&r);
+	sum_w = gmm_wire_f8(&r);
+	sum_loglik = gmm_wire_f8(&r);
 	Assert(r.pos == GMM_EM_STATE_WIRE_HEADER);
 
 	/* with k, d within the limits none of this overflows 64 bits */
@@ -424,7 +371,7 @@ EmStateDecode(const char *data, size_t len, int code)
 	/* the model: validated exactly as the gmm type's binary input */
 	mb = (bytea *) palloc(VARHDRSZ + mlen);
 	SET_VARSIZE(mb, VARHDRSZ + mlen);
-	memcpy(VARDATA(mb), ReadBytes(&r, mlen), mlen);
+	memcpy(VARDATA(mb), gmm_wire_bytes(&r, mlen), mlen);
 	m = (GmmModel *) DatumGetPointer(DirectFunctionCall1(gmm_from_bytea,
 														 PointerGetDatum(mb)));
 	if (m->n_components != k || m->n_features != d || m->cov_type != cov_type)

@@ -51,8 +51,9 @@ typedef struct FitArgs
 	const char *name;
 } FitArgs;
 
-static void
-CheckNComponents(const char *what, int k)
+/* what (n_components, min_components, ...) must be a usable number of components */
+void
+gmm_check_n_components(const char *what, int k)
 {
 	if (k < 1)
 		ereport(ERROR,
@@ -111,12 +112,12 @@ FitStateCreate(FunctionCallInfo fcinfo, const FitArgs *a, MemoryContext aggctx,
 	else
 	{
 		st->k = GetIntArg(fcinfo, a->k, a->kmax >= 0 ? "min_components" : "n_components");
-		CheckNComponents(a->kmax >= 0 ? "min_components" : "n_components", st->k);
+		gmm_check_n_components(a->kmax >= 0 ? "min_components" : "n_components", st->k);
 		st->kmax = st->k;
 		if (a->kmax >= 0)
 		{
 			st->kmax = GetIntArg(fcinfo, a->kmax, "max_components");
-			CheckNComponents("max_components", st->kmax);
+			gmm_check_n_components("max_components", st->kmax);
 			if (st->kmax < st->k)
 				ereport(ERROR,
 						(errcode(ERRCODE_INVALID_PARAMETER_VALUE),
@@ -222,11 +223,6 @@ FitTransition(FunctionCallInfo fcinfo, const FitArgs *a)
 		else
 		{
 			vals = gmm_array_row(x, 0, NULL, NULL, &d);
-			if (d > GMM_MAX_FEATURES)
-				ereport(ERROR,
-						(errcode(ERRCODE_PROGRAM_LIMIT_EXCEEDED),
-						 errmsg("feature arrays must have at most %d elements, not %d",
-								GMM_MAX_FEATURES, d)));
 		}
 		st = FitStateCreate(fcinfo, a, aggctx, d);
 	}
@@ -400,6 +396,18 @@ gmm_fit_rows(const double *X, const double *w, int64 n, int d, int k,
 	return m;
 }
 
+/* the rows of the state for EM (an error when their total weight is 0) */
+static int64
+FitStateRows(GmmFitState *st, const double **X, const double **w)
+{
+	int64		n = gmm_rowstore_count(st->rows);
+
+	if (n == 0)
+		gmm_report_status(GMM_ERR_ZERO_WEIGHT, 0, 0, st->k);
+	gmm_rowstore_view(st->rows, X, w);
+	return n;
+}
+
 PG_FUNCTION_INFO_V1(gmm_fit_finalfn);
 Datum
 gmm_fit_finalfn(PG_FUNCTION_ARGS)
@@ -415,10 +423,7 @@ gmm_fit_finalfn(PG_FUNCTION_ARGS)
 	if (PG_ARGISNULL(0))
 		PG_RETURN_NULL();
 	st = (GmmFitState *) PG_GETARG_POINTER(0);
-	n = gmm_rowstore_count(st->rows);
-	if (n == 0)
-		gmm_report_status(GMM_ERR_ZERO_WEIGHT, 0, 0, st->k);
-	gmm_rowstore_view(st->rows, &X, &w);
+	n = FitStateRows(st, &X, &w);
 
 	/* the state is read-only here: work on a copy of the parsed options */
 	o = st->options;
@@ -462,12 +467,9 @@ gmm_fit_auto_finalfn(PG_FUNCTION_ARGS)
 	if (PG_ARGISNULL(0))
 		PG_RETURN_NULL();
 	st = (GmmFitState *) PG_GETARG_POINTER(0);
-	n = gmm_rowstore_count(st->rows);
-	if (n == 0)
-		gmm_report_status(GMM_ERR_ZERO_WEIGHT, 0, 0, st->k);
+	n = FitStateRows(st, &X, &w);
 	if (st->kmax > n)
 		gmm_report_status(GMM_ERR_TOO_FEW_SAMPLES, 0, n, st->kmax);
-	gmm_rowstore_view(st->rows, &X, &w);
 
 	ntrace = st->kmax - st->k + 1;
 	trace = palloc(sizeof(double) * 2 * ntrace);

@@ -183,11 +183,7 @@ InitGetK(FunctionCallInfo fcinfo)
 				(errcode(ERRCODE_NULL_VALUE_NOT_ALLOWED),
 				 errmsg("n_components must not be NULL")));
 	k = PG_GETARG_INT32(2);
-	if (k < 1 || k > GMM_MAX_COMPONENTS)
-		ereport(ERROR,
-				(errcode(k < 1 ? ERRCODE_INVALID_PARAMETER_VALUE : ERRCODE_PROGRAM_LIMIT_EXCEEDED),
-				 errmsg("n_components must be between 1 and %d, not %d",
-						GMM_MAX_COMPONENTS, k)));
+	gmm_check_n_components("n_components", k);
 	return k;
 }
 
@@ -248,11 +244,6 @@ gmm_init_transfn(PG_FUNCTION_ARGS)
 	if (s == NULL)
 	{
 		x = gmm_array_row(xa, 0, NULL, NULL, &d);
-		if (d > GMM_MAX_FEATURES)
-			ereport(ERROR,
-					(errcode(ERRCODE_PROGRAM_LIMIT_EXCEEDED),
-					 errmsg("feature arrays must have at most %d elements, not %d",
-							GMM_MAX_FEATURES, d)));
 		s = InitStateCreate(fcinfo, k, x, d);
 	}
 	else

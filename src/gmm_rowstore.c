@@ -61,32 +61,7 @@ struct GmmRowStore
 	SpillFile	ws;
 };
 
-static void
-SpillWrite(SpillFile *s, const char *data, Size len)
-{
-	while (len > 0)
-	{
-		Size		chunk = Min(len, STAGE_BYTES - s->staged);
-
-		memcpy(s->stage + s->staged, data, chunk);
-		s->staged += chunk;
-		data += chunk;
-		len -= chunk;
-		if (s->staged == STAGE_BYTES)
-		{
-			int			rc = FileWrite(s->file, s->stage, (int) s->staged,
-									   s->written, 0);
-
-			if (rc != (int) s->staged)
-				ereport(ERROR,
-						(errcode_for_file_access(),
-						 errmsg("could not write to the temporary file of a gmm fit: %m")));
-			s->written += s->staged;
-			s->staged = 0;
-		}
-	}
-}
-
+/* write out the staging buffer */
 static void
 SpillFlush(SpillFile *s)
 {
@@ -101,6 +76,23 @@ SpillFlush(SpillFile *s)
 					 errmsg("could not write to the temporary file of a gmm fit: %m")));
 		s->written += s->staged;
 		s->staged = 0;
+	}
+}
+
+/* append len bytes through the staging buffer */
+static void
+SpillWrite(SpillFile *s, const char *data, Size len)
+{
+	while (len > 0)
+	{
+		Size		chunk = Min(len, STAGE_BYTES - s->staged);
+
+		memcpy(s->stage + s->staged, data, chunk);
+		s->staged += chunk;
+		data += chunk;
+		len -= chunk;
+		if (s->staged == STAGE_BYTES)
+			SpillFlush(s);
 	}
 }
 

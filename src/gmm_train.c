@@ -234,11 +234,7 @@ gmm_train(PG_FUNCTION_ARGS)
 	relid = PG_GETARG_OID(0);
 	colname = NameStr(*PG_GETARG_NAME(1));
 	k = PG_GETARG_INT32(2);
-	if (k < 1 || k > GMM_MAX_COMPONENTS)
-		ereport(ERROR,
-				(errcode(k < 1 ? ERRCODE_INVALID_PARAMETER_VALUE : ERRCODE_PROGRAM_LIMIT_EXCEEDED),
-				 errmsg("n_components must be between 1 and %d, not %d",
-						GMM_MAX_COMPONENTS, k)));
+	gmm_check_n_components("n_components", k);
 	opts = PG_ARGISNULL(3) ? DatumGetJsonbP(DirectFunctionCall1(jsonb_in, CStringGetDatum("{}")))
 		: PG_GETARG_JSONB_P(3);
 	TrainParseOptions(opts, k, &t);
