@@ -64,7 +64,7 @@ FUZZ_TIME = 30
 FUZZ_CFLAGS = -g -O1 -D_GNU_SOURCE -DUSE_ASSERT_CHECKING -Wall -Wno-ignored-attributes \
 	-fsanitize=fuzzer,address,undefined -fno-sanitize-recover=undefined \
 	-I$(includedir_server) -Isrc -Itest/fuzz
-FUZZ_SRCS = test/fuzz/fuzz_codec.c test/fuzz/pg_shim.c src/gmm_binary.c src/gmm_model.c \
+FUZZ_SRCS = test/fuzz/fuzz_codec.c test/fuzz/pg_shim.c src/gmm_binary.c src/gmm_wire.c src/gmm_model.c \
 	$(CORE_SRCS)
 FUZZ_LIBS = -L$(pkglibdir) -L$(libdir) -lpgcommon -lpgport -llapack -lblas -lm -ldl
 EXTRA_CLEAN += test/fuzz/fuzz_codec
