@@ -320,6 +320,7 @@ gmm_stats_reset(GmmStats *s, const GmmParams *model)
  *	c			d: the centre of XT (tied: the shift; else the mean shift)
  *	Ut			full: k d x d (column-major d x kd, [U_1 ... U_k]); tied: d x d
  *	off			k x d: full and tied (mu_j - c) U_j; diag and spherical mu_j - c
+ *	a			k x d: mu_j - c
  *	lp			k x B: log-probabilities, then responsibilities
  *	X0T, XT		d x B each: the block as stored, and centred by c
  *	Y			d x B: a per-component scaled copy
@@ -334,6 +335,7 @@ typedef struct BlockWork
 	double	   *c;
 	double	   *Ut;
 	double	   *off;
+	double	   *a;
 	double	   *lp;
 	double	   *X0T;
 	double	   *XT;
@@ -343,6 +345,17 @@ typedef struct BlockWork
 	double	   *m;
 	double	   *s;
 } BlockWork;
+
+/*
+ * From this many features on, full covariances use the triangular BLAS
+ * (dtrmm per component in the E-step, dsyrk in the statistics): half the
+ * flops of dgemm, and the calls are large enough to run near DGEMM speed.
+ * Below it, one dgemm for many components at once wins over the call
+ * overhead of small triangular calls.
+ */
+#ifndef EM_TRI_MIN_D
+#define EM_TRI_MIN_D 32
+#endif
 
 /*
  * Rows per block: large enough that the per-component BLAS calls of a block
@@ -379,7 +392,7 @@ gmm_stats_work_ndoubles(GmmCovType t, int k, int d)
 	size_t		kd = (size_t) k * d;
 
 	(void) t;
-	return 2 * (size_t) k + d + kd * d + kd +
+	return 2 * (size_t) k + d + kd * d + 2 * kd +
 		B * ((size_t) k + 3 * (size_t) d +
 			 (size_t) em_group(k, d, (int) B) * d + 3);
 }
@@ -396,7 +409,8 @@ block_work_bind(BlockWork *bw, int k, int d, double *work)
 	bw->c = bw->base + k;
 	bw->Ut = bw->c + d;
 	bw->off = bw->Ut + kd * d;
-	bw->lp = bw->off + kd;
+	bw->a = bw->off + kd;
+	bw->lp = bw->a + kd;
 	bw->X0T = bw->lp + B * k;
 	bw->XT = bw->X0T + B * d;
 	bw->Y = bw->XT + B * d;
@@ -578,8 +592,25 @@ stats_add_block(GmmStats *s, const double *wb, int n, double *resp,
 					}
 					s->s1[(size_t) j * d + t] += vsum(acc);
 				}
-				/* S2_j += Y^T Y0 (scikit-learn's (resp * diff.T) @ diff) */
-				if (want_s2)
+				if (!want_s2)
+					continue;
+				if (d >= EM_TRI_MIN_D)
+				{
+					/* S2_j += (sqrt(r) Y0)^T (sqrt(r) Y0): half the flops */
+					for (int i = 0; i < np; i++)
+						bw->sq[i] = sqrt(r[i]);
+					for (int t = 0; t < d; t++)
+					{
+						double	   *y0 = Y0 + (size_t) t * B;
+
+						for (int i = 0; i < np; i += VW)
+							vstore(y0 + i, vload(bw->sq + i) * vload(y0 + i));
+					}
+					dsyrk_("U", "T", &d, &n, &one, Y0, &B, &one,
+						   s->s2 + (size_t) j * d * d, &d, 1, 1);
+				}
+				else
+					/* S2_j += Y^T Y0 (scikit-learn's (resp * diff.T) @ diff) */
 					dgemm_("T", "N", &d, &d, &n, &one, bw->Y, &B, Y0, &B, &one,
 						   s->s2 + (size_t) j * d * d, &d, 1, 1);
 			}
@@ -665,6 +696,37 @@ estep_block(const GmmParams *p, int n, BlockWork *bw)
 		{
 			case GMM_COV_FULL:
 			case GMM_COV_TIED:
+				if (full && d >= EM_TRI_MIN_D)
+				{
+					/* H = (XT - a_j) U_j by dtrmm (half the flops of dgemm) */
+					const double *a = bw->a + (size_t) j * d;
+
+					for (int t = 0; t < d; t++)
+					{
+						const double *xt = bw->XT + (size_t) t * B;
+						double	   *h = bw->H + (size_t) t * B;
+						v8d			at = vsplat(a[t]);
+
+						for (int i = 0; i < np; i += VW)
+							vstore(h + i, vload(xt + i) - at);
+					}
+					/* row-major upper U read column-major is lower U^T */
+					dtrmm_("R", "L", "T", "N", &np, &d, &one,
+						   p->prec_chol + (size_t) j * d * d, &d, bw->H, &B,
+						   1, 1, 1, 1);
+					for (int t = 0; t < d; t++)
+					{
+						const double *h = bw->H + (size_t) t * B;
+
+						for (int i = 0; i < np; i += VW)
+						{
+							v8d			z = vload(h + i);
+
+							vstore(q + i, vload(q + i) + z * z);
+						}
+					}
+				}
+				else
 				{
 					int			g = full ? em_group(k, d, B) : k;
 					const double *Hj = bw->H + (full ? (size_t) (j % g) * d * B : 0);
@@ -733,7 +795,7 @@ estep_prepare(const GmmParams *p, const GmmStats *s, BlockWork *bw)
 		bw->logw[j] = log(p->weights[j]);
 		bw->base[j] = bw->logw[j] + p->log_det[j] + cst;
 		for (int t = 0; t < d; t++)
-			bw->off[(size_t) j * d + t] =
+			bw->off[(size_t) j * d + t] = bw->a[(size_t) j * d + t] =
 				p->means[(size_t) j * d + t] - bw->c[t];
 	}
 	if (p->cov_type == GMM_COV_FULL || p->cov_type == GMM_COV_TIED)
