@@ -168,11 +168,22 @@ row_quad(const GmmParams *p, int j, const double *x, double *work)
 				/* eight columns of z = y U at a time, in a register */
 				for (int t0 = 0; t0 < d8; t0 += VW)
 				{
-					v8d			z = vsplat(0.0);
+					/* four partial sums: the multiply-adds do not wait on each other */
+					v8d			z0 = vsplat(0.0),
+								z1 = vsplat(0.0),
+								z2 = vsplat(0.0),
+								z3 = vsplat(0.0);
+					const double *u = U + t0;
 
-					for (int s = 0; s < t0 + VW; s++)
-						z += vsplat(y[s]) * vload(U + (size_t) s * d + t0);
-					q += vsum(z * z);
+					for (int s = 0; s < t0 + VW; s += 4)
+					{
+						z0 += vsplat(y[s]) * vload(u + (size_t) s * d);
+						z1 += vsplat(y[s + 1]) * vload(u + (size_t) (s + 1) * d);
+						z2 += vsplat(y[s + 2]) * vload(u + (size_t) (s + 2) * d);
+						z3 += vsplat(y[s + 3]) * vload(u + (size_t) (s + 3) * d);
+					}
+					z0 = (z0 + z1) + (z2 + z3);
+					q += vsum(z0 * z0);
 				}
 				for (int t = d8; t < d; t++)
 				{
