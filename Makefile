@@ -6,12 +6,12 @@ EXTVERSION = 1.0
 MODULE_big = gmm
 # numerical core (no PostgreSQL headers; linked by the C unit tests too)
 CORE_OBJS = src/params.o src/linalg.o src/em.o src/kmeans.o src/rng.o src/sample.o
-# SQL-facing layer
-# every src/*.c (the numerical core and the SQL layer); explicit lists above
-OBJS = $(patsubst %.c,%.o,$(sort $(wildcard src/*.c)))
-SQL_OBJS_PLANNED = \
-	src/gmm_model.o src/gmm_text.o src/gmm_binary.o src/gmm_accessors.o \
-	src/gmm_array.o src/gmm_options.o src/gmm_fit.o src/gmm_score.o
+# SQL-facing layer: the type, fitting and scoring, the combinable passes
+SQL_OBJS = src/gmm_model.o src/gmm_text.o src/gmm_binary.o src/gmm_wire.o \
+	src/gmm_accessors.o src/gmm_array.o src/gmm_options.o src/gmm_fit.o \
+	src/gmm_rowstore.o src/gmm_score.o src/gmm_sampling.o src/gmm_srf.o \
+	src/gmm_em_state.o src/gmm_em_step.o src/gmm_init.o src/gmm_train.o
+OBJS = $(CORE_OBJS) $(SQL_OBJS)
 
 # the install script is assembled from one piece per concern
 INSTALL_PIECES = $(sort $(wildcard sql/install/*.sql))
