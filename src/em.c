@@ -162,8 +162,11 @@ row_quad(const GmmParams *p, int j, const double *x, double *work)
 					(p->cov_type == GMM_COV_FULL ? (size_t) j * d * d : 0);
 				double	   *y = work;
 				double		q = 0.0;
+				v8d			qv = vsplat(0.0);
 
-				for (int s = 0; s < d; s++)
+				for (int s = 0; s < d8; s += VW)
+					vstore(y + s, vload(x + s) - vload(mu + s));
+				for (int s = d8; s < d; s++)
 					y[s] = x[s] - mu[s];
 				/* eight columns of z = y U at a time, in a register */
 				for (int t0 = 0; t0 < d8; t0 += VW)
@@ -183,8 +186,9 @@ row_quad(const GmmParams *p, int j, const double *x, double *work)
 						z3 += vsplat(y[s + 3]) * vload(u + (size_t) (s + 3) * d);
 					}
 					z0 = (z0 + z1) + (z2 + z3);
-					q += vsum(z0 * z0);
+					qv += z0 * z0;
 				}
+				q = vsum(qv);
 				for (int t = d8; t < d; t++)
 				{
 					double		z = 0.0;

@@ -107,8 +107,14 @@ class Psql:
         self.p.wait()
 
 
-def median_time(fn, reps):
-    return statistics.median(fn() for _ in range(reps))
+def median_time(fn, reps, min_total=1.0, max_reps=25):
+    """Median of at least reps runs; quick ones are repeated until they add
+    up to min_total seconds (at most max_reps runs), so that a 20 ms query
+    is not judged on three samples."""
+    ts = []
+    while len(ts) < reps or (sum(ts) < min_total and len(ts) < max_reps):
+        ts.append(fn())
+    return statistics.median(ts)
 
 
 # ----------------------------------------------------------------------
@@ -186,10 +192,15 @@ def load_table(args, psql, name, X):
     return time.perf_counter() - t0
 
 
+WORK_MEM = None
+
+
 def session(psql):
     s = Psql(psql)
     s.query("SET max_parallel_workers_per_gather = 0")
     s.query("SET jit = off")
+    if WORK_MEM:
+        s.query("SET work_mem = '%s'" % WORK_MEM)
     return s
 
 
@@ -248,37 +259,49 @@ def pg_scoring(args, psql, name, cov, k):
     # the same sums through the view and the parameter
     v2 = float(s.timed("SELECT sum(s) FROM %s_scored" % name)[1][0])
     s.close()
-    return bare, param, generic, view, v1, v2, toasted == "t"
+    return bare, param, generic, view, v1, v2, toasted == "t", mtext
 
 
 def sk_fit_times(args, X, cov, k, iters):
     from sklearn.exceptions import ConvergenceWarning
     from sklearn.mixture import GaussianMixture
     warnings.simplefilter("ignore", ConvergenceWarning)
-    out = {}
-    model = None
+
+    def one(it):
+        g = GaussianMixture(k, covariance_type=cov, max_iter=it, tol=0,
+                            reg_covar=args.reg_covar, random_state=0)
+        t0 = time.perf_counter()
+        g.fit(X)
+        return time.perf_counter() - t0
+
     with threadpool_limits(1):
-        for it in iters:
-            ts = []
-            for _ in range(args.reps):
-                g = GaussianMixture(k, covariance_type=cov, max_iter=it, tol=0,
-                                    reg_covar=args.reg_covar, random_state=0)
-                t0 = time.perf_counter()
-                g.fit(X)
-                ts.append(time.perf_counter() - t0)
-                model = g
-            out[it] = statistics.median(ts)
-    return out, model
+        return {it: median_time(lambda: one(it), args.reps) for it in iters}
+
+
+def sk_model_from_gmm(text):
+    """A scikit-learn GaussianMixture holding the parameters of a gmm model
+    (its JSON text form), so both score the very same model."""
+    from sklearn.mixture import GaussianMixture
+    from sklearn.mixture._gaussian_mixture import _compute_precision_cholesky
+    m = json.loads(text)
+    g = GaussianMixture(m["n_components"], covariance_type=m["covariance_type"])
+    g.weights_ = np.array(m["weights"], dtype=float)
+    g.means_ = np.array(m["means"], dtype=float)
+    g.covariances_ = np.array(m["covariances"], dtype=float)
+    g.precisions_cholesky_ = _compute_precision_cholesky(g.covariances_, g.covariance_type)
+    return g
 
 
 def sk_score_time(args, model, X):
+    def one():
+        t0 = time.perf_counter()
+        model.score_samples(X).sum()
+        return time.perf_counter() - t0
+
     with threadpool_limits(1):
-        ts = []
-        for _ in range(args.reps):
-            t0 = time.perf_counter()
-            s = model.score_samples(X).sum()
-            ts.append(time.perf_counter() - t0)
-    return statistics.median(ts), s
+        t = median_time(one, args.reps)
+        s = model.score_samples(X).sum()
+    return t, s
 
 
 # ----------------------------------------------------------------------
@@ -297,8 +320,13 @@ def main():
     ap.add_argument("--growth", default="100000,1000000",
                     help="N of the growth series at 16 dims, K=8 (add 10000000 for the full series)")
     ap.add_argument("--reload", action="store_true", help="reload tables that exist")
+    ap.add_argument("--work-mem", default="1GB",
+                    help="work_mem of the fits: rows past it spill to temporary files "
+                    "(default 1GB: every size but 1e7 x 16 fits in memory)")
     ap.add_argument("--json", help="also write the raw numbers here")
     args = ap.parse_args()
+    global WORK_MEM
+    WORK_MEM = args.work_mem
     i1, i2 = (int(v) for v in args.iters.split(","))
     cov = args.cov
     psql = args.psql
@@ -313,6 +341,8 @@ def main():
     print("# backend gmm_blas_info(): %s" % " ".join(blas), flush=True)
     print("# DGEMM %.1f GFLOP/s, exp %.3g /s (numpy, 1 thread)" % (rate / 1e9, exp_rate),
           flush=True)
+    print("# covariance %s, iterations %d and %d (tol 0), reg_covar %g, work_mem %s, "
+          "medians of %d" % (cov, i1, i2, args.reg_covar, WORK_MEM, args.reps), flush=True)
 
     rows = []		# (what, size, gmm, reference, ratio, target, met)
     raw = {"dgemm_flops": rate, "exp_per_s": exp_rate, "sizes": {}, "growth": {}}
@@ -333,7 +363,7 @@ def main():
 
         g1 = pg_fit(args, psql, name, cov, k, i1)
         g2 = pg_fit(args, psql, name, cov, k, i2)
-        sk, model = sk_fit_times(args, X, cov, k, (i1, i2))
+        sk = sk_fit_times(args, X, cov, k, (i1, i2))
         g_it = (g2 - g1) / (i2 - i1)
         s_it = (sk[i2] - sk[i1]) / (i2 - i1)
         floor = em_flops(cov, n, d, k) / rate + n * k / exp_rate
@@ -350,8 +380,8 @@ def main():
             "%.0fMB" % (raw_bytes / 2 ** 20), "%.2f" % (mem / raw_bytes),
             "<= %.2f" % (limit / raw_bytes), mem <= limit)
 
-        bare, param, generic, view, v1, v2, toasted = pg_scoring(args, psql, name, cov, k)
-        st, ssum = sk_score_time(args, model, X)
+        bare, param, generic, view, v1, v2, toasted, mtext = pg_scoring(args, psql, name, cov, k)
+        st, ssum = sk_score_time(args, sk_model_from_gmm(mtext), X)
         add("scoring rows/s: gmm / sklearn", size, "%.3g" % (n / param), "%.3g" % (n / st),
             "%.2f" % (st / param), ">= 1", st / param >= 1)
         add("scoring time / bare scan", size, "%.3f" % param, "%.3f" % bare,
@@ -370,7 +400,7 @@ def main():
                                   mem=mem, hwm=hwm, bare=bare, param=param, view=view,
                                   generic=generic,
                                   sklearn_score=st, sum_param=v1, sum_view=v2)
-        del X, model
+        del X
 
     growth = [int(v) for v in args.growth.split(",") if v]
     per_row = {}
