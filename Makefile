@@ -13,7 +13,10 @@ SQL_OBJS = src/gmm_model.o src/gmm_text.o src/gmm_binary.o src/gmm_wire.o \
 	src/gmm_em_state.o src/gmm_em_step.o src/gmm_init.o src/gmm_train.o
 OBJS = $(CORE_OBJS) $(SQL_OBJS)
 
-# the install script is assembled from one piece per concern
+# The install script is assembled from one piece per concern.  Once 1.0 is
+# released these pieces are frozen: a later version adds gmm--1.0--1.1.sql
+# (and builds gmm--1.1.sql as 1.0 plus that upgrade, as hll does), so that a
+# fresh install always equals an upgraded one.
 INSTALL_PIECES = $(sort $(wildcard sql/install/*.sql))
 DATA_built = $(EXTENSION)--$(EXTVERSION).sql
 
