@@ -131,6 +131,9 @@ extern const double *gmm_array_row(ArrayType *a, int expected_dim,
 /* gmm_fit.c: argument checks shared by the fitting functions */
 extern void gmm_check_n_components(const char *what, int k);
 
+/* gmm_score.c: a model argument that is a Const of the plan */
+extern bool gmm_arg_is_plan_const(FunctionCallInfo fcinfo, int argno);
+
 /* gmm_wire.c: reading untrusted big-endian binary input */
 typedef struct GmmWireReader
 {

@@ -44,7 +44,8 @@
 
 /*
  * The model of the rows already checked against a state: the datum's
- * address (or TOAST pointer) and the state's fingerprint.  The model is
+ * address (trusted only for a plan Const) or TOAST pointer, and the state's
+ * fingerprint.  The model is
  * usually a constant or a parameter, the same datum on every row.
  */
 typedef struct EmStepCache
@@ -53,15 +54,17 @@ typedef struct EmStepCache
 	uint64		fingerprint;
 	Pointer		raw;
 	bool		is_toast_ptr;
+	bool		is_const;		/* raw is the value of a plan Const */
 	struct varatt_external toast;
 } EmStepCache;
 
 /*
  * ERROR unless the model datum of this row is the state's model.  Fast path:
- * the datum checked last time for this state, at the same address with the
- * same header bytes (a plain datum) or the same TOAST pointer (a TOAST value
- * never changes).  Otherwise the header and the primary parameters (weights,
- * means, covariances) are compared in full.
+ * the datum checked last time for this state, when it is the same TOAST
+ * pointer (a TOAST value never changes) or the same plan Const (whose value
+ * never changes; any other address may be reused for another model).
+ * Otherwise the header and the primary parameters (weights, means,
+ * covariances) are compared in full.
  */
 static void
 CheckSameModel(FunctionCallInfo fcinfo, int argno, GmmEmState *s)
@@ -88,10 +91,7 @@ CheckSameModel(FunctionCallInfo fcinfo, int argno, GmmEmState *s)
 				t.va_toastrelid == c->toast.va_toastrelid)
 				return;
 		}
-		else if ((Pointer) raw == c->raw && !VARATT_IS_EXTENDED(raw) &&
-				 VARSIZE(raw) == (Size) s->model_bytes &&
-				 memcmp((char *) raw + VARHDRSZ, (char *) mine + VARHDRSZ,
-						GMM_HEADER_SIZE - VARHDRSZ) == 0)
+		else if ((Pointer) raw == c->raw && c->is_const)
 			return;
 	}
 
@@ -111,6 +111,7 @@ CheckSameModel(FunctionCallInfo fcinfo, int argno, GmmEmState *s)
 	c->fingerprint = s->fingerprint;
 	c->raw = (Pointer) raw;
 	c->is_toast_ptr = VARATT_IS_EXTERNAL_ONDISK(raw);
+	c->is_const = gmm_arg_is_plan_const(fcinfo, argno);
 	if (c->is_toast_ptr)
 		VARATT_EXTERNAL_GET_POINTER(c->toast, raw);
 	if ((Pointer) m != (Pointer) raw)

@@ -52,23 +52,44 @@ typedef struct GmmScoreCache
 	double	   *work;			/* d */
 } GmmScoreCache;
 
-/* the argument argno of the call when it is a non-NULL Const, else NULL */
-static Const *
-ArgConst(FmgrInfo *flinfo, int argno)
+/*
+ * Whether the datum of argument argno (numbered as in fcinfo) is the value of
+ * a non-NULL Const of the plan, for a function call or an aggregate's
+ * transition function (whose argument 0 is the state).  A Const's value
+ * cannot change while the plan exists, so its address identifies it; any
+ * other datum's address may be reused for another value.
+ */
+bool
+gmm_arg_is_plan_const(FunctionCallInfo fcinfo, int argno)
 {
-	Node	   *expr = flinfo->fn_expr;
-	List	   *args;
+	Node	   *expr = fcinfo->flinfo->fn_expr;
+	Aggref	   *aggref;
 	Node	   *arg;
 
-	if (expr == NULL || !IsA(expr, FuncExpr))
-		return NULL;
-	args = ((FuncExpr *) expr)->args;
-	if (argno >= list_length(args))
-		return NULL;
-	arg = (Node *) list_nth(args, argno);
-	if (!IsA(arg, Const) || ((Const *) arg)->constisnull)
-		return NULL;
-	return (Const *) arg;
+	/*
+	 * A transition function's fn_expr is a stand-in with Params for the
+	 * arguments; the Aggref has the real ones, after the state's place.
+	 */
+	if (AggCheckCallContext(fcinfo, NULL) == AGG_CONTEXT_AGGREGATE &&
+		(aggref = AggGetAggref(fcinfo)) != NULL)
+	{
+		if (argno < 1 || argno - 1 >= list_length(aggref->args))
+			return false;
+		arg = (Node *) ((TargetEntry *) list_nth(aggref->args, argno - 1))->expr;
+	}
+	else if (expr != NULL && IsA(expr, FuncExpr))
+	{
+		List	   *args = ((FuncExpr *) expr)->args;
+
+		if (argno >= list_length(args))
+			return false;
+		arg = (Node *) list_nth(args, argno);
+	}
+	else
+		return false;
+	return IsA(arg, Const) && !((Const *) arg)->constisnull &&
+		DatumGetPointer(((Const *) arg)->constvalue) ==
+		DatumGetPointer(fcinfo->args[argno].value);
 }
 
 static bool
@@ -117,12 +138,7 @@ GetScoreCache(FunctionCallInfo fcinfo, int argno)
 
 	MemoryContextReset(c->mcxt);
 	c->model = NULL;
-	{
-		Const	   *k = ArgConst(fcinfo->flinfo, argno);
-
-		c->const_ptr = (k != NULL && DatumGetPointer(k->constvalue) == (Pointer) raw) ?
-			(Pointer) raw : NULL;
-	}
+	c->const_ptr = gmm_arg_is_plan_const(fcinfo, argno) ? (Pointer) raw : NULL;
 	old = MemoryContextSwitchTo(c->mcxt);
 	if (VARATT_IS_EXTERNAL_ONDISK(raw))
 	{
