@@ -1,7 +1,7 @@
 # gmm: Gaussian mixture models for PostgreSQL (PGXS build)
 
 EXTENSION = gmm
-EXTVERSION = 1.0
+EXTVERSION = 1.1
 
 MODULE_big = gmm
 # numerical core (no PostgreSQL headers; linked by the C unit tests too)
@@ -13,12 +13,14 @@ SQL_OBJS = src/gmm_model.o src/gmm_text.o src/gmm_binary.o src/gmm_wire.o \
 	src/gmm_em_state.o src/gmm_em_step.o src/gmm_init.o src/gmm_train.o
 OBJS = $(CORE_OBJS) $(SQL_OBJS)
 
-# The install script is assembled from one piece per concern.  Once 1.0 is
-# released these pieces are frozen: a later version adds gmm--1.0--1.1.sql
-# (and builds gmm--1.1.sql as 1.0 plus that upgrade, as hll does), so that a
-# fresh install always equals an upgraded one.
-INSTALL_PIECES = $(sort $(wildcard sql/install/*.sql))
-DATA_built = $(EXTENSION)--$(EXTVERSION).sql
+# Install scripts.  gmm--1.0.sql (released) is assembled from one frozen piece per concern in
+# sql/1.0/; each later version is one upgrade script, sql/gmm--A--B.sql, and the full script of
+# the newest version is the oldest one plus every upgrade in order (as hll does), so that a
+# fresh install always equals an upgraded one.  A released piece or upgrade is never edited.
+INSTALL_PIECES_1_0 = $(sort $(wildcard sql/1.0/*.sql))
+UPGRADES = sql/gmm--1.0--1.1.sql
+DATA = $(UPGRADES)
+DATA_built = $(EXTENSION)--1.0.sql $(EXTENSION)--$(EXTVERSION).sql
 
 REGRESS = $(patsubst sql/%.sql,%,$(sort $(wildcard sql/[0-9]*.sql)))
 REGRESS_OPTS = --inputdir=. --load-extension=$(EXTENSION)
@@ -34,8 +36,12 @@ EXTRA_CLEAN = test/unit/test_core test/unit/*.o test/fuzz/*.o
 PGXS := $(shell $(PG_CONFIG) --pgxs)
 include $(PGXS)
 
-$(EXTENSION)--$(EXTVERSION).sql: $(INSTALL_PIECES)
+$(EXTENSION)--1.0.sql: $(INSTALL_PIECES_1_0)
 	cat $^ > $@
+
+# 1.0 plus each upgrade, without the upgrades' own "\echo ... \quit" guard lines
+$(EXTENSION)--$(EXTVERSION).sql: $(EXTENSION)--1.0.sql $(UPGRADES)
+	{ cat $(EXTENSION)--1.0.sql; for u in $(UPGRADES); do grep -v '^\\echo .*\\quit$$' $$u; done; } > $@
 
 # C unit tests of the numerical core: no server needed.  One BLAS thread
 # keeps valgrind and timings sane.  test/unit/golden.h is committed; refresh

@@ -27,6 +27,7 @@ case "${1:-}" in
 *) gmm_die "unknown argument: $1 (try --help)" ;;
 esac
 
+gmm_pick_pg_major
 gmm_ensure_packages "${GMM_PKGS_BUILD[@]}"
 gmm_find_pg_config
 

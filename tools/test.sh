@@ -3,12 +3,16 @@
 # throwaway PostgreSQL cluster and run every test suite.  The last line is the totals,
 # "N passed, N failed"; the exit status is non-zero when anything failed.
 #
-#   bash tools/test.sh                      everything (what CI runs)
-#   bash tools/test.sh SUITE|SCRIPT...      only these: unit valgrind fuzz regress integration
-#                                           conformance, or paths of test scripts
-# Environment: GMM_SKIP_APT=1 skips the package step; PG_CONFIG picks the PostgreSQL;
-# GMM_TEST_TIMEOUT (seconds, default 900) bounds each suite and script; GMM_FUZZ_TIME (seconds,
-# default 30) is how long the fuzz suite mutates inputs.
+#   bash tools/test.sh                      every suite, on this machine's PostgreSQL
+#   bash tools/test.sh --matrix             the same, then tools/demo.sh and every suite again in a
+#                                           fresh Debian root per release (what CI runs)
+#   bash tools/test.sh SUITE|SCRIPT...      only these: unit valgrind fuzz regress upgrade
+#                                           integration conformance pgvector citus, or test scripts
+# Environment: GMM_SKIP_APT=1 skips the package step; GMM_PG_MAJOR or PG_CONFIG picks the
+# PostgreSQL (default: the newest installed, else the release's); GMM_CITUS_TARBALL (a Citus
+# source tarball) adds the Citus suite; GMM_MATRIX_RELEASES (default "trixie sid") lists the
+# matrix's Debian releases; GMM_TEST_TIMEOUT (seconds, default 900) bounds each suite and
+# script; GMM_FUZZ_TIME (seconds, default 30) is how long the fuzz suite mutates inputs.
 set -euo pipefail
 
 cd "$(dirname "$0")/.."
@@ -23,9 +27,15 @@ usage() { sed -n '2,11p' "$0" | sed 's/^# \{0,1\}//'; }
 
 # --- what to run ---------------------------------------------------------------------------
 want_unit=0 want_valgrind=0 want_fuzz=0 want_regress=0 want_integration=0 want_conformance=0
+want_upgrade=0 want_pgvector=0 want_citus=0 want_matrix=0
 only_scripts=()
+if [ "${1:-}" = --matrix ]; then
+	want_matrix=1
+	shift
+fi
 if [ "$#" -eq 0 ]; then
 	want_unit=1 want_valgrind=1 want_fuzz=1 want_regress=1 want_integration=1 want_conformance=1
+	want_upgrade=1 want_pgvector=1 want_citus=1
 fi
 for a in "$@"; do
 	case $a in
@@ -39,6 +49,9 @@ for a in "$@"; do
 	regress) want_regress=1 ;;
 	integration) want_integration=1 ;;
 	conformance) want_conformance=1 ;;
+	upgrade) want_upgrade=1 ;;
+	pgvector) want_pgvector=1 ;;
+	citus) want_citus=1 ;;
 	*)
 		[ -f "$a" ] || {
 			usage >&2
@@ -48,7 +61,7 @@ for a in "$@"; do
 		;;
 	esac
 done
-need_server=$((want_regress + want_integration + want_conformance + ${#only_scripts[@]}))
+need_server=$((want_regress + want_upgrade + want_integration + want_conformance + want_pgvector + want_citus + ${#only_scripts[@]}))
 
 T_START=$SECONDS
 TIMEOUT=${GMM_TEST_TIMEOUT:-900}
@@ -115,9 +128,33 @@ count_and_record() {
 
 section() { printf '\n======== %s ========\n' "$*"; }
 
+# one release of the matrix: a fresh root, this checkout (tracked and new files) copied in, the
+# README's first command unchanged, then this script with every suite; its last line is the
+# totals the matrix counts
+gmm_matrix_release() {
+	local rel=$1 root=$2 citus_env=
+	gmm_chroot_make "$rel" "$root"
+	mkdir -p "$root/root/gmm"
+	git ls-files -z --cached --others --exclude-standard | tar -c --null -T - | tar -x -C "$root/root/gmm"
+	if [ -n "${GMM_CITUS_TARBALL:-}" ]; then
+		mkdir -p "$root/root/citus"
+		cp "$GMM_CITUS_TARBALL" "$(dirname "$GMM_CITUS_TARBALL")"/*.patch "$root/root/citus/" 2>/dev/null || true
+		citus_env="GMM_CITUS_TARBALL=/root/citus/$(basename "$GMM_CITUS_TARBALL")"
+	fi
+	gmm_chroot_run "$root" "cd /root/gmm && echo '==> Debian' \$(cat /etc/debian_version) && bash tools/demo.sh && \
+		echo '==> tools/demo.sh passed' && $citus_env GMM_FUZZ_TIME=${GMM_FUZZ_TIME:-30} bash tools/test.sh"
+}
+
 # --- packages, build, install --------------------------------------------------------------
 section "packages"
-gmm_ensure_packages "${GMM_PKGS_BUILD[@]}" "${GMM_PKGS_TEST[@]}"
+gmm_pick_pg_major
+extra_pkgs=()
+# the Citus suite builds Citus from GMM_CITUS_TARBALL when it is not installed already
+citus_installed() { [ -f "$("$PG_CONFIG" --pkglibdir 2>/dev/null)/citus.so" ]; }
+if [ "$want_citus" = 1 ] && [ -n "${GMM_CITUS_TARBALL:-}" ]; then extra_pkgs+=("${GMM_PKGS_CITUS[@]}"); fi
+# pgvector where the release ships it (Debian 13 and later)
+if [ "$want_pgvector" = 1 ] && gmm_apt_has "$GMM_PKG_PGVECTOR"; then extra_pkgs+=("$GMM_PKG_PGVECTOR"); fi
+gmm_ensure_packages "${GMM_PKGS_BUILD[@]}" "${GMM_PKGS_TEST[@]}" "${extra_pkgs[@]}"
 gmm_find_pg_config
 
 section "build (make -B GMM_WERROR=-Werror)"
@@ -233,6 +270,34 @@ elif [ "$need_server" -gt 0 ]; then
 		fi
 	fi
 
+	# the same suite on an install made as 1.0 and updated (ALTER EXTENSION gmm UPDATE)
+	if [ "$want_upgrade" = 1 ] && [ "${#regress_tests[@]}" -gt 0 ]; then
+		section "regress on 1.0 + ALTER EXTENSION gmm UPDATE"
+		rm -f regression.diffs regression.out
+		rc=0
+		{
+			"$GMM_TEST_PGBIN/psql" -X -q -v ON_ERROR_STOP=1 -d postgres \
+				-c "DROP DATABASE IF EXISTS regression_updated" -c "CREATE DATABASE regression_updated" &&
+				"$GMM_TEST_PGBIN/psql" -X -q -v ON_ERROR_STOP=1 -d regression_updated \
+					-c "CREATE EXTENSION gmm VERSION '1.0'" -c "ALTER EXTENSION gmm UPDATE" \
+					-c "SELECT 'gmm ' || extversion || ' (updated from 1.0)' FROM pg_extension WHERE extname = 'gmm'"
+		} 2>&1 | tee "$LOGDIR/upgrade-setup" || rc=1
+		if [ "$rc" = 0 ]; then
+			run_logged "$LOGDIR/upgrade" make PG_CONFIG="$PG_CONFIG" installcheck \
+				EXTRA_REGRESS_OPTS="--use-existing --dbname=regression_updated" || rc=$?
+		else
+			: >"$LOGDIR/upgrade"
+		fi
+		p=$(grep -cE '\.\.\. ok|^ok [0-9]+' "$LOGDIR/upgrade" || true)
+		f=$(grep -cE '\.\.\. FAILED|^not ok [0-9]+' "$LOGDIR/upgrade" || true)
+		if [ "$rc" -ne 0 ] && [ "$f" -eq 0 ]; then f=1; fi
+		record "regress on 1.0 + UPDATE" "$p" "$f"
+		if [ -s regression.diffs ] && [ "$f" -gt 0 ]; then
+			section "regression.diffs (first 300 lines)"
+			head -n 300 regression.diffs
+		fi
+	fi
+
 	for s in "${scripts[@]}"; do
 		section "$s"
 		if ! gmm_cluster_is_up || gmm_cluster_has_extra; then
@@ -251,6 +316,56 @@ elif [ "$need_server" -gt 0 ]; then
 			echo "--- server log (last 15 lines) ---"
 			gmm_cluster_log_tail 15
 		fi
+	done
+fi
+
+# --- companions and a distributed cluster ----------------------------------------------------
+# gmm_pgvector (test/pgvector/run.sh, on the private cluster) where pgvector is installed
+if [ "$want_pgvector" = 1 ] && [ "$installed" = 1 ]; then
+	if [ ! -x test/pgvector/run.sh ]; then
+		skip "pgvector (test/pgvector/run.sh)" "no such script yet"
+	elif [ ! -f "$("$PG_CONFIG" --sharedir)/extension/vector.control" ]; then
+		skip "pgvector (test/pgvector/run.sh)" "pgvector is not installed (Debian ships it from 13 on)"
+	else
+		section "test/pgvector/run.sh"
+		gmm_cluster_is_up && ! gmm_cluster_has_extra || gmm_cluster_restart
+		rc=0
+		run_logged "$LOGDIR/pgvector" bash test/pgvector/run.sh || rc=$?
+		count_and_record "pgvector (test/pgvector/run.sh)" "$LOGDIR/pgvector" "$rc"
+	fi
+fi
+# Citus (test/citus/run.sh starts its own coordinator and workers) when it is installed or
+# GMM_CITUS_TARBALL gives its source
+if [ "$want_citus" = 1 ] && [ "$installed" = 1 ]; then
+	if [ ! -x test/citus/run.sh ]; then
+		skip "citus (test/citus/run.sh)" "no such script yet"
+	elif ! citus_installed && [ -z "${GMM_CITUS_TARBALL:-}" ]; then
+		skip "citus (test/citus/run.sh)" "Citus is not installed and GMM_CITUS_TARBALL is not set"
+	else
+		section "test/citus/run.sh"
+		rc=0
+		run_logged "$LOGDIR/citus" bash test/citus/run.sh || rc=$?
+		count_and_record "citus (test/citus/run.sh)" "$LOGDIR/citus" "$rc"
+	fi
+fi
+
+# --- the version matrix: the README's two commands in a fresh Debian root per release ---------
+if [ "$want_matrix" = 1 ]; then
+	# shellcheck source=lib/chroot.sh
+	. "$GMM_ROOT/tools/lib/chroot.sh"
+	MATRIX_DIR=$(mktemp -d /var/tmp/gmm-matrix.XXXXXX)
+	# shellcheck disable=SC2016 # expanded when the hook runs
+	gmm_on_exit 'for r in "$MATRIX_DIR"/*/; do gmm_chroot_destroy "${r%/}"; done; rm -rf "$MATRIX_DIR"'
+	for rel in ${GMM_MATRIX_RELEASES:-trixie sid}; do
+		section "matrix: Debian $rel (PostgreSQL $(gmm_release_pg_major "$rel"))"
+		t0=$SECONDS
+		root=$MATRIX_DIR/$rel
+		log=$LOGDIR/matrix-$rel
+		rc=0
+		run_logged "$log" gmm_matrix_release "$rel" "$root" || rc=$?
+		count_and_record "matrix: Debian $rel, PostgreSQL $(gmm_release_pg_major "$rel")" "$log" "$rc"
+		SUMMARY[-1]+=" ($((SECONDS - t0)) s)"
+		gmm_chroot_destroy "$root" || true
 	done
 fi
 

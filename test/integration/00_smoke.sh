@@ -11,8 +11,13 @@ if [ "$GMM_T_FAILED" -gt 0 ]; then
 	echo "# bail out: nothing else can be checked without the extension"
 	done_testing || exit 1
 fi
-check_sql "extension version is 1.0" "1.0" \
+# the default version is the Makefile's EXTVERSION, and every released version stays installable
+want_version=$(sed -n 's/^EXTVERSION = //p' "$GMM_ROOT/Makefile")
+check_sql "extension version is the Makefile's ($want_version)" "$want_version" \
 	"SELECT extversion FROM pg_extension WHERE extname = 'gmm'"
+check_sql "installable versions: 1.0 and 1.1, one update path 1.0 -> 1.1" "1.0,1.1|1.0--1.1" \
+	"SELECT (SELECT string_agg(version, ',' ORDER BY version) FROM pg_available_extension_versions WHERE name = 'gmm')
+	 || '|' || (SELECT string_agg(source || '--' || target, ',') FROM pg_extension_update_paths('gmm') WHERE path IS NOT NULL AND source < target)"
 
 # the model holds doubles and int64s: aligned as double, stored out of line / compressible
 check_sql "type gmm: varlena, align double, storage extended" "-1|d|x" \

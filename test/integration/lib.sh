@@ -26,6 +26,7 @@ export GMM_ROOT
 . "$GMM_ROOT/tools/lib/cluster.sh"
 
 if [ -z "${GMM_TEST_PGDATA:-}" ]; then
+	gmm_pick_pg_major
 	gmm_find_pg_config >/dev/null
 	gmm_cluster_create
 	gmm_on_exit gmm_cluster_destroy

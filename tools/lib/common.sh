@@ -2,15 +2,74 @@
 # tools/lib/common.sh: shared by tools/demo.sh, tools/test.sh and test/integration/lib.sh.
 # Messages, the Debian packages the project needs, finding pg_config, building and installing.
 
-GMM_PG_MAJOR=${GMM_PG_MAJOR:-15}
+# GMM_PG_MAJOR: the PostgreSQL major to build and test against, chosen by gmm_pick_pg_major
+# (GMM_PG_MAJOR or PG_CONFIG when set, else the newest installed server, else the one this Debian
+# release ships); the package lists below follow it.
+GMM_PG_MAJOR=${GMM_PG_MAJOR:-}
 
-# shellcheck disable=SC2034 # used by the scripts that source this file
-# to build, install and run the extension
-GMM_PKGS_BUILD=(build-essential "postgresql-$GMM_PG_MAJOR" "postgresql-server-dev-$GMM_PG_MAJOR"
-	postgresql-contrib liblapack-dev libopenblas0 libopenblas-dev)
-# shellcheck disable=SC2034
-# to run every test suite as well
-GMM_PKGS_TEST=(python3 python3-numpy python3-sklearn valgrind "postgresql-$GMM_PG_MAJOR-cron" clang libclang-rt-14-dev)
+# the PostgreSQL major of a pg_config
+gmm_pg_config_major() {
+	"$1" --version | sed -E 's/^PostgreSQL ([0-9]+).*/\1/'
+}
+
+# the newest PostgreSQL server installed in Debian's layout, or nothing
+gmm_installed_pg_major() {
+	local d best=
+	for d in /usr/lib/postgresql/*/bin/postgres; do
+		[ -x "$d" ] || continue
+		d=${d#/usr/lib/postgresql/}
+		d=${d%%/*}
+		if [ -z "$best" ] || [ "$d" -gt "$best" ]; then best=$d; fi
+	done
+	printf '%s' "$best"
+}
+
+# the major of the release's `postgresql` package (Depends: postgresql-N), or nothing
+gmm_release_candidate_major() {
+	command -v apt-cache >/dev/null 2>&1 || return 0
+	apt-cache depends postgresql 2>/dev/null | sed -nE 's/^ *Depends: postgresql-([0-9]+)$/\1/p' | head -n 1
+}
+
+# set GMM_PG_MAJOR and the package lists GMM_PKGS_BUILD, GMM_PKGS_TEST
+gmm_pick_pg_major() {
+	if [ -z "$GMM_PG_MAJOR" ] && [ -n "${PG_CONFIG:-}" ] && command -v "$PG_CONFIG" >/dev/null 2>&1; then
+		GMM_PG_MAJOR=$(gmm_pg_config_major "$PG_CONFIG")
+	fi
+	[ -n "$GMM_PG_MAJOR" ] || GMM_PG_MAJOR=$(gmm_installed_pg_major)
+	[ -n "$GMM_PG_MAJOR" ] || GMM_PG_MAJOR=$(gmm_release_candidate_major)
+	if [ -z "$GMM_PG_MAJOR" ] && [ "${GMM_SKIP_APT:-0}" != 1 ] && command -v apt-get >/dev/null 2>&1; then
+		# a fresh machine may have no package lists yet
+		gmm_sudo env DEBIAN_FRONTEND=noninteractive apt-get update -q </dev/null >/dev/null 2>&1 || true
+		GMM_PG_MAJOR=$(gmm_release_candidate_major)
+	fi
+	[ -n "$GMM_PG_MAJOR" ] ||
+		gmm_die "no PostgreSQL found: install postgresql-server-dev-N, or set GMM_PG_MAJOR or PG_CONFIG"
+	export GMM_PG_MAJOR
+	# shellcheck disable=SC2034 # used by the scripts that source this file
+	# to build, install and run the extension
+	GMM_PKGS_BUILD=(build-essential "postgresql-$GMM_PG_MAJOR" "postgresql-server-dev-$GMM_PG_MAJOR"
+		liblapack-dev libopenblas0 libopenblas-dev)
+	# shellcheck disable=SC2034
+	# to run every test suite as well (libclang-rt-dev: the sanitizer and libFuzzer runtimes of
+	# the release's default clang)
+	GMM_PKGS_TEST=(python3 python3-numpy python3-sklearn valgrind "postgresql-$GMM_PG_MAJOR-cron"
+		clang libclang-rt-dev)
+	# shellcheck disable=SC2034
+	# to build Citus from its source tarball (GMM_CITUS_TARBALL) for the Citus suite
+	GMM_PKGS_CITUS=(autoconf flex bison liblz4-dev libzstd-dev libkrb5-dev libssl-dev libselinux1-dev
+		libxslt1-dev libxml2-dev libpam0g-dev libreadline-dev zlib1g-dev libicu-dev)
+	# shellcheck disable=SC2034
+	# pgvector, for the gmm_pgvector companion (Debian 13 and later ship it)
+	GMM_PKG_PGVECTOR=postgresql-$GMM_PG_MAJOR-pgvector
+}
+
+# does apt know a candidate version of package $1 (so that installing it can work)?
+gmm_apt_has() {
+	command -v apt-cache >/dev/null 2>&1 || return 1
+	local c
+	c=$(apt-cache policy "$1" 2>/dev/null | sed -n 's/^ *Candidate: //p')
+	[ -n "$c" ] && [ "$c" != "(none)" ]
+}
 
 gmm_say() { printf '==> %s\n' "$*"; }
 gmm_warn() { printf 'warning: %s\n' "$*" >&2; }
@@ -78,12 +137,12 @@ gmm_ensure_packages() {
 gmm_find_pg_config() {
 	if [ -n "${PG_CONFIG:-}" ]; then
 		command -v "$PG_CONFIG" >/dev/null 2>&1 || gmm_die "PG_CONFIG=$PG_CONFIG is not an executable"
-	elif [ -x "/usr/lib/postgresql/$GMM_PG_MAJOR/bin/pg_config" ]; then
+	elif [ -n "$GMM_PG_MAJOR" ] && [ -x "/usr/lib/postgresql/$GMM_PG_MAJOR/bin/pg_config" ]; then
 		PG_CONFIG=/usr/lib/postgresql/$GMM_PG_MAJOR/bin/pg_config
 	elif command -v pg_config >/dev/null 2>&1; then
 		PG_CONFIG=$(command -v pg_config)
 	else
-		gmm_die "pg_config not found: install postgresql-server-dev-$GMM_PG_MAJOR, or set PG_CONFIG=/path/to/pg_config"
+		gmm_die "pg_config not found: install postgresql-server-dev-${GMM_PG_MAJOR:-N}, or set PG_CONFIG=/path/to/pg_config"
 	fi
 	export PG_CONFIG
 	gmm_say "PostgreSQL: $("$PG_CONFIG" --version) ($PG_CONFIG)"
