@@ -4,7 +4,7 @@
 # "N passed, N failed"; the exit status is non-zero when anything failed.
 #
 #   bash tools/test.sh                      every suite, on this machine's PostgreSQL
-#   bash tools/test.sh --matrix             the same, then tools/demo.sh and every suite again in a
+#   bash tools/test.sh --matrix [SUITE...]  the same, then tools/demo.sh and the suites again in a
 #                                           fresh Debian root per release (what CI runs)
 #   bash tools/test.sh SUITE|SCRIPT...      only these: unit valgrind fuzz regress upgrade
 #                                           integration conformance pgvector citus, or test scripts
@@ -33,6 +33,7 @@ if [ "${1:-}" = --matrix ]; then
 	want_matrix=1
 	shift
 fi
+SUITE_ARGS=("$@")
 if [ "$#" -eq 0 ]; then
 	want_unit=1 want_valgrind=1 want_fuzz=1 want_regress=1 want_integration=1 want_conformance=1
 	want_upgrade=1 want_pgvector=1 want_citus=1
@@ -142,7 +143,7 @@ gmm_matrix_release() {
 		citus_env="GMM_CITUS_TARBALL=/root/citus/$(basename "$GMM_CITUS_TARBALL")"
 	fi
 	gmm_chroot_run "$root" "cd /root/gmm && echo '==> Debian' \$(cat /etc/debian_version) && bash tools/demo.sh && \
-		echo '==> tools/demo.sh passed' && $citus_env GMM_FUZZ_TIME=${GMM_FUZZ_TIME:-30} bash tools/test.sh"
+		echo '==> tools/demo.sh passed' && $citus_env GMM_FUZZ_TIME=${GMM_FUZZ_TIME:-30} bash tools/test.sh ${SUITE_ARGS[*]}"
 }
 
 # --- packages, build, install --------------------------------------------------------------
@@ -237,7 +238,7 @@ if [ "$want_conformance" = 1 ]; then
 fi
 scripts+=("${only_scripts[@]}")
 regress_tests=()
-if [ "$want_regress" = 1 ]; then
+if [ "$want_regress" = 1 ] || [ "$want_upgrade" = 1 ]; then
 	for f in sql/[0-9]*.sql; do [ -e "$f" ] && regress_tests+=("$f"); done
 fi
 
@@ -284,7 +285,7 @@ elif [ "$need_server" -gt 0 ]; then
 		} 2>&1 | tee "$LOGDIR/upgrade-setup" || rc=1
 		if [ "$rc" = 0 ]; then
 			run_logged "$LOGDIR/upgrade" make PG_CONFIG="$PG_CONFIG" installcheck \
-				EXTRA_REGRESS_OPTS="--use-existing --dbname=regression_updated" || rc=$?
+				CONTRIB_TESTDB=regression_updated EXTRA_REGRESS_OPTS=--use-existing || rc=$?
 		else
 			: >"$LOGDIR/upgrade"
 		fi
