@@ -43,12 +43,18 @@ typedef int64_t v8l __attribute__((vector_size(64)));
 #define EM_KERNEL
 #endif
 
+/*
+ * Each macro's local has its own name, so that one macro's argument may use
+ * another (vstore(p, vload(q))) without shadowing (-Wshadow=compatible-local,
+ * which PostgreSQL 17's PGXS turns on).
+ */
 #define vload(p) \
-	__extension__ ({ v8d v_; memcpy(&v_, (p), sizeof(v_)); v_; })
+	__extension__ ({ v8d vload_v_; memcpy(&vload_v_, (p), sizeof(vload_v_)); vload_v_; })
 #define vstore(p, v) \
-	do { v8d v_ = (v); memcpy((p), &v_, sizeof(v_)); } while (0)
+	do { v8d vstore_v_ = (v); memcpy((p), &vstore_v_, sizeof(vstore_v_)); } while (0)
 #define vsplat(x) \
-	__extension__ ({ double x_ = (x); (v8d) {x_, x_, x_, x_, x_, x_, x_, x_}; })
+	__extension__ ({ double vsplat_x_ = (x); \
+		(v8d) {vsplat_x_, vsplat_x_, vsplat_x_, vsplat_x_, vsplat_x_, vsplat_x_, vsplat_x_, vsplat_x_}; })
 
 /* lanes summed in a fixed order (v: a variable) */
 #define vsum(v) \

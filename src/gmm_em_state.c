@@ -48,6 +48,7 @@
 #include "utils/memutils.h"
 
 #include "gmm.h"
+#include "gmm_compat.h"
 #include "gmm_em_state.h"
 
 #define GMM_EM_STATE_MAGIC			0x474D4553	/* "GMES" */
@@ -215,7 +216,7 @@ gmm_em_state_check_compatible(const GmmEmState *a, const GmmEmState *b)
 		ereport(ERROR,
 				(errcode(ERRCODE_DATA_EXCEPTION),
 				 errmsg("cannot combine gmm_em_state values of different models"),
-				 errdetail("The model fingerprints are %016" INT64_MODIFIER "x and %016" INT64_MODIFIER "x.",
+				 errdetail("The model fingerprints are %016" GMM_UINT64_HEX " and %016" GMM_UINT64_HEX ".",
 						   a->fingerprint, b->fingerprint),
 				 errhint("Pass the same model on every row of gmm_em_step.")));
 }
@@ -571,7 +572,7 @@ gmm_em_state_info(PG_FUNCTION_ARGS)
 	initStringInfo(&buf);
 	appendStringInfo(&buf,
 					 "{\"n_components\": %d, \"n_features\": %d, "
-					 "\"covariance_type\": \"%s\", \"fingerprint\": \"%016" INT64_MODIFIER "x\", "
+					 "\"covariance_type\": \"%s\", \"fingerprint\": \"%016" GMM_UINT64_HEX "\", "
 					 "\"n_rows\": " INT64_FORMAT ", \"buffered_rows\": %d, "
 					 "\"sum_weights\": %s, \"sum_log_likelihood\": %s}",
 					 s->k, s->d, gmm_cov_type_name((GmmCovType) s->cov_type),

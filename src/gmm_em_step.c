@@ -34,11 +34,9 @@
 #include "utils/array.h"
 #include "utils/float.h"
 #include "utils/memutils.h"
-#if PG_VERSION_NUM >= 160000
-#include "varatt.h"
-#endif
 
 #include "gmm.h"
+#include "gmm_compat.h"
 #include "gmm_em_state.h"
 #include "gmm_fit.h"
 

@@ -72,11 +72,7 @@ _PG_init(void)
 							0,
 							NULL, AssignBlasThreads, NULL);
 
-#if PG_VERSION_NUM >= 150000
 	MarkGUCPrefixReserved("gmm");
-#else
-	EmitWarningsOnPlaceholders("gmm");
-#endif
 }
 
 /* Append "label: library path" for the library that defines addr. */

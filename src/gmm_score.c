@@ -29,11 +29,9 @@
 #include "utils/array.h"
 #include "utils/memutils.h"
 #include "utils/tuplestore.h"
-#if PG_VERSION_NUM >= 160000
-#include "varatt.h"
-#endif
 
 #include "gmm.h"
+#include "gmm_compat.h"
 
 typedef struct GmmScoreCache
 {

@@ -37,6 +37,7 @@
 #include "utils/numeric.h"
 
 #include "gmm.h"
+#include "gmm_compat.h"
 
 /* top-level keys, in output order */
 enum
@@ -252,8 +253,7 @@ gmm_jsonb_type_name(const JsonbValue *v)
 }
 
 /* Raise "<path> must be <expected>, not <type of v>". */
-static void
-pg_attribute_noreturn()
+gmm_noreturn static void
 WrongType(const JsonbValue *v, const ValuePath *path, const char *expected)
 {
 	bool		nonfinite = false;

@@ -284,6 +284,7 @@ elif [ "$need_server" -gt 0 ]; then
 					-c "SELECT 'gmm ' || extversion || ' (updated from 1.0)' FROM pg_extension WHERE extname = 'gmm'"
 		} 2>&1 | tee "$LOGDIR/upgrade-setup" || rc=1
 		if [ "$rc" = 0 ]; then
+			# CONTRIB_TESTDB: PGXS appends its --dbname after EXTRA_REGRESS_OPTS, and the last wins
 			run_logged "$LOGDIR/upgrade" make PG_CONFIG="$PG_CONFIG" installcheck \
 				CONTRIB_TESTDB=regression_updated EXTRA_REGRESS_OPTS=--use-existing || rc=$?
 		else

@@ -131,7 +131,8 @@ def main():
             name = f"{dname}/{cov_type}"
             w0, m0, p0 = initial_params(X, k, cov_type, seed=t_i + 7)
             sk = GaussianMixture(n_components=k, covariance_type=cov_type, tol=1e-3, reg_covar=1e-6,
-                                 max_iter=100, weights_init=w0, means_init=m0, precisions_init=p0,
+                                 max_iter=100, n_init=1, init_params="kmeans", warm_start=False,
+                                 weights_init=w0, means_init=m0, precisions_init=p0,
                                  random_state=0).fit(X)
             opts = json.dumps({"covariance_type": cov_type, "weights_init": w0.tolist(),
                                "means_init": m0.tolist(), "precisions_init": np.asarray(p0).tolist()})

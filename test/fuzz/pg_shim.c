@@ -398,10 +398,10 @@ pq_sendfloat8(StringInfo buf, float8 f)
 #ifdef USE_ASSERT_CHECKING
 /* Assert() failures in the extension's code are crashes */
 void
-ExceptionalCondition(const char *conditionName, const char *errorType,
+ExceptionalCondition(GMM_EXCEPTIONAL_CONDITION_PARAMS,
 					 const char *fileName, int lineNumber)
 {
-	shim_die("%s(\"%s\") failed at %s:%d", errorType, conditionName, fileName,
+	shim_die("Assert(\"%s\") failed at %s:%d", conditionName, fileName,
 			 lineNumber);
 }
 #endif

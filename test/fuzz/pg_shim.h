@@ -5,6 +5,8 @@
 #ifndef GMM_PG_SHIM_H
 #define GMM_PG_SHIM_H
 
+#include "gmm_compat.h"
+
 typedef struct ShimError
 {
 	int			sqlstate;		/* MAKE_SQLSTATE code */
@@ -25,6 +27,6 @@ extern void shim_reset_memory(void);
 extern void unpack_sql_state_into(char *buf, int sql_state);
 
 /* report a broken harness invariant and abort (a crash libFuzzer records) */
-extern void shim_die(const char *fmt,...) pg_attribute_noreturn();
+gmm_noreturn extern void shim_die(const char *fmt,...);
 
 #endif							/* GMM_PG_SHIM_H */
