@@ -42,7 +42,8 @@ EllipseFeatures(ArrayType *a, int d, int *f1, int *f2)
 		ereport(ERROR,
 				(errcode(ERRCODE_INVALID_PARAMETER_VALUE),
 				 errmsg("features must list exactly 2 feature positions"),
-				 errdetail("The array has %d elements.", n),
+				 errdetail_plural("The array has %d element.",
+								  "The array has %d elements.", n, n),
 				 errhint("An ellipse is drawn in the plane of two features, for example '{1,2}'.")));
 	for (int i = 0; i < 2; i++)
 	{
@@ -55,7 +56,8 @@ EllipseFeatures(ArrayType *a, int d, int *f1, int *f2)
 			ereport(ERROR,
 					(errcode(ERRCODE_ARRAY_SUBSCRIPT_ERROR),
 					 errmsg("feature position %d is out of range", pos[i]),
-					 errdetail("The model has %d features.", d),
+					 errdetail_plural("The model has %d feature.",
+									   "The model has %d features.", d, d),
 					 errhint("Feature positions are 1-based: from 1 to %d.", d)));
 	}
 	if (pos[0] == pos[1])
