@@ -15,7 +15,7 @@ gmm_sql "CREATE EXTENSION gmm" >/dev/null
 # three correlated blobs in 3-D (setseed + Box-Muller), one model per covariance type
 gmm_psql -q <<'SQL'
 SET max_parallel_workers_per_gather = 0;
-SELECT setseed(0.31);
+SELECT setseed(0.31) \gset
 CREATE TABLE pts AS
 WITH u AS MATERIALIZED (
 	SELECT g, g % 3 AS c, 1 - random() AS u1, random() AS u2, 1 - random() AS u3, random() AS u4
