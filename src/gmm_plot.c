@@ -50,7 +50,8 @@ EllipseFeatures(ArrayType *a, int d, int *f1, int *f2)
 		if (nulls[i])
 			ereport(ERROR,
 					(errcode(ERRCODE_NULL_VALUE_NOT_ALLOWED),
-					 errmsg("features must not contain NULL")));
+					 errmsg("features must not contain NULL"),
+					 errhint("Give two feature positions, for example '{1,2}'.")));
 		pos[i] = DatumGetInt32(elems[i]);
 		if (pos[i] < 1 || pos[i] > d)
 			ereport(ERROR,
@@ -110,7 +111,8 @@ gmm_ellipses(PG_FUNCTION_ARGS)
 		ereport(ERROR,
 				(errcode(ERRCODE_PROGRAM_LIMIT_EXCEEDED),
 				 errmsg("n_points must be at most %d, not %d",
-						GMM_ELLIPSE_MAX_POINTS, n_points)));
+						GMM_ELLIPSE_MAX_POINTS, n_points),
+				 errhint("A chart cannot show more; 64 already draws a smooth ellipse.")));
 	/* log1p keeps the quantile accurate for a confidence near 0 */
 	r2 = -2.0 * log1p(-confidence);
 

@@ -156,4 +156,20 @@ while IFS=$'\t' read -r status name why; do
 	esac
 done <<<"$results"
 
+# the upgrade path: 1.0 has neither function; ALTER EXTENSION gmm UPDATE adds both, declared as
+# in a fresh 1.1 install, and they work
+defs="SELECT string_agg(pg_get_functiondef(oid) || coalesce(obj_description(oid, 'pg_proc'), '-'), E'\\n' ORDER BY proname)
+	FROM pg_proc WHERE proname IN ('gmm_ellipses', 'gmm_bic_trace')"
+fresh_defs=$(gmm_sql "$defs")
+check_eq "a fresh 1.1 declares both functions" 2 "$(grep -c '^CREATE OR REPLACE FUNCTION' <<<"$fresh_defs")"
+gmm_fresh_db gmm_plot_updated
+gmm_sql "CREATE EXTENSION gmm VERSION '1.0'" >/dev/null
+check_sql "gmm 1.0 has neither function" "0" \
+	"SELECT count(*) FROM pg_proc WHERE proname IN ('gmm_ellipses', 'gmm_bic_trace')"
+gmm_sql "ALTER EXTENSION gmm UPDATE TO '1.1'" >/dev/null
+check_eq "after ALTER EXTENSION gmm UPDATE both are declared (and commented) as in a fresh 1.1" \
+	"$fresh_defs" "$(gmm_sql "$defs")"
+check_sql "and gmm_ellipses runs there" "65" \
+	"SELECT count(*) FROM gmm_ellipses('{\"weights\": [1], \"means\": [[0, 0]], \"covariances\": [[[1, 0], [0, 1]]]}')"
+
 done_testing
