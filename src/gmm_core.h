@@ -253,4 +253,16 @@ extern size_t gmm_sample_work_ndoubles(GmmCovType t, int k, int d);
 extern GmmStatus gmm_sample(const GmmParams *p, size_t n, uint64_t seed,
 							double *X, int *labels, double *work);
 
+/*
+ * Charts (plot.c).  gmm_marginal_cov2: component j's 2 x 2 covariance over
+ * features f1 and f2 (0-based, distinct), row-major.  gmm_ellipse_outline:
+ * n_points + 1 points (x, y pairs in xy) of the ellipse (p - mean)^T cov^-1
+ * (p - mean) = r2 around mean, counter-clockwise from t = 0, the last equal
+ * to the first; GMM_ERR_NOT_PD when cov is not positive definite.
+ */
+extern void gmm_marginal_cov2(const GmmParams *p, int j, int f1, int f2,
+							  double *cov);
+extern GmmStatus gmm_ellipse_outline(const double *mean, const double *cov,
+									 double r2, int n_points, double *xy);
+
 #endif							/* GMM_CORE_H */

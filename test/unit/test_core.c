@@ -1034,6 +1034,125 @@ test_kmeans_weights(void)
 	free(R);
 }
 
+/*
+ * Charts (plot.c): the 2 x 2 marginal picks the right entries of every
+ * covariance type (hand-written 3-feature models), and the outline's points
+ * lie on the ellipse (the quadratic form through the closed-form 2 x 2
+ * inverse, not the Cholesky factor the code uses), go round
+ * counter-clockwise, close exactly, and hit the hand-derived axis points.
+ */
+static void
+test_ellipse(void)
+{
+	GmmParams	p;
+	double	   *buf;
+	double		cov[4];
+	double		xy[2 * 257];
+	/* full: component 1's matrix is the one with entries 1x */
+	static const double full[2][9] = {
+		{4, 0.5, 0.25, 0.5, 3, 0.75, 0.25, 0.75, 2},
+		{14, 1.5, 1.25, 1.5, 13, 1.75, 1.25, 1.75, 12}};
+	const double mean[2] = {1.0, -2.0};
+	const double r2 = -2.0 * log(1.0 - 0.95);
+	static const struct
+	{
+		double		a,
+					b,
+					c;
+	}			shapes[] = {{4, 1.2, 1}, {1, 0, 1}, {1e-4, -0.9e-2, 1}, {2.5e6, 3e2, 5e-2}};
+
+	/* full */
+	buf = new_params(&p, GMM_COV_FULL, 2, 3);
+	memcpy(p.covariances, full, sizeof(full));
+	gmm_marginal_cov2(&p, 1, 2, 0, cov);
+	CHECK(cov[0] == 12 && cov[1] == 1.25 && cov[2] == 1.25 && cov[3] == 14,
+		  "full, component 1, features 3 and 1: %g %g %g %g", cov[0], cov[1], cov[2], cov[3]);
+	gmm_marginal_cov2(&p, 0, 0, 1, cov);
+	CHECK(cov[0] == 4 && cov[1] == 0.5 && cov[2] == 0.5 && cov[3] == 3,
+		  "full, component 0, features 1 and 2: %g %g %g %g", cov[0], cov[1], cov[2], cov[3]);
+	free(buf);
+	/* tied: one matrix for every component */
+	buf = new_params(&p, GMM_COV_TIED, 2, 3);
+	memcpy(p.covariances, full[1], sizeof(full[1]));
+	gmm_marginal_cov2(&p, 1, 1, 2, cov);
+	CHECK(cov[0] == 13 && cov[1] == 1.75 && cov[2] == 1.75 && cov[3] == 12,
+		  "tied, features 2 and 3: %g %g %g %g", cov[0], cov[1], cov[2], cov[3]);
+	free(buf);
+	/* diag: K x D variances, no correlation */
+	buf = new_params(&p, GMM_COV_DIAG, 2, 3);
+	for (int i = 0; i < 6; i++)
+		p.covariances[i] = i + 1;
+	gmm_marginal_cov2(&p, 1, 2, 1, cov);
+	CHECK(cov[0] == 6 && cov[1] == 0 && cov[2] == 0 && cov[3] == 5,
+		  "diag, component 1, features 3 and 2: %g %g %g %g", cov[0], cov[1], cov[2], cov[3]);
+	free(buf);
+	/* spherical: one variance per component */
+	buf = new_params(&p, GMM_COV_SPHERICAL, 2, 3);
+	p.covariances[0] = 0.5;
+	p.covariances[1] = 7;
+	gmm_marginal_cov2(&p, 1, 0, 2, cov);
+	CHECK(cov[0] == 7 && cov[1] == 0 && cov[2] == 0 && cov[3] == 7,
+		  "spherical, component 1: %g %g %g %g", cov[0], cov[1], cov[2], cov[3]);
+	free(buf);
+
+	for (size_t s = 0; s < sizeof(shapes) / sizeof(shapes[0]); s++)
+	{
+		double		a = shapes[s].a,
+					b = shapes[s].b,
+					c = shapes[s].c,
+					det = a * c - b * b;
+		const double C[4] = {a, b, b, c};
+		int			n = 256;
+		double		worst = 0.0;
+		int			turns_ok = 1;
+
+		CHECK(gmm_ellipse_outline(mean, C, r2, n, xy) == GMM_OK, "shape %zu", s);
+		for (int i = 0; i <= n; i++)
+		{
+			double		dx = xy[2 * i] - mean[0],
+						dy = xy[2 * i + 1] - mean[1];
+			double		q = (c * dx * dx - 2 * b * dx * dy + a * dy * dy) / det;
+
+			worst = fmax(worst, fabs(q - r2) / r2);
+			if (i < n)
+			{
+				double		ex = xy[2 * i + 2] - mean[0],
+							ey = xy[2 * i + 3] - mean[1];
+
+				/* each step turns left (positive cross product) */
+				turns_ok &= dx * ey - dy * ex > 0;
+			}
+		}
+		CHECK(worst < 1e-12, "shape %zu: worst relative error of the quadratic form %g", s, worst);
+		CHECK(turns_ok, "shape %zu: the points go round counter-clockwise", s);
+		CHECK(memcmp(xy, xy + 2 * n, 2 * sizeof(double)) == 0,
+			  "shape %zu: the last point is the first, bit for bit", s);
+	}
+
+	/* axis-aligned, r2 = 1: (mean + (2, 0)), a quarter round (mean + (0, 1)) */
+	{
+		const double C[4] = {4, 0, 0, 1};
+
+		CHECK(gmm_ellipse_outline(mean, C, 1.0, 4, xy) == GMM_OK, "axis-aligned");
+		CHECK(xy[0] == 3.0 && xy[1] == -2.0, "point 0 = (%.17g, %.17g)", xy[0], xy[1]);
+		CHECK_CLOSE(xy[2], 1.0, 0, 1e-15, "point 1 x");
+		CHECK_CLOSE(xy[3], -1.0, 1e-15, 0, "point 1 y");
+		CHECK_CLOSE(xy[4], -1.0, 1e-15, 0, "point 2 x");
+		CHECK_CLOSE(xy[7], -3.0, 1e-15, 0, "point 3 y");
+		CHECK(xy[8] == 3.0 && xy[9] == -2.0, "point 4 = point 0");
+	}
+
+	/* not positive definite: singular, zero variance, negative, NaN */
+	{
+		const double bad[4][4] = {{1, 1, 1, 1}, {0, 0, 0, 1}, {1, 0, 0, -1},
+		{1, NAN, NAN, 1}};
+
+		for (int i = 0; i < 4; i++)
+			CHECK(gmm_ellipse_outline(mean, bad[i], r2, 8, xy) == GMM_ERR_NOT_PD,
+				  "bad covariance %d", i);
+	}
+}
+
 int
 main(void)
 {
@@ -1051,6 +1170,7 @@ main(void)
 	RUN(test_init_methods);
 	RUN(test_kmeans);
 	RUN(test_kmeans_weights);
+	RUN(test_ellipse);
 	if (unit_hs.outstanding != 0)
 	{
 		printf("FAIL %ld allocations not released\n", unit_hs.outstanding);
