@@ -12,11 +12,12 @@
 #
 #   1. gmm_init serial and with 2 parallel workers (EXPLAIN ANALYZE execution time, median
 #      of 3), the ratio, and whether the two models are byte-identical;
-#   2. the states of PARTS (default 32) shard-like partitions (row i in part i % PARTS):
-#      rows each, text size each (base64; version 1's hex text of the same sample is
-#      2 x (68 + bytes - 36) characters, computed, not measured), and the time of the
-#      coordinator's work: parse PARTS texts, combine them, run the final function, against
-#      the serial gmm_init.
+#   2. the states of PARTS (default 32) shard-like tables (row i in table i % PARTS): rows
+#      each, text size each (base64; version 1's hex text of the same sample is
+#      2 x (68 + bytes - 36) characters, computed, not measured), the time to build and put
+#      out the PARTS states (one query a table), and the time of the coordinator's work:
+#      parse the PARTS texts, combine them, run the final function, against the serial
+#      gmm_init.
 set -euo pipefail
 
 ROWS=${1:-300000}
@@ -63,22 +64,35 @@ echo "  serial:             $ser s"
 echo "  2 parallel workers: $par s (parallel / serial = $(awk -v a="$par" -v b="$ser" 'BEGIN { printf "%.2f", a / b }'))"
 echo "  byte-identical models: $same"
 
-q "SET search_path = gmm_init_bench, public; $SERIAL
-   CREATE TABLE parts AS SELECT i % $PARTS AS p, count(*) AS n, init_state(x, 4)::text AS t
-   FROM pts GROUP BY 1"
+# the shards: PARTS tables, each state built and put out as text by its own query (as Citus's
+# worker_partial_agg does on each shard), one after another
+q "SET search_path = gmm_init_bench, public;
+   CREATE TABLE parts (p int, n bigint, t text);
+   ALTER TABLE parts ALTER t SET STORAGE EXTERNAL;
+   DO \$\$ BEGIN FOR j IN 0..$PARTS - 1 LOOP
+	EXECUTE format('CREATE TABLE p_%s AS SELECT x FROM pts WHERE i %% $PARTS = %s', j, j);
+   END LOOP; END \$\$;"
+shards=$("${PSQL[@]}" -c "SET search_path = gmm_init_bench, public; $SERIAL
+   DO \$\$ DECLARE t0 timestamptz := clock_timestamp(); BEGIN
+	FOR j IN 0..$PARTS - 1 LOOP
+		EXECUTE format('SELECT length(init_state(x, 4)::text) FROM p_%s', j);
+	END LOOP;
+	RAISE NOTICE '%', round(extract(epoch FROM clock_timestamp() - t0)::numeric, 4);
+	FOR j IN 0..$PARTS - 1 LOOP
+		EXECUTE format('INSERT INTO parts SELECT %s, count(*), init_state(x, 4)::text FROM p_%s', j, j);
+	END LOOP;
+   END \$\$;" 2>&1 | sed -n 's/.*NOTICE: *//p')
 "${PSQL[@]}" -F ' ' -c "SET search_path = gmm_init_bench, public;
 	SELECT avg(n)::int, round(avg(length(t)) / 1e6, 3),
 		   round(avg(2 * (68 + octet_length(decode(t, 'base64')) - 36)) / 1e6, 3),
 		   round(sum(length(t)) / 1e6, 1), round(sum(2 * (68 + octet_length(decode(t, 'base64')) - 36)) / 1e6, 1)
 	FROM parts" | while read -r n b64 hex tb64 thex; do
-	echo "$PARTS partitions: $n rows each; state text $b64 MB each ($tb64 MB in all), version 1's hex $hex MB ($thex MB)"
+	echo "$PARTS partitions: $n rows each; state text $b64 MB each ($tb64 MB in all); version 1's hex text of the same sample: $hex MB ($thex MB)"
 done
+echo "  shards: the $PARTS states built and put out as text, one query each, one after another: $shards s"
 merge=$(exec_time "$SERIAL" "SELECT gmm_init_final(init_merge(t::gmm_init_state)) FROM parts")
-parse=$(exec_time "$SERIAL" "SELECT count(t::gmm_init_state) FROM parts")
-out=$(exec_time "$SERIAL" "SELECT sum(length(gmm_init_state_out(s))) FROM (SELECT init_state(x, 4) AS s FROM pts GROUP BY i % $PARTS) q")
-build=$(exec_time "$SERIAL" "SELECT count(s) FROM (SELECT init_state(x, 4) AS s FROM pts GROUP BY i % $PARTS) q")
+fetch=$(exec_time "$SERIAL" "SELECT sum(length(t)) FROM parts")
 same=$(q "SET search_path = gmm_init_bench, public;
 	SELECT (SELECT gmm_init_final(init_merge(t::gmm_init_state))::text FROM parts) = m FROM m_serial")
-echo "  coordinator: parse $PARTS texts, combine, final: $merge s (/ serial gmm_init = $(awk -v a="$merge" -v b="$ser" 'BEGIN { printf "%.2f", a / b }')); parsing alone $parse s"
-echo "  shards: build the $PARTS states $build s, and with their text output $out s"
+echo "  coordinator: read, parse and combine the $PARTS texts and run the final function: $merge s (reading the texts alone: $fetch s); / serial gmm_init = $(awk -v a="$merge" -v b="$ser" 'BEGIN { printf "%.2f", a / b }')"
 echo "  model from the merged partitions byte-identical to serial gmm_init: $same"
