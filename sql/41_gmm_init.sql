@@ -121,9 +121,9 @@ FROM (SELECT init_state(x, 3, '{"sample_size": 600}' ORDER BY i)::text AS s,
 	  SELECT init_state(x, 3, '{"sample_size": 600}' ORDER BY md5(i::text))::text,
 			 init_state(x, 3, '{"sample_size": 2500}' ORDER BY md5(i::text))::text FROM init_pts) o;
 
--- Ties and signed zeros: identical rows are kept as often as they come
--- (here 200 copies of each of 5 rows, 30 sampled), whatever their order;
--- -0 is sampled as 0.
+-- Ties and signed zeros: identical rows share a key and are sampled
+-- together (here 200 copies of each of 5 rows, 30 sampled: 30 copies of one
+-- row), whatever their order; -0 is sampled as 0.
 CREATE TABLE init_dup AS
 SELECT j, ARRAY[(j % 5)::float8, CASE WHEN j % 2 = 0 THEN '-0'::float8 ELSE 0 END] AS x
 FROM generate_series(1, 1000) j;

@@ -24,10 +24,16 @@
  * merged in any order (parallel workers, Citus shards), gives the same
  * sample; and it is always held, shipped and used in that order, so the
  * state's text and binary forms and the initial model are byte-identical
- * whatever the split and the merge order.  For a fixed random_state the
- * hash does not depend on the data's order, so the sample is uniform over
- * the distinct rows as far as the hash is random; random_state picks
- * another sample.  The transition function keeps a max-heap of the
+ * whatever the split and the merge order.  The hash does not depend on the
+ * rows' order or position, so for distinct rows the sample is a uniform
+ * sample without replacement (as far as the hash is random), and
+ * random_state picks another one.  Identical rows share a key, so they are
+ * sampled together: a repeated row is in the sample with all its copies
+ * (the last one in up to sample_size) or not at all, which on data with
+ * heavy duplication makes the sample a uniform sample of distinct rows,
+ * each with all its copies, rather than of rows.  (Telling the copies
+ * apart would need an order or a count per distinct row, which no bounded,
+ * mergeable state has.)  The transition function keeps a max-heap of the
  * sample_size smallest rows (a new row costs one hash and, once the heap
  * is full, one comparison with its top); combine sorts its inputs if they
  * are not sorted yet and merges them, keeping at most sample_size rows.
