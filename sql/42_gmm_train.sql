@@ -31,11 +31,13 @@ FROM gmm_sample('{"covariance_type": "full", "weights": [0.45, 0.35, 0.2],
 								  [[1.5, -0.4], [-0.4, 0.8]]]}'::gmm, 4000, 5)
 	 WITH ORDINALITY s(x, c, i);
 
--- Every row fits the sample: gmm_init is gmm_fit's initialisation, and the
--- passes are gmm_fit's iterations, for every covariance type.
+-- Every row fits the sample: gmm_init is gmm_fit's initialisation over the
+-- rows in the sampling order (ORDER BY gmm_init_key(x, random_state), x),
+-- and the passes are gmm_fit's iterations, for every covariance type.
 SELECT t AS cov,
 	   tr_same_fit(gmm_train('tr_pts', 'x', 3, jsonb_build_object('covariance_type', t, 'tol', 1e-6)),
-				   (SELECT gmm_fit(x, 3, jsonb_build_object('covariance_type', t, 'tol', 1e-6)) FROM tr_pts),
+				   (SELECT gmm_fit(x, 3, jsonb_build_object('covariance_type', t, 'tol', 1e-6)
+								   ORDER BY gmm_init_key(x, 0), x) FROM tr_pts),
 				   1e-9) AS equals_gmm_fit
 FROM unnest(ARRAY['full', 'tied', 'diag', 'spherical']) t ORDER BY t;
 SELECT gmm_n_iter(m) > 5 AS several_iterations, gmm_converged(m) AS converged,
@@ -71,14 +73,18 @@ FROM (SELECT 'view' AS src, gmm_train('tr_view', 'features', 3, jsonb_build_obje
 	  SELECT 'partitioned', gmm_train('tr_part', 'x', 3, jsonb_build_object('init_model', m::jsonb)) FROM tr_init) s
 ORDER BY src;
 
--- Parallel passes: the same fit as serial ones from the same initial model
--- (a parallel gmm_init's sample depends on which worker read which rows).
+-- Parallel passes: the same fit as serial ones from the same initial model;
+-- and since gmm_init's sample does not depend on which worker read which
+-- rows, the byte-identical initial model and the same trained model (1e-9:
+-- the passes' sums are added in another order) without one.
 CREATE TABLE tr_big AS
 SELECT x FROM gmm_sample((SELECT m FROM tr_ref), 60000, 9) s(x, c);
 ANALYZE tr_big;
 SET max_parallel_workers_per_gather = 0;
 CREATE TABLE tr_serial AS
-SELECT gmm_train('tr_big', 'x', 3, jsonb_build_object('init_model', m::jsonb, 'tol', 1e-6)) AS m
+SELECT gmm_train('tr_big', 'x', 3, jsonb_build_object('init_model', m::jsonb, 'tol', 1e-6)) AS m,
+	   gmm_train('tr_big', 'x', 3, '{"tol": 1e-6, "covariance_type": "diag"}') AS m_sampled,
+	   (SELECT gmm_init(x, 3, '{"tol": 1e-6, "covariance_type": "diag"}') FROM tr_big) AS m_init
 FROM tr_init;
 SET parallel_setup_cost = 0;
 SET parallel_tuple_cost = 0;
@@ -102,6 +108,13 @@ SELECT tr_plan_shape('SELECT gmm_em_step(x, (SELECT m FROM tr_ref)) FROM tr_big'
 SELECT tr_same_fit(p.m, s.m, 1e-9) AS parallel_equals_serial, gmm_n_samples(p.m) AS n_samples
 FROM (SELECT gmm_train('tr_big', 'x', 3, jsonb_build_object('init_model', m::jsonb, 'tol', 1e-6)) AS m
 	  FROM tr_init) p, tr_serial s;
+EXPLAIN (COSTS OFF) SELECT gmm_init(x, 3, '{"tol": 1e-6, "covariance_type": "diag"}') FROM tr_big;
+SELECT (SELECT gmm_init(x, 3, '{"tol": 1e-6, "covariance_type": "diag"}') FROM tr_big)::text = m_init::text
+		   AS init_parallel_equals_serial,
+	   tr_same_fit(gmm_train('tr_big', 'x', 3, '{"tol": 1e-6, "covariance_type": "diag"}'), m_sampled, 1e-9)
+		   AS train_parallel_equals_serial,
+	   gmm_n_samples(m_init) AS init_rows
+FROM tr_serial;
 SELECT gmm_converged(m) AS converged, gmm_n_samples(m) AS n_samples
 FROM (SELECT gmm_train('tr_big', 'x', 3, '{"sample_size": 2000}') AS m) s;
 RESET parallel_setup_cost;

@@ -18,3 +18,30 @@ CREATE FUNCTION gmm_bic_trace(model gmm)
 	AS 'MODULE_PATHNAME', 'gmm_bic_trace'
 	LANGUAGE C IMMUTABLE STRICT PARALLEL SAFE ROWS 10;
 COMMENT ON FUNCTION gmm_bic_trace(gmm) IS 'the BIC of every number of components gmm_fit_auto tried, in order; no rows for other models';
+
+-- ---- gmm_init: a bottom-k sample, the same whatever the split and merge order ----
+-- gmm_init_state format version 2: the sample is the sample_size rows with the
+-- smallest seeded hashes of their contents, held in that order; its text form
+-- is base64.  Version 1 states (reservoir samples, text in hex) are transient
+-- aggregate states and are not read.
+CREATE FUNCTION gmm_init_key(x float8[], random_state bigint DEFAULT 0) RETURNS bigint
+	AS 'MODULE_PATHNAME', 'gmm_init_key'
+	LANGUAGE C IMMUTABLE STRICT PARALLEL SAFE;
+COMMENT ON FUNCTION gmm_init_key(float8[], bigint)
+	IS 'sampling key of a row for gmm_init: the top 63 bits of a seeded 64-bit hash of its values; gmm_init''s sample is the sample_size rows first in ORDER BY gmm_init_key(x, random_state), x';
+COMMENT ON TYPE gmm_init_state
+	IS 'state of gmm_init: the bottom-k sample (smallest gmm_init_key) of at most sample_size rows, the same for any split and merge order';
+COMMENT ON FUNCTION gmm_init_state_in(cstring)
+	IS 'gmm_init_state input: the binary format in base64, validated as binary input';
+COMMENT ON FUNCTION gmm_init_state_out(gmm_init_state)
+	IS 'gmm_init_state output: the binary format in base64 (RFC 4648, padded, no line breaks)';
+COMMENT ON FUNCTION gmm_init_state_recv(internal)
+	IS 'gmm_init_state binary input (big-endian; shapes, counts, options, finite values and the sampling order checked)';
+COMMENT ON FUNCTION gmm_init_transfn(gmm_init_state, float8[], int)
+	IS 'transition function of gmm_init: keeps the sample_size rows with the smallest gmm_init_key';
+COMMENT ON FUNCTION gmm_init_combine(gmm_init_state, gmm_init_state)
+	IS 'combine function of gmm_init: the first sample_size rows of both samples in the sampling order';
+COMMENT ON AGGREGATE gmm_init(float8[], int)
+	IS 'initial model (k-means on the bottom-k sample of at most 10000 rows by gmm_init_key, n_iter 0) for gmm_em_step and gmm_train';
+COMMENT ON AGGREGATE gmm_init(float8[], int, jsonb)
+	IS 'initial model from the bottom-k sample of the rows by gmm_init_key, with gmm_fit''s options plus sample_size';

@@ -77,12 +77,12 @@ extern void gmm_em_accumulate(GmmStats *st, const GmmParams *p,
 extern void gmm_em_state_check_compatible(const GmmEmState *a,
 										  const GmmEmState *b);
 
-/* text forms of both state types: their binary format in hex */
+/* text form of gmm_em_state: its binary format in hex (gmm_init_state: base64) */
 extern char *gmm_state_hex_encode(const bytea *b);
 extern char *gmm_state_hex_decode(const char *str, const char *type,
 								  size_t *len);
 
 /* the gmm_init_state type, gmm_init.c */
-#define GMM_INIT_STATE_VERSION	1
+#define GMM_INIT_STATE_VERSION	2
 
 #endif							/* GMM_EM_STATE_H */

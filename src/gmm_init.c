@@ -1,31 +1,57 @@
 /*
  * gmm_init.c
  *	  gmm_init(x, n_components [, options]): the initial model of a fit,
- *	  computed from a bounded uniform random sample of the rows, as a
+ *	  computed from a bounded, seeded random sample of the rows, as a
  *	  combinable aggregate with a real state type (gmm_init_state).
  *
- * Sampling.  The transition function keeps a reservoir (Algorithm R) of at
- * most sample_size rows, drawing from xoshiro256** seeded with random_state
- * on the stream given by a hash of the state's first row, so that workers
- * and nodes that see different rows draw differently yet reproducibly.
- * While fewer rows than sample_size have been seen the reservoir is all of
- * them, in arrival order.  Two reservoirs of n_a and n_b rows merge into a
- * uniform sample of min(sample_size, n_a + n_b) rows of the union: when
- * both hold all their rows and fit together, by concatenation; otherwise
- * each slot is drawn from the first with probability (rows of the first
- * not yet drawn) / (rows of both not yet drawn), i.e. a hypergeometric
- * split, taking a uniformly chosen not yet taken row of that reservoir,
- * with the first state's generator.  The result is deterministic given the
- * order of the rows and of the merges.
+ * Sampling: a bottom-k sample.  Every row gets a sampling key, the top 63
+ * bits of a seeded 64-bit hash of its values (gmm_init_key(x, random_state)
+ * in SQL):
+ *
+ *	h = mix(random_state + G); for each value v: h = mix((h ^ bits(v)) + G);
+ *	key = h >> 1
+ *
+ * where bits(v) is the IEEE 754 bit pattern of v as an unsigned 64-bit
+ * integer (-0.0 is first replaced by 0.0; NaN and infinities never get
+ * here), G = 0x9E3779B97F4A7C15 and mix is splitmix64's finaliser
+ * (z ^= z >> 30; z *= 0xBF58476D1CE4E5B9; z ^= z >> 27;
+ * z *= 0x94D049BB133111EB; z ^= z >> 31; all modulo 2^64).  The sample is
+ * the sample_size rows that come first in the order (key, then the values
+ * compared as numbers, left to right): the rows with the smallest keys,
+ * collisions broken by contents, so the order is total up to identical
+ * rows, which are interchangeable.  The sample of a union is the bottom
+ * sample_size of the union of the samples, so any partition of the rows,
+ * merged in any order (parallel workers, Citus shards), gives the same
+ * sample; and it is always held, shipped and used in that order, so the
+ * state's text and binary forms and the initial model are byte-identical
+ * whatever the split and the merge order.  The hash does not depend on the
+ * rows' order or position, so for distinct rows the sample is a uniform
+ * sample without replacement (as far as the hash is random), and
+ * random_state picks another one.  Identical rows share a key, so they are
+ * sampled together: a repeated row is in the sample with all its copies
+ * (the last one in up to sample_size) or not at all, which on data with
+ * heavy duplication makes the sample a uniform sample of distinct rows,
+ * each with all its copies, rather than of rows.  (Telling the copies
+ * apart would need an order or a count per distinct row, which no bounded,
+ * mergeable state has.)  The transition function keeps a max-heap of the
+ * sample_size smallest rows (a new row costs one hash and, once the heap
+ * is full, one comparison with its top); combine sorts its inputs if they
+ * are not sorted yet and merges them, keeping at most sample_size rows.
  *
  * Initialisation.  The final function runs gmm_fit's initialisation
  * (k-means by default; covariance_type, init_params, random_state,
  * reg_covar, n_init, weights_init, means_init, precisions_init as gmm_fit)
- * on the sample with max_iter 0: n_iter 0, no lower bound, log_likelihood
- * and n_samples of the sample.  The stored options (max_iter, tol, ...) are
- * those given, for gmm_em_step and gmm_train to continue with.  With no
- * more rows than sample_size the sample is every row in scan order, so
- * gmm_init equals gmm_fit with max_iter 0 over the same rows.
+ * on the sample, in the sampling order, with max_iter 0: n_iter 0, no
+ * lower bound, log_likelihood and n_samples of the sample.  The stored
+ * options (max_iter, tol, ...) are those given, for gmm_em_step and
+ * gmm_train to continue with.  With no more rows than sample_size the
+ * sample is every row, so gmm_init equals
+ *	gmm_fit(x, k, options || '{"max_iter": 0}'
+ *			ORDER BY gmm_init_key(x, random_state), x)
+ * over the same rows.
+ *
+ * Before version 1.1 the sample was a reservoir (Algorithm R) whose merge
+ * depended on the arrival order of the rows and of the merges.
  */
 #include "postgres.h"
 
@@ -33,7 +59,7 @@
 
 #include "fmgr.h"
 #include "libpq/pqformat.h"
-#include "port/pg_bswap.h"
+#include "miscadmin.h"
 #include "utils/array.h"
 #include "utils/builtins.h"
 #include "utils/float.h"
@@ -47,24 +73,36 @@
 #include "gmm_fit.h"
 
 #define GMM_INIT_STATE_MAGIC		0x474D4953	/* "GMIS" */
-#define GMM_INIT_WIRE_HEADER		68
+#define GMM_INIT_WIRE_HEADER		36
 #define GMM_INIT_DEFAULT_SAMPLE		10000
 #define GMM_INIT_DEFAULT_PER_COMP	100
 
+#define KEY_GAMMA	UINT64CONST(0x9E3779B97F4A7C15)
+
+/* how the slots of a state are ordered (in memory only, never shipped) */
+#define INIT_ORDER_NONE		0	/* as they came */
+#define INIT_ORDER_HEAP		1	/* a max-heap: slot 0 comes last */
+#define INIT_ORDER_SORTED	2	/* the sampling order */
+
+/*
+ * In memory: the header, the options jsonb (MAXALIGNed), then cap slots of
+ * d + 1 words each: the row's key (uint64), then its d values.
+ */
 typedef struct GmmInitState
 {
 	int32		vl_len_;		/* varlena header (do not touch directly) */
 	uint8		version;		/* GMM_INIT_STATE_VERSION */
-	uint8		reserved8[3];	/* zero */
+	uint8		order;			/* INIT_ORDER_* */
+	uint8		reserved8[2];	/* zero */
 	int32		k;				/* n_components */
 	int32		d;				/* features */
-	int32		sample_size;	/* reservoir bound */
-	int32		nsample;		/* rows in the reservoir */
-	int32		cap;			/* rows allocated */
+	int32		sample_size;	/* bound of the sample */
+	int32		nsample;		/* rows in the sample, min(sample_size, n_seen) */
+	int32		cap;			/* slots allocated */
 	int32		options_bytes;	/* VARSIZE of the options jsonb, 0 if none */
-	int64		n_seen;			/* rows offered to the reservoir */
-	uint64		rng[4];			/* GmmRng */
-	double		data[FLEXIBLE_ARRAY_MEMBER];	/* options jsonb, then rows */
+	int64		n_seen;			/* rows offered */
+	uint64		seed;			/* random_state, from the options */
+	double		data[FLEXIBLE_ARRAY_MEMBER];	/* options jsonb, then slots */
 } GmmInitState;
 
 #define INIT_HEADER_SIZE	offsetof(GmmInitState, data)
@@ -76,9 +114,106 @@ InitOptions(GmmInitState *s)
 }
 
 static double *
-InitRows(GmmInitState *s)
+InitSlots(GmmInitState *s)
 {
 	return s->data + MAXALIGN(s->options_bytes) / sizeof(double);
+}
+
+static inline uint64
+SlotKey(const double *slot)
+{
+	uint64		key;
+
+	memcpy(&key, slot, sizeof(key));
+	return key;
+}
+
+static inline uint64
+KeyMix(uint64 z)
+{
+	z = (z ^ (z >> 30)) * UINT64CONST(0xBF58476D1CE4E5B9);
+	z = (z ^ (z >> 27)) * UINT64CONST(0x94D049BB133111EB);
+	return z ^ (z >> 31);
+}
+
+/*
+ * A row's sampling key (see the header comment).  x may be unaligned; out,
+ * if not NULL, gets the d values with -0.0 replaced by 0.0.
+ */
+static uint64
+RowKey(const double *x, int d, uint64 seed, double *out)
+{
+	uint64		h = KeyMix(seed + KEY_GAMMA);
+
+	for (int i = 0; i < d; i++)
+	{
+		double		v;
+		uint64		bits;
+
+		memcpy(&v, &x[i], sizeof(v));
+		if (v == 0.0)
+			v = 0.0;
+		memcpy(&bits, &v, sizeof(bits));
+		h = KeyMix((h ^ bits) + KEY_GAMMA);
+		if (out)
+			out[i] = v;
+	}
+	return h >> 1;
+}
+
+/* the sampling order of two slots */
+static inline int
+SlotCmp(const double *a, const double *b, int d)
+{
+	uint64		ka = SlotKey(a);
+	uint64		kb = SlotKey(b);
+
+	if (ka != kb)
+		return ka < kb ? -1 : 1;
+	for (int i = 1; i <= d; i++)
+		if (a[i] != b[i])
+			return a[i] < b[i] ? -1 : 1;
+	return 0;
+}
+
+static int
+SlotQsortCmp(const void *a, const void *b, void *arg)
+{
+	return SlotCmp((const double *) a, (const double *) b, *(const int *) arg);
+}
+
+static inline void
+SlotSwap(double *a, double *b, int stride)
+{
+	for (int i = 0; i < stride; i++)
+	{
+		double		t = a[i];
+
+		a[i] = b[i];
+		b[i] = t;
+	}
+}
+
+/* restore the max-heap below slot i of n */
+static void
+HeapSiftDown(double *slots, int n, int i, int d)
+{
+	int			stride = d + 1;
+
+	for (;;)
+	{
+		int			l = 2 * i + 1;
+		int			big = i;
+
+		if (l < n && SlotCmp(slots + (size_t) l * stride, slots + (size_t) big * stride, d) > 0)
+			big = l;
+		if (l + 1 < n && SlotCmp(slots + (size_t) (l + 1) * stride, slots + (size_t) big * stride, d) > 0)
+			big = l + 1;
+		if (big == i)
+			return;
+		SlotSwap(slots + (size_t) i * stride, slots + (size_t) big * stride, stride);
+		i = big;
+	}
 }
 
 static Size
@@ -86,7 +221,7 @@ InitStateSize(int d, int cap, int options_bytes)
 {
 	Size		size = add_size(INIT_HEADER_SIZE, MAXALIGN(options_bytes));
 
-	size = add_size(size, mul_size(mul_size(cap, d), sizeof(double)));
+	size = add_size(size, mul_size(mul_size(cap, d + 1), sizeof(double)));
 	if (size > MaxAllocSize)
 		ereport(ERROR,
 				(errcode(ERRCODE_PROGRAM_LIMIT_EXCEEDED),
@@ -96,7 +231,6 @@ InitStateSize(int d, int cap, int options_bytes)
 				 errhint("Lower the sample_size option.")));
 	return size;
 }
-
 /*
  * Parse gmm_init's options: sample_size (default max(10000, 100 K)) and
  * gmm_fit's options, checked as gmm_fit checks them.
@@ -139,38 +273,59 @@ InitParseOptions(Jsonb *opts, int k, GmmOptions *o, int *sample_size)
 	gmm_options_apply(rest, o);
 }
 
-/* stream number of a state's generator: FNV-1a of the first row's bits */
-static uint64
-RowStream(const double *x, int d)
-{
-	uint64		h = UINT64CONST(0xcbf29ce484222325);
-
-	for (int i = 0; i < d; i++)
-	{
-		uint64		bits;
-
-		memcpy(&bits, &x[i], sizeof(bits));
-		for (int b = 0; b < 64; b += 8)
-		{
-			h ^= (bits >> b) & 0xff;
-			h *= UINT64CONST(0x100000001b3);
-		}
-	}
-	return h;
-}
-
-/* a copy of s with room for cap rows, in CurrentMemoryContext */
+/* a copy of s with room for cap slots, in CurrentMemoryContext */
 static GmmInitState *
 InitStateResize(GmmInitState *s, int cap)
 {
 	Size		size = InitStateSize(s->d, cap, s->options_bytes);
 	GmmInitState *n = palloc(size);
-	Size		used = (char *) (InitRows(s) + (size_t) s->nsample * s->d) - (char *) s;
+	Size		used = (char *) (InitSlots(s) + (size_t) Min(s->nsample, cap) * (s->d + 1)) -
+		(char *) s;
 
 	memcpy(n, s, used);
 	SET_VARSIZE(n, size);
 	n->cap = cap;
 	return n;
+}
+
+/* an empty state of the given shape with room for cap slots */
+static GmmInitState *
+InitStateNew(int k, int d, int sample_size, Jsonb *opts, uint64 seed, int cap)
+{
+	int			obytes = opts ? (int) VARSIZE(opts) : 0;
+	Size		size = InitStateSize(d, cap, obytes);
+	GmmInitState *s = palloc0(size);
+
+	SET_VARSIZE(s, size);
+	s->version = GMM_INIT_STATE_VERSION;
+	s->order = INIT_ORDER_SORTED;
+	s->k = k;
+	s->d = d;
+	s->sample_size = sample_size;
+	s->cap = cap;
+	s->options_bytes = obytes;
+	s->seed = seed;
+	if (opts)
+		memcpy(s->data, opts, obytes);
+	return s;
+}
+
+/*
+ * The slots of s in the sampling order: s's own if they are sorted, else a
+ * sorted copy in CurrentMemoryContext.
+ */
+static const double *
+InitSortedSlots(GmmInitState *s)
+{
+	size_t		bytes = sizeof(double) * (size_t) s->nsample * (s->d + 1);
+	double	   *copy;
+
+	if (s->order == INIT_ORDER_SORTED || s->nsample <= 1)
+		return InitSlots(s);
+	copy = palloc(Max(bytes, 1));
+	memcpy(copy, InitSlots(s), bytes);
+	qsort_arg(copy, s->nsample, sizeof(double) * (s->d + 1), SlotQsortCmp, &s->d);
+	return copy;
 }
 
 static int
@@ -187,36 +342,18 @@ InitGetK(FunctionCallInfo fcinfo)
 	return k;
 }
 
-/* a new state on the first row, in CurrentMemoryContext */
+/* a new state for the aggregate's first row, in CurrentMemoryContext */
 static GmmInitState *
-InitStateCreate(FunctionCallInfo fcinfo, int k, const double *x, int d)
+InitStateCreate(FunctionCallInfo fcinfo, int k, int d)
 {
 	Jsonb	   *opts = NULL;
 	GmmOptions	o;
 	int			m;
-	int			obytes;
-	int			cap;
-	GmmInitState *s;
-	GmmRng		rng;
 
 	if (PG_NARGS() > 3 && !PG_ARGISNULL(3))
 		opts = PG_GETARG_JSONB_P(3);
 	InitParseOptions(opts, k, &o, &m);
-	obytes = opts ? (int) VARSIZE(opts) : 0;
-	cap = Min(m, 1024);
-	s = palloc0(InitStateSize(d, cap, obytes));
-	SET_VARSIZE(s, InitStateSize(d, cap, obytes));
-	s->version = GMM_INIT_STATE_VERSION;
-	s->k = k;
-	s->d = d;
-	s->sample_size = m;
-	s->cap = cap;
-	s->options_bytes = obytes;
-	if (opts)
-		memcpy(s->data, opts, obytes);
-	gmm_rng_seed(&rng, o.fit.random_state, RowStream(x, d));
-	memcpy(s->rng, rng.s, sizeof(s->rng));
-	return s;
+	return InitStateNew(k, d, m, opts, o.fit.random_state, Min(m, 1024));
 }
 
 PG_FUNCTION_INFO_V1(gmm_init_transfn);
@@ -228,7 +365,9 @@ gmm_init_transfn(PG_FUNCTION_ARGS)
 	const double *x;
 	int			k;
 	int			d;
-	GmmRng		rng;
+	int			stride;
+	uint64		key;
+	double	   *slots;
 
 	if (!AggCheckCallContext(fcinfo, NULL))
 		elog(ERROR, "gmm_init transition function called in non-aggregate context");
@@ -244,7 +383,7 @@ gmm_init_transfn(PG_FUNCTION_ARGS)
 	if (s == NULL)
 	{
 		x = gmm_array_row(xa, 0, NULL, NULL, &d);
-		s = InitStateCreate(fcinfo, k, x, d);
+		s = InitStateCreate(fcinfo, k, d);
 	}
 	else
 	{
@@ -265,23 +404,45 @@ gmm_init_transfn(PG_FUNCTION_ARGS)
 		x = gmm_array_row(xa, s->d, "the first row of the aggregate", NULL, &d);
 	}
 
-	/* Algorithm R */
-	memcpy(rng.s, s->rng, sizeof(rng.s));
+	stride = d + 1;
 	s->n_seen++;
 	if (s->nsample < s->sample_size)
 	{
+		double	   *slot;
+
 		if (s->nsample == s->cap)
 			s = InitStateResize(s, (int) Min((int64) s->sample_size, 2 * (int64) s->cap));
-		memcpy(InitRows(s) + (size_t) s->nsample * d, x, sizeof(double) * d);
+		slot = InitSlots(s) + (size_t) s->nsample * stride;
+		key = RowKey(x, d, s->seed, slot + 1);
+		memcpy(slot, &key, sizeof(key));
 		s->nsample++;
+		if (s->nsample > 1)
+			s->order = INIT_ORDER_NONE;
 	}
 	else
 	{
-		uint64		j = (uint64) (gmm_rng_uniform(&rng) * (double) s->n_seen);
+		/* full: the row replaces the last of the sample if it comes before it */
+		slots = InitSlots(s);
+		if (s->order != INIT_ORDER_HEAP)
+		{
+			for (int i = s->nsample / 2 - 1; i >= 0; i--)
+				HeapSiftDown(slots, s->nsample, i, d);
+			s->order = INIT_ORDER_HEAP;
+		}
+		key = RowKey(x, d, s->seed, NULL);
+		if (key <= SlotKey(slots))
+		{
+			double	   *tmp = palloc(sizeof(double) * stride);
 
-		if (j < (uint64) s->sample_size)
-			memcpy(InitRows(s) + (size_t) j * d, x, sizeof(double) * d);
-		memcpy(s->rng, rng.s, sizeof(rng.s));
+			memcpy(tmp, &key, sizeof(key));
+			(void) RowKey(x, d, s->seed, tmp + 1);
+			if (SlotCmp(tmp, slots, d) < 0)
+			{
+				memcpy(slots, tmp, sizeof(double) * stride);
+				HeapSiftDown(slots, s->nsample, 0, d);
+			}
+			pfree(tmp);
+		}
 	}
 	if ((Pointer) xa != DatumGetPointer(PG_GETARG_DATUM(1)))
 		pfree(xa);
@@ -289,7 +450,8 @@ gmm_init_transfn(PG_FUNCTION_ARGS)
 }
 
 /*
- * Merge two samples (STRICT).  The result is a new state (or, as an
+ * Merge two samples (STRICT): the first min(sample_size, rows of both) rows
+ * of both in the sampling order.  The result is a new state (or, as an
  * aggregate and when it fits, the first argument updated in place); the
  * second argument is only read.
  */
@@ -302,8 +464,14 @@ gmm_init_combine(PG_FUNCTION_ARGS)
 	Jsonb	   *oa = InitOptions(a);
 	Jsonb	   *ob = InitOptions(b);
 	int			d = a->d;
-	int64		total;
+	int			stride = d + 1;
+	size_t		slot_bytes = sizeof(double) * stride;
 	int			c;
+	int			ia = 0,
+				ib = 0;
+	const double *sa;
+	const double *sb;
+	double	   *out;
 	GmmInitState *r;
 
 	if (a->k != b->k || a->d != b->d || a->sample_size != b->sample_size)
@@ -313,77 +481,53 @@ gmm_init_combine(PG_FUNCTION_ARGS)
 				 errdetail("One has %d components, %d features and sample_size %d; the other %d, %d and %d.",
 						   a->k, a->d, a->sample_size, b->k, b->d, b->sample_size)));
 	if (a->options_bytes != b->options_bytes ||
-		(oa && memcmp(oa, ob, a->options_bytes) != 0))
+		(oa && memcmp(oa, ob, a->options_bytes) != 0) || a->seed != b->seed)
 		ereport(ERROR,
 				(errcode(ERRCODE_DATA_EXCEPTION),
 				 errmsg("cannot combine gmm_init_state values with different options")));
 
-	total = a->n_seen + b->n_seen;
-	c = (int) Min((int64) a->sample_size, total);
-	if (c > a->cap || !AggCheckCallContext(fcinfo, NULL) ||
-		(Pointer) a != DatumGetPointer(PG_GETARG_DATUM(0)))
-		r = InitStateResize(a, Max(c, 1));
-	else
+	c = (int) Min((int64) a->sample_size, (int64) a->nsample + b->nsample);
+	sa = InitSortedSlots(a);
+	sb = InitSortedSlots(b);
+	out = palloc(slot_bytes * Max(c, 1));
+	for (int i = 0; i < c; i++)
+	{
+		const double *src;
+
+		if (ib >= b->nsample ||
+			(ia < a->nsample &&
+			 SlotCmp(sa + (size_t) ia * stride, sb + (size_t) ib * stride, d) <= 0))
+			src = sa + (size_t) (ia++) * stride;
+		else
+			src = sb + (size_t) (ib++) * stride;
+		memcpy(out + (size_t) i * stride, src, slot_bytes);
+	}
+
+	if (c <= a->cap && AggCheckCallContext(fcinfo, NULL) &&
+		(Pointer) a == DatumGetPointer(PG_GETARG_DATUM(0)))
 		r = a;
-
-	if (a->n_seen == a->nsample && b->n_seen == b->nsample &&
-		(int64) a->nsample + b->nsample <= a->sample_size)
-	{
-		/* every row of both fits: all of them, the first's rows first */
-		memcpy(InitRows(r) + (size_t) a->nsample * d, InitRows(b),
-			   sizeof(double) * b->nsample * d);
-		r->nsample = a->nsample + b->nsample;
-	}
 	else
-	{
-		/* a hypergeometric split, each side a uniform subset of its sample */
-		int			na = a->nsample;
-		int			nb = b->nsample;
-		int64		popa = a->n_seen;
-		int64		popb = b->n_seen;
-		int		   *ia = palloc(sizeof(int) * Max(na, 1));
-		int		   *ib = palloc(sizeof(int) * Max(nb, 1));
-		double	   *ra = palloc(sizeof(double) * (size_t) Max(na, 1) * d);
-		double	   *out = palloc(sizeof(double) * (size_t) Max(c, 1) * d);
-		GmmRng		rng;
-
-		memcpy(ra, InitRows(a), sizeof(double) * (size_t) na * d);
-		memcpy(rng.s, a->rng, sizeof(rng.s));
-		for (int i = 0; i < na; i++)
-			ia[i] = i;
-		for (int i = 0; i < nb; i++)
-			ib[i] = i;
-		for (int i = 0; i < c; i++)
-		{
-			bool		from_a = gmm_rng_uniform(&rng) * (double) (popa + popb) < (double) popa;
-			int		   *idx = from_a ? ia : ib;
-			int		   *left = from_a ? &na : &nb;
-			int			t;
-			const double *src;
-
-			if (*left == 0)
-				elog(ERROR, "gmm_init: reservoir merge ran out of rows");
-			t = (int) (gmm_rng_uniform(&rng) * (double) *left);
-			if (t >= *left)
-				t = *left - 1;
-			src = from_a ? ra + (size_t) idx[t] * d : InitRows(b) + (size_t) idx[t] * d;
-			memcpy(out + (size_t) i * d, src, sizeof(double) * d);
-			idx[t] = idx[--(*left)];
-			if (from_a)
-				popa--;
-			else
-				popb--;
-		}
-		memcpy(InitRows(r), out, sizeof(double) * (size_t) c * d);
-		r->nsample = c;
-		memcpy(r->rng, rng.s, sizeof(rng.s));
-		pfree(ia);
-		pfree(ib);
-		pfree(ra);
-		pfree(out);
-	}
-	r->n_seen = total;
+		r = InitStateResize(a, Max(c, 1));
+	memcpy(InitSlots(r), out, slot_bytes * c);
+	r->nsample = c;
+	r->order = INIT_ORDER_SORTED;
+	r->n_seen = a->n_seen + b->n_seen;
+	pfree(out);
 	PG_RETURN_POINTER(r);
+}
+
+/* the rows of a state's sample in the sampling order, packed */
+static double *
+InitSampleRows(GmmInitState *s)
+{
+	const double *slots = InitSortedSlots(s);
+	int			d = s->d;
+	double	   *rows = palloc(sizeof(double) * (size_t) Max(s->nsample, 1) * d);
+
+	for (int i = 0; i < s->nsample; i++)
+		memcpy(rows + (size_t) i * d, slots + (size_t) i * (d + 1) + 1,
+			   sizeof(double) * d);
+	return rows;
 }
 
 /* the initial model from the sample (the state is only read) */
@@ -400,32 +544,155 @@ gmm_init_final(PG_FUNCTION_ARGS)
 	InitParseOptions(InitOptions(s), s->k, &o, &sample_size);
 	max_iter = o.fit.max_iter;
 	o.fit.max_iter = 0;
-	m = gmm_fit_rows(InitRows(s), NULL, s->nsample, s->d, s->k, &o, NULL,
+	m = gmm_fit_rows(InitSampleRows(s), NULL, s->nsample, s->d, s->k, &o, NULL,
 					 "gmm_init");
 	m->max_iter = max_iter;
 	PG_RETURN_GMM_P(m);
 }
 
+/* gmm_init_key(x, random_state): a row's sampling key */
+PG_FUNCTION_INFO_V1(gmm_init_key);
+Datum
+gmm_init_key(PG_FUNCTION_ARGS)
+{
+	ArrayType  *xa = PG_GETARG_ARRAYTYPE_P(0);
+	int64		seed = PG_GETARG_INT64(1);
+	const double *x;
+	int			d;
+
+	if (seed < 0)
+		ereport(ERROR,
+				(errcode(ERRCODE_INVALID_PARAMETER_VALUE),
+				 errmsg("random_state must not be negative, not " INT64_FORMAT, seed)));
+	x = gmm_array_row(xa, 0, NULL, NULL, &d);
+	PG_RETURN_INT64((int64) RowKey(x, d, (uint64) seed, NULL));
+}
+
 /* ---------------------------------------------------------------------
- * I/O.  Binary format, big-endian:
+ * I/O.  Binary format (version 2), big-endian:
  *
  *	0	4	uint32		magic 0x474D4953 ("GMIS")
- *	4	1	uint8		format version (1)
+ *	4	1	uint8		format version (2)
  *	5	3	uint8[3]	reserved, zero
  *	8	4	int32		n_components (K)
  *	12	4	int32		n_features (D)
  *	16	4	int32		sample_size (M)
  *	20	4	int32		rows in the sample (S = min(M, N))
  *	24	8	int64		rows seen (N)
- *	32	32	uint64[4]	generator state, not all zero
- *	64	4	int32		length of the options (L, 0: none)
- *	68	L	bytes		options, JSON text
- *		8SD	float8[]	the sample, S x D
+ *	32	4	int32		length of the options (L, 0: none)
+ *	36	L	bytes		options, JSON text
+ *		8SD	float8[]	the sample, S x D, in the sampling order
  *
- * Input parses the options as gmm_init does and checks that they give M.
- * The text form is the same bytes in hex.
+ * The keys are not sent: input recomputes them with the options'
+ * random_state and rejects a sample that is not in the sampling order
+ * (identical rows may repeat), values that are not finite and -0.0.  Input
+ * parses the options as gmm_init does and checks that they give M.
+ *
+ * The text form is the same bytes in base64 (RFC 4648, standard alphabet,
+ * padded, no line breaks or spaces): 4 characters per 3 bytes, where
+ * version 1 of the format (which also carried a generator state) was
+ * shipped in hexadecimal, 2 characters a byte.  A state is transient (an
+ * aggregate's, shipped between processes and nodes of one installation),
+ * so version 1 is not read.
  * ---------------------------------------------------------------------
  */
+
+static const char b64_chars[] =
+"ABCDEFGHIJKLMNOPQRSTUVWXYZabcdefghijklmnopqrstuvwxyz0123456789+/";
+
+static char *
+Base64Encode(const unsigned char *p, size_t n)
+{
+	size_t		outlen = 4 * ((n + 2) / 3);
+	char	   *out = palloc_extended(outlen + 1, MCXT_ALLOC_HUGE);
+	char	   *o = out;
+	size_t		i = 0;
+
+	for (; i + 3 <= n; i += 3)
+	{
+		uint32		v = ((uint32) p[i] << 16) | ((uint32) p[i + 1] << 8) | p[i + 2];
+
+		*o++ = b64_chars[v >> 18];
+		*o++ = b64_chars[(v >> 12) & 63];
+		*o++ = b64_chars[(v >> 6) & 63];
+		*o++ = b64_chars[v & 63];
+	}
+	if (i < n)
+	{
+		uint32		v = (uint32) p[i] << 16;
+
+		if (i + 1 < n)
+			v |= (uint32) p[i + 1] << 8;
+		*o++ = b64_chars[v >> 18];
+		*o++ = b64_chars[(v >> 12) & 63];
+		*o++ = (i + 1 < n) ? b64_chars[(v >> 6) & 63] : '=';
+		*o++ = '=';
+	}
+	*o = '\0';
+	return out;
+}
+
+static void
+BadInitText(const char *detail)
+{
+	ereport(ERROR,
+			(errcode(ERRCODE_INVALID_TEXT_REPRESENTATION),
+			 errmsg("invalid input syntax for type gmm_init_state"),
+			 errdetail("%s", detail)));
+}
+
+/* strict base64: padded, canonical (unused bits zero), nothing else */
+static unsigned char *
+Base64Decode(const char *str, size_t *len)
+{
+	static int8 dec[256];
+	static bool ready = false;
+	size_t		n = strlen(str);
+	size_t		pad = 0;
+	size_t		groups;
+	unsigned char *out;
+	unsigned char *o;
+
+	if (!ready)
+	{
+		memset(dec, -1, sizeof(dec));
+		for (int i = 0; i < 64; i++)
+			dec[(unsigned char) b64_chars[i]] = (int8) i;
+		ready = true;
+	}
+	if (n == 0 || n % 4 != 0)
+		BadInitText("The text form is base64 (RFC 4648, padded): a non-zero multiple of 4 characters.");
+	if (str[n - 1] == '=')
+		pad = (str[n - 2] == '=') ? 2 : 1;
+	groups = n / 4;
+	*len = 3 * groups - pad;
+	out = palloc_extended(Max(*len, 1), MCXT_ALLOC_HUGE);
+	o = out;
+	for (size_t g = 0; g < groups; g++)
+	{
+		const unsigned char *q = (const unsigned char *) str + 4 * g;
+		bool		last = (g == groups - 1);
+		int			c0 = dec[q[0]],
+					c1 = dec[q[1]],
+					c2 = (last && pad == 2) ? 0 : dec[q[2]],
+					c3 = (last && pad >= 1) ? 0 : dec[q[3]];
+		uint32		v;
+
+		if ((c0 | c1 | c2 | c3) < 0)
+			BadInitText("The text form is base64 (RFC 4648, padded), with no other characters.");
+		v = ((uint32) c0 << 18) | ((uint32) c1 << 12) | ((uint32) c2 << 6) | (uint32) c3;
+		if (last && ((pad == 2 && (v & 0xffff)) || (pad == 1 && (v & 0xff))))
+			BadInitText("The base64 text has non-zero bits in its padding.");
+		*o++ = (unsigned char) (v >> 16);
+		if (!last || pad < 2)
+			*o++ = (unsigned char) (v >> 8);
+		if (!last || pad < 1)
+			*o++ = (unsigned char) v;
+		if ((g & 0xffff) == 0)
+			CHECK_FOR_INTERRUPTS();
+	}
+	return out;
+}
 
 static void
 BadInit(int code, const char *msg)
@@ -435,125 +702,168 @@ BadInit(int code, const char *msg)
 			 errmsg("invalid gmm_init_state: %s", msg)));
 }
 
-static GmmInitState *
-InitStateDecode(const char *data, size_t len, int code)
+static inline uint32
+GetU32(const unsigned char *p)
 {
-	StringInfoData buf;
+	return ((uint32) p[0] << 24) | ((uint32) p[1] << 16) | ((uint32) p[2] << 8) | p[3];
+}
+
+static inline uint64
+GetU64(const unsigned char *p)
+{
+	return ((uint64) GetU32(p) << 32) | GetU32(p + 4);
+}
+
+static inline void
+PutU32(unsigned char *p, uint32 v)
+{
+	p[0] = (unsigned char) (v >> 24);
+	p[1] = (unsigned char) (v >> 16);
+	p[2] = (unsigned char) (v >> 8);
+	p[3] = (unsigned char) v;
+}
+
+static inline void
+PutU64(unsigned char *p, uint64 v)
+{
+	PutU32(p, (uint32) (v >> 32));
+	PutU32(p + 4, (uint32) v);
+}
+
+static GmmInitState *
+InitStateDecode(const unsigned char *data, size_t len, int code)
+{
 	int32		k,
 				d,
 				m,
 				ns,
 				olen;
 	int64		nseen;
-	uint64		rng[4];
 	Jsonb	   *opts = NULL;
 	GmmOptions	o;
 	int			m2;
 	GmmInitState *s;
-	double	   *rows;
+	double	   *slots;
+	const unsigned char *p;
+	int			stride;
 
 	if (len < GMM_INIT_WIRE_HEADER)
 		BadInit(code, "truncated");
-	buf.data = (char *) data;
-	buf.len = (int) len;
-	buf.maxlen = (int) len;
-	buf.cursor = 0;
-	if ((uint32) pq_getmsgint(&buf, 4) != GMM_INIT_STATE_MAGIC)
+	if (GetU32(data) != GMM_INIT_STATE_MAGIC)
 		BadInit(code, "wrong magic number");
-	if (pq_getmsgbyte(&buf) != GMM_INIT_STATE_VERSION)
+	if (data[4] != GMM_INIT_STATE_VERSION)
 		ereport(ERROR,
 				(errcode(code),
 				 errmsg("unsupported gmm_init_state format version"),
-				 errdetail("This version of the extension reads format version %d.",
-						   GMM_INIT_STATE_VERSION)));
-	if (pq_getmsgbyte(&buf) != 0 || pq_getmsgbyte(&buf) != 0 ||
-		pq_getmsgbyte(&buf) != 0)
+				 errdetail("Found version %d; this version of the extension reads format version %d.",
+						   data[4], GMM_INIT_STATE_VERSION),
+				 errhint("gmm_init_state is a transient aggregate state: compute it again with this version.")));
+	if (data[5] != 0 || data[6] != 0 || data[7] != 0)
 		BadInit(code, "non-zero reserved field");
-	k = (int32) pq_getmsgint(&buf, 4);
-	d = (int32) pq_getmsgint(&buf, 4);
-	m = (int32) pq_getmsgint(&buf, 4);
-	ns = (int32) pq_getmsgint(&buf, 4);
-	nseen = pq_getmsgint64(&buf);
-	for (int i = 0; i < 4; i++)
-		rng[i] = (uint64) pq_getmsgint64(&buf);
-	olen = (int32) pq_getmsgint(&buf, 4);
+	k = (int32) GetU32(data + 8);
+	d = (int32) GetU32(data + 12);
+	m = (int32) GetU32(data + 16);
+	ns = (int32) GetU32(data + 20);
+	nseen = (int64) GetU64(data + 24);
+	olen = (int32) GetU32(data + 32);
 	if (k < 1 || k > GMM_MAX_COMPONENTS || d < 1 || d > GMM_MAX_FEATURES)
 		BadInit(code, "bad shape");
 	if (m < k || ns < 0 || ns > m || nseen < 0 || ns != Min((int64) m, nseen))
 		BadInit(code, "inconsistent sample size and row counts");
-	if ((rng[0] | rng[1] | rng[2] | rng[3]) == 0)
-		BadInit(code, "generator state is zero");
 	if (olen < 0 || (uint64) len != GMM_INIT_WIRE_HEADER + (uint64) olen +
 		8 * (uint64) ns * d)
 		ereport(ERROR,
 				(errcode(code),
 				 errmsg("invalid gmm_init_state: wrong length"),
 				 errdetail("Found %zu bytes.", len)));
+	p = data + GMM_INIT_WIRE_HEADER;
 	if (olen > 0)
 	{
-		char	   *txt = pnstrdup(data + buf.cursor, olen);
+		char	   *txt = pnstrdup((const char *) p, olen);
 
 		if (strlen(txt) != (size_t) olen)
 			BadInit(code, "options contain a zero byte");
 		opts = DatumGetJsonbP(DirectFunctionCall1(jsonb_in, CStringGetDatum(txt)));
-		buf.cursor += olen;
+		p += olen;
 	}
 	InitParseOptions(opts, k, &o, &m2);
 	if (m2 != m)
 		BadInit(code, "sample_size does not match the options");
 
-	s = palloc0(InitStateSize(d, Max(ns, 1), opts ? VARSIZE(opts) : 0));
-	SET_VARSIZE(s, InitStateSize(d, Max(ns, 1), opts ? VARSIZE(opts) : 0));
-	s->version = GMM_INIT_STATE_VERSION;
-	s->k = k;
-	s->d = d;
-	s->sample_size = m;
+	s = InitStateNew(k, d, m, opts, o.fit.random_state, Max(ns, 1));
 	s->nsample = ns;
-	s->cap = Max(ns, 1);
-	s->options_bytes = opts ? VARSIZE(opts) : 0;
-	if (opts)
-		memcpy(s->data, opts, s->options_bytes);
 	s->n_seen = nseen;
-	memcpy(s->rng, rng, sizeof(rng));
-	rows = InitRows(s);
-	for (size_t i = 0; i < (size_t) ns * d; i++)
+	slots = InitSlots(s);
+	stride = d + 1;
+	for (int i = 0; i < ns; i++)
 	{
-		double		x = pq_getmsgfloat8(&buf);
+		double	   *slot = slots + (size_t) i * stride;
+		uint64		key;
 
-		if (!isfinite(x))
-			BadInit(code, "a sampled value is not finite");
-		rows[i] = (x == 0.0) ? 0.0 : x;
+		for (int j = 1; j <= d; j++)
+		{
+			uint64		bits = GetU64(p);
+
+			memcpy(&slot[j], &bits, sizeof(bits));
+			p += 8;
+			if (!isfinite(slot[j]))
+				BadInit(code, "a sampled value is not finite");
+			if (bits == UINT64CONST(0x8000000000000000))
+				BadInit(code, "a sampled value is -0");
+		}
+		key = RowKey(slot + 1, d, s->seed, NULL);
+		memcpy(slot, &key, sizeof(key));
+		if (i > 0 && SlotCmp(slot - stride, slot, d) > 0)
+			ereport(ERROR,
+					(errcode(code),
+					 errmsg("invalid gmm_init_state: the sample is not in the sampling order"),
+					 errdetail("Row %d comes before row %d.", i + 1, i)));
+		if ((i & 0xfff) == 0)
+			CHECK_FOR_INTERRUPTS();
 	}
 	return s;
 }
 
-static bytea *
-InitStateEncode(GmmInitState *s)
+/* the binary format of s, without a varlena header; *len gets its length */
+static unsigned char *
+InitStateEncode(GmmInitState *s, size_t *len)
 {
-	StringInfoData buf;
 	Jsonb	   *opts = InitOptions(s);
 	char	   *txt = opts ? JsonbToCString(NULL, &opts->root, VARSIZE(opts)) : NULL;
-	const double *rows = InitRows(s);
+	size_t		olen = txt ? strlen(txt) : 0;
+	const double *slots = InitSortedSlots(s);
+	int			d = s->d;
+	size_t		n = GMM_INIT_WIRE_HEADER + olen + 8 * (size_t) s->nsample * d;
+	unsigned char *out = palloc_extended(n, MCXT_ALLOC_HUGE);
+	unsigned char *p;
 
-	pq_begintypsend(&buf);
-	pq_sendint32(&buf, GMM_INIT_STATE_MAGIC);
-	pq_sendbyte(&buf, s->version);
-	pq_sendbyte(&buf, 0);
-	pq_sendbyte(&buf, 0);
-	pq_sendbyte(&buf, 0);
-	pq_sendint32(&buf, s->k);
-	pq_sendint32(&buf, s->d);
-	pq_sendint32(&buf, s->sample_size);
-	pq_sendint32(&buf, s->nsample);
-	pq_sendint64(&buf, s->n_seen);
-	for (int i = 0; i < 4; i++)
-		pq_sendint64(&buf, (int64) s->rng[i]);
-	pq_sendint32(&buf, txt ? (int32) strlen(txt) : 0);
-	if (txt)
-		pq_sendbytes(&buf, txt, strlen(txt));
-	for (size_t i = 0; i < (size_t) s->nsample * s->d; i++)
-		pq_sendfloat8(&buf, rows[i]);
-	return pq_endtypsend(&buf);
+	PutU32(out, GMM_INIT_STATE_MAGIC);
+	out[4] = s->version;
+	out[5] = out[6] = out[7] = 0;
+	PutU32(out + 8, (uint32) s->k);
+	PutU32(out + 12, (uint32) d);
+	PutU32(out + 16, (uint32) s->sample_size);
+	PutU32(out + 20, (uint32) s->nsample);
+	PutU64(out + 24, (uint64) s->n_seen);
+	PutU32(out + 32, (uint32) olen);
+	if (olen)
+		memcpy(out + GMM_INIT_WIRE_HEADER, txt, olen);
+	p = out + GMM_INIT_WIRE_HEADER + olen;
+	for (int i = 0; i < s->nsample; i++)
+	{
+		const double *row = slots + (size_t) i * (d + 1) + 1;
+
+		for (int j = 0; j < d; j++)
+		{
+			uint64		bits;
+
+			memcpy(&bits, &row[j], sizeof(bits));
+			PutU64(p, bits);
+			p += 8;
+		}
+	}
+	*len = n;
+	return out;
 }
 
 PG_FUNCTION_INFO_V1(gmm_init_state_recv);
@@ -563,7 +873,8 @@ gmm_init_state_recv(PG_FUNCTION_ARGS)
 	StringInfo	buf = (StringInfo) PG_GETARG_POINTER(0);
 	GmmInitState *s;
 
-	s = InitStateDecode(buf->data + buf->cursor, buf->len - buf->cursor,
+	s = InitStateDecode((const unsigned char *) buf->data + buf->cursor,
+						buf->len - buf->cursor,
 						ERRCODE_INVALID_BINARY_REPRESENTATION);
 	buf->cursor = buf->len;
 	PG_RETURN_POINTER(s);
@@ -573,16 +884,33 @@ PG_FUNCTION_INFO_V1(gmm_init_state_send);
 Datum
 gmm_init_state_send(PG_FUNCTION_ARGS)
 {
-	PG_RETURN_BYTEA_P(InitStateEncode((GmmInitState *) PG_DETOAST_DATUM(PG_GETARG_DATUM(0))));
+	GmmInitState *s = (GmmInitState *) PG_DETOAST_DATUM(PG_GETARG_DATUM(0));
+	size_t		len;
+	unsigned char *bytes = InitStateEncode(s, &len);
+	bytea	   *result = palloc_extended(VARHDRSZ + len, MCXT_ALLOC_HUGE);
+
+	SET_VARSIZE(result, VARHDRSZ + len);
+	memcpy(VARDATA(result), bytes, len);
+	PG_RETURN_BYTEA_P(result);
 }
 
 PG_FUNCTION_INFO_V1(gmm_init_state_in);
 Datum
 gmm_init_state_in(PG_FUNCTION_ARGS)
 {
+	char	   *str = PG_GETARG_CSTRING(0);
 	size_t		len;
-	char	   *bytes = gmm_state_hex_decode(PG_GETARG_CSTRING(0),
-											 "gmm_init_state", &len);
+	unsigned char *bytes;
+
+	/* format version 1's text form was hex: "GMIS" is 474d4953 */
+	if (strncmp(str, "474d4953", 8) == 0)
+		ereport(ERROR,
+				(errcode(ERRCODE_INVALID_TEXT_REPRESENTATION),
+				 errmsg("unsupported gmm_init_state format version"),
+				 errdetail("This is the hexadecimal text form of format version 1; this version of the extension reads format version %d, in base64.",
+						   GMM_INIT_STATE_VERSION),
+				 errhint("gmm_init_state is a transient aggregate state: compute it again with this version.")));
+	bytes = Base64Decode(str, &len);
 
 	PG_RETURN_POINTER(InitStateDecode(bytes, len,
 									  ERRCODE_INVALID_TEXT_REPRESENTATION));
@@ -593,6 +921,8 @@ Datum
 gmm_init_state_out(PG_FUNCTION_ARGS)
 {
 	GmmInitState *s = (GmmInitState *) PG_DETOAST_DATUM(PG_GETARG_DATUM(0));
+	size_t		len;
+	unsigned char *bytes = InitStateEncode(s, &len);
 
-	PG_RETURN_CSTRING(gmm_state_hex_encode(InitStateEncode(s)));
+	PG_RETURN_CSTRING(Base64Encode(bytes, len));
 }

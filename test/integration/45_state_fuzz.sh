@@ -2,7 +2,8 @@
 # Fuzzing the aggregate state types on the real server: states of gmm_em_step (every
 # covariance type, with buffered rows) and of gmm_init, mutated at random (overwritten,
 # truncated, cut bytes; seeded, so reproducible), go through text input and then the final
-# function.  Each must be accepted or raise an error: the backend never crashes, and a
+# function (gmm_init_state's text form is base64: it is mutated as bytes).  Each must be
+# accepted or raise an error: the backend never crashes, and a
 # change of the length, of a structural header field (magic, version, shape, counts of rows
 # buffered or sampled, lengths, fingerprint) or of the embedded model is never accepted,
 # unless the input canonicalises it away (another NaN payload where the model has none).
@@ -34,35 +35,60 @@ CREATE TABLE results (kind text, must_fail boolean, accepted boolean, canonical 
 					  final_ok boolean);
 DO $$
 DECLARE
-	r record; t text; b text; pos int; model_end int; must_fail boolean;
-	acc boolean; fin boolean; re text;
+	r record; t text; b text; bb bytea; rb bytea; ob bytea; pos int; model_end int;
+	must_fail boolean; acc boolean; fin boolean; re text; v int;
 BEGIN
 	PERFORM setseed(0.42);
 	FOR r IN SELECT * FROM seeds LOOP
-		-- em: bytes 0-31 (magic .. fingerprint) and the model, 56 .. 56 + L;
-		-- init: 0-23 (magic .. rows in the sample) and the options length, 64-67
-		model_end := 56 + ('x' || substr(r.state, 41, 8))::bit(32)::int;
+		-- em (text: the binary format in hex): bytes 0-31 (magic .. fingerprint) and the
+		-- model, 56 .. 56 + L; init (text: the binary format in base64, mutated as bytes):
+		-- 0-23 (magic .. rows in the sample) and the options length, 32-35
+		IF r.kind = 'em' THEN
+			model_end := 56 + ('x' || substr(r.state, 41, 8))::bit(32)::int;
+		ELSE
+			ob := decode(r.state, 'base64');
+		END IF;
 		FOR i IN 1..1500 LOOP
-			t := r.state;
 			must_fail := false;
-			FOR j IN 1..(1 + (random() * 2)::int) LOOP
-				pos := (random() * (length(t) / 2 - 1))::int;
-				IF random() < 0.8 THEN
-					b := lpad(to_hex((random() * 255)::int), 2, '0');
-					IF b <> substr(t, 2 * pos + 1, 2) AND
-					   (CASE r.kind WHEN 'em' THEN pos < 32 OR (pos >= 56 AND pos < model_end)
-									ELSE pos < 24 OR (pos >= 64 AND pos < 68) END) THEN
+			IF r.kind = 'em' THEN
+				t := r.state;
+				FOR j IN 1..(1 + (random() * 2)::int) LOOP
+					pos := (random() * (length(t) / 2 - 1))::int;
+					IF random() < 0.8 THEN
+						b := lpad(to_hex((random() * 255)::int), 2, '0');
+						IF b <> substr(t, 2 * pos + 1, 2) AND
+						   (pos < 32 OR (pos >= 56 AND pos < model_end)) THEN
+							must_fail := true;
+						END IF;
+						t := overlay(t placing b from 2 * pos + 1);
+					ELSIF random() < 0.5 THEN
+						t := left(t, 2 * pos);
+						must_fail := true;
+					ELSE
+						t := overlay(t placing '' from 2 * pos + 1 for 2 * (1 + (random() * 8)::int));
 						must_fail := true;
 					END IF;
-					t := overlay(t placing b from 2 * pos + 1);
-				ELSIF random() < 0.5 THEN
-					t := left(t, 2 * pos);
-					must_fail := true;
-				ELSE
-					t := overlay(t placing '' from 2 * pos + 1 for 2 * (1 + (random() * 8)::int));
-					must_fail := true;
-				END IF;
-			END LOOP;
+				END LOOP;
+			ELSE
+				bb := ob;
+				FOR j IN 1..(1 + (random() * 2)::int) LOOP
+					pos := (random() * (length(bb) - 1))::int;
+					IF random() < 0.8 THEN
+						v := (random() * 255)::int;
+						IF v <> get_byte(bb, pos) AND (pos < 24 OR (pos >= 32 AND pos < 36)) THEN
+							must_fail := true;
+						END IF;
+						bb := set_byte(bb, pos, v);
+					ELSIF random() < 0.5 THEN
+						bb := substr(bb, 1, pos);
+						must_fail := true;
+					ELSE
+						bb := overlay(bb placing '\x'::bytea from pos + 1 for 1 + (random() * 8)::int);
+						must_fail := true;
+					END IF;
+				END LOOP;
+				t := translate(encode(bb, 'base64'), E'\n', '');
+			END IF;
 			IF t = r.state THEN
 				CONTINUE;
 			END IF;
@@ -83,13 +109,17 @@ BEGIN
 			EXCEPTION WHEN others THEN
 				NULL;
 			END;
+			IF r.kind = 'init' AND re IS NOT NULL THEN
+				rb := decode(re, 'base64');
+			END IF;
 			INSERT INTO results VALUES (r.kind, must_fail, acc,
-				re IS NOT NULL AND length(re) = length(r.state) AND
+				re IS NOT NULL AND
 				(CASE r.kind
-					WHEN 'em' THEN substr(re, 1, 64) = substr(r.state, 1, 64) AND
+					WHEN 'em' THEN length(re) = length(r.state) AND
+						substr(re, 1, 64) = substr(r.state, 1, 64) AND
 						substr(re, 113, 2 * (model_end - 56)) = substr(r.state, 113, 2 * (model_end - 56))
-					ELSE substr(re, 1, 48) = substr(r.state, 1, 48) AND
-						substr(re, 129, 8) = substr(r.state, 129, 8) END),
+					ELSE length(rb) = length(ob) AND substr(rb, 1, 24) = substr(ob, 1, 24) AND
+						substr(rb, 33, 4) = substr(ob, 33, 4) END),
 				fin);
 		END LOOP;
 	END LOOP;
@@ -101,6 +131,8 @@ check_sql "mutated states were tried (about 7500)" "t" "SELECT count(*) > 7000 F
 check_sql "most mutations are rejected" "t" "SELECT avg(CASE WHEN accepted THEN 0 ELSE 1 END) > 0.3 FROM results"
 check_sql "length, structural header and model mutations were tried" "t" \
 	"SELECT count(*) FILTER (WHERE must_fail) > 2000 FROM results"
+check_sql "gmm_init_state: length and structural header mutations were tried" "t" \
+	"SELECT count(*) FILTER (WHERE must_fail) > 400 FROM results WHERE kind = 'init'"
 check_sql "no change of the length, a structural header field or the model was accepted" "0" \
 	"SELECT count(*) FROM results WHERE must_fail AND accepted AND NOT canonical"
 check_sql "some mutated states decode and run their final function (numbers in the sums)" "t" \
