@@ -67,7 +67,7 @@ typedef struct GmmScoreCache
  * in its own child of an aggregate's memory context; a slot is cleared when
  * its context goes, with the aggregate's.
  */
-#define GMM_SHARED_SCORE_CACHES 4
+#define GMM_SHARED_SCORE_CACHES 8
 static GmmScoreCache *shared_caches[GMM_SHARED_SCORE_CACHES];
 static int	shared_next = 0;
 
