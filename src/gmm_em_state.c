@@ -147,19 +147,24 @@ gmm_em_state_store_counters(GmmEmState *s, const GmmStats *st)
 /*
  * A new state for a pass against model m (a valid, detoasted gmm), in
  * CurrentMemoryContext: the model copied once, statistics zeroed and
- * shifted by the model's means, nothing buffered.
+ * shifted by the model's means, nothing buffered.  key, if not NULL, is
+ * copied after the buffer as the state's model key (gmm_em_state_key).
  */
 GmmEmState *
-gmm_em_state_create(GmmModel *m)
+gmm_em_state_create(GmmModel *m, const struct varlena *key)
 {
 	GmmCovType	t = (GmmCovType) m->cov_type;
 	Size		mbytes = VARSIZE(m);
 	Size		size = gmm_em_state_size(t, m->n_components, m->n_features,
 										 mbytes);
-	GmmEmState *s = (GmmEmState *) palloc0(size);
+	Size		kbytes = key != NULL ? VARSIZE_ANY(key) : 0;
+	GmmEmState *s;
 	GmmEmView	v;
 
-	SET_VARSIZE(s, size);
+	if (add_size(size, kbytes) > MaxAllocSize)
+		kbytes = 0;				/* no key: every row is compared in full */
+	s = (GmmEmState *) palloc0(size + kbytes);
+	SET_VARSIZE(s, size + kbytes);
 	s->version = GMM_EM_STATE_VERSION;
 	s->cov_type = m->cov_type;
 	s->k = m->n_components;
@@ -167,9 +172,26 @@ gmm_em_state_create(GmmModel *m)
 	s->model_bytes = (int32) mbytes;
 	memcpy(s->data, m, mbytes);
 	s->fingerprint = gmm_model_fingerprint(m);
+	if (kbytes > 0)
+	{
+		memcpy((char *) s + size, key, kbytes);
+		s->key_bytes = (int64) kbytes;
+	}
 	gmm_em_state_view(s, &v);
 	gmm_stats_reset(&v.stats, &v.params);
 	return s;
+}
+
+/*
+ * The state's model key, or NULL.  The key sits at the end of the state, so
+ * a copy of the state (VARSIZE bytes) keeps it.
+ */
+const struct varlena *
+gmm_em_state_key(const GmmEmState *s)
+{
+	if (s->key_bytes <= 0 || (Size) s->key_bytes >= VARSIZE(s))
+		return NULL;
+	return (const struct varlena *) ((const char *) s + VARSIZE(s) - s->key_bytes);
 }
 
 /*
@@ -377,7 +399,7 @@ EmStateDecode(const char *data, size_t len, int code)
 														 PointerGetDatum(mb)));
 	if (m->n_components != k || m->n_features != d || m->cov_type != cov_type)
 		BadState(&r, "the model does not have the state's shape", NULL);
-	s = gmm_em_state_create(m);
+	s = gmm_em_state_create(m, NULL);
 	if (s->fingerprint != fp)
 		BadState(&r, "the fingerprint does not match the model", NULL);
 

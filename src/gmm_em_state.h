@@ -19,6 +19,11 @@
  *	  a buffer of GMM_EM_BUF_ROWS rows (x: rows x d, then their weights);
  *		nbuf of them are filled and not yet in the statistics
  *
+ *	  in memory only, key_bytes bytes: the model key, the model datum as the
+ *		transition function first received it, still compressed or a TOAST
+ *		pointer (gmm_em_step.c compares later rows' model datums with it
+ *		before decompressing anything); input and output ignore it
+ *
  * The buffer lets the E-step run over blocks of rows with BLAS-3.  Only the
  * transition function (and the combine function, on its first argument)
  * flushes it into the statistics, in place; the final and send functions
@@ -48,7 +53,9 @@ typedef struct GmmEmState
 	int64		n_rows;			/* rows in the statistics (weight > 0) */
 	double		sum_w;			/* their weights */
 	double		sum_loglik;		/* sum of w * log p(x) */
-	int64		reserved;		/* zero */
+	int64		key_bytes;		/* in memory only: bytes of the model key
+								 * after the buffer, 0 if none (see
+								 * gmm_em_state_key); never sent */
 	double		data[FLEXIBLE_ARRAY_MEMBER];
 } GmmEmState;
 
@@ -69,7 +76,9 @@ typedef struct GmmEmView
 /* gmm_em_state.c */
 extern uint64 gmm_model_fingerprint(GmmModel *m);
 extern Size gmm_em_state_size(GmmCovType t, int k, int d, Size model_bytes);
-extern GmmEmState *gmm_em_state_create(GmmModel *m);
+extern GmmEmState *gmm_em_state_create(GmmModel *m,
+										const struct varlena *key);
+extern const struct varlena *gmm_em_state_key(const GmmEmState *s);
 extern void gmm_em_state_view(GmmEmState *s, GmmEmView *v);
 extern void gmm_em_state_store_counters(GmmEmState *s, const GmmStats *st);
 extern void gmm_em_accumulate(GmmStats *st, const GmmParams *p,

@@ -4,7 +4,9 @@
  *	  iteration over the rows against the model, as a combinable aggregate.
  *
  * The state (gmm_em_state, gmm_em_state.h) holds the model, decoded once on
- * the first row, the E-step's sufficient statistics shifted by the model's
+ * the first row, the first row's model datum in its raw form (the key that
+ * later rows' model datums are compared with before anything is
+ * decompressed), the E-step's sufficient statistics shifted by the model's
  * means, and a buffer of up to 255 rows.  The transition function appends a
  * row to the buffer and, when 256 rows are there, runs the blocked (BLAS-3)
  * E-step over them into the statistics, in place: as float8_accum does, a
@@ -41,57 +43,65 @@
 #include "gmm_fit.h"
 
 /*
- * The model of the rows already checked against a state: the datum's
- * address (trusted only for a plan Const) or TOAST pointer, and the state's
- * fingerprint.  The model is
- * usually a constant or a parameter, the same datum on every row.
+ * The plan Const whose model was last checked against a state: its datum's
+ * address and the state's fingerprint.  Only a plan Const's address is
+ * trusted: its value cannot change while the plan exists, while any other
+ * address may be reused for another model.
  */
 typedef struct EmStepCache
 {
 	bool		valid;
 	uint64		fingerprint;
 	Pointer		raw;
-	bool		is_toast_ptr;
-	bool		is_const;		/* raw is the value of a plan Const */
-	struct varatt_external toast;
 } EmStepCache;
 
 /*
- * ERROR unless the model datum of this row is the state's model.  Fast path:
- * the datum checked last time for this state, when it is the same TOAST
- * pointer (a TOAST value never changes) or the same plan Const (whose value
- * never changes; any other address may be reused for another model).
- * Otherwise the header and the primary parameters (weights, means,
- * covariances) are compared in full.
+ * Whether a model datum can serve as a state's model key: a datum that
+ * would have to be decompressed or fetched to be compared (compressed
+ * inline bytes, a short-header inline value, an on-disk TOAST pointer).
+ * Equal raw bytes decode to the same model; a TOAST value never changes
+ * while it exists.
+ */
+static bool
+UsableAsKey(const struct varlena *raw)
+{
+	if (VARATT_IS_EXTERNAL(raw))
+		return VARATT_IS_EXTERNAL_ONDISK(raw);
+	return VARATT_IS_EXTENDED(raw);
+}
+
+/*
+ * ERROR unless the model datum of this row is the state's model.  In order
+ * of cost:
+ *	- the plan Const checked last time for this state (a literal model);
+ *	- the raw datum equals the state's model key, the first row's model
+ *	  datum as it arrived (the same compressed bytes, or the same TOAST
+ *	  pointer): nothing is decompressed.  The key lives in the state, not in
+ *	  fn_extra, because Citus's worker_partial_agg calls the transition
+ *	  function through a fresh FmgrInfo on every row;
+ *	- a plain datum is compared with the state's model in place;
+ *	- anything else is decoded and compared.
+ * The comparison covers the header and the primary parameters (weights,
+ * means, covariances), not the derived Cholesky factors, which another
+ * node's LAPACK may round differently.
  */
 static void
 CheckSameModel(FunctionCallInfo fcinfo, int argno, GmmEmState *s)
 {
 	EmStepCache *c = (EmStepCache *) fcinfo->flinfo->fn_extra;
 	struct varlena *raw = (struct varlena *) DatumGetPointer(PG_GETARG_DATUM(argno));
+	const struct varlena *key = gmm_em_state_key(s);
 	GmmModel   *mine = (GmmModel *) s->data;
 	GmmModel   *m;
 	bool		same;
 
-	if (c == NULL)
-	{
-		c = MemoryContextAllocZero(fcinfo->flinfo->fn_mcxt, sizeof(EmStepCache));
-		fcinfo->flinfo->fn_extra = c;
-	}
-	if (c->valid && c->fingerprint == s->fingerprint)
-	{
-		if (VARATT_IS_EXTERNAL_ONDISK(raw))
-		{
-			struct varatt_external t;
-
-			VARATT_EXTERNAL_GET_POINTER(t, raw);
-			if (c->is_toast_ptr && t.va_valueid == c->toast.va_valueid &&
-				t.va_toastrelid == c->toast.va_toastrelid)
-				return;
-		}
-		else if ((Pointer) raw == c->raw && c->is_const)
-			return;
-	}
+	if (c != NULL && c->valid && c->fingerprint == s->fingerprint &&
+		(Pointer) raw == c->raw)
+		return;
+	if (key != NULL && UsableAsKey(raw) &&
+		VARSIZE_ANY(raw) == VARSIZE_ANY(key) &&
+		memcmp(raw, key, VARSIZE_ANY(raw)) == 0)
+		return;
 
 	m = DatumGetGmmP(PointerGetDatum(raw));
 	same = VARSIZE(m) == (Size) s->model_bytes &&
@@ -105,15 +115,19 @@ CheckSameModel(FunctionCallInfo fcinfo, int argno, GmmEmState *s)
 				(errcode(ERRCODE_INVALID_PARAMETER_VALUE),
 				 errmsg("the model must be the same for every row of gmm_em_step"),
 				 errhint("Run one gmm_em_step per model, e.g. with GROUP BY on the model's key.")));
-	c->valid = true;
-	c->fingerprint = s->fingerprint;
-	c->raw = (Pointer) raw;
-	c->is_toast_ptr = VARATT_IS_EXTERNAL_ONDISK(raw);
-	c->is_const = gmm_arg_is_plan_const(fcinfo, argno);
-	if (c->is_toast_ptr)
-		VARATT_EXTERNAL_GET_POINTER(c->toast, raw);
 	if ((Pointer) m != (Pointer) raw)
 		pfree(m);
+	if (gmm_arg_is_plan_const(fcinfo, argno))
+	{
+		if (c == NULL)
+		{
+			c = MemoryContextAllocZero(fcinfo->flinfo->fn_mcxt, sizeof(EmStepCache));
+			fcinfo->flinfo->fn_extra = c;
+		}
+		c->valid = true;
+		c->fingerprint = s->fingerprint;
+		c->raw = (Pointer) raw;
+	}
 }
 
 /* run the E-step over the state's buffered rows, in place */
@@ -169,7 +183,8 @@ EmStepTransition(FunctionCallInfo fcinfo, int xarg, int warg, int marg)
 	x = PG_GETARG_ARRAYTYPE_P(xarg);
 	if (s == NULL)
 	{
-		GmmModel   *m = PG_GETARG_GMM_P(marg);
+		struct varlena *raw = (struct varlena *) DatumGetPointer(PG_GETARG_DATUM(marg));
+		GmmModel   *m = DatumGetGmmP(PointerGetDatum(raw));
 
 		vals = gmm_array_row(x, m->n_features, "the model", NULL, NULL);
 
@@ -177,7 +192,7 @@ EmStepTransition(FunctionCallInfo fcinfo, int xarg, int warg, int marg)
 		 * Built in the per-row context: the executor copies a new state
 		 * into the aggregate context itself.
 		 */
-		s = gmm_em_state_create(m);
+		s = gmm_em_state_create(m, UsableAsKey(raw) ? raw : NULL);
 	}
 	else
 	{

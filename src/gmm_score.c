@@ -16,6 +16,14 @@
  * planner substituted, as custom plans do), its value cannot change while
  * the plan exists, so the datum's address identifies it and no comparison is
  * needed.
+ *
+ * A scoring aggregate's transition function is usually called through one
+ * FmgrInfo for the whole query, but Citus's worker_partial_agg calls it
+ * through a fresh one on every row (without a call expression), so fn_extra
+ * starts empty each time.  Such calls keep their decoded models in the
+ * aggregate's memory context instead, a few per backend, found by the same
+ * content keys (the raw, still compressed bytes or the TOAST pointer): a
+ * row then costs a comparison of the raw datum, not a decompression.
  */
 #include "postgres.h"
 
@@ -35,7 +43,8 @@
 
 typedef struct GmmScoreCache
 {
-	MemoryContext mcxt;			/* holds everything below; reset on a miss */
+	MemoryContext mcxt;			/* holds everything below; reset on a miss
+								 * (a shared cache: holds the struct too) */
 	Pointer		const_ptr;		/* the plan Const's value the cache was built
 								 * from, or NULL */
 	/* the key: the raw datum bytes (inline) or the TOAST pointer (on disk) */
@@ -48,7 +57,17 @@ typedef struct GmmScoreCache
 	double	   *log_weights;	/* k */
 	double	   *logprob;		/* k */
 	double	   *work;			/* d */
+	MemoryContextCallback gone; /* a shared cache: clears its slot */
 } GmmScoreCache;
+
+/*
+ * Caches of transition calls without a call expression (see above), each
+ * in its own child of an aggregate's memory context; a slot is cleared when
+ * its context goes, with the aggregate's.
+ */
+#define GMM_SHARED_SCORE_CACHES 8
+static GmmScoreCache *shared_caches[GMM_SHARED_SCORE_CACHES];
+static int	shared_next = 0;
 
 /*
  * Whether the datum of argument argno (numbered as in fcinfo) is the value of
@@ -71,9 +90,18 @@ gmm_arg_is_plan_const(FunctionCallInfo fcinfo, int argno)
 	if (AggCheckCallContext(fcinfo, NULL) == AGG_CONTEXT_AGGREGATE &&
 		(aggref = AggGetAggref(fcinfo)) != NULL)
 	{
-		if (argno < 1 || argno - 1 >= list_length(aggref->args))
+		/*
+		 * Only nodeAgg's own call has the Aggref's arguments: a call without
+		 * a call expression comes through another function, such as Citus's
+		 * worker_partial_agg, whose Aggref is not ours.
+		 */
+		if (expr == NULL || argno < 1 ||
+			list_length(aggref->args) != fcinfo->nargs - 1)
 			return false;
 		arg = (Node *) ((TargetEntry *) list_nth(aggref->args, argno - 1))->expr;
+		if (!IsA(arg, Const) ||
+			((Const *) arg)->consttype != get_fn_expr_argtype(fcinfo->flinfo, argno))
+			return false;
 	}
 	else if (expr != NULL && IsA(expr, FuncExpr))
 	{
@@ -86,6 +114,7 @@ gmm_arg_is_plan_const(FunctionCallInfo fcinfo, int argno)
 	else
 		return false;
 	return IsA(arg, Const) && !((Const *) arg)->constisnull &&
+		!((Const *) arg)->constbyval &&
 		DatumGetPointer(((Const *) arg)->constvalue) ==
 		DatumGetPointer(fcinfo->args[argno].value);
 }
@@ -114,30 +143,14 @@ CacheMatches(GmmScoreCache *c, struct varlena *raw)
 		memcmp(raw, c->raw, VARSIZE_ANY(raw)) == 0;
 }
 
-/* the prepared model for argument argno, from the cache or decoded now */
-static GmmScoreCache *
-GetScoreCache(FunctionCallInfo fcinfo, int argno)
+/* decode raw into c (whose context is empty) and key c by raw */
+static void
+FillCache(GmmScoreCache *c, struct varlena *raw)
 {
-	GmmScoreCache *c = (GmmScoreCache *) fcinfo->flinfo->fn_extra;
-	struct varlena *raw = (struct varlena *) DatumGetPointer(PG_GETARG_DATUM(argno));
-	MemoryContext old;
+	MemoryContext old = MemoryContextSwitchTo(c->mcxt);
 	int			k;
 	int			d;
 
-	if (c == NULL)
-	{
-		c = MemoryContextAllocZero(fcinfo->flinfo->fn_mcxt, sizeof(GmmScoreCache));
-		c->mcxt = AllocSetContextCreate(fcinfo->flinfo->fn_mcxt, "gmm score cache",
-										ALLOCSET_SMALL_SIZES);
-		fcinfo->flinfo->fn_extra = c;
-	}
-	else if (CacheMatches(c, raw))
-		return c;
-
-	MemoryContextReset(c->mcxt);
-	c->model = NULL;
-	c->const_ptr = gmm_arg_is_plan_const(fcinfo, argno) ? (Pointer) raw : NULL;
-	old = MemoryContextSwitchTo(c->mcxt);
 	if (VARATT_IS_EXTERNAL_ONDISK(raw))
 	{
 		c->is_toast_ptr = true;
@@ -167,6 +180,70 @@ GetScoreCache(FunctionCallInfo fcinfo, int argno)
 	c->logprob = palloc(sizeof(double) * k);
 	c->work = palloc(sizeof(double) * d);
 	MemoryContextSwitchTo(old);
+}
+
+static void
+SharedCacheGone(void *arg)
+{
+	for (int i = 0; i < GMM_SHARED_SCORE_CACHES; i++)
+		if (shared_caches[i] == (GmmScoreCache *) arg)
+			shared_caches[i] = NULL;
+}
+
+/* a shared cache for raw, found by content or made in aggctx */
+static GmmScoreCache *
+GetSharedCache(MemoryContext aggctx, struct varlena *raw)
+{
+	GmmScoreCache *c;
+	MemoryContext mcxt;
+	int			slot;
+
+	for (int i = 0; i < GMM_SHARED_SCORE_CACHES; i++)
+		if (shared_caches[i] != NULL && CacheMatches(shared_caches[i], raw))
+			return shared_caches[i];
+
+	slot = shared_next;
+	shared_next = (shared_next + 1) % GMM_SHARED_SCORE_CACHES;
+	if (shared_caches[slot] != NULL)
+		MemoryContextDelete(shared_caches[slot]->mcxt);	/* clears the slot */
+	mcxt = AllocSetContextCreate(aggctx, "gmm shared score cache",
+								 ALLOCSET_SMALL_SIZES);
+	c = MemoryContextAllocZero(mcxt, sizeof(GmmScoreCache));
+	c->mcxt = mcxt;
+	FillCache(c, raw);
+	c->gone.func = SharedCacheGone;
+	c->gone.arg = c;
+	MemoryContextRegisterResetCallback(mcxt, &c->gone);
+	shared_caches[slot] = c;
+	return c;
+}
+
+/* the prepared model for argument argno, from the cache or decoded now */
+static GmmScoreCache *
+GetScoreCache(FunctionCallInfo fcinfo, int argno)
+{
+	GmmScoreCache *c = (GmmScoreCache *) fcinfo->flinfo->fn_extra;
+	struct varlena *raw = (struct varlena *) DatumGetPointer(PG_GETARG_DATUM(argno));
+	MemoryContext aggctx;
+
+	if (c == NULL)
+	{
+		/* a fresh FmgrInfo per row: Citus's worker_partial_agg */
+		if (fcinfo->flinfo->fn_expr == NULL &&
+			AggCheckCallContext(fcinfo, &aggctx) != 0)
+			return GetSharedCache(aggctx, raw);
+		c = MemoryContextAllocZero(fcinfo->flinfo->fn_mcxt, sizeof(GmmScoreCache));
+		c->mcxt = AllocSetContextCreate(fcinfo->flinfo->fn_mcxt, "gmm score cache",
+										ALLOCSET_SMALL_SIZES);
+		fcinfo->flinfo->fn_extra = c;
+	}
+	else if (CacheMatches(c, raw))
+		return c;
+
+	MemoryContextReset(c->mcxt);
+	c->model = NULL;
+	c->const_ptr = gmm_arg_is_plan_const(fcinfo, argno) ? (Pointer) raw : NULL;
+	FillCache(c, raw);
 	return c;
 }
 
