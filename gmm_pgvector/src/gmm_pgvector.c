@@ -80,6 +80,18 @@ _PG_init(void)
 	api = a;
 }
 
+/*
+ * gmm's table.  PostgreSQL calls no function of a library whose _PG_init
+ * failed, so this cannot be NULL; the check costs a predictable branch.
+ */
+static inline const GmmRowApi *
+Api(void)
+{
+	if (unlikely(api == NULL))
+		elog(ERROR, "gmm_pgvector: gmm's entry points were not loaded");
+	return api;
+}
+
 /* the data of a vector or halfvec datum, after its dim and unused fields */
 static const char *
 PgvData(Datum row, Size elem_size, const char *type_name, struct varlena **detoasted,
@@ -211,7 +223,7 @@ PG_FUNCTION_INFO_V1(gmm_pgvector_##type##_##what); \
 Datum \
 gmm_pgvector_##type##_##what(PG_FUNCTION_ARGS) \
 { \
-	return api->fit_transition(fcinfo, kind, reader); \
+	return Api()->fit_transition(fcinfo, kind, reader); \
 }
 
 #define PGV_SCORE(type, reader, what, kind) \
@@ -219,7 +231,7 @@ PG_FUNCTION_INFO_V1(gmm_pgvector_##type##_##what); \
 Datum \
 gmm_pgvector_##type##_##what(PG_FUNCTION_ARGS) \
 { \
-	return api->score(fcinfo, kind, reader); \
+	return Api()->score(fcinfo, kind, reader); \
 }
 
 #define PGV_ALL(type, reader) \
@@ -236,25 +248,25 @@ PG_FUNCTION_INFO_V1(gmm_pgvector_##type##_em_step_transfn); \
 Datum \
 gmm_pgvector_##type##_em_step_transfn(PG_FUNCTION_ARGS) \
 { \
-	return api->em_step_transition(fcinfo, false, reader); \
+	return Api()->em_step_transition(fcinfo, false, reader); \
 } \
 PG_FUNCTION_INFO_V1(gmm_pgvector_##type##_em_step_weighted_transfn); \
 Datum \
 gmm_pgvector_##type##_em_step_weighted_transfn(PG_FUNCTION_ARGS) \
 { \
-	return api->em_step_transition(fcinfo, true, reader); \
+	return Api()->em_step_transition(fcinfo, true, reader); \
 } \
 PG_FUNCTION_INFO_V1(gmm_pgvector_##type##_init_transfn); \
 Datum \
 gmm_pgvector_##type##_init_transfn(PG_FUNCTION_ARGS) \
 { \
-	return api->init_transition(fcinfo, reader); \
+	return Api()->init_transition(fcinfo, reader); \
 } \
 PG_FUNCTION_INFO_V1(gmm_pgvector_##type##_score_accum); \
 Datum \
 gmm_pgvector_##type##_score_accum(PG_FUNCTION_ARGS) \
 { \
-	return api->score_accum(fcinfo, reader); \
+	return Api()->score_accum(fcinfo, reader); \
 }
 
 PGV_ALL(vector, ReadVector)
