@@ -42,8 +42,8 @@ run_once() {
 REPS=${REPS:-3}
 best_of() {
 	local -a best=()
-	local r i t stmt
-	for r in $(seq "$REPS"); do
+	local i t stmt
+	for _ in $(seq "$REPS"); do
 		i=0
 		for stmt in "$@"; do
 			t=$(run_once "$stmt")

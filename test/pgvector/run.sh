@@ -5,7 +5,7 @@
 # private cluster up (PGHOST, PGPORT, PGUSER and PG_CONFIG exported).  Prints
 # "N passed, N failed" (pg_regress's ok / not ok lines) and exits non-zero on a failure.
 set -uo pipefail
-cd "$(dirname "$0")/../.."
+cd "$(dirname "$0")/../.." || exit 1
 PG_CONFIG=${PG_CONFIG:-pg_config}
 dir=gmm_pgvector
 
