@@ -41,6 +41,7 @@
 #include "gmm_compat.h"
 #include "gmm_em_state.h"
 #include "gmm_fit.h"
+#include "gmm_row.h"
 
 /*
  * The plan Const whose model was last checked against a state: its datum's
@@ -150,10 +151,11 @@ FlushBuffer(GmmEmState *s)
  * add nothing.
  */
 static Datum
-EmStepTransition(FunctionCallInfo fcinfo, int xarg, int warg, int marg)
+EmStepTransition(FunctionCallInfo fcinfo, int xarg, int warg, int marg,
+				 GmmRowReader read)
 {
 	GmmEmState *s;
-	ArrayType  *x;
+	void	   *to_free;
 	const double *vals;
 	double		weight = 1.0;
 
@@ -180,13 +182,13 @@ EmStepTransition(FunctionCallInfo fcinfo, int xarg, int warg, int marg)
 					 errmsg("sample weight must be finite and not negative, not %g", weight)));
 	}
 
-	x = PG_GETARG_ARRAYTYPE_P(xarg);
 	if (s == NULL)
 	{
 		struct varlena *raw = (struct varlena *) DatumGetPointer(PG_GETARG_DATUM(marg));
 		GmmModel   *m = DatumGetGmmP(PointerGetDatum(raw));
+		int			d;
 
-		vals = gmm_array_row(x, m->n_features, "the model", NULL, NULL);
+		vals = read(PG_GETARG_DATUM(xarg), m->n_features, "the model", &d, &to_free);
 
 		/*
 		 * Built in the per-row context: the executor copies a new state
@@ -196,8 +198,10 @@ EmStepTransition(FunctionCallInfo fcinfo, int xarg, int warg, int marg)
 	}
 	else
 	{
+		int			d;
+
 		CheckSameModel(fcinfo, marg, s);
-		vals = gmm_array_row(x, s->d, "the model", NULL, NULL);
+		vals = read(PG_GETARG_DATUM(xarg), s->d, "the model", &d, &to_free);
 	}
 
 	if (weight > 0)
@@ -214,23 +218,34 @@ EmStepTransition(FunctionCallInfo fcinfo, int xarg, int warg, int marg)
 			s->nbuf = 0;
 		}
 	}
-	if ((Pointer) x != DatumGetPointer(PG_GETARG_DATUM(xarg)))
-		pfree(x);
+	if (to_free)
+		pfree(to_free);
 	PG_RETURN_POINTER(s);
+}
+
+/*
+ * The transition step of gmm_em_step(x, model) or, weighted, of
+ * gmm_em_step(x, weight, model), with rows read by read (gmm_row.h).
+ */
+Datum
+gmm_em_step_transition(FunctionCallInfo fcinfo, bool weighted, GmmRowReader read)
+{
+	return weighted ? EmStepTransition(fcinfo, 1, 2, 3, read) :
+		EmStepTransition(fcinfo, 1, -1, 2, read);
 }
 
 PG_FUNCTION_INFO_V1(gmm_em_step_transfn);
 Datum
 gmm_em_step_transfn(PG_FUNCTION_ARGS)
 {
-	return EmStepTransition(fcinfo, 1, -1, 2);
+	return gmm_em_step_transition(fcinfo, false, gmm_array_reader);
 }
 
 PG_FUNCTION_INFO_V1(gmm_em_step_weighted_transfn);
 Datum
 gmm_em_step_weighted_transfn(PG_FUNCTION_ARGS)
 {
-	return EmStepTransition(fcinfo, 1, 2, 3);
+	return gmm_em_step_transition(fcinfo, true, gmm_array_reader);
 }
 
 /*

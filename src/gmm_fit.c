@@ -25,6 +25,7 @@
 
 #include "gmm.h"
 #include "gmm_fit.h"
+#include "gmm_row.h"
 
 typedef struct GmmFitState
 {
@@ -178,11 +179,12 @@ FitStateCheckRow(FunctionCallInfo fcinfo, const FitArgs *a, GmmFitState *st)
  * aggregates skip them; rows of weight 0 are checked but not stored.
  */
 static Datum
-FitTransition(FunctionCallInfo fcinfo, const FitArgs *a)
+FitTransition(FunctionCallInfo fcinfo, const FitArgs *a, GmmRowReader read)
 {
 	MemoryContext aggctx;
 	GmmFitState *st;
-	ArrayType  *x;
+	Datum		x;
+	void	   *to_free;
 	const double *vals;
 	double		weight = 1.0;
 	int			d;
@@ -211,26 +213,26 @@ FitTransition(FunctionCallInfo fcinfo, const FitArgs *a)
 					 errmsg("sample weight must be finite and not negative, not %g", weight)));
 	}
 
-	x = PG_GETARG_ARRAYTYPE_P(a->x);
+	x = PG_GETARG_DATUM(a->x);
 	if (st == NULL)
 	{
 		if (a->model >= 0)
 		{
 			GmmModel   *m = PG_GETARG_GMM_P(a->model);
 
-			vals = gmm_array_row(x, m->n_features, "the model", NULL, &d);
+			vals = read(x, m->n_features, "the model", &d, &to_free);
 		}
 		else
 		{
-			vals = gmm_array_row(x, 0, NULL, NULL, &d);
+			vals = read(x, 0, NULL, &d, &to_free);
 		}
 		st = FitStateCreate(fcinfo, a, aggctx, d);
 	}
 	else
 	{
 		FitStateCheckRow(fcinfo, a, st);
-		vals = gmm_array_row(x, st->d, a->model >= 0 ? "the model" :
-							 "the first row of the aggregate", NULL, &d);
+		vals = read(x, st->d, a->model >= 0 ? "the model" :
+					"the first row of the aggregate", &d, &to_free);
 	}
 
 	if (weight > 0)
@@ -239,55 +241,79 @@ FitTransition(FunctionCallInfo fcinfo, const FitArgs *a)
 	}
 
 	/* a detoasted copy of the row is not needed any more */
-	if ((Pointer) x != DatumGetPointer(PG_GETARG_DATUM(a->x)))
-		pfree(x);
+	if (to_free)
+		pfree(to_free);
 
 	PG_RETURN_POINTER(st);
+}
+
+/*
+ * The transition step of the fitting aggregate kind, with rows read by read:
+ * gmm's own functions below read float8[]; companions pass their own
+ * readers (gmm_row.h).  Argument 0 is the state, 1 the row, then as in the
+ * SQL signature; the options argument is the last one when present.
+ */
+Datum
+gmm_fit_transition(FunctionCallInfo fcinfo, GmmFitKind kind, GmmRowReader read)
+{
+	FitArgs		a;
+
+	switch (kind)
+	{
+		case GMM_FIT_PLAIN:
+			a = (FitArgs) {1, -1, 2, -1, -1, PG_NARGS() > 3 ? 3 : -1, "gmm_fit"};
+			break;
+		case GMM_FIT_WEIGHTED:
+			a = (FitArgs) {1, 2, 3, -1, -1, PG_NARGS() > 4 ? 4 : -1, "gmm_fit_weighted"};
+			break;
+		case GMM_FIT_REFIT:
+			a = (FitArgs) {1, -1, -1, -1, 2, PG_NARGS() > 3 ? 3 : -1, "gmm_refit"};
+			break;
+		case GMM_FIT_REFIT_WEIGHTED:
+			a = (FitArgs) {1, 2, -1, -1, 3, PG_NARGS() > 4 ? 4 : -1, "gmm_refit_weighted"};
+			break;
+		case GMM_FIT_AUTO:
+			a = (FitArgs) {1, -1, 2, 3, -1, PG_NARGS() > 4 ? 4 : -1, "gmm_fit_auto"};
+			break;
+		default:
+			elog(ERROR, "gmm: unknown fitting aggregate kind %d", (int) kind);
+	}
+	return FitTransition(fcinfo, &a, read);
 }
 
 PG_FUNCTION_INFO_V1(gmm_fit_transfn);
 Datum
 gmm_fit_transfn(PG_FUNCTION_ARGS)
 {
-	FitArgs		a = {1, -1, 2, -1, -1, PG_NARGS() > 3 ? 3 : -1, "gmm_fit"};
-
-	return FitTransition(fcinfo, &a);
+	return gmm_fit_transition(fcinfo, GMM_FIT_PLAIN, gmm_array_reader);
 }
 
 PG_FUNCTION_INFO_V1(gmm_fit_weighted_transfn);
 Datum
 gmm_fit_weighted_transfn(PG_FUNCTION_ARGS)
 {
-	FitArgs		a = {1, 2, 3, -1, -1, PG_NARGS() > 4 ? 4 : -1, "gmm_fit_weighted"};
-
-	return FitTransition(fcinfo, &a);
+	return gmm_fit_transition(fcinfo, GMM_FIT_WEIGHTED, gmm_array_reader);
 }
 
 PG_FUNCTION_INFO_V1(gmm_refit_transfn);
 Datum
 gmm_refit_transfn(PG_FUNCTION_ARGS)
 {
-	FitArgs		a = {1, -1, -1, -1, 2, PG_NARGS() > 3 ? 3 : -1, "gmm_refit"};
-
-	return FitTransition(fcinfo, &a);
+	return gmm_fit_transition(fcinfo, GMM_FIT_REFIT, gmm_array_reader);
 }
 
 PG_FUNCTION_INFO_V1(gmm_refit_weighted_transfn);
 Datum
 gmm_refit_weighted_transfn(PG_FUNCTION_ARGS)
 {
-	FitArgs		a = {1, 2, -1, -1, 3, PG_NARGS() > 4 ? 4 : -1, "gmm_refit_weighted"};
-
-	return FitTransition(fcinfo, &a);
+	return gmm_fit_transition(fcinfo, GMM_FIT_REFIT_WEIGHTED, gmm_array_reader);
 }
 
 PG_FUNCTION_INFO_V1(gmm_fit_auto_transfn);
 Datum
 gmm_fit_auto_transfn(PG_FUNCTION_ARGS)
 {
-	FitArgs		a = {1, -1, 2, 3, -1, PG_NARGS() > 4 ? 4 : -1, "gmm_fit_auto"};
-
-	return FitTransition(fcinfo, &a);
+	return gmm_fit_transition(fcinfo, GMM_FIT_AUTO, gmm_array_reader);
 }
 
 /* raise the error that a core status stands for */

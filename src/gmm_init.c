@@ -71,6 +71,7 @@
 #include "gmm.h"
 #include "gmm_em_state.h"
 #include "gmm_fit.h"
+#include "gmm_row.h"
 
 #define GMM_INIT_STATE_MAGIC		0x474D4953	/* "GMIS" */
 #define GMM_INIT_WIRE_HEADER		36
@@ -356,12 +357,15 @@ InitStateCreate(FunctionCallInfo fcinfo, int k, int d)
 	return InitStateNew(k, d, m, opts, o.fit.random_state, Min(m, 1024));
 }
 
-PG_FUNCTION_INFO_V1(gmm_init_transfn);
+/*
+ * The transition step of gmm_init(x, k [, options]), with rows read by read
+ * (gmm_row.h).
+ */
 Datum
-gmm_init_transfn(PG_FUNCTION_ARGS)
+gmm_init_transition(FunctionCallInfo fcinfo, GmmRowReader read)
 {
 	GmmInitState *s;
-	ArrayType  *xa;
+	void	   *to_free;
 	const double *x;
 	int			k;
 	int			d;
@@ -379,10 +383,9 @@ gmm_init_transfn(PG_FUNCTION_ARGS)
 		PG_RETURN_POINTER(s);
 	}
 	k = InitGetK(fcinfo);
-	xa = PG_GETARG_ARRAYTYPE_P(1);
 	if (s == NULL)
 	{
-		x = gmm_array_row(xa, 0, NULL, NULL, &d);
+		x = read(PG_GETARG_DATUM(1), 0, NULL, &d, &to_free);
 		s = InitStateCreate(fcinfo, k, d);
 	}
 	else
@@ -401,7 +404,7 @@ gmm_init_transfn(PG_FUNCTION_ARGS)
 			ereport(ERROR,
 					(errcode(ERRCODE_INVALID_PARAMETER_VALUE),
 					 errmsg("options must be the same for every row of the aggregate")));
-		x = gmm_array_row(xa, s->d, "the first row of the aggregate", NULL, &d);
+		x = read(PG_GETARG_DATUM(1), s->d, "the first row of the aggregate", &d, &to_free);
 	}
 
 	stride = d + 1;
@@ -444,9 +447,16 @@ gmm_init_transfn(PG_FUNCTION_ARGS)
 			pfree(tmp);
 		}
 	}
-	if ((Pointer) xa != DatumGetPointer(PG_GETARG_DATUM(1)))
-		pfree(xa);
+	if (to_free)
+		pfree(to_free);
 	PG_RETURN_POINTER(s);
+}
+
+PG_FUNCTION_INFO_V1(gmm_init_transfn);
+Datum
+gmm_init_transfn(PG_FUNCTION_ARGS)
+{
+	return gmm_init_transition(fcinfo, gmm_array_reader);
 }
 
 /*

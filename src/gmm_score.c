@@ -40,6 +40,7 @@
 
 #include "gmm.h"
 #include "gmm_compat.h"
+#include "gmm_row.h"
 
 typedef struct GmmScoreCache
 {
@@ -249,14 +250,19 @@ GetScoreCache(FunctionCallInfo fcinfo, int argno)
 
 /* the cache, and row's log-sum-exp with per-component terms in c->logprob */
 static double
-ScoreRow(FunctionCallInfo fcinfo, GmmScoreCache **cp)
+ScoreRow(FunctionCallInfo fcinfo, GmmScoreCache **cp, GmmRowReader read)
 {
 	GmmScoreCache *c = GetScoreCache(fcinfo, 0);
-	ArrayType  *x = PG_GETARG_ARRAYTYPE_P(1);
-	const double *v = gmm_array_row(x, c->params.d, "the model", NULL, NULL);
+	void	   *to_free;
+	int			d;
+	const double *v = read(PG_GETARG_DATUM(1), c->params.d, "the model", &d, &to_free);
+	double		lse;
 
 	*cp = c;
-	return gmm_row_log_prob(&c->params, c->log_weights, v, c->logprob, c->work);
+	lse = gmm_row_log_prob(&c->params, c->log_weights, v, c->logprob, c->work);
+	if (to_free)
+		pfree(to_free);
+	return lse;
 }
 
 /*
@@ -277,54 +283,26 @@ Responsibilities(GmmScoreCache *c, double lse)
 	return gmm_row_responsibilities(k, c->logprob, 0.0);
 }
 
-PG_FUNCTION_INFO_V1(gmm_score_samples);
-Datum
-gmm_score_samples(PG_FUNCTION_ARGS)
+/* gmm_predict_proba's result: the responsibilities in c->logprob */
+static Datum
+ProbaArray(GmmScoreCache *c)
 {
-	GmmScoreCache *c;
-
-	PG_RETURN_FLOAT8(ScoreRow(fcinfo, &c));
-}
-
-PG_FUNCTION_INFO_V1(gmm_predict);
-Datum
-gmm_predict(PG_FUNCTION_ARGS)
-{
-	GmmScoreCache *c;
-	double		lse = ScoreRow(fcinfo, &c);
-
-	PG_RETURN_INT32(Responsibilities(c, lse));
-}
-
-PG_FUNCTION_INFO_V1(gmm_predict_proba);
-Datum
-gmm_predict_proba(PG_FUNCTION_ARGS)
-{
-	GmmScoreCache *c;
-	double		lse = ScoreRow(fcinfo, &c);
 	int			k = c->params.k;
-	ArrayType  *result;
-	Datum	   *elems;
+	Datum	   *elems = palloc(sizeof(Datum) * k);
 
-	Responsibilities(c, lse);
-	elems = palloc(sizeof(Datum) * k);
 	for (int j = 0; j < k; j++)
 		elems[j] = Float8GetDatum(c->logprob[j]);
-	result = construct_array(elems, k, FLOAT8OID, sizeof(float8),
-							 FLOAT8PASSBYVAL, TYPALIGN_DOUBLE);
-	PG_RETURN_ARRAYTYPE_P(result);
+	PG_RETURN_ARRAYTYPE_P(construct_array(elems, k, FLOAT8OID, sizeof(float8),
+										  FLOAT8PASSBYVAL, TYPALIGN_DOUBLE));
 }
 
 /*
  * gmm_predict_top(model, x, n): the n most likely components of the row with
  * their probabilities, most likely first (ties by component number).
  */
-PG_FUNCTION_INFO_V1(gmm_predict_top);
-Datum
-gmm_predict_top(PG_FUNCTION_ARGS)
+static Datum
+PredictTop(FunctionCallInfo fcinfo, GmmScoreCache *c, double lse)
 {
-	GmmScoreCache *c;
-	double		lse = ScoreRow(fcinfo, &c);
 	int			n = PG_GETARG_INT32(2);
 	int			k = c->params.k;
 	ReturnSetInfo *rsinfo;
@@ -356,6 +334,61 @@ gmm_predict_top(PG_FUNCTION_ARGS)
 }
 
 /*
+ * gmm_score_samples, gmm_predict, gmm_predict_proba or gmm_predict_top
+ * (kind) of the row in argument 1, read by read (gmm_row.h), under the
+ * model in argument 0.
+ */
+Datum
+gmm_score_row(FunctionCallInfo fcinfo, GmmScoreKind kind, GmmRowReader read)
+{
+	GmmScoreCache *c;
+	double		lse = ScoreRow(fcinfo, &c, read);
+
+	switch (kind)
+	{
+		case GMM_SCORE_SAMPLES:
+			PG_RETURN_FLOAT8(lse);
+		case GMM_SCORE_PREDICT:
+			PG_RETURN_INT32(Responsibilities(c, lse));
+		case GMM_SCORE_PREDICT_PROBA:
+			Responsibilities(c, lse);
+			return ProbaArray(c);
+		case GMM_SCORE_PREDICT_TOP:
+			return PredictTop(fcinfo, c, lse);
+	}
+	elog(ERROR, "gmm: unknown scoring function kind %d", (int) kind);
+	return (Datum) 0;
+}
+
+PG_FUNCTION_INFO_V1(gmm_score_samples);
+Datum
+gmm_score_samples(PG_FUNCTION_ARGS)
+{
+	return gmm_score_row(fcinfo, GMM_SCORE_SAMPLES, gmm_array_reader);
+}
+
+PG_FUNCTION_INFO_V1(gmm_predict);
+Datum
+gmm_predict(PG_FUNCTION_ARGS)
+{
+	return gmm_score_row(fcinfo, GMM_SCORE_PREDICT, gmm_array_reader);
+}
+
+PG_FUNCTION_INFO_V1(gmm_predict_proba);
+Datum
+gmm_predict_proba(PG_FUNCTION_ARGS)
+{
+	return gmm_score_row(fcinfo, GMM_SCORE_PREDICT_PROBA, gmm_array_reader);
+}
+
+PG_FUNCTION_INFO_V1(gmm_predict_top);
+Datum
+gmm_predict_top(PG_FUNCTION_ARGS)
+{
+	return gmm_score_row(fcinfo, GMM_SCORE_PREDICT_TOP, gmm_array_reader);
+}
+
+/*
  * Scoring aggregates over rows: gmm_score (mean log-likelihood), and the
  * data forms of gmm_bic and gmm_aic.  The state is a float8[3] of
  * {sum of log-likelihoods, number of rows, number of free parameters}: a
@@ -373,14 +406,18 @@ ScoreStateValues(ArrayType *a)
 	return (double *) ARR_DATA_PTR(a);
 }
 
-PG_FUNCTION_INFO_V1(gmm_score_accum);
+/*
+ * The transition step of gmm_score, gmm_bic and gmm_aic over (model, x),
+ * with rows read by read (gmm_row.h).
+ */
 Datum
-gmm_score_accum(PG_FUNCTION_ARGS)
+gmm_score_accum_row(FunctionCallInfo fcinfo, GmmRowReader read)
 {
 	ArrayType  *state = PG_GETARG_ARRAYTYPE_P(0);
 	double	   *s;
 	GmmScoreCache *c;
-	ArrayType  *x;
+	void	   *to_free;
+	int			d;
 	const double *v;
 	double		ll;
 	double		npar;
@@ -392,9 +429,10 @@ gmm_score_accum(PG_FUNCTION_ARGS)
 		PG_RETURN_ARRAYTYPE_P(state);
 
 	c = GetScoreCache(fcinfo, 1);
-	x = PG_GETARG_ARRAYTYPE_P(2);
-	v = gmm_array_row(x, c->params.d, "the model", NULL, NULL);
+	v = read(PG_GETARG_DATUM(2), c->params.d, "the model", &d, &to_free);
 	ll = gmm_row_log_prob(&c->params, c->log_weights, v, c->logprob, c->work);
+	if (to_free)
+		pfree(to_free);
 	npar = (double) gmm_n_parameters(c->params.cov_type, c->params.k, c->params.d);
 	if (s[1] > 0 && s[2] != npar)
 		ereport(ERROR,
@@ -404,6 +442,13 @@ gmm_score_accum(PG_FUNCTION_ARGS)
 	s[1] += 1;
 	s[2] = npar;
 	PG_RETURN_ARRAYTYPE_P(state);
+}
+
+PG_FUNCTION_INFO_V1(gmm_score_accum);
+Datum
+gmm_score_accum(PG_FUNCTION_ARGS)
+{
+	return gmm_score_accum_row(fcinfo, gmm_array_reader);
 }
 
 PG_FUNCTION_INFO_V1(gmm_score_combine);
