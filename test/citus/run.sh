@@ -44,7 +44,7 @@ check_close() {
 		return
 	fi
 	d=$(gmm_sql "SELECT abs(($a)::float8 - ($b)::float8) / greatest(1, abs(($a)::float8))")
-	if gmm_sql "SELECT $d <= 1e-9" | grep -qx t; then ok "$name"; else not_ok "$name" "distributed $a, local $b (relative difference $d)"; fi
+	if [ "$(gmm_sql "SELECT $d <= 1e-9")" = t ]; then ok "$name"; else not_ok "$name" "distributed $a, local $b (relative difference $d)"; fi
 }
 # two models (text) equal to 1e-9 (model_reldiff)
 check_models() {
@@ -54,7 +54,7 @@ check_models() {
 		return
 	fi
 	d=$(gmm_sql "SELECT model_reldiff('$a'::gmm, '$b'::gmm)")
-	if gmm_sql "SELECT coalesce($d <= 1e-9, false)" | grep -qx t; then
+	if [ "$(gmm_sql "SELECT coalesce($d <= 1e-9, false)")" = t ]; then
 		ok "$name"
 	else
 		not_ok "$name" "max relative difference $d"$'\n'"distributed means: $(gmm_sql "SELECT gmm_means('$a'::gmm)" | cut -c1-160)"$'\n'"local means:       $(gmm_sql "SELECT gmm_means('$b'::gmm)" | cut -c1-160)"
@@ -137,8 +137,8 @@ check_models "gmm_em_step pass with the model from the reference table = with th
 	"$(gmm_sql "$SERIAL SELECT gmm_em_step(x, '$m0'::gmm) FROM features_local")"
 init_dist=$(gmm_sql "SELECT gmm_init(x, 4) FROM features")
 check_models "gmm_init on 32 shards = local serial gmm_init (1e-9)" "$init_dist" "$m0"
-check_eq "gmm_init on 32 shards is the same model on a second run" "$init_dist" \
-	"$(gmm_sql "SELECT gmm_init(x, 4) FROM features")"
+check_eq "gmm_init on 32 shards is the same model on a second run (md5 of the text)" \
+	"$(md5sum <<<"$init_dist")" "$(gmm_sql "SELECT gmm_init(x, 4) FROM features" | md5sum)"
 check_close "gmm_score on 32 shards = local serial (1e-9)" \
 	"$(gmm_sql "SELECT gmm_score('$m0'::gmm, x) FROM features")" \
 	"$(gmm_sql "$SERIAL SELECT gmm_score('$m0'::gmm, x) FROM features_local")"
@@ -191,10 +191,11 @@ fi
 update="UPDATE models SET model = gmm_train('features', 'x', 4, jsonb_build_object('init_model', '$m0'::gmm::jsonb)) WHERE name = 'trained'"
 if out=$(gmm_psql -c "SET citus.log_remote_commands = on" -c "$update" 2>&1); then
 	ok "UPDATE models SET model = gmm_train('features', 'x', 4, ...) WHERE name = 'trained'"
-	if grep -E 'issuing UPDATE' <<<"$out" | grep -q . && ! grep -E 'issuing UPDATE' <<<"$out" | grep -q gmm_train; then
+	sent=$(grep -E 'issuing UPDATE' <<<"$out" || true)
+	if [ -n "$sent" ] && ! grep -q gmm_train <<<"$sent"; then
 		ok "the UPDATE sent to the placements carries the model computed once on the coordinator"
 	else
-		not_ok "the UPDATE sent to the placements carries the model computed once on the coordinator" "$(grep -E 'issuing UPDATE' <<<"$out" | cut -c1-200)"
+		not_ok "the UPDATE sent to the placements carries the model computed once on the coordinator" "$(cut -c1-200 <<<"${sent:-$out}")"
 	fi
 	check_models "the updated model = local serial gmm_train from the same init_model (1e-9)" \
 		"$(gmm_sql "SELECT model FROM models WHERE name = 'trained'")" \
@@ -207,7 +208,21 @@ if out=$(gmm_sql "UPDATE models SET model = gmm_train('features', 'x', 4) WHERE 
 else
 	not_ok "UPDATE models SET model = gmm_train('features', 'x', 4) WHERE name = 'trained'" "$out"
 fi
+# what the STABLE declaration buys: with gmm_train VOLATILE (as in gmm 1.0) Citus refuses it
+check_sql_error "with gmm_train VOLATILE (gmm 1.0), that UPDATE fails" "must not be VOLATILE" \
+	"BEGIN; ALTER FUNCTION gmm_train(regclass, name, int, jsonb) VOLATILE;
+	 UPDATE models SET model = gmm_train('features', 'x', 4) WHERE name = 'trained'"
 check_eq "the 3 placements of the models reference table hold the same models" "1|3" "$(same_placements 2>&1)"
+
+# --- a limitation of Citus 13.2 the README states: EXPLAIN ANALYZE of a pushed-down custom
+# aggregate fails, even of a trivial one (when this starts passing, update the README)
+gmm_psql -c "CREATE AGGREGATE trivial_sum(float8) (SFUNC = float8pl, STYPE = float8, COMBINEFUNC = float8pl)" >/dev/null
+check_sql_error "Citus: EXPLAIN ANALYZE of a pushed-down trivial custom aggregate fails (pseudo-type cstring)" \
+	'column "field_0" has pseudo-type cstring' "EXPLAIN ANALYZE SELECT trivial_sum(x[1]) FROM features"
+check_sql_error "Citus: EXPLAIN ANALYZE of pushed-down gmm_score fails the same way" \
+	'column "field_0" has pseudo-type cstring' "EXPLAIN ANALYZE SELECT gmm_score('$m0'::gmm, x) FROM features"
+check "EXPLAIN ANALYZE of the same gmm_score on the local table works" \
+	gmm_sql "EXPLAIN (ANALYZE, COSTS OFF) SELECT gmm_score('$m0'::gmm, x) FROM features_local"
 
 echo "# $((SECONDS - T0)) s after the cluster was up"
 done_testing

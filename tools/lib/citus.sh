@@ -88,7 +88,7 @@ _gmm_citus_node_start() {
 	local n=$1 dir=$GMM_CITUS_DIR/node$1 port locale_opt
 	port=$(_gmm_free_port)
 	GMM_CITUS_PORTS[n]=$port
-	if locale -a 2>/dev/null | grep -qiE '^c\.utf-?8$'; then locale_opt=--locale=C.UTF-8; else locale_opt=--no-locale; fi
+	if grep -qiE '^c\.utf-?8$' <<<"$(locale -a 2>/dev/null)"; then locale_opt=--locale=C.UTF-8; else locale_opt=--no-locale; fi
 	if ! gmm_as_server "$GMM_TEST_PGBIN/initdb" -D "$dir" -U postgres -A trust -E UTF8 "$locale_opt" \
 		--no-sync >"$GMM_CITUS_DIR/initdb$n.log" 2>&1; then
 		cat "$GMM_CITUS_DIR/initdb$n.log" >&2
