@@ -42,7 +42,7 @@ q() { gmm_citus_psql 0 -At -c "$1"; }
 timed() {
 	local sql=$1 i
 	for ((i = 0; i <= REPS; i++)); do
-		gmm_citus_psql 0 -At -c '\timing on' -c "$sql" | sed -n 's/^Time: \([0-9.]*\) ms.*/\1/p' |
+		gmm_citus_psql 0 -At -c 'SET client_min_messages = error' -c '\timing on' -c "$sql" | sed -n 's/^Time: \([0-9.]*\) ms.*/\1/p' |
 			if [ "$i" -eq 0 ]; then cat >/dev/null; else cat; fi
 	done | sort -g | awk '{ t[NR] = $1 } END { printf "%.3f", t[int((NR + 1) / 2)] / 1000 }'
 }
@@ -55,7 +55,9 @@ compare() {
 	printf '%-58s %8s s %8s s %7s\n' "$1" "$a" "$b" "$(awk -v a="$a" -v b="$b" 'BEGIN { printf "%.2fx", a / b }')"
 }
 
-echo "== machine: $(nproc) cores, $(lscpu 2>/dev/null | sed -n 's/^Model name: *//p' | head -n 1)"
+cpu=$(lscpu 2>/dev/null | sed -n 's/^Model name: *//p' | head -n 1)
+[ -n "$cpu" ] || cpu=$(sed -n 's/^model name[[:space:]]*: *//p' /proc/cpuinfo | head -n 1)
+echo "== machine: $(nproc) cores, $cpu"
 echo "== $("$PG_CONFIG" --version), $(q "SELECT 'Citus ' || extversion FROM pg_extension WHERE extname = 'citus'"), coordinator + 2 workers on 127.0.0.1"
 
 q "SET client_min_messages = warning; CREATE EXTENSION gmm" >/dev/null

@@ -208,6 +208,28 @@ if out=$(gmm_sql "UPDATE models SET model = gmm_train('features', 'x', 4) WHERE 
 else
 	not_ok "UPDATE models SET model = gmm_train('features', 'x', 4) WHERE name = 'trained'" "$out"
 fi
+# retraining from the stored model: through a variable (a PL/pgSQL one here), which Citus
+# evaluates on the coordinator like a constant
+retrain_do="DO \$\$DECLARE m gmm; BEGIN
+	SELECT model INTO m FROM models WHERE name = 'm0';
+	UPDATE models SET model = gmm_train('features', 'x', 4, jsonb_build_object('init_model', m::jsonb)) WHERE name = 'm0';
+END\$\$"
+if out=$(gmm_sql "$retrain_do" 2>&1); then
+	check_models "retraining from the stored model (PL/pgSQL variable + UPDATE) = local serial gmm_train from it" \
+		"$(gmm_sql "SELECT model FROM models WHERE name = 'm0'")" \
+		"$(gmm_sql "$SERIAL SELECT gmm_train('features_local', 'x', 4, jsonb_build_object('init_model', '$m0'::gmm::jsonb))")"
+else
+	not_ok "retraining from the stored model (PL/pgSQL variable + UPDATE)" "$out"
+fi
+# a call that reads a column of the reference table cannot be evaluated on the coordinator:
+# Citus sends it to every placement, where its distributed passes are refused (an error, never
+# placements trained apart)
+check_sql_error "gmm_train reading the model column in the same statement: Citus's error, no update" \
+	"cannot execute a distributed query from a query on a shard|STABLE functions used in UPDATE queries cannot be called with column references" \
+	"INSERT INTO models SELECT 'again', gmm_train('features', 'x', 4, jsonb_build_object('init_model', model::jsonb)) FROM models WHERE name = 'm0'"
+check_sql_error "UPDATE ... SET model = gmm_train(..., <column of the row>): Citus's error" \
+	"STABLE functions used in UPDATE queries cannot be called with column references" \
+	"UPDATE models SET model = gmm_train('features', 'x', 4, jsonb_build_object('init_model', model::jsonb)) WHERE name = 'm0'"
 # what the STABLE declaration buys: with gmm_train VOLATILE (as in gmm 1.0) Citus refuses it
 check_sql_error "with gmm_train VOLATILE (gmm 1.0), that UPDATE fails" "must not be VOLATILE" \
 	"BEGIN; ALTER FUNCTION gmm_train(regclass, name, int, jsonb) VOLATILE;
