@@ -180,60 +180,39 @@ same_placements() {
 	gmm_sql "SELECT count(DISTINCT result) || '|' || count(*) FROM run_command_on_placements('models',
 		\$\$SELECT md5(string_agg(name || '=' || model::text, ',' ORDER BY name)) FROM %s\$\$)"
 }
-if out=$(gmm_sql "INSERT INTO models SELECT 'trained', gmm_train('features', 'x', 4)" 2>&1); then
-	check_sql "INSERT INTO models SELECT 'trained', gmm_train('features', 'x', 4)" "4|$ROWS" \
-		"SELECT gmm_n_components(model), gmm_n_samples(model) FROM models WHERE name = 'trained'"
-else
-	not_ok "INSERT INTO models SELECT 'trained', gmm_train('features', 'x', 4)" "$out"
-fi
-# the UPDATE's gmm_train is evaluated once on the coordinator: the command sent to the
-# placements carries the model, not the call
-update="UPDATE models SET model = gmm_train('features', 'x', 4, jsonb_build_object('init_model', '$m0'::gmm::jsonb)) WHERE name = 'trained'"
-if out=$(gmm_psql -c "SET citus.log_remote_commands = on" -c "$update" 2>&1); then
-	ok "UPDATE models SET model = gmm_train('features', 'x', 4, ...) WHERE name = 'trained'"
-	sent=$(grep -E 'issuing UPDATE' <<<"$out" || true)
-	if [ -n "$sent" ] && ! grep -q gmm_train <<<"$sent"; then
-		ok "the UPDATE sent to the placements carries the model computed once on the coordinator"
-	else
-		not_ok "the UPDATE sent to the placements carries the model computed once on the coordinator" "$(cut -c1-200 <<<"${sent:-$out}")"
+# STMT ran gmm_train once, on the coordinator: no command sent to another node calls it (its
+# passes are sent as worker_partial_agg(... gmm_em_step ...) queries; reading the coordinator's
+# own placement of the reference table is "executing the command locally")
+check_on_coordinator() {
+	local name=$1 out sent
+	if ! out=$(gmm_psql -c "SET citus.log_remote_commands = on" -c "$2" 2>&1); then
+		not_ok "$name" "$out"
+		return 1
 	fi
-	check_models "the updated model = local serial gmm_train from the same init_model (1e-9)" \
-		"$(gmm_sql "SELECT model FROM models WHERE name = 'trained'")" \
-		"$(gmm_sql "$SERIAL SELECT gmm_train('features_local', 'x', 4, jsonb_build_object('init_model', '$m0'::gmm::jsonb))")"
-else
-	not_ok "UPDATE models SET model = gmm_train('features', 'x', 4, ...) WHERE name = 'trained'" "$out"
-fi
-if out=$(gmm_sql "UPDATE models SET model = gmm_train('features', 'x', 4) WHERE name = 'trained'" 2>&1); then
-	ok "UPDATE models SET model = gmm_train('features', 'x', 4) WHERE name = 'trained'"
-else
-	not_ok "UPDATE models SET model = gmm_train('features', 'x', 4) WHERE name = 'trained'" "$out"
-fi
-# retraining from the stored model: through a variable (a PL/pgSQL one here), which Citus
-# evaluates on the coordinator like a constant
-retrain_do="DO \$\$DECLARE m gmm; BEGIN
-	SELECT model INTO m FROM models WHERE name = 'm0';
-	UPDATE models SET model = gmm_train('features', 'x', 4, jsonb_build_object('init_model', m::jsonb)) WHERE name = 'm0';
-END\$\$"
-if out=$(gmm_sql "$retrain_do" 2>&1); then
-	check_models "retraining from the stored model (PL/pgSQL variable + UPDATE) = local serial gmm_train from it" \
-		"$(gmm_sql "SELECT model FROM models WHERE name = 'm0'")" \
-		"$(gmm_sql "$SERIAL SELECT gmm_train('features_local', 'x', 4, jsonb_build_object('init_model', '$m0'::gmm::jsonb))")"
-else
-	not_ok "retraining from the stored model (PL/pgSQL variable + UPDATE)" "$out"
-fi
-# a call that reads a column of the reference table cannot be evaluated on the coordinator:
-# Citus sends it to every placement, where its distributed passes are refused (an error, never
-# placements trained apart)
-check_sql_error "gmm_train reading the model column in the same statement: Citus's error, no update" \
-	"cannot execute a distributed query from a query on a shard|STABLE functions used in UPDATE queries cannot be called with column references" \
-	"INSERT INTO models SELECT 'again', gmm_train('features', 'x', 4, jsonb_build_object('init_model', model::jsonb)) FROM models WHERE name = 'm0'"
-check_sql_error "UPDATE ... SET model = gmm_train(..., <column of the row>): Citus's error" \
-	"STABLE functions used in UPDATE queries cannot be called with column references" \
-	"UPDATE models SET model = gmm_train('features', 'x', 4, jsonb_build_object('init_model', model::jsonb)) WHERE name = 'm0'"
-# what the STABLE declaration buys: with gmm_train VOLATILE (as in gmm 1.0) Citus refuses it
-check_sql_error "with gmm_train VOLATILE (gmm 1.0), that UPDATE fails" "must not be VOLATILE" \
-	"BEGIN; ALTER FUNCTION gmm_train(regclass, name, int, jsonb) VOLATILE;
-	 UPDATE models SET model = gmm_train('features', 'x', 4) WHERE name = 'trained'"
+	sent=$(grep -E 'issuing' <<<"$out" | grep gmm_train || true)
+	if [ -z "$sent" ]; then ok "$name"; else not_ok "$name" "sent to a node: $(cut -c1-200 <<<"$sent")"; fi
+}
+local_from_m0=$(gmm_sql "$SERIAL SELECT gmm_train('features_local', 'x', 4, jsonb_build_object('init_model', '$m0'::gmm::jsonb))")
+
+check_on_coordinator "INSERT INTO models SELECT 'trained', gmm_train('features', 'x', 4): gmm_train runs once, on the coordinator" \
+	"INSERT INTO models SELECT 'trained', gmm_train('features', 'x', 4)" &&
+	check_sql "... and stores a model of all the rows" "4|$ROWS" \
+		"SELECT gmm_n_components(model), gmm_n_samples(model) FROM models WHERE name = 'trained'"
+# retraining: an upsert (Citus refuses VOLATILE functions in UPDATE, see below)
+upsert="INSERT INTO models SELECT 'trained', gmm_train('features', 'x', 4, jsonb_build_object('init_model', '$m0'::gmm::jsonb))
+	ON CONFLICT (name) DO UPDATE SET model = excluded.model"
+check_on_coordinator "retraining by INSERT ... ON CONFLICT (name) DO UPDATE: gmm_train runs once, on the coordinator" "$upsert" &&
+	check_models "... and the stored model = local serial gmm_train from the same init_model (1e-9)" \
+		"$(gmm_sql "SELECT model FROM models WHERE name = 'trained'")" "$local_from_m0"
+# retraining from the stored model, in one statement
+upsert_from="INSERT INTO models SELECT name, gmm_train('features', 'x', 4, jsonb_build_object('init_model', model::jsonb))
+	FROM models WHERE name = 'm0' ON CONFLICT (name) DO UPDATE SET model = excluded.model"
+check_on_coordinator "retraining from the stored model (INSERT ... SELECT ... FROM models ON CONFLICT): once, on the coordinator" "$upsert_from" &&
+	check_models "... and the stored model = local serial gmm_train from it (1e-9)" \
+		"$(gmm_sql "SELECT model FROM models WHERE name = 'm0'")" "$local_from_m0"
+check_sql_error "UPDATE models SET model = gmm_train(...): Citus refuses VOLATILE functions in UPDATE" \
+	"functions used in UPDATE queries on distributed tables must not be VOLATILE" \
+	"UPDATE models SET model = gmm_train('features', 'x', 4) WHERE name = 'trained'"
 check_eq "the 3 placements of the models reference table hold the same models" "1|3" "$(same_placements 2>&1)"
 
 # --- a limitation of Citus 13.2 the README states: EXPLAIN ANALYZE of a pushed-down custom
