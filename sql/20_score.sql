@@ -54,6 +54,8 @@ CREATE TABLE big_feat AS
 SELECT i, ARRAY(SELECT ((i * j) % 11)::float8 + (i % 3) * 4 FROM generate_series(1, 24) j) AS x
 FROM generate_series(1, 120) i;
 CREATE TABLE models (name text, m gmm);
+-- EXTENDED: the large models go out of line (the type's default, MAIN, keeps them inline)
+ALTER TABLE models ALTER m SET STORAGE EXTENDED;
 INSERT INTO models
 SELECT 'k' || k, gmm_fit(x, k) FROM big_feat, generate_series(1, 3) k GROUP BY k;
 INSERT INTO models SELECT 'small', m FROM two;

@@ -45,3 +45,11 @@ COMMENT ON AGGREGATE gmm_init(float8[], int)
 	IS 'initial model (k-means on the bottom-k sample of at most 10000 rows by gmm_init_key, n_iter 0) for gmm_em_step and gmm_train';
 COMMENT ON AGGREGATE gmm_init(float8[], int, jsonb)
 	IS 'initial model from the bottom-k sample of the rows by gmm_init_key, with gmm_fit''s options plus sample_size';
+
+-- ---- storage: models stay in their row, compressed, up to about a page ----
+-- MAIN (as PostGIS's geometry): a model is compressed inline and moved to the TOAST table
+-- only when its row would not fit in a page.  Scans that join a table of models, and Citus's
+-- pushed-down aggregates (whose arguments are a ROW(...), which detoasts every out-of-line
+-- value on every row), then read no TOAST chunks per row.  This is the default for columns
+-- created from now on; ALTER TABLE ... ALTER col SET STORAGE MAIN changes an existing one.
+ALTER TYPE gmm SET (STORAGE = main);
