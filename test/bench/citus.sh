@@ -55,7 +55,7 @@ compare() {
 	printf '%-58s %8s s %8s s %7s\n' "$1" "$a" "$b" "$(awk -v a="$a" -v b="$b" 'BEGIN { printf "%.2fx", a / b }')"
 }
 
-cpu=$(lscpu 2>/dev/null | sed -n 's/^Model name: *//p' | head -n 1)
+cpu=$( (lscpu 2>/dev/null || true) | sed -n 's/^Model name: *//p' | head -n 1)
 [ -n "$cpu" ] || cpu=$(sed -n 's/^model name[[:space:]]*: *//p' /proc/cpuinfo | head -n 1)
 echo "== machine: $(nproc) cores, $cpu"
 echo "== $("$PG_CONFIG" --version), $(q "SELECT 'Citus ' || extversion FROM pg_extension WHERE extname = 'citus'"), coordinator + 2 workers on 127.0.0.1"
