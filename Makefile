@@ -5,7 +5,8 @@ EXTVERSION = 1.1
 
 MODULE_big = gmm
 # numerical core (no PostgreSQL headers; linked by the C unit tests too)
-CORE_OBJS = src/params.o src/linalg.o src/em.o src/kmeans.o src/rng.o src/sample.o src/plot.o
+CORE_OBJS = src/params.o src/linalg.o src/em.o src/mstep_centred.o src/kmeans.o src/rng.o src/sample.o \
+	src/plot.o
 # SQL-facing layer: the type, fitting and scoring, the combinable passes
 SQL_OBJS = src/gmm_model.o src/gmm_text.o src/gmm_binary.o src/gmm_wire.o \
 	src/gmm_accessors.o src/gmm_array.o src/gmm_options.o src/gmm_fit.o \

@@ -56,3 +56,40 @@ SELECT gmm_refit(x, (SELECT m FROM yesterday), '{"covariance_type": "diag"}') FR
 SELECT gmm_refit(x, (SELECT m FROM yesterday), gmm_options(means_init => '{{1,2},{3,4},{5,6}}')) FROM days;
 SELECT gmm_refit(x, NULL::gmm) FROM days;
 SELECT gmm_refit(x, (SELECT m FROM yesterday)) FROM days WHERE c = 0 AND r <= 2 AND day = 0;
+
+-- warm start as scikit-learn's (warm_start=True keeps lower_bound_): the first
+-- iteration of a refit compares with the input model's lower bound, so chained
+-- refits with max_iter 1 converge, and EM never lowers the bound
+DO $$
+DECLARE
+	m gmm;
+	prev float8;
+	calls int := 1;
+	monotonic bool := true;
+BEGIN
+	SET LOCAL client_min_messages = error;	-- each unconverged call warns
+	SELECT gmm_fit(x, 3, '{"max_iter": 1, "init_params": "random_from_data", "random_state": 3}') INTO m
+	FROM days WHERE day = 0;
+	WHILE NOT gmm_converged(m) AND calls < 200 LOOP
+		prev := gmm_lower_bound(m);
+		SELECT gmm_refit(x, m, '{"max_iter": 1}') INTO m FROM days WHERE day = 0;
+		calls := calls + 1;
+		monotonic := monotonic AND gmm_lower_bound(m) >= prev - 1e-12 * abs(prev);
+		IF gmm_n_iter(m) <> 1 THEN
+			RAISE EXCEPTION 'refit with max_iter 1 ran % iterations', gmm_n_iter(m);
+		END IF;
+	END LOOP;
+	SET LOCAL client_min_messages = notice;
+	RAISE NOTICE 'converged: %, monotonic: %, more than 2 calls: %, within 200 calls: %',
+		gmm_converged(m), monotonic, calls > 2, calls < 200;
+END
+$$;
+-- a refit of a converged model converges at its first iteration: the bound
+-- changes by less than tol from the stored one
+SELECT gmm_n_iter(r), gmm_converged(r)
+FROM (SELECT gmm_refit(x, (SELECT m FROM yesterday)) AS r FROM days WHERE day = 0) f;
+-- a model without a lower bound (max_iter 0) starts the test from minus infinity
+SELECT gmm_n_iter(gmm_refit(x, m0, '{"max_iter": 1}')) AS n_iter,
+	   gmm_converged(gmm_refit(x, m0, '{"max_iter": 1}')) AS converged
+FROM (SELECT gmm_fit(x, 3, '{"max_iter": 0}') AS m0 FROM days WHERE day = 0) z, days WHERE day = 0
+GROUP BY m0::bytea;

@@ -122,7 +122,7 @@ RESET parallel_tuple_cost;
 RESET min_parallel_table_scan_size;
 RESET max_parallel_workers_per_gather;
 
--- verbose: one NOTICE per pass (terse: the detail holds timings)
+-- verbose: scikit-learn's scheme, one iteration per pass (3 passes, below verbose_interval 10)
 \set VERBOSITY terse
 SELECT gmm_n_iter(gmm_train('tr_pts', 'x', 3, '{"verbose": true, "covariance_type": "spherical"}'));
 -- no convergence within max_iter: a warning, like gmm_fit

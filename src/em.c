@@ -984,8 +984,8 @@ scatter_factor(double s0, double nk)
  * covariance reg_covar * I and the weight of a mass of 10 eps.  With
  * reg_covar 0 that is GMM_ERR_NOT_PD naming the component.
  */
-GmmStatus
-gmm_stats_mstep(const GmmStats *s, double reg_covar, GmmParams *out, int *bad)
+void
+gmm_stats_mstep_params(const GmmStats *s, double reg_covar, GmmParams *out)
 {
 	int			k = s->k;
 	int			d = s->d;
@@ -1069,6 +1069,12 @@ gmm_stats_mstep(const GmmStats *s, double reg_covar, GmmParams *out, int *bad)
 		for (int a = 0; a < d; a++)
 			cov[(size_t) a * d + a] += reg_covar;
 	}
+}
+
+GmmStatus
+gmm_stats_mstep(const GmmStats *s, double reg_covar, GmmParams *out, int *bad)
+{
+	gmm_stats_mstep_params(s, reg_covar, out);
 	return gmm_compute_precision_cholesky(out, bad);
 }
 
@@ -1089,6 +1095,24 @@ gmm_fit_options_default(GmmFitOptions *opt, int n_components)
 	opt->random_state = 0;
 	opt->init_params = GMM_INIT_KMEANS;
 	opt->n_init = 1;
+	opt->warm_lower_bound = -INFINITY;
+}
+
+static void
+report(const GmmFitOptions *opt, GmmProgressKind kind, int init, int iter,
+	   double lb, double change, bool converged)
+{
+	GmmProgress ev;
+
+	if (opt->progress == NULL)
+		return;
+	ev.kind = kind;
+	ev.init = init;
+	ev.iter = iter;
+	ev.lower_bound = lb;
+	ev.change = change;
+	ev.converged = converged;
+	opt->progress(&ev, opt->progress_arg);
 }
 
 /* Everything one fit allocates, once, before any iteration. */
@@ -1105,6 +1129,9 @@ typedef struct FitCtx
 	BlockWork	bw;
 	GmmParams	cur;			/* the run in progress */
 	GmmParams	best;			/* the run kept so far */
+	GmmParams	prev;			/* cur before an M-step that needs the
+								 * centred fallback */
+	bool	   *cancelled;		/* k flags of gmm_stats_cancelled */
 	int		   *labels;			/* k-means labels (kmeans init only) */
 	double	   *centers;		/* k-means centres, k x d */
 	size_t	   *rows;			/* k row numbers (one-hot inits), k ranks */
@@ -1386,15 +1413,34 @@ estep_pass(FitCtx *ctx, const GmmParams *p)
 }
 
 /*
+ * The M-step of the statistics in ctx->st into ctx->cur, with the centred
+ * fallback (mstep_centred.c) for the components whose shifted scatter
+ * cancelled: cur is kept in ctx->prev for the extra pass's E-step.
+ */
+static GmmStatus
+mstep(FitCtx *ctx, int *bad)
+{
+	if (gmm_stats_cancelled(&ctx->st, ctx->cancelled) == 0)
+		return gmm_stats_mstep(&ctx->st, ctx->opt->reg_covar, &ctx->cur, bad);
+	params_copy(&ctx->prev, &ctx->cur);
+	gmm_stats_mstep_params(&ctx->st, ctx->opt->reg_covar, &ctx->cur);
+	return gmm_mstep_centred(&ctx->prev, ctx->X, ctx->w, ctx->n, &ctx->st,
+							 ctx->cancelled, ctx->opt->reg_covar, ctx->hooks,
+							 &ctx->cur, bad);
+}
+
+/*
  * EM from ctx->cur (scikit-learn's loop in fit_predict): the lower bound of
  * iteration i is the mean log-likelihood of the E-step, i.e. of the
  * parameters before that iteration's M-step.
  */
 static GmmStatus
-em_run(FitCtx *ctx, double *lower_bound, int *n_iter, bool *converged,
+em_run(FitCtx *ctx, int run, double *lower_bound, int *n_iter, bool *converged,
 	   int *bad)
 {
-	double		lb = -INFINITY;
+	/* a warm start continues the previous fit's convergence test */
+	double		lb = ctx->opt->warm_start && isfinite(ctx->opt->warm_lower_bound) ?
+		ctx->opt->warm_lower_bound : -INFINITY;
 
 	*n_iter = 0;
 	*converged = false;
@@ -1405,10 +1451,11 @@ em_run(FitCtx *ctx, double *lower_bound, int *n_iter, bool *converged,
 
 		ctx->hooks->check_interrupts(ctx->hooks->arg);
 		lb = estep_pass(ctx, &ctx->cur);
-		st = gmm_stats_mstep(&ctx->st, ctx->opt->reg_covar, &ctx->cur, bad);
+		st = mstep(ctx, bad);
 		if (st != GMM_OK)
 			return st;
 		*n_iter = it;
+		report(ctx->opt, GMM_PROGRESS_ITER_END, run, it, lb, lb - prev, false);
 		if (fabs(lb - prev) < ctx->opt->tol)
 		{
 			*converged = true;
@@ -1416,6 +1463,7 @@ em_run(FitCtx *ctx, double *lower_bound, int *n_iter, bool *converged,
 		}
 	}
 	*lower_bound = lb;
+	report(ctx->opt, GMM_PROGRESS_INIT_END, run, *n_iter, lb, 0.0, *converged);
 	return GMM_OK;
 }
 
@@ -1455,13 +1503,15 @@ gmm_fit(const double *X, const double *w, size_t n, int d,
 	ctx.hooks = hooks;
 	buf = hooks->alloc(sizeof(double) * (gmm_stats_ndoubles(t, k, d) +
 										 gmm_stats_work_ndoubles(t, k, d) +
-										 2 * np + (size_t) k * d), hooks->arg);
+										 3 * np + (size_t) k * d), hooks->arg);
 	gmm_stats_bind(&ctx.st, t, k, d, buf);
 	block_work_bind(&ctx.bw, k, d, buf + gmm_stats_ndoubles(t, k, d));
 	gmm_params_bind(&ctx.cur, t, k, d,
 					ctx.bw.logw + gmm_stats_work_ndoubles(t, k, d));
 	gmm_params_bind(&ctx.best, t, k, d, ctx.cur.weights + np);
-	ctx.centers = ctx.best.weights + np;
+	gmm_params_bind(&ctx.prev, t, k, d, ctx.best.weights + np);
+	ctx.centers = ctx.prev.weights + np;
+	ctx.cancelled = hooks->alloc(sizeof(bool) * k, hooks->arg);
 	ctx.rows = hooks->alloc(sizeof(size_t) * 2 * k, hooks->arg);
 	if (opt->init_params == GMM_INIT_KMEANS)
 		ctx.labels = hooks->alloc(sizeof(int) * (n > 0 ? n : 1), hooks->arg);
@@ -1483,6 +1533,7 @@ gmm_fit(const double *X, const double *w, size_t n, int d,
 
 		gmm_rng_seed(&rng, opt->random_state,
 					 (uint64_t) opt->first_init + (uint64_t) run);
+		report(opt, GMM_PROGRESS_INIT_BEGIN, run, 0, 0.0, 0.0, false);
 		if (opt->warm_start)
 		{
 			params_copy(&ctx.cur, opt->warm_start);
@@ -1491,7 +1542,7 @@ gmm_fit(const double *X, const double *w, size_t n, int d,
 		else
 			st = init_run(&ctx, &rng, n_pos, &bad);
 		if (st == GMM_OK)
-			st = em_run(&ctx, &lb, &n_iter, &conv, &bad);
+			st = em_run(&ctx, run, &lb, &n_iter, &conv, &bad);
 		if (st != GMM_OK)
 			break;
 
@@ -1517,6 +1568,7 @@ gmm_fit(const double *X, const double *w, size_t n, int d,
 
 	if (ctx.labels)
 		hooks->release(ctx.labels, hooks->arg);
+	hooks->release(ctx.cancelled, hooks->arg);
 	hooks->release(ctx.rows, hooks->arg);
 	hooks->release(buf, hooks->arg);
 	return st;

@@ -124,6 +124,31 @@ extern double gmm_row_log_prob(const GmmParams *p, const double *log_weights,
  */
 extern int	gmm_row_responsibilities(int k, double *logprob, double lse);
 
+/*
+ * Progress of a fit, reported to the host (scikit-learn's verbose messages):
+ * the start of initialisation run init, the end of EM iteration iter (1-based,
+ * every one: the host picks every verbose_interval-th), and the end of the
+ * run with its lower bound and whether it converged.
+ */
+typedef enum GmmProgressKind
+{
+	GMM_PROGRESS_INIT_BEGIN = 0,
+	GMM_PROGRESS_ITER_END = 1,
+	GMM_PROGRESS_INIT_END = 2
+} GmmProgressKind;
+
+typedef struct GmmProgress
+{
+	GmmProgressKind kind;
+	int			init;			/* run number, 0-based */
+	int			iter;			/* ITER_END: iteration, 1-based */
+	double		lower_bound;	/* ITER_END, INIT_END */
+	double		change;			/* ITER_END: lower bound minus the previous */
+	bool		converged;		/* INIT_END */
+} GmmProgress;
+
+typedef void (*GmmProgressFn) (const GmmProgress *ev, void *arg);
+
 /* Fit options, scikit-learn's meanings. */
 typedef struct GmmFitOptions
 {
@@ -141,6 +166,15 @@ typedef struct GmmFitOptions
 	const double *precisions_init;	/* gmm_cov_size: precisions, not Cholesky */
 	/* optional warm start: EM continues from these parameters (gmm_refit) */
 	const GmmParams *warm_start;
+	/*
+	 * with warm_start: the lower bound the warm model was fitted to (not
+	 * finite: none), the previous value of the first iteration's convergence
+	 * test, as scikit-learn's warm_start keeps lower_bound_
+	 */
+	double		warm_lower_bound;
+	/* progress reports (NULL: none), with its argument */
+	GmmProgressFn progress;
+	void	   *progress_arg;
 	/* run i uses generator stream first_init + i (default 0; lets a test
 	 * replay one run of an n_init fit on its own) */
 	int			first_init;
@@ -222,6 +256,37 @@ extern void gmm_stats_merge(GmmStats *a, const GmmStats *b);
 /* M-step: new parameters (with prec_chol, log_det) from the statistics */
 extern GmmStatus gmm_stats_mstep(const GmmStats *s, double reg_covar,
 								 GmmParams *out, int *bad);
+/* the same without prec_chol and log_det (weights, means, covariances) */
+extern void gmm_stats_mstep_params(const GmmStats *s, double reg_covar,
+								   GmmParams *out);
+
+/*
+ * The centred fallback of the M-step (mstep_centred.c).  The shifted sums
+ * give a component's scatter as S2 - s1 s1^T f: when its mean moved far
+ * relative to its spread, both terms are nearly equal and the difference
+ * keeps few or no correct digits.  gmm_stats_cancelled flags (flag[j]) the
+ * components whose scatter is less than GMM_CANCEL_RATIO times its shifted
+ * second moment on some diagonal entry (tied: all components or none) and
+ * returns how many.  The difference's relative error is about eps (times
+ * the rounding of the row sums) divided by that ratio: at 1e-6 the shifted
+ * result is still good to about 1e-10, far within the 1e-6 of the
+ * conformance tests, and the extra pass is needed only when a mean moves
+ * by more than a thousand standard deviations in one iteration (a
+ * component collapsing onto a point).  gmm_mstep_centred then recomputes the covariances of
+ * the flagged components of out (weights and means already set by
+ * gmm_stats_mstep_params; the flagged ones' means become scikit-learn's
+ * sum w r x / nk) from the rows centred on those means, with the
+ * responsibilities of the model the statistics were taken against (one more
+ * pass over X, row by row), adds reg_covar, and computes every component's
+ * prec_chol and log_det.
+ */
+#define GMM_CANCEL_RATIO 1e-6
+extern int	gmm_stats_cancelled(const GmmStats *s, bool *flag);
+extern GmmStatus gmm_mstep_centred(const GmmParams *model, const double *X,
+								   const double *w, size_t n,
+								   const GmmStats *s, const bool *flag,
+								   double reg_covar, const GmmHooks *hooks,
+								   GmmParams *out, int *bad);
 
 /* Seeded generator (xoshiro256**), deterministic on every platform. */
 typedef struct GmmRng

@@ -298,6 +298,8 @@ gmm_em_step_final(PG_FUNCTION_ARGS)
 	GmmStatus	status;
 	double		lb;
 	int			bad = -1;
+	bool	   *cancelled;
+	int			n_cancelled;
 
 	gmm_em_state_view(s, &v);
 	in = v.model;
@@ -312,8 +314,30 @@ gmm_em_step_final(PG_FUNCTION_ARGS)
 
 	out = gmm_model_alloc(t, s->k, s->d, 0);
 	gmm_model_params(out, &p);
+	/*
+	 * The combinable path has no second pass over the rows, so a component
+	 * whose shifted scatter cancels (mstep_centred.c) cannot be recomputed
+	 * from centred rows: the shifted result is kept with a warning, or, if it
+	 * is not even positive definite, it is an error that says why.  The next
+	 * step is shifted by the new means, so only this step is affected.
+	 */
+	cancelled = palloc(sizeof(bool) * s->k);
+	n_cancelled = gmm_stats_cancelled(&st, cancelled);
 	status = gmm_stats_mstep(&st, in->reg_covar, &p, &bad);
+	if (status == GMM_ERR_NOT_PD && bad >= 0 && bad < s->k && cancelled[bad])
+		ereport(ERROR,
+				(errcode(ERRCODE_DATA_EXCEPTION),
+				 errmsg("covariance of component %d lost its precision in gmm_em_step", bad),
+				 errdetail("The component's mean moved far relative to its spread in this pass, so its scatter computed from sums shifted by the previous means cancelled; a combinable pass cannot recompute it from centred rows."),
+				 errhint("Run this iteration with gmm_refit from the same model, which recomputes such components from centred rows, or increase reg_covar.")));
 	gmm_report_status(status, bad, st.n_rows, s->k);
+	if (n_cancelled > 0)
+		ereport(WARNING,
+				(errmsg_plural("the covariance of %d component of gmm_em_step is inaccurate",
+							   "the covariances of %d components of gmm_em_step are inaccurate",
+							   n_cancelled, n_cancelled),
+				 errdetail("Their means moved far relative to their spread in this pass, so their scatter computed from sums shifted by the previous means kept few correct digits; a combinable pass cannot recompute it from centred rows."),
+				 errhint("Run this iteration with gmm_refit from the same model, which recomputes such components from centred rows.")));
 
 	lb = st.sum_loglik / st.sum_w;
 	out->init_params = in->init_params;

@@ -366,6 +366,7 @@ gmm_fit_rows(const double *X, const double *w, int64 n, int d, int k,
 	GmmParams	warm_params;
 	GmmFitResult res;
 	GmmHooks	hooks;
+	GmmVerbose	verbose;
 	GmmStatus	status;
 	MemoryContext fitctx;
 	MemoryContext old;
@@ -378,9 +379,14 @@ gmm_fit_rows(const double *X, const double *w, int64 n, int d, int k,
 	{
 		gmm_model_params(warm, &warm_params);
 		o->fit.warm_start = &warm_params;
+		/* NaN (no EM iteration yet) is not finite: the test starts afresh */
+		o->fit.warm_lower_bound = warm->lower_bound;
 	}
 	else
 		o->fit.warm_start = NULL;
+	gmm_verbose_start(&verbose, o);
+	o->fit.progress = o->verbose > 0 ? gmm_verbose_progress : NULL;
+	o->fit.progress_arg = &verbose;
 
 	m = gmm_model_alloc(o->fit.cov_type, k, d, 0);
 	gmm_model_params(m, &params);

@@ -6,6 +6,7 @@
 #ifndef GMM_FIT_H
 #define GMM_FIT_H
 
+#include "portability/instr_time.h"
 #include "utils/jsonb.h"
 
 #include "gmm.h"
@@ -25,8 +26,24 @@ typedef struct GmmOptions
 	GmmArrayOption weights_init;
 	GmmArrayOption means_init;
 	GmmArrayOption precisions_init;
-	bool		verbose;
+	int			verbose;		/* 0, 1, 2: scikit-learn's verbose */
+	int			verbose_interval;	/* >= 1, default 10 */
 } GmmOptions;
+
+/*
+ * Progress NOTICEs in scikit-learn's verbose scheme (gmm_options.c): the
+ * core's GmmProgressFn, also called by gmm_train with its own events.
+ */
+typedef struct GmmVerbose
+{
+	int			level;
+	int			interval;
+	instr_time	init_start;		/* of the run in progress */
+	instr_time	last_report;	/* of the last iteration reported */
+} GmmVerbose;
+
+extern void gmm_verbose_start(GmmVerbose *v, const GmmOptions *o);
+extern void gmm_verbose_progress(const GmmProgress *ev, void *arg);
 
 /* scikit-learn's defaults, or those a model was fitted with */
 extern void gmm_options_init(GmmOptions *o);

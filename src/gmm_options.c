@@ -16,7 +16,8 @@
 
 #define VALID_OPTIONS \
 	"covariance_type, init_params, max_iter, means_init, n_init, " \
-	"precisions_init, random_state, reg_covar, tol, weights_init"
+	"precisions_init, random_state, reg_covar, tol, verbose, " \
+	"verbose_interval, weights_init"
 
 static void
 OptionTypeError(const char *key, const char *expected, JsonbValue *v)
@@ -169,6 +170,8 @@ gmm_options_init(GmmOptions *o)
 {
 	memset(o, 0, sizeof(*o));
 	gmm_fit_options_default(&o->fit, 1);
+	o->verbose = 0;
+	o->verbose_interval = 10;
 }
 
 /* the options a model was fitted with, as the defaults of a warm start */
@@ -253,6 +256,22 @@ gmm_options_apply(Jsonb *opts, GmmOptions *o)
 						 errmsg("unknown init_params \"%s\"", s),
 						 errhint("Valid initialisations are kmeans, k-means++, random and random_from_data.")));
 		}
+		else if (strcmp(key, "verbose") == 0)
+		{
+			/* gmm 1.0's gmm_train took a boolean: true is level 1 */
+			if (v.type == jbvBool)
+				o->verbose = v.val.boolean ? 1 : 0;
+			else if (v.type != jbvNumeric)
+				ereport(ERROR,
+						(errcode(ERRCODE_INVALID_PARAMETER_VALUE),
+						 errmsg("option \"verbose\" must be 0, 1 or 2, not %s",
+								gmm_jsonb_type_name(&v)),
+						 errhint("0 is silent, 1 reports each initialisation and every verbose_interval iterations, 2 adds the lower bound and the time.")));
+			else
+				o->verbose = (int) OptionInteger(key, &v, 0, 2);
+		}
+		else if (strcmp(key, "verbose_interval") == 0)
+			o->verbose_interval = (int) OptionInteger(key, &v, 1, PG_INT32_MAX);
 		else if (strcmp(key, "weights_init") == 0)
 			OptionArray(key, &v, &o->weights_init);
 		else if (strcmp(key, "means_init") == 0)
@@ -394,5 +413,80 @@ gmm_options_bind_init(GmmOptions *o, int k, int d)
 									i, p->values[i])));
 		}
 		o->fit.precisions_init = p->values;
+	}
+}
+
+/*
+ * scikit-learn's verbose messages (_print_verbose_msg_init_beg, _iter_end,
+ * _init_end) as NOTICEs: level 1 names each initialisation, every
+ * verbose_interval-th iteration with its change of the lower bound, and
+ * whether the run converged; level 2 adds the lower bound, and the time
+ * since the previous report as a detail (so that a test can hide it with
+ * VERBOSITY terse).
+ */
+void
+gmm_verbose_start(GmmVerbose *v, const GmmOptions *o)
+{
+	v->level = o->verbose;
+	v->interval = o->verbose_interval > 0 ? o->verbose_interval : 10;
+	INSTR_TIME_SET_CURRENT(v->init_start);
+	v->last_report = v->init_start;
+}
+
+static double
+SecondsSince(instr_time *since, bool reset)
+{
+	instr_time	now;
+	instr_time	d;
+
+	INSTR_TIME_SET_CURRENT(now);
+	d = now;
+	INSTR_TIME_SUBTRACT(d, *since);
+	if (reset)
+		*since = now;
+	return INSTR_TIME_GET_DOUBLE(d);
+}
+
+void
+gmm_verbose_progress(const GmmProgress *ev, void *arg)
+{
+	GmmVerbose *v = (GmmVerbose *) arg;
+
+	if (v->level <= 0)
+		return;
+	switch (ev->kind)
+	{
+		case GMM_PROGRESS_INIT_BEGIN:
+			INSTR_TIME_SET_CURRENT(v->init_start);
+			v->last_report = v->init_start;
+			ereport(NOTICE, (errmsg("initialization %d", ev->init)));
+			break;
+		case GMM_PROGRESS_ITER_END:
+			if (ev->iter % v->interval != 0)
+				break;
+			if (v->level == 1)
+				ereport(NOTICE,
+						(errmsg("iteration %d: lower bound change %.5g",
+								ev->iter, ev->change)));
+			else
+				ereport(NOTICE,
+						(errmsg("iteration %d: lower bound change %.5g, lower bound %.10g",
+								ev->iter, ev->change, ev->lower_bound),
+						 errdetail("%.5f s since the last report.",
+								   SecondsSince(&v->last_report, true))));
+			break;
+		case GMM_PROGRESS_INIT_END:
+			if (v->level == 1)
+				ereport(NOTICE,
+						(errmsg("initialization %d %s", ev->init,
+								ev->converged ? "converged" : "did not converge")));
+			else
+				ereport(NOTICE,
+						(errmsg("initialization %d %s: lower bound %.10g", ev->init,
+								ev->converged ? "converged" : "did not converge",
+								ev->lower_bound),
+						 errdetail("%.5f s since the initialization started.",
+								   SecondsSince(&v->init_start, false))));
+			break;
 	}
 }

@@ -47,7 +47,6 @@ extern Datum gmm_from_jsonb(PG_FUNCTION_ARGS);
 typedef struct TrainOptions
 {
 	GmmOptions	fit;			/* gmm_fit's options */
-	bool		verbose;
 	GmmModel   *init_model;		/* options.init_model, or NULL */
 	Jsonb	   *init_options;	/* what gmm_init gets */
 } TrainOptions;
@@ -66,8 +65,8 @@ JsonbKey(Jsonb *j, const char *key)
 }
 
 /*
- * gmm_train's own options (verbose, init_model) and gmm_init's (gmm_fit's
- * plus sample_size), checked before any pass over the data.
+ * gmm_train's own option (init_model) and gmm_init's (gmm_fit's
+ * plus sample_size; verbose is gmm_fit's too), checked before any pass over the data.
  */
 static void
 TrainParseOptions(Jsonb *opts, int k, TrainOptions *t)
@@ -80,16 +79,6 @@ TrainParseOptions(Jsonb *opts, int k, TrainOptions *t)
 		ereport(ERROR,
 				(errcode(ERRCODE_INVALID_PARAMETER_VALUE),
 				 errmsg("gmm options must be a JSON object")));
-	v = JsonbKey(opts, "verbose");
-	if (v != NULL && v->type != jbvNull)
-	{
-		if (v->type != jbvBool)
-			ereport(ERROR,
-					(errcode(ERRCODE_INVALID_PARAMETER_VALUE),
-					 errmsg("option \"verbose\" must be a boolean, not %s",
-							gmm_jsonb_type_name(v))));
-		t->verbose = v->val.boolean;
-	}
 	v = JsonbKey(opts, "init_model");
 	if (v != NULL && v->type != jbvNull)
 	{
@@ -103,10 +92,11 @@ TrainParseOptions(Jsonb *opts, int k, TrainOptions *t)
 		t->init_model = (GmmModel *) DatumGetPointer(
 			DirectFunctionCall1(gmm_from_jsonb, JsonbPGetDatum(mj)));
 	}
-	rest = JsonbWithout(JsonbWithout(opts, "verbose"), "init_model");
-	t->init_options = rest;
+	rest = JsonbWithout(opts, "init_model");
+	/* gmm_init runs silently: the progress is gmm_train's */
+	t->init_options = JsonbWithout(JsonbWithout(rest, "verbose"), "verbose_interval");
 
-	/* gmm_fit's options; sample_size is gmm_init's, checked there */
+	/* gmm_fit's options (verbose too); sample_size is gmm_init's, checked there */
 	gmm_options_init(&t->fit);
 	v = JsonbKey(rest, "sample_size");
 	gmm_options_apply(v ? JsonbWithout(rest, "sample_size") : rest, &t->fit);
@@ -186,16 +176,6 @@ RunModelQuery(SPIPlanPtr plan, Datum *values, const char *nulls,
 	return m;
 }
 
-static double
-ElapsedSeconds(instr_time start)
-{
-	instr_time	now;
-
-	INSTR_TIME_SET_CURRENT(now);
-	INSTR_TIME_SUBTRACT(now, start);
-	return INSTR_TIME_GET_DOUBLE(now);
-}
-
 PG_FUNCTION_INFO_V1(gmm_train);
 Datum
 gmm_train(PG_FUNCTION_ARGS)
@@ -223,7 +203,8 @@ gmm_train(PG_FUNCTION_ARGS)
 	double		lb = get_float8_nan();
 	int			n_iter = 0;
 	bool		converged = false;
-	instr_time	start;
+	GmmVerbose	verbose;
+	GmmProgress ev;
 	Datum		values[2];
 	char		nulls[2] = {' ', ' '};
 
@@ -238,7 +219,7 @@ gmm_train(PG_FUNCTION_ARGS)
 	opts = PG_ARGISNULL(3) ? DatumGetJsonbP(DirectFunctionCall1(jsonb_in, CStringGetDatum("{}")))
 		: PG_GETARG_JSONB_P(3);
 	TrainParseOptions(opts, k, &t);
-	INSTR_TIME_SET_CURRENT(start);
+	gmm_verbose_start(&verbose, &t.fit);
 
 	/* the source: a relation with rows and a float8[] column */
 	relkind = get_rel_relkind(relid);
@@ -277,12 +258,18 @@ gmm_train(PG_FUNCTION_ARGS)
 		elog(ERROR, "gmm_train: SPI_connect failed");
 
 	/* 1. the initial model */
+	memset(&ev, 0, sizeof(ev));
+	ev.kind = GMM_PROGRESS_INIT_BEGIN;
+	gmm_verbose_progress(&ev, &verbose);
 	if (t.init_model)
 	{
 		MemoryContext old = MemoryContextSwitchTo(loopctx);
 
 		model = WithRunOptions(t.init_model, &t.fit.fit);
 		MemoryContextSwitchTo(old);
+		/* a warm start, as gmm_refit: the first test compares with its bound */
+		if (isfinite(t.init_model->lower_bound))
+			prev = t.init_model->lower_bound;
 	}
 	else
 	{
@@ -307,11 +294,6 @@ gmm_train(PG_FUNCTION_ARGS)
 			PG_RETURN_NULL();
 		}
 		model = init;
-		if (t.verbose)
-			ereport(NOTICE,
-					(errmsg("gmm_train: initial model from " INT64_FORMAT " sampled rows",
-							(int64) model->n_samples),
-					 errdetail("%.3f s since the start.", ElapsedSeconds(start))));
 	}
 
 	/* 2. EM passes */
@@ -324,11 +306,9 @@ gmm_train(PG_FUNCTION_ARGS)
 
 	for (int it = 1; it <= t.fit.fit.max_iter; it++)
 	{
-		instr_time	pass_start;
 		GmmModel   *next;
 
 		CHECK_FOR_INTERRUPTS();
-		INSTR_TIME_SET_CURRENT(pass_start);
 		values[0] = PointerGetDatum(model);
 		next = RunModelQuery(step_plan, values, nulls, loopctx);
 		if (next == NULL)
@@ -338,21 +318,11 @@ gmm_train(PG_FUNCTION_ARGS)
 		lb = next->lower_bound;
 		n_iter = it;
 		converged = fabs(lb - prev) < t.fit.fit.tol;
-		if (t.verbose)
-		{
-			if (isfinite(prev))
-				ereport(NOTICE,
-						(errmsg("gmm_train: iteration %d, mean log-likelihood %.10g, change %.3g",
-								it, lb, lb - prev),
-						 errdetail("The pass took %.3f s; %.3f s since the start.",
-								   ElapsedSeconds(pass_start), ElapsedSeconds(start))));
-			else
-				ereport(NOTICE,
-						(errmsg("gmm_train: iteration %d, mean log-likelihood %.10g",
-								it, lb),
-						 errdetail("The pass took %.3f s; %.3f s since the start.",
-								   ElapsedSeconds(pass_start), ElapsedSeconds(start))));
-		}
+		ev.kind = GMM_PROGRESS_ITER_END;
+		ev.iter = it;
+		ev.lower_bound = lb;
+		ev.change = lb - prev;
+		gmm_verbose_progress(&ev, &verbose);
 		pfree(model);
 		model = next;
 		prev = lb;
@@ -367,10 +337,11 @@ gmm_train(PG_FUNCTION_ARGS)
 		ereport(ERROR,
 				(errcode(ERRCODE_OBJECT_NOT_IN_PREREQUISITE_STATE),
 				 errmsg("the rows of \"%s\" disappeared during gmm_train", relname)));
-	if (t.verbose)
-		ereport(NOTICE,
-				(errmsg("gmm_train: final mean log-likelihood %.10g", final->lower_bound),
-				 errdetail("%.3f s since the start.", ElapsedSeconds(start))));
+	ev.kind = GMM_PROGRESS_INIT_END;
+	ev.iter = n_iter;
+	ev.lower_bound = n_iter > 0 ? lb : prev;
+	ev.converged = converged;
+	gmm_verbose_progress(&ev, &verbose);
 	SPI_finish();
 
 	MemoryContextSwitchTo(caller);

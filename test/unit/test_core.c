@@ -1150,6 +1150,189 @@ test_ellipse(void)
 		for (int i = 0; i < 4; i++)
 			CHECK(gmm_ellipse_outline(mean, bad[i], r2, 8, xy) == GMM_ERR_NOT_PD,
 				  "bad covariance %d", i);
+ * The centred fallback of the M-step (mstep_centred.c).  Cluster A: 8 rows
+ * within about 1e-3 of (2e5, -2e5); cluster B: 8 rows of unit spread about
+ * the origin.  The model scores A under component 0, whose mean is 1e4 away
+ * from A (variance 1e8), and B under component 1 (at the origin), so the
+ * responsibilities are one-hot to within exp(-390).  The statistics are
+ * shifted by the model's means: component 0's scatter, about 1e-5 in all,
+ * is the difference of two numbers of about 8e8 (tied: 3e11), where
+ * rounding (eps * 8e8 ~ 1e-7) swamps it.  gmm_stats_cancelled must flag
+ * component 0 (tied: all) and not component 1, the shifted M-step must be
+ * wrong by more than the conformance tolerance (1e-6 relative) or not
+ * positive definite, and the centred one must equal a two-pass long
+ * double computation of the centred scatter (masses plus 10 eps as
+ * scikit-learn's) to 1e-9 relative, for every covariance type.
+ */
+static void
+test_mstep_centred(void)
+{
+	const int	k = 2,
+				d = 2,
+				na = 8,
+				nb = 8,
+				n = 16;
+	double		X[16 * 2];
+	GmmRng		r;
+
+	gmm_rng_seed(&r, 77, 0);
+	for (int i = 0; i < n; i++)
+		for (int a = 0; a < d; a++)
+			X[i * d + a] = i < na ? (a == 0 ? 2e5 : -2e5) + 1e-3 * gmm_rng_normal(&r)
+				: gmm_rng_normal(&r);
+
+	for (int ti = 0; ti < GMM_COV_NTYPES; ti++)
+	{
+		GmmCovType	t = (GmmCovType) ti;
+		GmmParams	model,
+					out,
+					shifted;
+		double	   *mb = new_params(&model, t, k, d);
+		double	   *ob = new_params(&out, t, k, d);
+		double	   *sb = new_params(&shifted, t, k, d);
+		GmmStats	st;
+		double	   *stb = calloc(gmm_stats_ndoubles(t, k, d), sizeof(double));
+		double	   *work = calloc(gmm_stats_work_ndoubles(t, k, d), sizeof(double));
+		bool		flag[2];
+		int			bad = -1;
+		int			nflag;
+		GmmStatus	sst;
+		long double ref[2][2][2];	/* component, a, b (tied: [0]) */
+		long double mass[2];
+		const double eps10 = 10.0 * DBL_EPSILON;
+
+		/* the model */
+		model.weights[0] = model.weights[1] = 0.5;
+		model.means[0] = 2e5 + 7000;
+		model.means[1] = -2e5 - 7000;
+		model.means[2] = model.means[3] = 0.0;
+		for (int j = 0; j < k; j++)
+		{
+			double		var = (j == 0 || t == GMM_COV_TIED) ? 1e8 : 1.0;
+
+			if (t == GMM_COV_FULL || (t == GMM_COV_TIED && j == 0))
+			{
+				double	   *c = model.covariances + (size_t) j * d * d;
+
+				c[0] = c[3] = var;
+				c[1] = c[2] = 0.0;
+			}
+			else if (t == GMM_COV_DIAG)
+				model.covariances[j * d] = model.covariances[j * d + 1] = var;
+			else if (t == GMM_COV_SPHERICAL)
+				model.covariances[j] = var;
+		}
+		CHECK(gmm_compute_precision_cholesky(&model, &bad) == GMM_OK, "%s: model", type_names[t]);
+
+		gmm_stats_bind(&st, t, k, d, stb);
+		gmm_stats_reset(&st, &model);
+		gmm_stats_accumulate(&st, &model, X, NULL, n, work, &unit_hooks);
+		nflag = gmm_stats_cancelled(&st, flag);
+		if (t == GMM_COV_TIED)
+			CHECK(nflag == 2 && flag[0] && flag[1], "%s: cancellation flagged (%d)",
+				  type_names[t], nflag);
+		else
+			CHECK(nflag == 1 && flag[0] && !flag[1], "%s: component 0 flagged only (%d: %d %d)",
+				  type_names[t], nflag, flag[0], flag[1]);
+
+		/* reference: one-hot responsibilities, two passes in long double */
+		memset(ref, 0, sizeof(ref));
+		for (int j = 0; j < k; j++)
+		{
+			long double mu[2] = {0, 0};
+			int			i0 = j == 0 ? 0 : na,
+						i1 = j == 0 ? na : n;
+
+			mass[j] = (long double) (i1 - i0) + eps10;
+			for (int i = i0; i < i1; i++)
+				for (int a = 0; a < d; a++)
+					mu[a] += X[i * d + a];
+			for (int a = 0; a < d; a++)
+				mu[a] /= mass[j];
+			for (int i = i0; i < i1; i++)
+				for (int a = 0; a < d; a++)
+					for (int b = 0; b < d; b++)
+						ref[t == GMM_COV_TIED ? 0 : j][a][b] +=
+							(X[i * d + a] - mu[a]) * (X[i * d + b] - mu[b]);
+		}
+		(void) nb;
+
+		/* the shifted M-step alone is wrong */
+		sst = gmm_stats_mstep(&st, 0.0, &shifted, &bad);
+		if (sst == GMM_OK)
+		{
+			long double want = t == GMM_COV_TIED ? ref[0][0][0] / (mass[0] + mass[1])
+				: ref[0][0][0] / mass[0];
+			double		got = t == GMM_COV_SPHERICAL ? shifted.covariances[0]
+				: shifted.covariances[0];
+
+			if (t == GMM_COV_SPHERICAL)
+				want = (ref[0][0][0] + ref[0][1][1]) / (2 * mass[0]);
+			CHECK(fabsl(got - want) > 1e-6L * want, "%s: the shifted scatter is inaccurate "
+				  "(%.6g vs %.6Lg)", type_names[t], got, want);
+		}
+		else
+			CHECK(sst == GMM_ERR_NOT_PD, "%s: shifted M-step status %d", type_names[t], (int) sst);
+
+		/* the centred one is right */
+		gmm_stats_mstep_params(&st, 0.0, &out);
+		unit_hs.outstanding = 0;
+		CHECK(gmm_mstep_centred(&model, X, NULL, n, &st, flag, 0.0, &unit_hooks, &out, &bad)
+			  == GMM_OK, "%s: centred M-step", type_names[t]);
+		CHECK(unit_hs.outstanding == 0, "%s: released", type_names[t]);
+		for (int j = 0; j < k; j++)
+		{
+			for (int a = 0; a < d; a++)
+				for (int b = 0; b < d; b++)
+				{
+					long double want;
+					double		got;
+
+					if (t == GMM_COV_FULL)
+					{
+						want = ref[j][a][b] / mass[j];
+						got = out.covariances[(j * d + a) * d + b];
+					}
+					else if (t == GMM_COV_TIED)
+					{
+						want = ref[0][a][b] / (mass[0] + mass[1]);
+						got = out.covariances[a * d + b];
+					}
+					else if (t == GMM_COV_DIAG)
+					{
+						if (a != b)
+							continue;
+						want = ref[j][a][a] / mass[j];
+						got = out.covariances[j * d + a];
+					}
+					else
+					{
+						if (a != 0 || b != 0)
+							continue;
+						want = (ref[j][0][0] + ref[j][1][1]) / (2 * mass[j]);
+						got = out.covariances[j];
+					}
+					/* off-diagonals relative to the diagonal's scale */
+					CHECK(fabsl(got - want) <= 1e-9L * sqrtl(fabsl(ref[t == GMM_COV_TIED ? 0 : j][a][a] *
+																   ref[t == GMM_COV_TIED ? 0 : j][b][b])) /
+						  (t == GMM_COV_TIED ? mass[0] + mass[1] : mass[j]),
+						  "%s: component %d [%d][%d] %.12g vs %.12Lg", type_names[t], j, a, b,
+						  got, want);
+				}
+		}
+		/* unflagged components keep the shifted M-step's covariance */
+		if (t != GMM_COV_TIED && sst == GMM_OK)
+		{
+			size_t		c = gmm_cov_size(t, k, d) / 2;
+
+			CHECK(memcmp(out.covariances + c, shifted.covariances + c, sizeof(double) * c) == 0,
+				  "%s: component 1 untouched", type_names[t]);
+		}
+		free(mb);
+		free(ob);
+		free(sb);
+		free(stb);
+		free(work);
 	}
 }
 
@@ -1171,6 +1354,7 @@ main(void)
 	RUN(test_kmeans);
 	RUN(test_kmeans_weights);
 	RUN(test_ellipse);
+	RUN(test_mstep_centred);
 	if (unit_hs.outstanding != 0)
 	{
 		printf("FAIL %ld allocations not released\n", unit_hs.outstanding);
