@@ -73,25 +73,10 @@ gmm_on_exit "rm -rf '$work'"
 gmm_on_exit "\"$PSQL\" -X -q -d postgres -c 'DROP DATABASE IF EXISTS gmm_pictures' >/dev/null 2>&1"
 
 gmm_say "fitting the demo's three blobs"
-# the data: tools/demo.sh's generation SQL, unchanged
+# the data: tools/demo.sh's rows (tools/lib/demo_data.sql)
 "$PSQL" -X -q -v ON_ERROR_STOP=1 -d gmm_pictures -f - <<SQL
 CREATE EXTENSION gmm;
-SET max_parallel_workers_per_gather = 0;	-- one process draws the random numbers, in order
-SELECT setseed(0.42) \gset
-CREATE TABLE features AS
-WITH blobs(blob, cx, cy, sd) AS (
-	VALUES (0, 0.0, 0.0, 0.6), (1, 6.0, 5.0, 0.9), (2, -5.0, 6.0, 0.7)
-), u AS MATERIALIZED (
-	-- 1 - random() is in (0, 1], so ln() is finite
-	SELECT g AS id, g % 3 AS blob, 1 - random() AS u1, random() AS u2
-	FROM generate_series(1, 600) AS g
-)
-SELECT u.id, u.blob,
-	ARRAY[b.cx + b.sd * sqrt(-2 * ln(u.u1)) * cos(2 * pi() * u.u2),
-		  b.cy + b.sd * sqrt(-2 * ln(u.u1)) * sin(2 * pi() * u.u2)]::float8[] AS x
-FROM u JOIN blobs b USING (blob)
-ORDER BY u.id;
-RESET max_parallel_workers_per_gather;
+\i $GMM_ROOT/tools/lib/demo_data.sql
 CREATE TABLE model AS SELECT gmm_fit(x, 3) AS m FROM features;
 CREATE TABLE auto AS SELECT gmm_fit_auto(x, 1, 8) AS m FROM features;
 

@@ -129,6 +129,24 @@ count_and_record() {
 
 section() { printf '\n======== %s ========\n' "$*"; }
 
+# run_installcheck NAME LOG [MAKE-ARGS...]: pg_regress through `make installcheck`, counted by
+# its per-test lines (PostgreSQL <= 15: "test name ... ok"; 16+: TAP "ok N - name"), with
+# regression.diffs shown on a failure
+run_installcheck() {
+	local name=$1 log=$2 rc=0 p f
+	shift 2
+	rm -f regression.diffs regression.out
+	run_logged "$log" make PG_CONFIG="$PG_CONFIG" installcheck "$@" || rc=$?
+	p=$(grep -cE '\.\.\. ok|^ok [0-9]+' "$log" || true)
+	f=$(grep -cE '\.\.\. FAILED|^not ok [0-9]+' "$log" || true)
+	if [ "$rc" -ne 0 ] && [ "$f" -eq 0 ]; then f=1; fi
+	record "$name" "$p" "$f"
+	if [ -s regression.diffs ] && [ "$f" -gt 0 ]; then
+		section "regression.diffs (first 300 lines)"
+		head -n 300 regression.diffs
+	fi
+}
+
 # one release of the matrix: a fresh root, this checkout (tracked and new files) copied in, the
 # README's first command unchanged, then this script with every suite; its last line is the
 # totals the matrix counts
@@ -256,25 +274,13 @@ elif [ "$need_server" -gt 0 ]; then
 		if [ "${#regress_tests[@]}" -eq 0 ]; then
 			skip "regress (make installcheck)" "no sql/[0-9]*.sql yet"
 		else
-			rm -f regression.diffs regression.out
-			rc=0
-			run_logged "$LOGDIR/regress" make PG_CONFIG="$PG_CONFIG" installcheck || rc=$?
-			# PostgreSQL <= 15: "test name ... ok"; 16+: TAP "ok N - name" / "not ok N - name"
-			p=$(grep -cE '\.\.\. ok|^ok [0-9]+' "$LOGDIR/regress" || true)
-			f=$(grep -cE '\.\.\. FAILED|^not ok [0-9]+' "$LOGDIR/regress" || true)
-			if [ "$rc" -ne 0 ] && [ "$f" -eq 0 ]; then f=1; fi
-			record "regress (make installcheck)" "$p" "$f"
-			if [ -s regression.diffs ] && [ "$f" -gt 0 ]; then
-				section "regression.diffs (first 300 lines)"
-				head -n 300 regression.diffs
-			fi
+			run_installcheck "regress (make installcheck)" "$LOGDIR/regress"
 		fi
 	fi
 
 	# the same suite on an install made as 1.0 and updated (ALTER EXTENSION gmm UPDATE)
 	if [ "$want_upgrade" = 1 ] && [ "${#regress_tests[@]}" -gt 0 ]; then
 		section "regress on 1.0 + ALTER EXTENSION gmm UPDATE"
-		rm -f regression.diffs regression.out
 		rc=0
 		{
 			"$GMM_TEST_PGBIN/psql" -X -q -v ON_ERROR_STOP=1 -d postgres \
@@ -285,18 +291,10 @@ elif [ "$need_server" -gt 0 ]; then
 		} 2>&1 | tee "$LOGDIR/upgrade-setup" || rc=1
 		if [ "$rc" = 0 ]; then
 			# CONTRIB_TESTDB: PGXS appends its --dbname after EXTRA_REGRESS_OPTS, and the last wins
-			run_logged "$LOGDIR/upgrade" make PG_CONFIG="$PG_CONFIG" installcheck \
-				CONTRIB_TESTDB=regression_updated EXTRA_REGRESS_OPTS=--use-existing || rc=$?
+			run_installcheck "regress on 1.0 + UPDATE" "$LOGDIR/upgrade" \
+				CONTRIB_TESTDB=regression_updated EXTRA_REGRESS_OPTS=--use-existing
 		else
-			: >"$LOGDIR/upgrade"
-		fi
-		p=$(grep -cE '\.\.\. ok|^ok [0-9]+' "$LOGDIR/upgrade" || true)
-		f=$(grep -cE '\.\.\. FAILED|^not ok [0-9]+' "$LOGDIR/upgrade" || true)
-		if [ "$rc" -ne 0 ] && [ "$f" -eq 0 ]; then f=1; fi
-		record "regress on 1.0 + UPDATE" "$p" "$f"
-		if [ -s regression.diffs ] && [ "$f" -gt 0 ]; then
-			section "regression.diffs (first 300 lines)"
-			head -n 300 regression.diffs
+			record "regress on 1.0 + UPDATE" 0 1 "(the 1.0 install or its update failed)"
 		fi
 	fi
 
