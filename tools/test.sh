@@ -328,7 +328,7 @@ if [ "$want_pgvector" = 1 ] && [ "$installed" = 1 ]; then
 		skip "pgvector (test/pgvector/run.sh)" "pgvector is not installed (Debian ships it from 13 on)"
 	else
 		section "test/pgvector/run.sh"
-		gmm_cluster_is_up && ! gmm_cluster_has_extra || gmm_cluster_restart
+		if ! gmm_cluster_is_up || gmm_cluster_has_extra; then gmm_cluster_restart; fi
 		rc=0
 		run_logged "$LOGDIR/pgvector" bash test/pgvector/run.sh || rc=$?
 		count_and_record "pgvector (test/pgvector/run.sh)" "$LOGDIR/pgvector" "$rc"
