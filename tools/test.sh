@@ -170,7 +170,12 @@ gmm_pick_pg_major
 extra_pkgs=()
 # the Citus suite builds Citus from GMM_CITUS_TARBALL when it is not installed already
 citus_installed() { [ -f "$("$PG_CONFIG" --pkglibdir 2>/dev/null)/citus.so" ]; }
-if [ "$want_citus" = 1 ] && [ -n "${GMM_CITUS_TARBALL:-}" ]; then extra_pkgs+=("${GMM_PKGS_CITUS[@]}"); fi
+# (only for the PostgreSQL majors Citus supports: on others the suite says it is skipped)
+# shellcheck source=lib/citus.sh
+. "$GMM_ROOT/tools/lib/citus.sh"
+if [ "$want_citus" = 1 ] && [ -n "${GMM_CITUS_TARBALL:-}" ] && [ "$GMM_PG_MAJOR" -le "$GMM_CITUS_MAX_PG_MAJOR" ]; then
+	extra_pkgs+=("${GMM_PKGS_CITUS[@]}")
+fi
 # pgvector where the release ships it (Debian 13 and later)
 if [ "$want_pgvector" = 1 ] && gmm_apt_has "$GMM_PKG_PGVECTOR"; then extra_pkgs+=("$GMM_PKG_PGVECTOR"); fi
 gmm_ensure_packages "${GMM_PKGS_BUILD[@]}" "${GMM_PKGS_TEST[@]}" "${extra_pkgs[@]}"

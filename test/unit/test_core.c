@@ -1150,6 +1150,10 @@ test_ellipse(void)
 		for (int i = 0; i < 4; i++)
 			CHECK(gmm_ellipse_outline(mean, bad[i], r2, 8, xy) == GMM_ERR_NOT_PD,
 				  "bad covariance %d", i);
+	}
+}
+
+/*
  * The centred fallback of the M-step (mstep_centred.c).  Cluster A: 8 rows
  * within about 1e-3 of (2e5, -2e5); cluster B: 8 rows of unit spread about
  * the origin.  The model scores A under component 0, whose mean is 1e4 away
