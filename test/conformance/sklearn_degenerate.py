@@ -22,41 +22,16 @@ Compared with scikit-learn, run here:
 Prints "N passed, N failed".
 """
 import json
-import os
-import subprocess
 import sys
 import warnings
 
 import numpy as np
 from sklearn.mixture import GaussianMixture
 
+import tap
+from tap import check, psql
+
 RTOL = 1e-6
-PSQL = os.path.join(os.environ["GMM_TEST_PGBIN"], "psql") if os.environ.get("GMM_TEST_PGBIN") else "psql"
-passed = 0
-failed = 0
-
-
-def psql(sql=None, stdin=None):
-    args = [PSQL, "-X", "-q", "-At", "-v", "ON_ERROR_STOP=1"]
-    r = subprocess.run(args + (["-c", sql] if stdin is None else ["-f", "-"]),
-                       input=stdin, capture_output=True, text=True)
-    if r.returncode != 0:
-        raise RuntimeError(r.stderr.strip())
-    return r.stdout
-
-
-def check(name, cond, detail=""):
-    global passed, failed
-    if cond:
-        passed += 1
-        print(f"ok {passed + failed} - {name}")
-    else:
-        failed += 1
-        print(f"not ok {passed + failed} - {name}")
-        for line in str(detail).splitlines():
-            print("#   " + line)
-
-
 def close(a, b):
     a = np.asarray(a, dtype=float)
     b = np.asarray(b, dtype=float)
@@ -124,9 +99,8 @@ def main():
         check(f"{agg}: collapsed variances {cov[0]:.3g}, {cov[1]:.3g} positive and within "
               f"{atol:.2g} of scikit-learn's {sk.covariances_[0]:.3g}, {sk.covariances_[1]:.3g}",
               bool(np.all(cov[:2] > 0)) and diff <= atol, f"difference {diff:.3g}")
-    print(f"{passed} passed, {failed} failed")
 
 
 if __name__ == "__main__":
     main()
-    sys.exit(1 if failed else 0)
+    sys.exit(tap.summary())

@@ -17,42 +17,16 @@ Run by tools/test.sh against its private cluster (PGHOST, PGPORT, PGUSER,
 PGDATABASE in the environment); prints TAP-like lines and "N passed, N failed".
 """
 import json
-import os
-import subprocess
 import sys
 
 import numpy as np
 from sklearn.mixture import GaussianMixture
 
+import tap
+from tap import check, psql
+
 RTOL = 1e-6
-PSQL = os.path.join(os.environ.get("GMM_TEST_PGBIN", ""), "psql") if os.environ.get("GMM_TEST_PGBIN") else "psql"
 COV_TYPES = ["full", "tied", "diag", "spherical"]
-
-passed = 0
-failed = 0
-
-
-def psql(sql, stdin=None):
-    """Run SQL, return stdout (unaligned, tuples only); raise on error."""
-    r = subprocess.run([PSQL, "-X", "-q", "-At", "-v", "ON_ERROR_STOP=1", "-c", sql] if stdin is None
-                       else [PSQL, "-X", "-q", "-At", "-v", "ON_ERROR_STOP=1", "-f", "-"],
-                       input=stdin, capture_output=True, text=True)
-    if r.returncode != 0:
-        raise RuntimeError(r.stderr.strip())
-    return r.stdout
-
-
-def check(name, cond, detail=""):
-    global passed, failed
-    if cond:
-        passed += 1
-        print(f"ok {passed + failed} - {name}")
-    else:
-        failed += 1
-        print(f"not ok {passed + failed} - {name}")
-        if detail:
-            for line in str(detail).splitlines():
-                print("#   " + line)
 
 
 def close(a, b):
@@ -177,9 +151,8 @@ def main():
             err = np.abs(proba - sk.predict_proba(X)).max()
             check(f"{name}: predict_proba", err <= RTOL, f"max difference {err:.3g}")
 
-    print(f"{passed} passed, {failed} failed")
 
 
 if __name__ == "__main__":
     main()
-    sys.exit(1 if failed else 0)
+    sys.exit(tap.summary())

@@ -19,8 +19,6 @@ and covariance type:
 Run by tools/test.sh against its private cluster; prints "N passed, N failed".
 """
 import json
-import os
-import subprocess
 import sys
 import warnings
 
@@ -28,35 +26,12 @@ import numpy as np
 from sklearn.exceptions import ConvergenceWarning
 from sklearn.mixture import GaussianMixture
 
+import tap
+from tap import check, psql
+
 RTOL = 1e-6
 MAX_CALLS = 200
-PSQL = os.path.join(os.environ["GMM_TEST_PGBIN"], "psql") if os.environ.get("GMM_TEST_PGBIN") else "psql"
 COV_TYPES = ["full", "tied", "diag", "spherical"]
-
-passed = 0
-failed = 0
-
-
-def psql(sql=None, stdin=None):
-    args = [PSQL, "-X", "-q", "-At", "-v", "ON_ERROR_STOP=1"]
-    r = subprocess.run(args + (["-c", sql] if stdin is None else ["-f", "-"]),
-                       input=stdin, capture_output=True, text=True)
-    if r.returncode != 0:
-        raise RuntimeError(r.stderr.strip())
-    return r.stdout
-
-
-def check(name, cond, detail=""):
-    global passed, failed
-    if cond:
-        passed += 1
-        print(f"ok {passed + failed} - {name}")
-    else:
-        failed += 1
-        print(f"not ok {passed + failed} - {name}")
-        for line in str(detail).splitlines():
-            print("#   " + line)
-
 
 def datasets():
     rs = np.random.RandomState(20261201)
@@ -157,9 +132,8 @@ def main():
             err = np.max(np.abs(lb[:n] - np.array(sk_lb[:n])) / np.abs(np.array(sk_lb[:n])))
             check(f"{name}: lower bound of each call == scikit-learn's lower_bound_",
                   err <= RTOL, f"max relative difference {err:.3g} over {n} calls")
-    print(f"{passed} passed, {failed} failed")
 
 
 if __name__ == "__main__":
     main()
-    sys.exit(1 if failed else 0)
+    sys.exit(tap.summary())
