@@ -1,13 +1,13 @@
 # gmm: Gaussian mixture models for PostgreSQL (PGXS build)
 
 EXTENSION = gmm
-EXTVERSION = 1.1
+EXTVERSION = 1.2
 
 MODULE_big = gmm
-# numerical core (no PostgreSQL headers; linked by the C unit tests too)
-CORE_OBJS = src/params.o src/linalg.o src/em.o src/mstep_centred.o src/kmeans.o src/rng.o src/sample.o \
-	src/plot.o
-# SQL-facing layer: the type, fitting and scoring, the combinable passes
+# numerical core, src/core/ (no PostgreSQL headers; linked by the C unit tests too)
+CORE_OBJS = $(addprefix src/core/,params.o linalg.o em.o mstep_centred.o kmeans.o rng.o sample.o \
+	plot.o)
+# SQL-facing layer, src/: the type, fitting and scoring, the combinable passes
 SQL_OBJS = src/gmm_model.o src/gmm_text.o src/gmm_binary.o src/gmm_wire.o \
 	src/gmm_accessors.o src/gmm_array.o src/gmm_options.o src/gmm_fit.o \
 	src/gmm_rowstore.o src/gmm_score.o src/gmm_sampling.o src/gmm_srf.o \
@@ -20,7 +20,7 @@ OBJS = $(CORE_OBJS) $(SQL_OBJS)
 # the newest version is the oldest one plus every upgrade in order (as hll does), so that a
 # fresh install always equals an upgraded one.  A released piece or upgrade is never edited.
 INSTALL_PIECES_1_0 = $(sort $(wildcard sql/1.0/*.sql))
-UPGRADES = sql/gmm--1.0--1.1.sql
+UPGRADES = sql/gmm--1.0--1.1.sql sql/gmm--1.1--1.2.sql
 DATA = $(UPGRADES)
 DATA_built = $(EXTENSION)--1.0.sql $(EXTENSION)--$(EXTVERSION).sql
 
@@ -28,7 +28,7 @@ REGRESS = $(patsubst sql/%.sql,%,$(sort $(wildcard sql/[0-9]*.sql)))
 REGRESS_OPTS = --inputdir=. --load-extension=$(EXTENSION)
 
 PG_CONFIG ?= pg_config
-PG_CPPFLAGS = -I$(srcdir)/src
+PG_CPPFLAGS = -I$(srcdir)/src -I$(srcdir)/src/core
 SHLIB_LINK = -llapack -lblas -lm
 PG_CFLAGS = -Wall -Wmissing-prototypes -Wpointer-arith -Wendif-labels \
 	-Wformat-security -fno-strict-aliasing $(GMM_WERROR)
@@ -48,11 +48,11 @@ $(EXTENSION)--$(EXTVERSION).sql: $(EXTENSION)--1.0.sql $(UPGRADES)
 # C unit tests of the numerical core: no server needed.  One BLAS thread
 # keeps valgrind and timings sane.  test/unit/golden.h is committed; refresh
 # it with `make unittest-golden` (Debian's python3 with scikit-learn).
-UNIT_CFLAGS = -O2 -g -std=gnu99 -Wall -Wextra -Isrc $(UNIT_SAN)
+UNIT_CFLAGS = -O2 -g -std=gnu99 -Wall -Wextra -Isrc/core $(UNIT_SAN)
 CORE_SRCS = $(CORE_OBJS:.o=.c)
 UNIT_ENV = OPENBLAS_NUM_THREADS=1
 test/unit/test_core: test/unit/test_core.c test/unit/unit.h test/unit/golden.h \
-		$(CORE_SRCS) src/gmm_core.h src/blas.h
+		$(CORE_SRCS) src/core/gmm_core.h src/core/blas.h
 	$(CC) $(UNIT_CFLAGS) -o $@ test/unit/test_core.c $(CORE_SRCS) -llapack -lblas -lm
 
 .PHONY: unittest unittest-valgrind unittest-golden
@@ -74,13 +74,13 @@ FUZZ_CC = clang
 FUZZ_TIME = 30
 FUZZ_CFLAGS = -g -O1 -D_GNU_SOURCE -DUSE_ASSERT_CHECKING -Wall -Wno-ignored-attributes \
 	-fsanitize=fuzzer,address,undefined -fno-sanitize-recover=undefined \
-	-I$(includedir_server) -Isrc -Itest/fuzz
+	-I$(includedir_server) -Isrc -Isrc/core -Itest/fuzz
 FUZZ_SRCS = test/fuzz/fuzz_codec.c test/fuzz/pg_shim.c src/gmm_binary.c src/gmm_wire.c src/gmm_model.c \
 	$(CORE_SRCS)
 FUZZ_LIBS = -L$(pkglibdir) -L$(libdir) -lpgcommon -lpgport -llapack -lblas -lm -ldl
 EXTRA_CLEAN += test/fuzz/fuzz_codec
 
-test/fuzz/fuzz_codec: $(FUZZ_SRCS) test/fuzz/pg_shim.h src/gmm.h src/gmm_core.h src/blas.h
+test/fuzz/fuzz_codec: $(FUZZ_SRCS) test/fuzz/pg_shim.h src/gmm.h src/core/gmm_core.h src/core/blas.h
 	$(FUZZ_CC) $(FUZZ_CFLAGS) -o $@ $(FUZZ_SRCS) $(FUZZ_LIBS)
 
 .PHONY: fuzz fuzz-corpus

@@ -5,7 +5,7 @@ sklearn/mixture/tests/test_gaussian_mixture.py (Debian's python3-sklearn):
 30 rows of RandomState(0).uniform(size=(30, 3)), spherical, reg_covar 0,
 max_iter 1, weights_init/means_init/precisions_init such that components 0
 and 1 collapse onto single rows in the first M-step.  scikit-learn fits
-without error; so must gmm_fit (the centred fallback of src/mstep_centred.c).
+without error; so must gmm_fit (the centred fallback of src/core/mstep_centred.c).
 
 Compared with scikit-learn, run here:
   - no error, converged false, n_iter 1;

@@ -15,9 +15,9 @@ fi
 want_version=$(sed -n 's/^EXTVERSION = //p' "$GMM_ROOT/Makefile")
 check_sql "extension version is the Makefile's ($want_version)" "$want_version" \
 	"SELECT extversion FROM pg_extension WHERE extname = 'gmm'"
-check_sql "installable versions: 1.0 and 1.1, one update path 1.0 -> 1.1" "1.0,1.1|1.0--1.1" \
+check_sql "installable versions: 1.0, 1.1, 1.2; update paths 1.0 -> 1.1 -> 1.2" "1.0,1.1,1.2|1.0--1.1,1.0--1.2,1.1--1.2" \
 	"SELECT (SELECT string_agg(version, ',' ORDER BY version) FROM pg_available_extension_versions WHERE name = 'gmm')
-	 || '|' || (SELECT string_agg(source || '--' || target, ',') FROM pg_extension_update_paths('gmm') WHERE path IS NOT NULL AND source < target)"
+	 || '|' || (SELECT string_agg(source || '--' || target, ',' ORDER BY source, target) FROM pg_extension_update_paths('gmm') WHERE path IS NOT NULL AND source < target)"
 
 # the model holds doubles and int64s: aligned as double, stored out of line / compressible
 check_sql "type gmm: varlena, align double, storage main (inline compressed, TOAST past a page)" "-1|d|m" \

@@ -1,5 +1,5 @@
 #!/usr/bin/env bash
-# Upgrades: gmm 1.0 updated with ALTER EXTENSION gmm UPDATE has exactly the catalog of a fresh
+# Upgrades: gmm 1.0 (and every later release) updated with ALTER EXTENSION gmm UPDATE has exactly the catalog of a fresh
 # install of the newest version (every member object with its full definition: functions and
 # aggregates with their flags, costs and support functions, types, casts, operators, comments
 # and privileges), models stored under 1.0 stay byte-identical and score the same after the
@@ -100,6 +100,22 @@ if [ "$newest" != 1.0 ] && ! cmp -s "$WORK/v10.txt" "$WORK/updated.txt"; then
 else
 	not_ok "the update changed the catalog" "1.0's catalog equals $newest's"
 fi
+
+# every later released version (an install script on main) updates to the same catalog too
+for v in $(cd "$GMM_ROOT/sql" && ls gmm--*--*.sql | sed -n 's/^gmm--\([0-9.]*\)--[0-9.]*\.sql$/\1/p' | sort -V); do
+	[ "$v" = 1.0 ] && continue
+	gmm_fresh_db "gmm_from_${v/./_}"
+	gmm_sql "CREATE EXTENSION gmm VERSION '$v'" >/dev/null
+	gmm_sql "ALTER EXTENSION gmm UPDATE" >/dev/null
+	gmm_sql "$CATALOG_SQL" >"$WORK/from_$v.txt"
+	if [ -s "$WORK/from_$v.txt" ] && diff -u "$WORK/fresh.txt" "$WORK/from_$v.txt" >"$WORK/diff_$v.txt"; then
+		ok "$v + UPDATE has the fresh $newest catalog"
+	else
+		not_ok "$v + UPDATE has the fresh $newest catalog" "$(head -n 40 "$WORK/diff_$v.txt")"
+	fi
+	PGDATABASE=postgres gmm_sql "DROP DATABASE IF EXISTS gmm_from_${v/./_}" >/dev/null
+done
+export PGDATABASE=gmm_updated
 check_sql "models stored under 1.0: same text, same binary form, same scores after the update" "4|4" \
 	"SELECT count(*) FILTER (WHERE b.txt = m.m::text AND b.bin = gmm_send(m.m)
 		AND b.score = (SELECT sum(gmm_score_samples(m.m, x)) FROM pts)), count(*)

@@ -11,7 +11,7 @@ Run with Debian's interpreter (scikit-learn 1.2.1):
    The convergence test |change| < tol is checked not to be borderline, so
    n_iter cannot flip on rounding differences.
 2. RNG: splitmix64 + xoshiro256** with our seeding, written out here
-   independently of src/rng.c.
+   independently of src/core/rng.c.
 """
 import math
 import sys
@@ -94,7 +94,7 @@ def arr(name, a):
     return "static const double %s[] = {%s};\n" % (name, vals)
 
 
-# ---- splitmix64 + xoshiro256**, as documented in src/rng.c ----
+# ---- splitmix64 + xoshiro256**, as documented in src/core/rng.c ----
 def splitmix64(state):
     state = (state + 0x9E3779B97F4A7C15) & M64
     z = state
