@@ -88,6 +88,27 @@ AppendLibraryOf(StringInfo buf, const char *label, const void *addr)
 }
 
 /*
+ * The CPU's vector extensions, and a warning when OpenBLAS's kernel (core)
+ * does not use them: the server's environment should name a better one.
+ */
+static void
+AppendBetterCore(StringInfo buf, const char *core)
+{
+#if defined(__GNUC__) && (defined(__x86_64__) || defined(__i386__))
+	bool		avx2 = __builtin_cpu_supports("avx2");
+	bool		avx512f = __builtin_cpu_supports("avx512f");
+	const char *better = gmm_blas_better_core(core, avx2, avx512f,
+											  __builtin_cpu_is("amd"));
+
+	appendStringInfo(buf, "; cpu: %s", avx512f ? "avx512f avx2" : avx2 ? "avx2" : "no avx2");
+	if (better != NULL)
+		appendStringInfo(buf, "; WARNING: OpenBLAS runs its %s kernels on a CPU with %s; "
+						 "set OPENBLAS_CORETYPE=%s in the server's environment (README, \"BLAS kernels\")",
+						 core, avx512f ? "AVX-512" : "AVX2", better);
+#endif
+}
+
+/*
  * Which BLAS and LAPACK this backend runs, for troubleshooting performance:
  * the libraries defining dgemm_ and dpotrf_, and OpenBLAS's build
  * configuration and thread count when OpenBLAS is loaded.
@@ -107,12 +128,22 @@ gmm_blas_info(PG_FUNCTION_ARGS)
 		char	   *(*get_config) (void);
 		int			(*get_threads) (void);
 
+		char	   *(*get_corename) (void);
+
 		get_config = (char *(*) (void)) dlsym(RTLD_DEFAULT, "openblas_get_config");
 		get_threads = (int (*) (void)) dlsym(RTLD_DEFAULT, "openblas_get_num_threads");
+		get_corename = (char *(*) (void)) dlsym(RTLD_DEFAULT, "openblas_get_corename");
 		if (get_config != NULL)
 			appendStringInfo(&buf, "; openblas: %s", get_config());
 		if (get_threads != NULL)
 			appendStringInfo(&buf, "; threads: %d", get_threads());
+		if (get_corename != NULL)
+		{
+			const char *core = get_corename();
+
+			appendStringInfo(&buf, "; core: %s", core);
+			AppendBetterCore(&buf, core);
+		}
 	}
 #endif
 	PG_RETURN_TEXT_P(cstring_to_text(buf.data));

@@ -1340,6 +1340,31 @@ test_mstep_centred(void)
 	}
 }
 
+/*
+ * BLAS kernel advice (blas_kernel.c): a pre-AVX2 OpenBLAS kernel on an AVX2
+ * or AVX-512 CPU gets the kernel of that CPU family; a fitting one, or a CPU
+ * without AVX2, gets none.
+ */
+static void
+test_blas_better_core(void)
+{
+#define IS(got, want) CHECK((want) == NULL ? (got) == NULL : \
+	((got) != NULL && strcmp((got), (want)) == 0), "got %s, want %s", \
+	(got) ? (got) : "NULL", (want) ? (want) : "NULL")
+	IS(gmm_blas_better_core("Prescott", true, false, false), "Haswell");
+	IS(gmm_blas_better_core("Prescott", true, false, true), "Zen");
+	IS(gmm_blas_better_core("Prescott", true, true, false), "SkylakeX");
+	IS(gmm_blas_better_core("Nehalem", true, true, true), "Zen");
+	IS(gmm_blas_better_core("Sandybridge", true, false, false), "Haswell");
+	IS(gmm_blas_better_core("Haswell", true, true, false), "SkylakeX");
+	IS(gmm_blas_better_core("Haswell", true, false, false), NULL);
+	IS(gmm_blas_better_core("Zen", true, false, true), NULL);
+	IS(gmm_blas_better_core("SkylakeX", true, true, false), NULL);
+	IS(gmm_blas_better_core("Prescott", false, false, false), NULL);
+	IS(gmm_blas_better_core(NULL, true, true, false), NULL);
+#undef IS
+}
+
 int
 main(void)
 {
@@ -1359,6 +1384,7 @@ main(void)
 	RUN(test_kmeans_weights);
 	RUN(test_ellipse);
 	RUN(test_mstep_centred);
+	RUN(test_blas_better_core);
 	if (unit_hs.outstanding != 0)
 	{
 		printf("FAIL %ld allocations not released\n", unit_hs.outstanding);

@@ -1,0 +1,40 @@
+/*
+ * blas_kernel.c
+ *	  Whether OpenBLAS runs a generic kernel on a CPU that can do better, and
+ *	  what to set instead.  OpenBLAS built with DYNAMIC_ARCH (Debian's) picks
+ *	  its kernels by the CPU model at load time; a model it does not know
+ *	  (a CPU newer than the library) gets the generic Prescott (SSE3) or
+ *	  another pre-AVX2 kernel, several times slower at DGEMM, unless
+ *	  OPENBLAS_CORETYPE names a kernel in the server's environment.
+ */
+#include <string.h>
+
+#include "gmm_core.h"
+
+/* OpenBLAS core names whose kernels use neither AVX2 nor AVX-512 */
+static const char *const pre_avx2_cores[] = {
+	"Katmai", "Coppermine", "Northwood", "Prescott", "Banias", "Atom",
+	"Core2", "Penryn", "Dunnington", "Nehalem", "Sandybridge", "Opteron",
+	"Opteron_SSE3", "Barcelona", "Bobcat", "Bulldozer", "Piledriver",
+	"Steamroller", "Excavator", "Nano", "Prescott_SSE3"
+};
+
+const char *
+gmm_blas_better_core(const char *corename, bool avx2, bool avx512f, bool amd)
+{
+	bool		generic = false;
+
+	if (corename == NULL || !(avx2 || avx512f))
+		return NULL;
+	for (size_t i = 0; i < sizeof(pre_avx2_cores) / sizeof(pre_avx2_cores[0]); i++)
+		if (strcmp(corename, pre_avx2_cores[i]) == 0)
+			generic = true;
+	/* an AVX-512 CPU on AVX2 kernels gains less, but SkylakeX is the fit */
+	if (avx512f && !amd && strcmp(corename, "Haswell") == 0)
+		generic = true;
+	if (!generic)
+		return NULL;
+	if (avx512f && !amd)
+		return "SkylakeX";
+	return amd ? "Zen" : "Haswell";
+}
