@@ -6,7 +6,7 @@ EXTVERSION = 1.2
 MODULE_big = gmm
 # numerical core, src/core/ (no PostgreSQL headers; linked by the C unit tests too)
 CORE_OBJS = $(addprefix src/core/,params.o linalg.o em.o mstep_centred.o kmeans.o rng.o sample.o \
-	plot.o blas_kernel.o)
+	plot.o blas_kernel.o threads.o)
 # SQL-facing layer, src/: the type, fitting and scoring, the combinable passes
 SQL_OBJS = src/gmm_model.o src/gmm_sections.o src/gmm_text.o src/gmm_binary.o src/gmm_wire.o \
 	src/gmm_accessors.o src/gmm_array.o src/gmm_options.o src/gmm_fit.o \
@@ -22,14 +22,15 @@ OBJS = $(CORE_OBJS) $(SQL_OBJS)
 INSTALL_PIECES_1_0 = $(sort $(wildcard sql/1.0/*.sql))
 UPGRADES = sql/gmm--1.0--1.1.sql sql/gmm--1.1--1.2.sql
 DATA = $(UPGRADES)
-DATA_built = $(EXTENSION)--1.0.sql $(EXTENSION)--$(EXTVERSION).sql
+# every released version's full script stays installed, as it shipped: 1.1 = 1.0 + 1.0--1.1
+DATA_built = $(EXTENSION)--1.0.sql $(EXTENSION)--1.1.sql $(EXTENSION)--$(EXTVERSION).sql
 
 REGRESS = $(patsubst sql/%.sql,%,$(sort $(wildcard sql/[0-9]*.sql)))
 REGRESS_OPTS = --inputdir=. --load-extension=$(EXTENSION)
 
 PG_CONFIG ?= pg_config
 PG_CPPFLAGS = -I$(srcdir)/src -I$(srcdir)/src/core
-SHLIB_LINK = -llapack -lblas -lm
+SHLIB_LINK = -llapack -lblas -lm -lpthread
 PG_CFLAGS = -Wall -Wmissing-prototypes -Wpointer-arith -Wendif-labels \
 	-Wformat-security -fno-strict-aliasing $(GMM_WERROR)
 
@@ -40,6 +41,9 @@ include $(PGXS)
 
 $(EXTENSION)--1.0.sql: $(INSTALL_PIECES_1_0)
 	cat $^ > $@
+
+$(EXTENSION)--1.1.sql: $(EXTENSION)--1.0.sql sql/gmm--1.0--1.1.sql
+	{ cat $(EXTENSION)--1.0.sql; grep -v '^\\echo .*\\quit$$' sql/gmm--1.0--1.1.sql; } > $@
 
 # 1.0 plus each upgrade, without the upgrades' own "\echo ... \quit" guard lines
 $(EXTENSION)--$(EXTVERSION).sql: $(EXTENSION)--1.0.sql $(UPGRADES)
@@ -53,7 +57,7 @@ CORE_SRCS = $(CORE_OBJS:.o=.c)
 UNIT_ENV = OPENBLAS_NUM_THREADS=1
 test/unit/test_core: test/unit/test_core.c test/unit/unit.h test/unit/golden.h \
 		$(CORE_SRCS) src/core/gmm_core.h src/core/blas.h
-	$(CC) $(UNIT_CFLAGS) -o $@ test/unit/test_core.c $(CORE_SRCS) -llapack -lblas -lm
+	$(CC) $(UNIT_CFLAGS) -o $@ test/unit/test_core.c $(CORE_SRCS) -llapack -lblas -lm -lpthread
 
 .PHONY: unittest unittest-valgrind unittest-golden
 unittest: test/unit/test_core
@@ -78,7 +82,7 @@ FUZZ_CFLAGS = -g -O1 -D_GNU_SOURCE -DUSE_ASSERT_CHECKING -Wall -Wno-ignored-attr
 FUZZ_SRCS = test/fuzz/fuzz_codec.c test/fuzz/pg_shim.c src/gmm_binary.c src/gmm_wire.c src/gmm_model.c \
 	src/gmm_sections.c \
 	$(CORE_SRCS)
-FUZZ_LIBS = -L$(pkglibdir) -L$(libdir) -lpgcommon -lpgport -llapack -lblas -lm -ldl
+FUZZ_LIBS = -L$(pkglibdir) -L$(libdir) -lpgcommon -lpgport -llapack -lblas -lm -ldl -lpthread
 EXTRA_CLEAN += test/fuzz/fuzz_codec
 
 test/fuzz/fuzz_codec: $(FUZZ_SRCS) test/fuzz/pg_shim.h src/gmm.h src/core/gmm_core.h src/core/blas.h

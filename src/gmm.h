@@ -223,6 +223,7 @@ extern bool gmm_rng_from_name(const char *name, int *rng);
 extern bool gmm_init_from_name(const char *name, GmmInit *i);
 extern char *gmm_format_path(const char *field, int nidx, const int *idx);
 extern void gmm_core_hooks(GmmHooks *hooks);
+extern int	gmm_fit_workers;	/* the GUC gmm.fit_workers */
 
 /* gmm_text.c: the "options" object of the text form, as JSON text */
 extern void gmm_append_options_json(StringInfo buf, const GmmModel *m);

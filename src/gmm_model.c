@@ -42,6 +42,7 @@ static const char *const init_names[GMM_INIT_NMETHODS] = {
 };
 
 static int	gmm_blas_threads = 1;
+int			gmm_fit_workers = 1;
 static void (*openblas_set_num_threads_p) (int) = NULL;
 
 void		_PG_init(void);
@@ -71,6 +72,18 @@ _PG_init(void)
 							PGC_USERSET,
 							0,
 							NULL, AssignBlasThreads, NULL);
+
+	DefineCustomIntVariable("gmm.fit_workers",
+							"Number of cores one fit may use for its EM iterations.",
+							"Threads of the backend that compute the E-step of "
+							"gmm_fit, gmm_refit and gmm_fit_auto; the model does not "
+							"depend on it.  1 runs every fit on the backend's own "
+							"core, as parallel query does not apply to one aggregate.",
+							&gmm_fit_workers,
+							1, 1, GMM_MAX_FIT_WORKERS,
+							PGC_USERSET,
+							0,
+							NULL, NULL, NULL);
 
 	MarkGUCPrefixReserved("gmm");
 }

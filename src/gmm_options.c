@@ -170,6 +170,7 @@ gmm_options_init(GmmOptions *o)
 {
 	memset(o, 0, sizeof(*o));
 	gmm_fit_options_default(&o->fit, 1);
+	o->fit.fit_workers = gmm_fit_workers;
 	o->verbose = 0;
 	o->verbose_interval = 10;
 }

@@ -951,6 +951,140 @@ gmm_stats_accumulate(GmmStats *s, const GmmParams *model, const double *X,
 	}
 }
 
+/*
+ * The parallel E-step (see gmm_core.h).  A chunk is EM_CHUNK_BLOCKS blocks;
+ * chunks are handed out in waves of EM_WAVE_CHUNKS per thread, each into
+ * its own slot of statistics, which the caller's thread adds to s in chunk
+ * order after the wave, then checks for interrupts.  A chunk's sums start
+ * from zero, so the first chunk added to a reset s is exactly what
+ * gmm_stats_accumulate makes of those rows.
+ */
+#define EM_CHUNK_BLOCKS 64
+#define EM_WAVE_CHUNKS 2
+
+size_t
+gmm_stats_chunk_rows(int k, int d)
+{
+	return (size_t) EM_CHUNK_BLOCKS * em_block_rows(k, d);
+}
+
+/* what the threads of a parallel E-step use, made once per fit */
+struct GmmEstepPool
+{
+	size_t		chunk_rows;
+	int			workers;
+	int			wave;			/* chunks per wave */
+	GmmStats   *slot;			/* one per chunk of a wave */
+	BlockWork  *bw;				/* one per thread */
+	double	   *buf;
+};
+
+GmmEstepPool *
+gmm_estep_pool_create(GmmCovType t, int k, int d, int workers,
+					  size_t chunk_rows, const GmmHooks *hooks)
+{
+	GmmEstepPool *pool = hooks->alloc(sizeof(GmmEstepPool), hooks->arg);
+	size_t		nst = gmm_stats_ndoubles(t, k, d);
+	size_t		nwork = gmm_stats_work_ndoubles(t, k, d);
+
+	if (workers < 1)
+		workers = 1;
+	if (workers > GMM_MAX_FIT_WORKERS)
+		workers = GMM_MAX_FIT_WORKERS;
+	/* whole blocks: a chunk's first block is one of gmm_stats_accumulate's */
+	pool->chunk_rows = chunk_rows == 0 ? gmm_stats_chunk_rows(k, d) :
+		(chunk_rows + em_block_rows(k, d) - 1) / em_block_rows(k, d) * em_block_rows(k, d);
+	pool->workers = workers;
+	pool->wave = workers == 1 ? 1 : EM_WAVE_CHUNKS * workers;
+	pool->slot = hooks->alloc(sizeof(GmmStats) * pool->wave, hooks->arg);
+	pool->bw = hooks->alloc(sizeof(BlockWork) * workers, hooks->arg);
+	pool->buf = hooks->alloc(sizeof(double) * (nst * pool->wave + nwork * workers),
+							 hooks->arg);
+	for (int i = 0; i < pool->wave; i++)
+		gmm_stats_bind(&pool->slot[i], t, k, d, pool->buf + nst * i);
+	for (int i = 0; i < workers; i++)
+		block_work_bind(&pool->bw[i], k, d, pool->buf + nst * pool->wave + nwork * i);
+	return pool;
+}
+
+void
+gmm_estep_pool_release(GmmEstepPool *pool, const GmmHooks *hooks)
+{
+	hooks->release(pool->buf, hooks->arg);
+	hooks->release(pool->bw, hooks->arg);
+	hooks->release(pool->slot, hooks->arg);
+	hooks->release(pool, hooks->arg);
+}
+
+typedef struct ChunkJob
+{
+	const GmmParams *model;
+	const double *X;
+	const double *w;
+	size_t		n;
+	size_t		chunk_rows;
+	size_t		first_chunk;	/* the wave's first */
+	GmmEstepPool *pool;
+} ChunkJob;
+
+static void
+chunk_task(int task, int worker, void *arg)
+{
+	ChunkJob   *job = (ChunkJob *) arg;
+	GmmStats   *cs = &job->pool->slot[task];
+	BlockWork  *bw = &job->pool->bw[worker];
+	int			k = cs->k;
+	int			d = cs->d;
+	size_t		start = (job->first_chunk + (size_t) task) * job->chunk_rows;
+	size_t		end = start + job->chunk_rows < job->n ? start + job->chunk_rows : job->n;
+
+	stats_zero(cs);
+	for (size_t i0 = start; i0 < end; i0 += bw->B)
+	{
+		int			nb = (int) (end - i0 < (size_t) bw->B ? end - i0 : (size_t) bw->B);
+		const double *wb = job->w ? job->w + i0 : NULL;
+
+		block_transpose(job->X + i0 * d, nb, d, bw);
+		estep_block(job->model, nb, bw);
+		cs->sum_loglik += block_responsibilities(k, nb, wb, bw);
+		stats_add_block(cs, wb, nb, bw->lp, true, bw);
+	}
+}
+
+void
+gmm_stats_accumulate_parallel(GmmStats *s, const GmmParams *model,
+							  const double *X, const double *w, size_t n,
+							  GmmEstepPool *pool, const GmmHooks *hooks)
+{
+	size_t		chunk_rows = pool->chunk_rows;
+	size_t		nchunks = (n + chunk_rows - 1) / chunk_rows;
+	size_t		shift = stats_shift_size(s->cov_type, s->k, s->d);
+	ChunkJob	job;
+
+	job.model = model;
+	job.X = X;
+	job.w = w;
+	job.n = n;
+	job.chunk_rows = chunk_rows;
+	job.pool = pool;
+	for (int i = 0; i < pool->wave; i++)
+		memcpy(pool->slot[i].shift, s->shift, sizeof(double) * shift);
+	for (int t = 0; t < pool->workers; t++)
+		estep_prepare(model, s, &pool->bw[t]);
+
+	for (size_t c0 = 0; c0 < nchunks; c0 += pool->wave)
+	{
+		int			nc = (int) (nchunks - c0 < (size_t) pool->wave ?
+								nchunks - c0 : (size_t) pool->wave);
+
+		hooks->check_interrupts(hooks->arg);
+		job.first_chunk = c0;
+		gmm_run_tasks(nc, pool->workers, chunk_task, &job);
+		for (int i = 0; i < nc; i++)
+			gmm_stats_merge(s, &pool->slot[i]);
+	}
+}
+
 void
 gmm_stats_merge(GmmStats *a, const GmmStats *b)
 {
@@ -1096,6 +1230,7 @@ gmm_fit_options_default(GmmFitOptions *opt, int n_components)
 	opt->init_params = GMM_INIT_KMEANS;
 	opt->n_init = 1;
 	opt->warm_lower_bound = -INFINITY;
+	opt->fit_workers = 1;
 }
 
 static void
@@ -1135,6 +1270,7 @@ typedef struct FitCtx
 	int		   *labels;			/* k-means labels (kmeans init only) */
 	double	   *centers;		/* k-means centres, k x d */
 	size_t	   *rows;			/* k row numbers (one-hot inits), k ranks */
+	GmmEstepPool *pool;			/* the E-step's threads (fit_workers) */
 } FitCtx;
 
 /* Where the responsibilities of an initialisation come from. */
@@ -1407,8 +1543,8 @@ static double
 estep_pass(FitCtx *ctx, const GmmParams *p)
 {
 	gmm_stats_reset(&ctx->st, p);
-	gmm_stats_accumulate(&ctx->st, p, ctx->X, ctx->w, ctx->n,
-						 ctx->bw.logw, ctx->hooks);
+	gmm_stats_accumulate_parallel(&ctx->st, p, ctx->X, ctx->w, ctx->n,
+								  ctx->pool, ctx->hooks);
 	return ctx->st.sum_loglik / ctx->st.sum_w;
 }
 
@@ -1513,6 +1649,8 @@ gmm_fit(const double *X, const double *w, size_t n, int d,
 	ctx.centers = ctx.prev.weights + np;
 	ctx.cancelled = hooks->alloc(sizeof(bool) * k, hooks->arg);
 	ctx.rows = hooks->alloc(sizeof(size_t) * 2 * k, hooks->arg);
+	ctx.pool = gmm_estep_pool_create(t, k, d, opt->fit_workers, opt->chunk_rows,
+									 hooks);
 	if (opt->init_params == GMM_INIT_KMEANS)
 		ctx.labels = hooks->alloc(sizeof(int) * (n > 0 ? n : 1), hooks->arg);
 
@@ -1570,6 +1708,7 @@ gmm_fit(const double *X, const double *w, size_t n, int d,
 		hooks->release(ctx.labels, hooks->arg);
 	hooks->release(ctx.cancelled, hooks->arg);
 	hooks->release(ctx.rows, hooks->arg);
+	gmm_estep_pool_release(ctx.pool, hooks);
 	hooks->release(buf, hooks->arg);
 	return st;
 }

@@ -178,6 +178,11 @@ typedef struct GmmFitOptions
 	/* run i uses generator stream first_init + i (default 0; lets a test
 	 * replay one run of an n_init fit on its own) */
 	int			first_init;
+	/* threads of the E-step (gmm_stats_accumulate_parallel), >= 1 */
+	int			fit_workers;
+	/* rows per chunk of that E-step, a multiple of its block; 0: the
+	 * default, gmm_stats_chunk_rows (tests make it small) */
+	size_t		chunk_rows;
 } GmmFitOptions;
 
 extern void gmm_fit_options_default(GmmFitOptions *opt, int n_components);
@@ -251,6 +256,40 @@ extern size_t gmm_stats_work_ndoubles(GmmCovType t, int k, int d);
 extern void gmm_stats_accumulate(GmmStats *s, const GmmParams *model,
 								 const double *X, const double *w, size_t n,
 								 double *work, const GmmHooks *hooks);
+/*
+ * The same E-step on the threads of a pool made for the fit
+ * (gmm_estep_pool_create with up to workers threads, threads.c; 1 runs on
+ * the caller's thread alone): the rows are cut into chunks of a fixed number of
+ * blocks, each chunk's sums are made in statistics of its own and added to
+ * s in chunk order.  The result therefore depends on the rows only, never on
+ * workers, and for n up to one chunk (gmm_stats_chunk_rows) it is
+ * gmm_stats_accumulate's to the bit.  The threads call nothing of the host;
+ * hooks->check_interrupts runs on the caller's thread between waves of
+ * chunks; the pool's memory comes from hooks->alloc, once per fit.
+ */
+typedef struct GmmEstepPool GmmEstepPool;
+extern GmmEstepPool *gmm_estep_pool_create(GmmCovType t, int k, int d,
+										   int workers, size_t chunk_rows,
+										   const GmmHooks *hooks);
+extern void gmm_estep_pool_release(GmmEstepPool *pool, const GmmHooks *hooks);
+extern void gmm_stats_accumulate_parallel(GmmStats *s, const GmmParams *model,
+										  const double *X, const double *w,
+										  size_t n, GmmEstepPool *pool,
+										  const GmmHooks *hooks);
+extern size_t gmm_stats_chunk_rows(int k, int d);
+
+/* the most threads one fit may use (gmm.fit_workers) */
+#define GMM_MAX_FIT_WORKERS 64
+
+/*
+ * threads.c: run fn(task, worker, arg) for every task in [0, ntasks) on up
+ * to workers threads, the caller's included (worker 0), with every signal
+ * blocked in the others; returns the number of threads that ran.
+ */
+extern int	gmm_run_tasks(int ntasks, int workers,
+						  void (*fn) (int task, int worker, void *arg),
+						  void *arg);
+
 /* a += b; shapes and shifts must match (the caller checks) */
 extern void gmm_stats_merge(GmmStats *a, const GmmStats *b);
 /* M-step: new parameters (with prec_chol, log_det) from the statistics */

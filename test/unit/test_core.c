@@ -1341,6 +1341,98 @@ test_mstep_centred(void)
 }
 
 /*
+ * One fit on several threads (gmm.fit_workers): the model is the same to the
+ * bit whatever the number of threads, for every covariance type, weighted
+ * or not, over several chunks and a partial last one; over one chunk the
+ * parallel E-step is the serial one to the bit.
+ */
+static void
+test_fit_workers(void)
+{
+	const int	d = 3,
+				k = 4;
+	/* chunks of 2 blocks (the block is 2048 rows here), so that valgrind runs it too */
+	size_t		chunk = 2 * 2048;
+	size_t		n = 3 * chunk + chunk / 3;
+	double	   *X = blobs(n, d);
+	double	   *w = malloc(sizeof(double) * n);
+
+	for (size_t i = 0; i < n; i++)
+		w[i] = 0.5 + (double) (i % 7) / 4.0;
+	for (int t = 0; t < GMM_COV_NTYPES; t++)
+		for (int weighted = 0; weighted < 2; weighted++)
+		{
+			GmmParams	p[3];
+			double	   *pb[3];
+			GmmFitResult r[3];
+			static const int workers[3] = {1, 2, 3};
+
+			for (int i = 0; i < 3; i++)
+			{
+				GmmFitOptions opt;
+
+				gmm_fit_options_default(&opt, k);
+				opt.cov_type = (GmmCovType) t;
+				opt.random_state = 11;
+				opt.max_iter = 5;
+				opt.tol = 0.0;
+				opt.fit_workers = workers[i];
+				opt.chunk_rows = chunk;
+				pb[i] = new_params(&p[i], (GmmCovType) t, k, d);
+				CHECK(gmm_fit(X, weighted ? w : NULL, n, d, &opt, &unit_hooks,
+							  &p[i], &r[i]) == GMM_OK, "type %d, %d workers", t, workers[i]);
+			}
+			for (int i = 1; i < 3; i++)
+				CHECK(memcmp(pb[0], pb[i], sizeof(double) *
+							 gmm_params_ndoubles((GmmCovType) t, k, d)) == 0 &&
+					  r[0].lower_bound == r[i].lower_bound &&
+					  r[0].log_likelihood == r[i].log_likelihood &&
+					  r[0].n_iter == r[i].n_iter,
+					  "type %d weighted %d: %d workers differ from 1 (lower bound %.17g vs %.17g)",
+					  t, weighted, workers[i], r[i].lower_bound, r[0].lower_bound);
+			for (int i = 0; i < 3; i++)
+				free(pb[i]);
+		}
+
+	/* up to one chunk: the parallel E-step is gmm_stats_accumulate's */
+	for (int t = 0; t < GMM_COV_NTYPES; t++)
+	{
+		GmmParams	p;
+		double	   *pb = new_params(&p, (GmmCovType) t, k, d);
+		GmmFitOptions opt;
+		GmmFitResult r;
+		size_t		nst = gmm_stats_ndoubles((GmmCovType) t, k, d);
+		double	   *a = calloc(nst, sizeof(double));
+		double	   *b = calloc(nst, sizeof(double));
+		double	   *work = malloc(sizeof(double) * gmm_stats_work_ndoubles((GmmCovType) t, k, d));
+		GmmStats	A,
+					B;
+		GmmEstepPool *pool = gmm_estep_pool_create((GmmCovType) t, k, d, 2, chunk, &unit_hooks);
+
+		gmm_fit_options_default(&opt, k);
+		opt.cov_type = (GmmCovType) t;
+		opt.max_iter = 2;
+		CHECK(gmm_fit(X, NULL, chunk, d, &opt, &unit_hooks, &p, &r) == GMM_OK, "type %d", t);
+		gmm_stats_bind(&A, (GmmCovType) t, k, d, a);
+		gmm_stats_bind(&B, (GmmCovType) t, k, d, b);
+		gmm_stats_reset(&A, &p);
+		gmm_stats_reset(&B, &p);
+		gmm_stats_accumulate(&A, &p, X, w, chunk, work, &unit_hooks);
+		gmm_stats_accumulate_parallel(&B, &p, X, w, chunk, pool, &unit_hooks);
+		CHECK(memcmp(a, b, sizeof(double) * nst) == 0 && A.sum_loglik == B.sum_loglik &&
+			  A.sum_w == B.sum_w && A.n_rows == B.n_rows,
+			  "type %d: one chunk, parallel and serial E-steps differ", t);
+		gmm_estep_pool_release(pool, &unit_hooks);
+		free(work);
+		free(a);
+		free(b);
+		free(pb);
+	}
+	free(w);
+	free(X);
+}
+
+/*
  * BLAS kernel advice (blas_kernel.c): a pre-AVX2 OpenBLAS kernel on an AVX2
  * or AVX-512 CPU gets the kernel of that CPU family; a fitting one, or a CPU
  * without AVX2, gets none.
@@ -1348,9 +1440,11 @@ test_mstep_centred(void)
 static void
 test_blas_better_core(void)
 {
-#define IS(got, want) CHECK((want) == NULL ? (got) == NULL : \
-	((got) != NULL && strcmp((got), (want)) == 0), "got %s, want %s", \
-	(got) ? (got) : "NULL", (want) ? (want) : "NULL")
+#define IS(got, want) do { \
+		const char *g_ = (got), *w_ = (want); \
+		CHECK(w_ == NULL ? g_ == NULL : (g_ != NULL && strcmp(g_, w_) == 0), \
+			  "got %s, want %s", g_ ? g_ : "NULL", w_ ? w_ : "NULL"); \
+	} while (0)
 	IS(gmm_blas_better_core("Prescott", true, false, false), "Haswell");
 	IS(gmm_blas_better_core("Prescott", true, false, true), "Zen");
 	IS(gmm_blas_better_core("Prescott", true, true, false), "SkylakeX");
@@ -1385,6 +1479,7 @@ main(void)
 	RUN(test_ellipse);
 	RUN(test_mstep_centred);
 	RUN(test_blas_better_core);
+	RUN(test_fit_workers);
 	if (unit_hs.outstanding != 0)
 	{
 		printf("FAIL %ld allocations not released\n", unit_hs.outstanding);
