@@ -5,7 +5,7 @@ EXTVERSION = 1.2
 
 MODULE_big = gmm
 # numerical core, src/core/ (no PostgreSQL headers; linked by the C unit tests too)
-CORE_OBJS = $(addprefix src/core/,params.o linalg.o em.o mstep_centred.o kmeans.o rng.o sample.o \
+CORE_OBJS = $(addprefix src/core/,params.o linalg.o em.o mstep_centred.o bayes.o kmeans.o rng.o sample.o \
 	plot.o)
 # SQL-facing layer, src/: the type, fitting and scoring, the combinable passes
 SQL_OBJS = src/gmm_model.o src/gmm_text.o src/gmm_binary.o src/gmm_wire.o \
@@ -51,7 +51,7 @@ $(EXTENSION)--$(EXTVERSION).sql: $(EXTENSION)--1.0.sql $(UPGRADES)
 UNIT_CFLAGS = -O2 -g -std=gnu99 -Wall -Wextra -Isrc/core $(UNIT_SAN)
 CORE_SRCS = $(CORE_OBJS:.o=.c)
 UNIT_ENV = OPENBLAS_NUM_THREADS=1
-test/unit/test_core: test/unit/test_core.c test/unit/unit.h test/unit/golden.h \
+test/unit/test_core: test/unit/test_core.c test/unit/unit.h test/unit/golden.h test/unit/golden_bayes.h \
 		$(CORE_SRCS) src/core/gmm_core.h src/core/blas.h
 	$(CC) $(UNIT_CFLAGS) -o $@ test/unit/test_core.c $(CORE_SRCS) -llapack -lblas -lm
 
