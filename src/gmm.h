@@ -160,6 +160,16 @@ extern bool gmm_rowstore_spilled(GmmRowStore *rs);
 extern void gmm_rowstore_view(GmmRowStore *rs, const double **X,
 							  const double **w);
 
+/*
+ * gmm_bayes.c: Bayesian models (gmm_fit_bayesian).  gmm_model_log_weights:
+ * the k additive per-component terms of the log-probabilities, log(weights)
+ * or the Bayesian model's; gmm_bayes_reject raises an error naming fname
+ * when m is a Bayesian model or NULL (bic, aic, refit).
+ */
+extern void gmm_model_log_weights(const GmmModel *m, double *out);
+extern bool gmm_model_is_bayesian(const GmmModel *m);
+extern void gmm_bayes_reject(const GmmModel *m, const char *fname);
+
 /* gmm_srf.c: materialize-mode set-returning functions across versions */
 extern ReturnSetInfo *gmm_srf_materialize(FunctionCallInfo fcinfo);
 
