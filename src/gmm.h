@@ -197,6 +197,22 @@ extern int64 gmm_model_n_missing(const GmmModel *m);
 
 /* the section kinds (gmm_sections.c's table) and their JSON forms (gmm_text.c's) */
 extern const GmmSectionKind gmm_section_missing;
+extern const GmmSectionKind gmm_section_bayesian;
+
+/*
+ * gmm_bayes_section.c, gmm_bayes.c: the "bayesian" section (layout in
+ * gmm_bayes.c): its length for a model's shape, its prior and posterior
+ * bound in place, its JSON form.
+ */
+#define GMM_BAYES_HEAD 4
+extern uint32 gmm_bayes_section_words(GmmCovType t, int k, int d);
+extern void gmm_bayes_section_bind(GmmCovType t, int k, int d,
+								   const double *words, GmmBayesPrior *pr,
+								   GmmBayesPost *q);
+extern void gmm_bayes_to_json(StringInfo buf, const GmmModel *m,
+							  const double *words, uint32 nwords);
+extern double *gmm_bayes_from_json(const JsonbValue *v, const GmmModel *m,
+								   uint32 *nwords);
 extern const GmmSectionJson *gmm_section_json(int tag);
 
 /*

@@ -36,69 +36,6 @@
 #include "gmm_fit.h"
 #include "gmm_row.h"
 
-#define BAYES_HEAD 4
-
-/* the payload length of a model of type t with k components, d features */
-static uint32
-BayesWords(GmmCovType t, int k, int d)
-{
-	return (uint32) (BAYES_HEAD + d + gmm_bayes_cov_prior_size(t, d) +
-					 GMM_BAYES_POST_NDOUBLES(k));
-}
-
-/* the prior and posterior of a payload, in place */
-static void
-BayesBind(GmmCovType t, int k, int d, const double *words, GmmBayesPrior *pr,
-		  GmmBayesPost *q)
-{
-	pr->type = (GmmWeightPrior) (int) words[0];
-	pr->weight_concentration_prior = words[1];
-	pr->mean_precision_prior = words[2];
-	pr->degrees_of_freedom_prior = words[3];
-	pr->mean_prior = words + BAYES_HEAD;
-	pr->covariance_prior = pr->mean_prior + d;
-	gmm_bayes_post_bind(q, k, (double *) pr->covariance_prior +
-						gmm_bayes_cov_prior_size(t, d));
-}
-
-/*
- * The k additive per-component terms of the model's log-probabilities:
- * log(weights), or for a Bayesian model scikit-learn's
- * _estimate_log_weights plus the digamma terms of _estimate_log_prob.
- */
-void
-gmm_model_log_weights(const GmmModel *m, double *out)
-{
-	uint32		nwords;
-	const double *words = gmm_model_section(m, GMM_SECTION_BAYESIAN, &nwords);
-	int			k = m->n_components;
-
-	if (words == NULL)
-	{
-		const double *w = m->data;	/* weights come first (gmm_params_bind) */
-
-		for (int j = 0; j < k; j++)
-			out[j] = log(w[j]);
-		return;
-	}
-	else
-	{
-		GmmBayesPrior pr;
-		GmmBayesPost q;
-
-		BayesBind((GmmCovType) m->cov_type, k, m->n_features, words, &pr, &q);
-		gmm_bayes_log_weights(pr.type, k, m->n_features, &q, out);
-	}
-}
-
-bool
-gmm_model_is_bayesian(const GmmModel *m)
-{
-	uint32		nwords;
-
-	return gmm_model_section(m, GMM_SECTION_BAYESIAN, &nwords) != NULL;
-}
-
 /*
  * An error for what has no meaning for a Bayesian model (fname: the
  * function); m NULL: the caller knows it is one.
@@ -125,101 +62,165 @@ gmm_bayes_reject(const GmmModel *m, const char *fname)
 }
 
 /* ---------------------------------------------------------------------
- * The section: check, JSON
+ * The section's JSON form: scikit-learn's names and shapes
  * ---------------------------------------------------------------------
  */
 
-static void
-BayesCheck(const GmmModel *m, double *words, uint32 nwords, int errcode)
+static const char *const bayes_keys[] = {
+	"weight_concentration_prior_type", "weight_concentration_prior",
+	"weight_concentration", "mean_precision_prior", "mean_precision",
+	"mean_prior", "degrees_of_freedom_prior", "degrees_of_freedom",
+	"covariance_prior"
+};
+
+#define N_BAYES_KEYS lengthof(bayes_keys)
+
+static const char *const prior_type_names[] = {
+	"dirichlet_process", "dirichlet_distribution"
+};
+
+void
+gmm_bayes_to_json(StringInfo buf, const GmmModel *m, const double *words,
+				  uint32 nwords)
 {
 	GmmCovType	t = (GmmCovType) m->cov_type;
 	int			k = m->n_components;
 	int			d = m->n_features;
 	GmmBayesPrior pr;
 	GmmBayesPost q;
-	size_t		cps = gmm_bayes_cov_prior_size(t, d);
-	bool		dp;
 
-	if (nwords != BayesWords(t, k, d))
-		ereport(ERROR,
-				(errcode(errcode),
-				 errmsg("the bayesian section has %u values, expected %u", nwords,
-						BayesWords(t, k, d)),
-				 errdetail("The model has %d components, %d features and %s covariance.",
-						   k, d, gmm_cov_type_name(t))));
-	for (uint32 i = 0; i < nwords; i++)
-	{
-		if (!isfinite(words[i]))
-			ereport(ERROR,
-					(errcode(ERRCODE_DATA_EXCEPTION),
-					 errmsg("the bayesian section holds a value that is not finite")));
-		if (words[i] == 0.0)
-			words[i] = 0.0;		/* -0 -> 0 */
-	}
-	if (words[0] != 0.0 && words[0] != 1.0)
-		ereport(ERROR,
-				(errcode(errcode),
-				 errmsg("invalid weight_concentration_prior_type code %g", words[0])));
-	BayesBind(t, k, d, words, &pr, &q);
-	dp = pr.type == GMM_PRIOR_DIRICHLET_PROCESS;
-	if (!(pr.weight_concentration_prior > 0 && pr.mean_precision_prior > 0))
-		ereport(ERROR,
-				(errcode(ERRCODE_DATA_EXCEPTION),
-				 errmsg("weight_concentration_prior and mean_precision_prior must be positive")));
-	if (!(pr.degrees_of_freedom_prior > d - 1.0))
-		ereport(ERROR,
-				(errcode(ERRCODE_DATA_EXCEPTION),
-				 errmsg("degrees_of_freedom_prior must be greater than %d, not %g",
-						d - 1, pr.degrees_of_freedom_prior)));
+	gmm_bayes_section_bind(t, k, d, words, &pr, &q);
+	appendStringInfo(buf, "{\"%s\": \"%s\", \"%s\": ", bayes_keys[0],
+					 prior_type_names[pr.type], bayes_keys[1]);
+	gmm_json_append_double(buf, pr.weight_concentration_prior);
+	appendStringInfo(buf, ", \"%s\": ", bayes_keys[2]);
+	/* dirichlet_process: scikit-learn's tuple of two arrays, 2 x K */
+	if (pr.type == GMM_PRIOR_DIRICHLET_PROCESS)
+		gmm_json_append_matrix(buf, q.weight_concentration, 2, k);
+	else
+		gmm_json_append_vector(buf, q.weight_concentration, k);
+	appendStringInfo(buf, ", \"%s\": ", bayes_keys[3]);
+	gmm_json_append_double(buf, pr.mean_precision_prior);
+	appendStringInfo(buf, ", \"%s\": ", bayes_keys[4]);
+	gmm_json_append_vector(buf, q.mean_precision, k);
+	appendStringInfo(buf, ", \"%s\": ", bayes_keys[5]);
+	gmm_json_append_vector(buf, pr.mean_prior, d);
+	appendStringInfo(buf, ", \"%s\": ", bayes_keys[6]);
+	gmm_json_append_double(buf, pr.degrees_of_freedom_prior);
+	appendStringInfo(buf, ", \"%s\": ", bayes_keys[7]);
+	/* tied: one number, as scikit-learn's degrees_of_freedom_ */
+	if (t == GMM_COV_TIED)
+		gmm_json_append_double(buf, q.degrees_of_freedom[0]);
+	else
+		gmm_json_append_vector(buf, q.degrees_of_freedom, k);
+	appendStringInfo(buf, ", \"%s\": ", bayes_keys[8]);
 	switch (t)
 	{
 		case GMM_COV_FULL:
 		case GMM_COV_TIED:
-			for (int a = 0; a < d; a++)
-			{
-				if (!(pr.covariance_prior[(size_t) a * d + a] > 0))
-					ereport(ERROR,
-							(errcode(ERRCODE_DATA_EXCEPTION),
-							 errmsg("covariance_prior must be positive definite")));
-				for (int b = 0; b < a; b++)
-					if (pr.covariance_prior[(size_t) a * d + b] !=
-						pr.covariance_prior[(size_t) b * d + a])
-						ereport(ERROR,
-								(errcode(ERRCODE_DATA_EXCEPTION),
-								 errmsg("covariance_prior must be symmetric")));
-			}
+			gmm_json_append_matrix(buf, pr.covariance_prior, d, d);
 			break;
 		case GMM_COV_DIAG:
+			gmm_json_append_vector(buf, pr.covariance_prior, d);
+			break;
 		case GMM_COV_SPHERICAL:
-			for (size_t i = 0; i < cps; i++)
-				if (!(pr.covariance_prior[i] > 0))
-					ereport(ERROR,
-							(errcode(ERRCODE_DATA_EXCEPTION),
-							 errmsg("covariance_prior must be positive")));
+			gmm_json_append_double(buf, pr.covariance_prior[0]);
 			break;
 	}
-	for (int j = 0; j < k; j++)
+	appendStringInfoChar(buf, '}');
+}
+
+double *
+gmm_bayes_from_json(const JsonbValue *v, const GmmModel *m, uint32 *nwords)
+{
+	GmmCovType	t = (GmmCovType) m->cov_type;
+	int			k = m->n_components;
+	int			d = m->n_features;
+	JsonbValue	vals[N_BAYES_KEYS];
+	bool		present[N_BAYES_KEYS];
+	double	   *words;
+	GmmBayesPrior pr;
+	GmmBayesPost q;
+	char	   *s;
+	static const char *const kd[] = {"n_components", "n_features"};
+	static const char *const two_k[] = {"2", "n_components"};
+	static const char *const dd[] = {"n_features", "n_features"};
+	int			dims[2];
+
+	gmm_json_object(v, "bayesian", bayes_keys, N_BAYES_KEYS, vals, present);
+	for (int i = 0; i < (int) N_BAYES_KEYS; i++)
+		if (!present[i])
+			ereport(ERROR,
+					(errcode(ERRCODE_INVALID_TEXT_REPRESENTATION),
+					 errmsg("\"bayesian\" is missing key \"%s\"", bayes_keys[i])));
+	*nwords = gmm_bayes_section_words(t, k, d);
+	words = palloc0(sizeof(double) * *nwords);
+	gmm_bayes_section_bind(t, k, d, words, &pr, &q);
+
+	s = gmm_json_string(&vals[0], "bayesian", bayes_keys[0]);
+	if (strcmp(s, prior_type_names[0]) == 0)
+		words[0] = GMM_PRIOR_DIRICHLET_PROCESS;
+	else if (strcmp(s, prior_type_names[1]) == 0)
+		words[0] = GMM_PRIOR_DIRICHLET_DISTRIBUTION;
+	else
+		ereport(ERROR,
+				(errcode(ERRCODE_INVALID_TEXT_REPRESENTATION),
+				 errmsg("unknown weight_concentration_prior_type \"%s\"", s),
+				 errhint("Valid types are dirichlet_process and dirichlet_distribution.")));
+	words[1] = gmm_json_number(&vals[1], "bayesian", bayes_keys[1]);
+	words[2] = gmm_json_number(&vals[3], "bayesian", bayes_keys[3]);
+	words[3] = gmm_json_number(&vals[6], "bayesian", bayes_keys[6]);
+	if (words[0] == GMM_PRIOR_DIRICHLET_PROCESS)
 	{
-		if (!(q.weight_concentration[j] > 0) ||
-			(dp ? !(q.weight_concentration[k + j] > 0) :
-			 q.weight_concentration[k + j] != 0.0))
-			ereport(ERROR,
-					(errcode(ERRCODE_DATA_EXCEPTION),
-					 errmsg("weight_concentration of component %d must be positive", j)));
-		if (!(q.mean_precision[j] > 0))
-			ereport(ERROR,
-					(errcode(ERRCODE_DATA_EXCEPTION),
-					 errmsg("mean_precision of component %d must be positive", j)));
-		if (!(q.degrees_of_freedom[j] > d - 1.0))
-			ereport(ERROR,
-					(errcode(ERRCODE_DATA_EXCEPTION),
-					 errmsg("degrees_of_freedom of component %d must be greater than %d",
-							j, d - 1)));
-		if (t == GMM_COV_TIED && q.degrees_of_freedom[j] != q.degrees_of_freedom[0])
-			ereport(ERROR,
-					(errcode(errcode),
-					 errmsg("a tied model has one degrees_of_freedom for all components")));
+		dims[0] = 2;
+		dims[1] = k;
+		gmm_json_number_array(&vals[2], "bayesian.weight_concentration", 2, dims,
+							  two_k, q.weight_concentration);
 	}
+	else
+	{
+		dims[0] = k;
+		gmm_json_number_array(&vals[2], "bayesian.weight_concentration", 1, dims,
+							  kd, q.weight_concentration);
+	}
+	dims[0] = k;
+	gmm_json_number_array(&vals[4], "bayesian.mean_precision", 1, dims, kd,
+						  q.mean_precision);
+	dims[0] = d;
+	gmm_json_number_array(&vals[5], "bayesian.mean_prior", 1, dims, kd + 1,
+						  (double *) pr.mean_prior);
+	if (t == GMM_COV_TIED)
+	{
+		double		dof = gmm_json_number(&vals[7], "bayesian", bayes_keys[7]);
+
+		for (int j = 0; j < k; j++)
+			q.degrees_of_freedom[j] = dof;
+	}
+	else
+	{
+		dims[0] = k;
+		gmm_json_number_array(&vals[7], "bayesian.degrees_of_freedom", 1, dims, kd,
+							  q.degrees_of_freedom);
+	}
+	switch (t)
+	{
+		case GMM_COV_FULL:
+		case GMM_COV_TIED:
+			dims[0] = dims[1] = d;
+			gmm_json_number_array(&vals[8], "bayesian.covariance_prior", 2, dims, dd,
+								  (double *) pr.covariance_prior);
+			break;
+		case GMM_COV_DIAG:
+			dims[0] = d;
+			gmm_json_number_array(&vals[8], "bayesian.covariance_prior", 1, dims, dd,
+								  (double *) pr.covariance_prior);
+			break;
+		case GMM_COV_SPHERICAL:
+			((double *) pr.covariance_prior)[0] =
+				gmm_json_number(&vals[8], "bayesian", bayes_keys[8]);
+			break;
+	}
+	return words;
 }
 
 /* ---------------------------------------------------------------------
@@ -252,7 +253,7 @@ static void
 BayesPrior(const GmmBayesOptions *b, GmmCovType t, const double *X,
 		   const double *w, int64 n, int k, int d, double *words)
 {
-	double	   *mean = words + BAYES_HEAD;
+	double	   *mean = words + GMM_BAYES_HEAD;
 	double	   *cov = mean + d;
 	size_t		cps = gmm_bayes_cov_prior_size(t, d);
 	double	   *work = palloc(sizeof(double) * d);
@@ -327,7 +328,8 @@ BayesPrior(const GmmBayesOptions *b, GmmCovType t, const double *X,
 				memcpy(cov, c->values, sizeof(double) * d);
 				break;
 			case GMM_COV_SPHERICAL:
-				if (c->ndim != 0)
+				/* a number, or one in an array (gmm_options' float8[]) */
+				if (c->ndim != 0 && !(c->ndim == 1 && c->dims[0] == 1))
 					ShapeError("covariance_prior", "a number for spherical covariance",
 							   k, d);
 				cov[0] = c->values[0];
@@ -389,10 +391,10 @@ gmm_fit_bayesian_finalfn(PG_FUNCTION_ARGS)
 				 errmsg("gmm_fit_bayesian needs at least 2 rows, not " INT64_FORMAT, n),
 				 errdetail("The default covariance_prior is the covariance of the rows.")));
 
-	nwords = BayesWords(t, k, d);
+	nwords = gmm_bayes_section_words(t, k, d);
 	words = palloc0(sizeof(double) * nwords);
 	BayesPrior(&o.bayes, t, X, w, n, k, d, words);
-	BayesBind(t, k, d, words, &pr, &q);
+	gmm_bayes_section_bind(t, k, d, words, &pr, &q);
 
 	o.fit.n_components = k;
 	gmm_verbose_start(&verbose, &o);

@@ -2,7 +2,8 @@
 """gmm_fit_bayesian against scikit-learn's BayesianGaussianMixture (Debian's python3-sklearn 1.2).
 
 The initial responsibilities come from our own initialisation (k-means, or
-random_from_data: one-hot on k rows), which scikit-learn would draw differently.
+random_from_data: one-hot on k rows; tied covariance: k-means only, see main()),
+which scikit-learn would draw differently.
 So for each case the script first reads them back from our own model after
 max_iter 0 (its means and mean_precision give nk and xk: the k-means labels are
 each row's nearest xk, checked to reproduce nk and xk exactly; the
@@ -131,12 +132,22 @@ def maxdiff(a, b):
 
 def main():
     warnings.simplefilter("ignore", ConvergenceWarning)
-    for name, (X, k, init, extra) in datasets().items():
+    try:
+        psql("CREATE EXTENSION IF NOT EXISTS gmm")
+    except RuntimeError as e:
+        check("CREATE EXTENSION gmm", False, e)
+        return tap.summary()
+    for name, (X, k, init0, extra) in datasets().items():
         table = "bayes_" + name
         load_table(table, X)
         for prior in PRIORS:
             for cov in COV_TYPES:
                 case = f"{name} {prior} {cov}"
+                # tied: k-means only.  From one-hot responsibilities on k rows
+                # (random_from_data, k-means++) scikit-learn's tied covariance
+                # still sums X^T X over every row (_estimate_gaussian_covariances_tied),
+                # gmm's initialisation over the k rows only (shared with gmm_fit)
+                init = "kmeans" if cov == "tied" else init0
                 opts = dict(extra, covariance_type=cov, init_params=init, random_state=3,
                             weight_concentration_prior_type=prior)
                 js = json.dumps(dict(opts, max_iter=0))
