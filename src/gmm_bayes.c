@@ -143,7 +143,7 @@ gmm_bayes_from_json(const JsonbValue *v, const GmmModel *m, uint32 *nwords)
 	GmmBayesPost q;
 	char	   *s;
 	static const char *const kd[] = {"n_components", "n_features"};
-	static const char *const two_k[] = {"2", "n_components"};
+	static const char *const two_k[] = {"the two Beta parameters", "n_components"};
 	static const char *const dd[] = {"n_features", "n_features"};
 	int			dims[2];
 
