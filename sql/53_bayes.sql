@@ -115,6 +115,9 @@ SELECT gmm_n_components(gmm_fit_bayesian(x, 3, '{"verbose": 1, "verbose_interval
 SELECT (SELECT gmm_fit_bayesian(x, 3) FROM bpts)::bytea =
 	   (SELECT gmm_fit_bayesian(x, 3) FROM (SELECT x FROM bpts UNION ALL SELECT NULL) s)::bytea AS same;
 SELECT gmm_fit_bayesian(x, 3) IS NULL AS no_rows FROM bpts WHERE false;
+-- as a window function: the final function leaves the state as it was
+SELECT count(DISTINCT w::bytea) AS one_model, bool_and(w::bytea = (SELECT gmm_fit_bayesian(x, 3) FROM bpts)::bytea) AS same
+FROM (SELECT gmm_fit_bayesian(x, 3) OVER () AS w FROM bpts) s;
 
 -- text and binary round trips of the "bayesian" section
 SELECT t, m::text::gmm::text = m::text AS text_round_trip,
@@ -178,5 +181,6 @@ SELECT (err($$SELECT gmm_aic(m) FROM bfit WHERE t = 'full'$$)).*;
 SELECT (err($$SELECT gmm_bic(m, x) FROM bfit, bpts WHERE t = 'full' GROUP BY m::bytea$$)).*;
 SELECT (err($$SELECT gmm_aic(m, x) FROM bfit, bpts WHERE t = 'full' GROUP BY m::bytea$$)).*;
 SELECT (err($$SELECT gmm_refit(x, (SELECT m FROM bfit WHERE t = 'full')) FROM bpts$$)).*;
+SELECT (err($$SELECT gmm_em_step(x, (SELECT m FROM bfit WHERE t = 'full')) FROM bpts$$)).*;
 -- a plain model still has both
 SELECT gmm_bic(m) > 0 AS bic, gmm_aic(m) > 0 AS aic FROM (SELECT gmm_fit(x, 3) AS m FROM bpts) s;

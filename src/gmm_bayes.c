@@ -43,7 +43,9 @@
 void
 gmm_bayes_reject(const GmmModel *m, const char *fname)
 {
-	bool		refit = strncmp(fname, "gmm_refit", 9) == 0;
+	/* gmm_refit, gmm_em_step: EM from the model's parameters */
+	bool		refit = strncmp(fname, "gmm_refit", 9) == 0 ||
+		strcmp(fname, "gmm_em_step") == 0;
 
 	if (m != NULL && !gmm_model_is_bayesian(m))
 		return;
