@@ -1445,6 +1445,73 @@ test_bayes_sklearn(void)
 		  ncases[1], ncases[2]);
 }
 
+/*
+ * n_init with the variational hook: the kept run (and its posterior, which
+ * the hook keeps beside EM's parameters) is the run replayed on its own
+ * with first_init = best_init, bit for bit; the log-likelihood is that of
+ * the kept run's parameters.  Random responsibilities on a dataset of two
+ * blobs with three components, so that the runs differ.
+ */
+static void
+test_bayes_n_init(void)
+{
+	const int	d = 2,
+				k = 3;
+	const size_t n = BAYES_N;
+	int			kept_later = 0;
+
+	for (int t = 0; t < GMM_COV_NTYPES; t++)
+	{
+		GmmParams	p1,
+					p2;
+		double	   *b1 = new_params(&p1, (GmmCovType) t, k, d),
+				   *b2 = new_params(&p2, (GmmCovType) t, k, d);
+		double		q1buf[12],
+					q2buf[12],
+					mean[2],
+					cov[4],
+					work[2];
+		GmmBayesPost q1,
+					q2;
+		GmmBayesPrior pr;
+		GmmFitOptions opt;
+		GmmFitResult r1,
+					r2;
+
+		gmm_bayes_post_bind(&q1, k, q1buf);
+		gmm_bayes_post_bind(&q2, k, q2buf);
+		gmm_bayes_default_prior(bayes_X, NULL, n, d, (GmmCovType) t, mean, cov, work);
+		pr.type = GMM_PRIOR_DIRICHLET_PROCESS;
+		pr.weight_concentration_prior = 1.0 / k;
+		pr.mean_precision_prior = 1.0;
+		pr.mean_prior = mean;
+		pr.degrees_of_freedom_prior = d;
+		pr.covariance_prior = cov;
+		gmm_fit_options_default(&opt, k);
+		opt.cov_type = (GmmCovType) t;
+		opt.init_params = GMM_INIT_RANDOM;
+		opt.n_init = 4;
+		CHECK(gmm_fit_bayesian(bayes_X, NULL, n, d, &opt, &pr, &unit_hooks, &p1, &q1, &r1) == GMM_OK,
+			  "%s n_init 4", type_names[t]);
+		opt.n_init = 1;
+		opt.first_init = r1.best_init;
+		CHECK(gmm_fit_bayesian(bayes_X, NULL, n, d, &opt, &pr, &unit_hooks, &p2, &q2, &r2) == GMM_OK,
+			  "%s replay", type_names[t]);
+		CHECK(r1.lower_bound == r2.lower_bound && r1.n_iter == r2.n_iter &&
+			  r1.log_likelihood == r2.log_likelihood,
+			  "%s: run %d kept, lower bound %.17g vs %.17g", type_names[t], r1.best_init,
+			  r1.lower_bound, r2.lower_bound);
+		CHECK(memcmp(b1, b2, sizeof(double) * gmm_params_ndoubles((GmmCovType) t, k, d)) == 0,
+			  "%s: parameters", type_names[t]);
+		CHECK(memcmp(q1buf, q2buf, sizeof q1buf) == 0, "%s: posterior", type_names[t]);
+		kept_later += r1.best_init > 0 && r1.best_init < 3;
+		free(b1);
+		free(b2);
+	}
+	/* a run other than the first and the last was kept: keep and restore mattered */
+	CHECK(kept_later > 0, "a middle run was kept for %d covariance types", kept_later);
+}
+
 int
 main(void)
 {
@@ -1466,6 +1533,7 @@ main(void)
 	RUN(test_mstep_centred);
 	RUN(test_digamma);
 	RUN(test_bayes_sklearn);
+	RUN(test_bayes_n_init);
 	if (unit_hs.outstanding != 0)
 	{
 		printf("FAIL %ld allocations not released\n", unit_hs.outstanding);
