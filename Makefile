@@ -5,14 +5,14 @@ EXTVERSION = 1.2
 
 MODULE_big = gmm
 # numerical core, src/core/ (no PostgreSQL headers; linked by the C unit tests too)
-CORE_OBJS = $(addprefix src/core/,params.o linalg.o em.o mstep_centred.o kmeans.o rng.o sample.o \
+CORE_OBJS = $(addprefix src/core/,params.o linalg.o em.o mstep_centred.o bayes.o kmeans.o rng.o sample.o \
 	plot.o blas_kernel.o threads.o)
 # SQL-facing layer, src/: the type, fitting and scoring, the combinable passes
 SQL_OBJS = src/gmm_model.o src/gmm_sections.o src/gmm_text.o src/gmm_binary.o src/gmm_wire.o \
 	src/gmm_accessors.o src/gmm_array.o src/gmm_options.o src/gmm_fit.o \
 	src/gmm_rowstore.o src/gmm_score.o src/gmm_sampling.o src/gmm_srf.o \
 	src/gmm_em_state.o src/gmm_em_step.o src/gmm_init.o src/gmm_train.o \
-	src/gmm_plot.o
+	src/gmm_plot.o src/gmm_bayes.o src/gmm_bayes_section.o
 OBJS = $(CORE_OBJS) $(SQL_OBJS)
 
 # Install scripts.  gmm--1.0.sql (released) is assembled from one frozen piece per concern in
@@ -55,7 +55,7 @@ $(EXTENSION)--$(EXTVERSION).sql: $(EXTENSION)--1.0.sql $(UPGRADES)
 UNIT_CFLAGS = -O2 -g -std=gnu99 -Wall -Wextra -Isrc/core $(UNIT_SAN)
 CORE_SRCS = $(CORE_OBJS:.o=.c)
 UNIT_ENV = OPENBLAS_NUM_THREADS=1
-test/unit/test_core: test/unit/test_core.c test/unit/unit.h test/unit/golden.h \
+test/unit/test_core: test/unit/test_core.c test/unit/unit.h test/unit/golden.h test/unit/golden_bayes.h \
 		$(CORE_SRCS) src/core/gmm_core.h src/core/blas.h
 	$(CC) $(UNIT_CFLAGS) -o $@ test/unit/test_core.c $(CORE_SRCS) -llapack -lblas -lm -lpthread
 
@@ -80,7 +80,7 @@ FUZZ_CFLAGS = -g -O1 -D_GNU_SOURCE -DUSE_ASSERT_CHECKING -Wall -Wno-ignored-attr
 	-fsanitize=fuzzer,address,undefined -fno-sanitize-recover=undefined \
 	-I$(includedir_server) -Isrc -Isrc/core -Itest/fuzz
 FUZZ_SRCS = test/fuzz/fuzz_codec.c test/fuzz/pg_shim.c src/gmm_binary.c src/gmm_wire.c src/gmm_model.c \
-	src/gmm_sections.c \
+	src/gmm_sections.c src/gmm_bayes_section.c \
 	$(CORE_SRCS)
 FUZZ_LIBS = -L$(pkglibdir) -L$(libdir) -lpgcommon -lpgport -llapack -lblas -lm -ldl -lpthread
 EXTRA_CLEAN += test/fuzz/fuzz_codec

@@ -197,6 +197,22 @@ extern int64 gmm_model_n_missing(const GmmModel *m);
 
 /* the section kinds (gmm_sections.c's table) and their JSON forms (gmm_text.c's) */
 extern const GmmSectionKind gmm_section_missing;
+extern const GmmSectionKind gmm_section_bayesian;
+
+/*
+ * gmm_bayes_section.c, gmm_bayes.c: the "bayesian" section (layout in
+ * gmm_bayes.c): its length for a model's shape, its prior and posterior
+ * bound in place, its JSON form.
+ */
+#define GMM_BAYES_HEAD 4
+extern uint32 gmm_bayes_section_words(GmmCovType t, int k, int d);
+extern void gmm_bayes_section_bind(GmmCovType t, int k, int d,
+								   const double *words, GmmBayesPrior *pr,
+								   GmmBayesPost *q);
+extern void gmm_bayes_to_json(StringInfo buf, const GmmModel *m,
+							  const double *words, uint32 nwords);
+extern double *gmm_bayes_from_json(const JsonbValue *v, const GmmModel *m,
+								   uint32 *nwords);
 extern const GmmSectionJson *gmm_section_json(int tag);
 
 /*
@@ -293,6 +309,16 @@ extern int64 gmm_rowstore_count(GmmRowStore *rs);
 extern bool gmm_rowstore_spilled(GmmRowStore *rs);
 extern void gmm_rowstore_view(GmmRowStore *rs, const double **X,
 							  const double **w);
+
+/*
+ * gmm_bayes.c: Bayesian models (gmm_fit_bayesian).  gmm_model_log_weights:
+ * the k additive per-component terms of the log-probabilities, log(weights)
+ * or the Bayesian model's; gmm_bayes_reject raises an error naming fname
+ * when m is a Bayesian model or NULL (bic, aic, refit).
+ */
+extern void gmm_model_log_weights(const GmmModel *m, double *out);
+extern bool gmm_model_is_bayesian(const GmmModel *m);
+extern void gmm_bayes_reject(const GmmModel *m, const char *fname);
 
 /* gmm_srf.c: materialize-mode set-returning functions across versions */
 extern ReturnSetInfo *gmm_srf_materialize(FunctionCallInfo fcinfo);

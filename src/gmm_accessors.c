@@ -276,16 +276,23 @@ PG_FUNCTION_INFO_V1(gmm_bic);
 Datum
 gmm_bic(PG_FUNCTION_ARGS)
 {
-	PG_RETURN_FLOAT8(InformationCriterion(PG_GETARG_GMM_HEADER_P(0), true,
-										  "gmm_bic"));
+	GmmModel   *m = PG_GETARG_GMM_HEADER_P(0);
+
+	/* only a model with sections (format 2) can be a Bayesian one */
+	if (m->version > 1)
+		gmm_bayes_reject(PG_GETARG_GMM_P(0), "gmm_bic");
+	PG_RETURN_FLOAT8(InformationCriterion(m, true, "gmm_bic"));
 }
 
 PG_FUNCTION_INFO_V1(gmm_aic);
 Datum
 gmm_aic(PG_FUNCTION_ARGS)
 {
-	PG_RETURN_FLOAT8(InformationCriterion(PG_GETARG_GMM_HEADER_P(0), false,
-										  "gmm_aic"));
+	GmmModel   *m = PG_GETARG_GMM_HEADER_P(0);
+
+	if (m->version > 1)
+		gmm_bayes_reject(PG_GETARG_GMM_P(0), "gmm_aic");
+	PG_RETURN_FLOAT8(InformationCriterion(m, false, "gmm_aic"));
 }
 
 /*

@@ -188,6 +188,7 @@ EmStepTransition(FunctionCallInfo fcinfo, int xarg, int warg, int marg,
 		GmmModel   *m = DatumGetGmmP(PointerGetDatum(raw));
 		int			d;
 
+		gmm_bayes_reject(m, "gmm_em_step");
 		vals = read(PG_GETARG_DATUM(xarg), m->n_features, "the model", &d, &to_free);
 
 		/*

@@ -377,6 +377,7 @@ gmm_fit_rows(const double *X, const double *w, int64 n, int d, int k,
 	gmm_options_bind_init(o, k, d);
 	if (warm != NULL)
 	{
+		gmm_bayes_reject(warm, name);
 		gmm_model_params(warm, &warm_params);
 		o->fit.warm_start = &warm_params;
 		/* NaN (no EM iteration yet) is not finite: the test starts afresh */
@@ -438,6 +439,23 @@ FitStateRows(GmmFitState *st, const double **X, const double **w)
 		gmm_report_status(GMM_ERR_ZERO_WEIGHT, 0, 0, st->k);
 	gmm_rowstore_view(st->rows, X, w);
 	return n;
+}
+
+/*
+ * For other final functions over gmm_fit's state (gmm_fit_bayesian): its
+ * rows (an error when their total weight is 0), shape and a copy of the
+ * parsed options.
+ */
+int64
+gmm_fit_state_rows(void *state, const double **X, const double **w, int *d,
+				   int *k, GmmOptions *o)
+{
+	GmmFitState *st = (GmmFitState *) state;
+
+	*d = st->d;
+	*k = st->k;
+	*o = st->options;
+	return FitStateRows(st, X, w);
 }
 
 PG_FUNCTION_INFO_V1(gmm_fit_finalfn);

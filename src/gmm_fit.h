@@ -20,6 +20,22 @@ typedef struct GmmArrayOption
 	int			nvalues;
 } GmmArrayOption;
 
+/*
+ * gmm_fit_bayesian's options (gmm_options.c parses them, gmm_bayes.c checks
+ * them against the data); every other fitting function rejects them.
+ */
+typedef struct GmmBayesOptions
+{
+	const char *given;			/* the first of them given, or NULL */
+	GmmWeightPrior type;		/* weight_concentration_prior_type */
+	double		weight_concentration_prior; /* NaN: 1 / n_components */
+	double		mean_precision_prior;	/* NaN: 1 */
+	GmmArrayOption mean_prior;	/* absent: the data's mean */
+	double		degrees_of_freedom_prior;	/* NaN: n_features */
+	GmmArrayOption covariance_prior;	/* absent: the data's covariance
+										 * (a number: ndim 0) */
+} GmmBayesOptions;
+
 typedef struct GmmOptions
 {
 	GmmFitOptions fit;			/* core options; n_components set by caller */
@@ -28,6 +44,7 @@ typedef struct GmmOptions
 	GmmArrayOption precisions_init;
 	int			verbose;		/* 0, 1, 2: scikit-learn's verbose */
 	int			verbose_interval;	/* >= 1, default 10 */
+	GmmBayesOptions bayes;
 } GmmOptions;
 
 /*
@@ -59,6 +76,9 @@ extern void gmm_options_apply(Jsonb *opts, GmmOptions *o);
 extern void gmm_options_bind_init(GmmOptions *o, int k, int d);
 
 /* gmm_fit.c */
+extern int64 gmm_fit_state_rows(void *state, const double **X,
+								const double **w, int *d, int *k,
+								GmmOptions *o);
 extern void gmm_report_status(GmmStatus status, int bad, int64 n, int k);
 extern GmmModel *gmm_fit_rows(const double *X, const double *w, int64 n,
 							  int d, int k, GmmOptions *o, GmmModel *warm,

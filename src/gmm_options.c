@@ -8,6 +8,7 @@
 #include <math.h>
 
 #include "utils/builtins.h"
+#include "utils/float.h"
 #include "utils/jsonb.h"
 #include "utils/numeric.h"
 
@@ -173,6 +174,71 @@ gmm_options_init(GmmOptions *o)
 	o->fit.fit_workers = gmm_fit_workers;
 	o->verbose = 0;
 	o->verbose_interval = 10;
+	o->bayes.type = GMM_PRIOR_DIRICHLET_PROCESS;
+	o->bayes.weight_concentration_prior = get_float8_nan();
+	o->bayes.mean_precision_prior = get_float8_nan();
+	o->bayes.degrees_of_freedom_prior = get_float8_nan();
+}
+
+/* a positive finite number */
+static double
+OptionPositive(const char *key, JsonbValue *v)
+{
+	double		d = OptionNumber(key, v);
+
+	if (!(d > 0))
+		ereport(ERROR,
+				(errcode(ERRCODE_INVALID_PARAMETER_VALUE),
+				 errmsg("option \"%s\" must be positive, not %g", key, d)));
+	return d;
+}
+
+/*
+ * gmm_fit_bayesian's options, scikit-learn's BayesianGaussianMixture
+ * parameters; false when key is not one of them.
+ */
+static bool
+BayesOption(const char *key, JsonbValue *v, GmmBayesOptions *b)
+{
+	if (strcmp(key, "weight_concentration_prior_type") == 0)
+	{
+		char	   *s = OptionString(key, v);
+
+		if (strcmp(s, "dirichlet_process") == 0)
+			b->type = GMM_PRIOR_DIRICHLET_PROCESS;
+		else if (strcmp(s, "dirichlet_distribution") == 0)
+			b->type = GMM_PRIOR_DIRICHLET_DISTRIBUTION;
+		else
+			ereport(ERROR,
+					(errcode(ERRCODE_INVALID_PARAMETER_VALUE),
+					 errmsg("unknown weight_concentration_prior_type \"%s\"", s),
+					 errhint("Valid types are dirichlet_process and dirichlet_distribution.")));
+	}
+	else if (strcmp(key, "weight_concentration_prior") == 0)
+		b->weight_concentration_prior = OptionPositive(key, v);
+	else if (strcmp(key, "mean_precision_prior") == 0)
+		b->mean_precision_prior = OptionPositive(key, v);
+	else if (strcmp(key, "degrees_of_freedom_prior") == 0)
+		b->degrees_of_freedom_prior = OptionNumber(key, v);
+	else if (strcmp(key, "mean_prior") == 0)
+		OptionArray(key, v, &b->mean_prior);
+	else if (strcmp(key, "covariance_prior") == 0)
+	{
+		if (v->type == jbvNumeric)
+		{
+			memset(&b->covariance_prior, 0, sizeof(GmmArrayOption));
+			b->covariance_prior.values = palloc(sizeof(double));
+			b->covariance_prior.values[0] = OptionNumber(key, v);
+			b->covariance_prior.nvalues = 1;
+		}
+		else
+			OptionArray(key, v, &b->covariance_prior);
+	}
+	else
+		return false;
+	if (b->given == NULL)
+		b->given = pstrdup(key);
+	return true;
 }
 
 /* the options a model was fitted with, as the defaults of a warm start */
@@ -279,6 +345,8 @@ gmm_options_apply(Jsonb *opts, GmmOptions *o)
 			OptionArray(key, &v, &o->means_init);
 		else if (strcmp(key, "precisions_init") == 0)
 			OptionArray(key, &v, &o->precisions_init);
+		else if (BayesOption(key, &v, &o->bayes))
+			continue;
 		else
 			ereport(ERROR,
 					(errcode(ERRCODE_INVALID_PARAMETER_VALUE),
@@ -337,6 +405,11 @@ gmm_options_bind_init(GmmOptions *o, int k, int d)
 {
 	GmmCovType	t = o->fit.cov_type;
 
+	if (o->bayes.given)
+		ereport(ERROR,
+				(errcode(ERRCODE_INVALID_PARAMETER_VALUE),
+				 errmsg("option \"%s\" applies to gmm_fit_bayesian only", o->bayes.given),
+				 errhint("Fit a Bayesian mixture with gmm_fit_bayesian(x, n_components, options).")));
 	o->fit.n_components = k;
 	o->fit.weights_init = NULL;
 	o->fit.means_init = NULL;

@@ -176,8 +176,7 @@ FillCache(GmmScoreCache *c, struct varlena *raw)
 	k = c->params.k;
 	d = c->params.d;
 	c->log_weights = palloc(sizeof(double) * k);
-	for (int j = 0; j < k; j++)
-		c->log_weights[j] = log(c->params.weights[j]);
+	gmm_model_log_weights(c->model, c->log_weights);
 	c->logprob = palloc(sizeof(double) * k);
 	c->work = palloc(sizeof(double) * d);
 	MemoryContextSwitchTo(old);
@@ -433,7 +432,9 @@ gmm_score_accum_row(FunctionCallInfo fcinfo, GmmRowReader read)
 	ll = gmm_row_log_prob(&c->params, c->log_weights, v, c->logprob, c->work);
 	if (to_free)
 		pfree(to_free);
-	npar = (double) gmm_n_parameters(c->params.cov_type, c->params.k, c->params.d);
+	/* a Bayesian model has no bic or aic: -1 makes their final functions say so */
+	npar = gmm_model_is_bayesian(c->model) ? -1.0 :
+		(double) gmm_n_parameters(c->params.cov_type, c->params.k, c->params.d);
 	if (s[1] > 0 && s[2] != npar)
 		ereport(ERROR,
 				(errcode(ERRCODE_INVALID_PARAMETER_VALUE),
@@ -495,6 +496,8 @@ gmm_bic_final(PG_FUNCTION_ARGS)
 
 	if (s[1] == 0)
 		PG_RETURN_NULL();
+	if (s[2] < 0)
+		gmm_bayes_reject(NULL, "gmm_bic");
 	PG_RETURN_FLOAT8(-2.0 * s[0] + s[2] * log(s[1]));
 }
 
@@ -506,5 +509,7 @@ gmm_aic_final(PG_FUNCTION_ARGS)
 
 	if (s[1] == 0)
 		PG_RETURN_NULL();
+	if (s[2] < 0)
+		gmm_bayes_reject(NULL, "gmm_aic");
 	PG_RETURN_FLOAT8(-2.0 * s[0] + 2.0 * s[2]);
 }

@@ -303,6 +303,9 @@ gmm_stats_bind(GmmStats *s, GmmCovType t, int k, int d, double *buf)
 	s->s0 = s->shift + stats_shift_size(t, k, d);
 	s->s1 = s->s0 + k;
 	s->s2 = s->s1 + (size_t) k * d;
+	s->log_weights = NULL;
+	s->want_entropy = false;
+	s->sum_entropy = 0.0;
 }
 
 /* zero the sums, keep the shift */
@@ -312,6 +315,7 @@ stats_zero(GmmStats *s)
 	s->n_rows = 0;
 	s->sum_w = 0.0;
 	s->sum_loglik = 0.0;
+	s->sum_entropy = 0.0;
 	memset(s->s0, 0, sizeof(double) *
 		   ((size_t) s->k + (size_t) s->k * s->d +
 			stats_s2_size(s->cov_type, s->k, s->d)));
@@ -813,7 +817,7 @@ estep_prepare(const GmmParams *p, const GmmStats *s, BlockWork *bw)
 	block_centre(s, bw);
 	for (int j = 0; j < k; j++)
 	{
-		bw->logw[j] = log(p->weights[j]);
+		bw->logw[j] = s->log_weights ? s->log_weights[j] : log(p->weights[j]);
 		bw->base[j] = bw->logw[j] + p->log_det[j] + cst;
 		for (int t = 0; t < d; t++)
 			bw->off[(size_t) j * d + t] = bw->a[(size_t) j * d + t] =
@@ -858,7 +862,8 @@ estep_prepare(const GmmParams *p, const GmmStats *s, BlockWork *bw)
  * sums, each in [1, k], so it cannot overflow).
  */
 EM_KERNEL static double
-block_responsibilities(int k, int n, const double *wb, BlockWork *bw)
+block_responsibilities(int k, int n, const double *wb, BlockWork *bw,
+					   double *entropy)
 {
 	int			B = bw->B;
 	int			np = vround(n);
@@ -884,17 +889,38 @@ block_responsibilities(int k, int n, const double *wb, BlockWork *bw)
 	}
 	for (int i = 0; i < np; i += VW)
 		vstore(s + i, vsplat(0.0));
+	if (entropy)
+		for (int i = 0; i < np; i += VW)
+			vstore(inv + i, vsplat(0.0));
 	for (int j = 0; j < k; j++)
 	{
 		double	   *l = bw->lp + (size_t) j * B;
 
 		for (int i = 0; i < np; i += VW)
 		{
-			vstore(l + i, vload(l + i) - vload(m + i));
+			v8d			v = vload(l + i) - vload(m + i);
+
+			vstore(l + i, v);
 			vexp_nonpos(l + i, l + i);
 			vstore(s + i, vload(s + i) + vload(l + i));
+			/*
+			 * sum_j e_j (lp_j - m), in inv until it holds 1 / s; e_j = 0
+			 * adds nothing (also where lp_j is -inf)
+			 */
+			if (entropy)
+			{
+				v8d			e = vload(l + i);
+				v8l			pos = e > vsplat(0.0);
+
+				vstore(inv + i, vload(inv + i) + (v8d) ((v8l) (e * v) & pos));
+			}
 		}
 	}
+	/* sum_j r_j log r_j = sum_j e_j (lp_j - m) / s - log s */
+	if (entropy)
+		for (int i = 0; i < n; i++)
+			if (!wb || wb[i] > 0.0)
+				*entropy += (wb ? wb[i] : 1.0) * (inv[i] / s[i] - log(s[i]));
 	for (int i = 0; i < np; i += VW)
 		vstore(inv + i, vsplat(1.0) / vload(s + i));
 	for (int j = 0; j < k; j++)
@@ -946,7 +972,8 @@ gmm_stats_accumulate(GmmStats *s, const GmmParams *model, const double *X,
 		hooks->check_interrupts(hooks->arg);
 		block_transpose(X + i0 * d, nb, d, &bw);
 		estep_block(model, nb, &bw);
-		s->sum_loglik += block_responsibilities(k, nb, wb, &bw);
+		s->sum_loglik += block_responsibilities(k, nb, wb, &bw,
+												s->want_entropy ? &s->sum_entropy : NULL);
 		stats_add_block(s, wb, nb, bw.lp, true, &bw);
 	}
 }
@@ -1046,7 +1073,8 @@ chunk_task(int task, int worker, void *arg)
 
 		block_transpose(job->X + i0 * d, nb, d, bw);
 		estep_block(job->model, nb, bw);
-		cs->sum_loglik += block_responsibilities(k, nb, wb, bw);
+		cs->sum_loglik += block_responsibilities(k, nb, wb, bw,
+												 cs->want_entropy ? &cs->sum_entropy : NULL);
 		stats_add_block(cs, wb, nb, bw->lp, true, bw);
 	}
 }
@@ -1068,7 +1096,11 @@ gmm_stats_accumulate_parallel(GmmStats *s, const GmmParams *model,
 	job.chunk_rows = chunk_rows;
 	job.pool = pool;
 	for (int i = 0; i < pool->wave; i++)
+	{
 		memcpy(pool->slot[i].shift, s->shift, sizeof(double) * shift);
+		pool->slot[i].log_weights = s->log_weights;
+		pool->slot[i].want_entropy = s->want_entropy;
+	}
 	for (int t = 0; t < pool->workers; t++)
 		estep_prepare(model, s, &pool->bw[t]);
 
@@ -1094,6 +1126,7 @@ gmm_stats_merge(GmmStats *a, const GmmStats *b)
 	a->n_rows += b->n_rows;
 	a->sum_w += b->sum_w;
 	a->sum_loglik += b->sum_loglik;
+	a->sum_entropy += b->sum_entropy;
 	/* s0, s1, s2 are contiguous after the shift */
 	for (size_t i = 0; i < m; i++)
 		a->s0[i] += b->s0[i];
@@ -1273,6 +1306,21 @@ typedef struct FitCtx
 	GmmEstepPool *pool;			/* the E-step's threads (fit_workers) */
 } FitCtx;
 
+/*
+ * The M-step from the statistics in ctx->st into p: EM's, or the
+ * variational one on top of EM's estimate.
+ */
+static GmmStatus
+stats_mstep(FitCtx *ctx, GmmParams *p, int *bad)
+{
+	const GmmVariational *var = ctx->opt->variational;
+
+	if (var == NULL)
+		return gmm_stats_mstep(&ctx->st, ctx->opt->reg_covar, p, bad);
+	gmm_stats_mstep_params(&ctx->st, ctx->opt->reg_covar, p);
+	return var->mstep(var->arg, &ctx->st, p, bad);
+}
+
 /* Where the responsibilities of an initialisation come from. */
 typedef enum RespSource
 {
@@ -1389,7 +1437,7 @@ init_from_resp(FitCtx *ctx, RespSource src, const GmmRng *rng, int *bad)
 	}
 	gmm_stats_reset(&ctx->st, p);
 	init_pass(ctx, src, rng, true);
-	return gmm_stats_mstep(&ctx->st, ctx->opt->reg_covar, p, bad);
+	return stats_mstep(ctx, p, bad);
 }
 
 /*
@@ -1542,7 +1590,11 @@ init_run(FitCtx *ctx, GmmRng *rng, int64_t n_pos, int *bad)
 static double
 estep_pass(FitCtx *ctx, const GmmParams *p)
 {
+	const GmmVariational *var = ctx->opt->variational;
+
 	gmm_stats_reset(&ctx->st, p);
+	ctx->st.log_weights = var ? var->log_weights(var->arg) : NULL;
+	ctx->st.want_entropy = var != NULL;
 	gmm_stats_accumulate_parallel(&ctx->st, p, ctx->X, ctx->w, ctx->n,
 								  ctx->pool, ctx->hooks);
 	return ctx->st.sum_loglik / ctx->st.sum_w;
@@ -1556,13 +1608,18 @@ estep_pass(FitCtx *ctx, const GmmParams *p)
 static GmmStatus
 mstep(FitCtx *ctx, int *bad)
 {
+	const GmmVariational *var = ctx->opt->variational;
+	GmmStatus	st;
+
 	if (gmm_stats_cancelled(&ctx->st, ctx->cancelled) == 0)
-		return gmm_stats_mstep(&ctx->st, ctx->opt->reg_covar, &ctx->cur, bad);
+		return stats_mstep(ctx, &ctx->cur, bad);
 	params_copy(&ctx->prev, &ctx->cur);
 	gmm_stats_mstep_params(&ctx->st, ctx->opt->reg_covar, &ctx->cur);
-	return gmm_mstep_centred(&ctx->prev, ctx->X, ctx->w, ctx->n, &ctx->st,
-							 ctx->cancelled, ctx->opt->reg_covar, ctx->hooks,
-							 &ctx->cur, bad);
+	st = gmm_mstep_centred(&ctx->prev, ctx->X, ctx->w, ctx->n, &ctx->st,
+						   ctx->cancelled, ctx->opt->reg_covar, ctx->hooks,
+						   &ctx->cur, bad);
+	/* variational: sk may be singular, the prior makes the model regular */
+	return var ? var->mstep(var->arg, &ctx->st, &ctx->cur, bad) : st;
 }
 
 /*
@@ -1590,6 +1647,9 @@ em_run(FitCtx *ctx, int run, double *lower_bound, int *n_iter, bool *converged,
 		st = mstep(ctx, bad);
 		if (st != GMM_OK)
 			return st;
+		if (ctx->opt->variational)
+			lb = ctx->opt->variational->lower_bound(ctx->opt->variational->arg,
+													&ctx->st, &ctx->cur);
 		*n_iter = it;
 		report(ctx->opt, GMM_PROGRESS_ITER_END, run, it, lb, lb - prev, false);
 		if (fabs(lb - prev) < ctx->opt->tol)
@@ -1689,6 +1749,8 @@ gmm_fit(const double *X, const double *w, size_t n, int d,
 		{
 			best_lb = lb;
 			params_copy(&ctx.best, &ctx.cur);
+			if (opt->variational)
+				opt->variational->keep(opt->variational->arg);
 			res->n_iter = n_iter;
 			res->converged = conv;
 			res->best_init = run;
@@ -1698,6 +1760,8 @@ gmm_fit(const double *X, const double *w, size_t n, int d,
 	if (st == GMM_OK)
 	{
 		params_copy(out, &ctx.best);
+		if (opt->variational)
+			opt->variational->restore(opt->variational->arg);
 		res->lower_bound = best_lb;
 		res->log_likelihood = estep_pass(&ctx, out);
 	}

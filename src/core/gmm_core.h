@@ -149,6 +149,36 @@ typedef struct GmmProgress
 
 typedef void (*GmmProgressFn) (const GmmProgress *ev, void *arg);
 
+/*
+ * The hook that turns gmm_fit's EM into scikit-learn's variational fit
+ * (bayes.c sets it up; see gmm_fit_bayesian).  The loop, initialisations,
+ * n_init and progress reports stay EM's; the hook replaces the M-step, the
+ * E-step's log weights and the lower bound, and keeps its own variational
+ * parameters for the current run and the best one.
+ */
+struct GmmStats;
+
+typedef struct GmmVariational
+{
+	/*
+	 * p holds gmm_stats_mstep_params' estimate from s (xk as means, sk with
+	 * reg_covar as covariances): replace it by the model's weights, means
+	 * and covariances with prec_chol and log_det, and update the current
+	 * variational parameters.
+	 */
+	GmmStatus	(*mstep) (void *arg, const struct GmmStats *s, GmmParams *p,
+						   int *bad);
+	/* the E-step's k additive log weights under the current parameters */
+	const double *(*log_weights) (void *arg);
+	/* the lower bound of the current parameters p, s the E-step before */
+	double		(*lower_bound) (void *arg, const struct GmmStats *s,
+								 const GmmParams *p);
+	/* keep the current run as the best one; make the best one current */
+	void		(*keep) (void *arg);
+	void		(*restore) (void *arg);
+	void	   *arg;
+} GmmVariational;
+
 /* Fit options, scikit-learn's meanings. */
 typedef struct GmmFitOptions
 {
@@ -183,6 +213,8 @@ typedef struct GmmFitOptions
 	/* rows per chunk of that E-step, a multiple of its block; 0: the
 	 * default, gmm_stats_chunk_rows (tests make it small) */
 	size_t		chunk_rows;
+	/* the variational fit's M-step and lower bound (bayes.c; NULL: EM) */
+	const struct GmmVariational *variational;
 } GmmFitOptions;
 
 extern void gmm_fit_options_default(GmmFitOptions *opt, int n_components);
@@ -244,6 +276,15 @@ typedef struct GmmStats
 	double	   *s2;				/* full k x d x d, tied d x d, diag and
 								 * spherical k x d: sum of w r (x - shift)
 								 * outer (or squared) */
+	/*
+	 * Hooks of the variational fit (bayes.c), set by gmm_stats_bind to
+	 * NULL/false: the E-step's k per-component log weights (NULL: the
+	 * model's log(weights)), and whether it also sums w * sum_j r log r
+	 * into sum_entropy (zeroed by gmm_stats_reset, added by merge).
+	 */
+	const double *log_weights;
+	bool		want_entropy;
+	double		sum_entropy;
 } GmmStats;
 
 extern size_t gmm_stats_ndoubles(GmmCovType t, int k, int d);
@@ -326,6 +367,89 @@ extern GmmStatus gmm_mstep_centred(const GmmParams *model, const double *X,
 								   const GmmStats *s, const bool *flag,
 								   double reg_covar, const GmmHooks *hooks,
 								   GmmParams *out, int *bad);
+
+/*
+ * Variational Bayesian mixtures (bayes.c), as scikit-learn 1.2's
+ * BayesianGaussianMixture.  The model's weights, means and covariances
+ * (with prec_chol, log_det) are scikit-learn's weights_, means_ and
+ * covariances_; the posterior parameters are kept beside them.
+ */
+typedef enum GmmWeightPrior
+{
+	GMM_PRIOR_DIRICHLET_PROCESS = 0,	/* stick-breaking (the default) */
+	GMM_PRIOR_DIRICHLET_DISTRIBUTION = 1
+} GmmWeightPrior;
+
+typedef struct GmmBayesPrior
+{
+	GmmWeightPrior type;
+	double		weight_concentration_prior; /* > 0 (default 1/k) */
+	double		mean_precision_prior;	/* > 0 (default 1) */
+	const double *mean_prior;	/* d (default the data mean) */
+	double		degrees_of_freedom_prior;	/* > d - 1 (default d) */
+	/* gmm_bayes_cov_prior_size: full and tied d x d, diag d, spherical 1 */
+	const double *covariance_prior;
+} GmmBayesPrior;
+
+/*
+ * Posterior parameters, GMM_BAYES_POST_NDOUBLES(k) contiguous doubles:
+ * weight_concentration 2k (dirichlet_process: the k first then the k second
+ * Beta parameters, scikit-learn's tuple; dirichlet_distribution: the first
+ * k used), mean_precision k, degrees_of_freedom k (tied: k equal values).
+ */
+typedef struct GmmBayesPost
+{
+	double	   *weight_concentration;
+	double	   *mean_precision;
+	double	   *degrees_of_freedom;
+} GmmBayesPost;
+
+#define GMM_BAYES_POST_NDOUBLES(k) (4 * (size_t) (k))
+
+extern double gmm_digamma(double x);
+extern size_t gmm_bayes_cov_prior_size(GmmCovType t, int d);
+extern int	gmm_bayes_concentration_size(GmmWeightPrior type, int k);
+extern void gmm_bayes_post_bind(GmmBayesPost *q, int k, double *buf);
+
+/*
+ * scikit-learn's default mean_prior and covariance_prior from the rows
+ * (total weight above 1); work: d doubles.
+ */
+extern void gmm_bayes_default_prior(const double *X, const double *w,
+									size_t n, int d, GmmCovType t,
+									double *mean, double *cov, double *work);
+/* weights_ from the weight concentration */
+extern void gmm_bayes_weights(GmmWeightPrior type, int k, const double *wc,
+							  double *weights);
+/*
+ * The k additive constants of the E-step (scoring): _estimate_log_weights
+ * plus the digamma and degrees-of-freedom terms of _estimate_log_prob, to be
+ * used as gmm_row_log_prob's log_weights with the model's parameters.
+ */
+extern void gmm_bayes_log_weights(GmmWeightPrior type, int k, int d,
+								  const GmmBayesPost *q, double *out);
+/*
+ * The variational M-step: p holds gmm_stats_mstep_params' estimate from s;
+ * on return the model's parameters with prec_chol and log_det, q the
+ * posterior.  work: k + k d doubles.
+ */
+extern GmmStatus gmm_bayes_mstep(const GmmBayesPrior *pr, const GmmStats *s,
+								 GmmParams *p, GmmBayesPost *q, double *work,
+								 int *bad);
+/* _compute_lower_bound; sum_entropy: sum of w sum_j r log r of the E-step */
+extern double gmm_bayes_lower_bound(GmmWeightPrior type, const GmmParams *p,
+									const GmmBayesPost *q, double sum_entropy);
+/*
+ * Fit as gmm_fit does (options, initialisations, n_init, progress), with the
+ * variational updates; out and post (bound for k) receive the kept run, and
+ * res->lower_bound is scikit-learn's lower_bound_ (a sum, not a mean).
+ * Ignores *_init and warm_start.
+ */
+extern GmmStatus gmm_fit_bayesian(const double *X, const double *w, size_t n,
+								  int d, const GmmFitOptions *opt,
+								  const GmmBayesPrior *prior,
+								  const GmmHooks *hooks, GmmParams *out,
+								  GmmBayesPost *post, GmmFitResult *res);
 
 /* Seeded generator (xoshiro256**), deterministic on every platform. */
 typedef struct GmmRng

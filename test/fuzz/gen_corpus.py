@@ -5,7 +5,7 @@
 
 One small, deterministic file per covariance type and shape (with and without
 a bic_trace), in the format gmm_binary.c documents (big-endian, 104-byte
-header), and version-2 models with sections.  `make fuzz-corpus` regenerates them; the files are committed.
+header), and version-2 models with sections (n_missing, bayesian).  `make fuzz-corpus` regenerates them; the files are committed.
 """
 import os
 import struct
@@ -54,6 +54,17 @@ def model_v2(cov_type, k, d, sections, rng=0):
     return bytes(out)
 
 
+def bayes_words(cov_type, k, d, prior_type):
+    """A valid payload of the "bayesian" section (3): the layout of src/gmm_bayes.c."""
+    cps = {"full": d * d, "tied": d * d, "diag": d, "spherical": 1}[cov_type]
+    cov_prior = spd(d, 1.0, 0.25) if cov_type in ("full", "tied") else [1.5] * cps
+    wc = [1.0 + 10 * j for j in range(k)]
+    wc += [0.5 + j for j in range(k)] if prior_type == 0 else [0.0] * k
+    dof = [d + 5.0] * k if cov_type == "tied" else [d + 1.0 + j for j in range(k)]
+    return ([float(prior_type), 1.0 / k, 1.0, float(d)] + [0.25 * i for i in range(d)]
+            + cov_prior + wc + [1.0 + 10 * j for j in range(k)] + dof)
+
+
 def main():
     outdir = sys.argv[1]
     os.makedirs(outdir, exist_ok=True)
@@ -67,6 +78,12 @@ def main():
     seeds["v2_full_k2_d2_missing"] = model_v2("full", 2, 2, [(1, [7.0])])
     seeds["v2_diag_k3_d2_missing_rng"] = model_v2("diag", 3, 2, [(1, [3.0])], rng=1)
     seeds["v2_spherical_k2_d3_rng"] = model_v2("spherical", 2, 3, [], rng=1)
+    # the "bayesian" section (3): both weight priors, every covariance type
+    seeds["v2_full_k2_d2_bayes_dp"] = model_v2("full", 2, 2, [(3, bayes_words("full", 2, 2, 0))])
+    seeds["v2_tied_k2_d3_bayes_dp"] = model_v2("tied", 2, 3, [(3, bayes_words("tied", 2, 3, 0))])
+    seeds["v2_diag_k3_d2_bayes_dd"] = model_v2("diag", 3, 2, [(3, bayes_words("diag", 3, 2, 1))])
+    seeds["v2_spherical_k2_d2_missing_bayes_dd"] = model_v2(
+        "spherical", 2, 2, [(1, [4.0]), (3, bayes_words("spherical", 2, 2, 1))])
     for name, data in sorted(seeds.items()):
         with open(os.path.join(outdir, name + ".bin"), "wb") as f:
             f.write(data)

@@ -27,12 +27,15 @@ fits() {
 			SELECT t, gmm_fit(x, 3, gmm_options(covariance_type => t, max_iter => 4, tol => 0)) AS m
 			FROM pts, unnest(ARRAY['full', 'tied', 'diag', 'spherical']) t GROUP BY t
 			UNION ALL
+			SELECT 'b' || t, gmm_fit_bayesian(x, 3, gmm_options(covariance_type => t, max_iter => 4, tol => 0))
+			FROM pts, unnest(ARRAY['full', 'spherical']) t GROUP BY t
+			UNION ALL
 			SELECT 'w' || t, gmm_fit_weighted(x, w, 3, gmm_options(covariance_type => t, max_iter => 4, tol => 0))
 			FROM pts, unnest(ARRAY['full', 'diag']) t GROUP BY t) s"
 }
 one=$(fits 1)
-check_eq "2 workers: the same six models, byte for byte, as 1" "$one" "$(fits 2)"
-check_eq "4 workers (more than the cores): the same six models" "$one" "$(fits 4)"
+check_eq "2 workers: the same eight models (two Bayesian), byte for byte, as 1" "$one" "$(fits 2)"
+check_eq "4 workers (more than the cores): the same eight models" "$one" "$(fits 4)"
 check_sql "gmm_fit_auto and gmm_refit with 2 workers equal 1" "true|true" \
 	"SET client_min_messages = error; SET gmm.fit_workers = 1;
 	 CREATE TEMP TABLE a1 AS SELECT gmm_fit_auto(x, 1, 3, gmm_options(max_iter => 3, tol => 0)) AS m FROM pts;

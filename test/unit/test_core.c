@@ -11,6 +11,7 @@
 #include "gmm_core.h"
 #include "unit.h"
 #include "golden.h"
+#include "golden_bayes.h"
 
 static const char *const type_names[] = {"full", "tied", "diag", "spherical"};
 
@@ -1459,6 +1460,177 @@ test_blas_better_core(void)
 #undef IS
 }
 
+/*
+ * Digamma against scipy.special.digamma (golden_bayes.h): absolute error
+ * within 1e-14 max(1, |psi|), over (0, 1e6], at the root and negative
+ * non-integers; poles are NaN.
+ */
+static void
+test_digamma(void)
+{
+	for (int i = 0; i < N_DIGAMMA; i++)
+	{
+		double		y = digamma_y[i];
+
+		CHECK_CLOSE(gmm_digamma(digamma_x[i]), y, 0, 1e-14 * fmax(1.0, fabs(y)),
+					"digamma(%.17g)", digamma_x[i]);
+	}
+	CHECK(isnan(gmm_digamma(0.0)) && isnan(gmm_digamma(-3.0)), "poles");
+	CHECK(gmm_digamma(INFINITY) == INFINITY, "infinity");
+}
+
+/*
+ * The variational fit against scikit-learn's BayesianGaussianMixture from
+ * the same initial responsibilities (golden_bayes.h: two separated blobs,
+ * where our k-means labels are the blobs; k = 2 golden values for both
+ * orders of the components, picked by where our component 0 is).  Both
+ * weight priors, every covariance type: n_iter, lower_bound_, the
+ * posterior parameters, weights_, means_, covariances_, score_samples.
+ */
+static void
+test_bayes_sklearn(void)
+{
+	const int	d = 2;
+	const size_t n = BAYES_N;
+	int			ncases[3] = {0, 0, 0};
+
+	for (int c = 0; c < N_BAYES_GOLDEN; c++)
+	{
+		const BayesGolden *g = &bayes_golden[c];
+		GmmCovType	t = (GmmCovType) g->cov;
+		int			k = g->k;
+		GmmParams	p;
+		double	   *buf = new_params(&p, t, k, d);
+		double		postbuf[8];
+		double		mean[2],
+					cov[4],
+					work[2];
+		double		lw[2],
+					lp[2],
+					rw[2];
+		GmmBayesPost q;
+		GmmBayesPrior pr;
+		GmmFitOptions opt;
+		GmmFitResult res;
+		GmmStatus	st;
+		int			order;
+		const double rtol = 1e-9,
+					atol = 1e-10;
+
+		gmm_bayes_post_bind(&q, k, postbuf);
+		gmm_bayes_default_prior(bayes_X, NULL, n, d, t, mean, cov, work);
+		pr.type = (GmmWeightPrior) g->prior;
+		pr.weight_concentration_prior = 1.0 / k;
+		pr.mean_precision_prior = 1.0;
+		pr.mean_prior = mean;
+		pr.degrees_of_freedom_prior = d;
+		pr.covariance_prior = cov;
+		gmm_fit_options_default(&opt, k);
+		opt.cov_type = t;
+		st = gmm_fit_bayesian(bayes_X, NULL, n, d, &opt, &pr, &unit_hooks, &p, &q, &res);
+		CHECK(st == GMM_OK, "case %d: status %d", c, st);
+		/* our component 0 sits on the first blob (near the origin) or not */
+		order = k == 1 ? 0 : (fabs(p.means[0]) < 2.0 ? 0 : 1);
+		if (order != g->order)
+		{
+			free(buf);
+			continue;
+		}
+		ncases[k]++;
+		CHECK(res.n_iter == g->n_iter, "case %d: n_iter %d, sklearn %d", c,
+			  res.n_iter, g->n_iter);
+		CHECK_CLOSE(res.lower_bound, g->lower_bound, rtol, atol, "case %d lower bound", c);
+		for (int j = 0; j < 2 * k; j++)
+			if (g->prior == GMM_PRIOR_DIRICHLET_PROCESS || j < k)
+				CHECK_CLOSE(q.weight_concentration[j], g->wc[j], rtol, atol,
+							"case %d weight_concentration[%d]", c, j);
+		for (int j = 0; j < k; j++)
+		{
+			CHECK_CLOSE(q.mean_precision[j], g->mp[j], rtol, atol, "case %d mp[%d]", c, j);
+			CHECK_CLOSE(q.degrees_of_freedom[j], g->dof[j], rtol, atol, "case %d dof[%d]", c, j);
+			CHECK_CLOSE(p.weights[j], g->w[j], rtol, atol, "case %d weights[%d]", c, j);
+		}
+		for (int i = 0; i < k * d; i++)
+			CHECK_CLOSE(p.means[i], g->m[i], rtol, atol, "case %d means[%d]", c, i);
+		for (size_t i = 0; i < gmm_cov_size(t, k, d); i++)
+			CHECK_CLOSE(p.covariances[i], g->c[i], rtol, atol, "case %d cov[%zu]", c, i);
+		gmm_bayes_log_weights(pr.type, k, d, &q, lw);
+		for (int i = 0; i < 5; i++)
+			CHECK_CLOSE(gmm_row_log_prob(&p, lw, bayes_X + i * d, lp, rw), g->ss[i],
+						rtol, atol, "case %d score_samples[%d]", c, i);
+		free(buf);
+	}
+	CHECK(ncases[1] == 8 && ncases[2] == 8, "%d and %d cases: k 1 and 2 x 2 priors x 4 types",
+		  ncases[1], ncases[2]);
+}
+
+/*
+ * n_init with the variational hook: the kept run (and its posterior, which
+ * the hook keeps beside EM's parameters) is the run replayed on its own
+ * with first_init = best_init, bit for bit; the log-likelihood is that of
+ * the kept run's parameters.  Random responsibilities on a dataset of two
+ * blobs with three components, so that the runs differ.
+ */
+static void
+test_bayes_n_init(void)
+{
+	const int	d = 2,
+				k = 3;
+	const size_t n = BAYES_N;
+	int			kept_later = 0;
+
+	for (int t = 0; t < GMM_COV_NTYPES; t++)
+	{
+		GmmParams	p1,
+					p2;
+		double	   *b1 = new_params(&p1, (GmmCovType) t, k, d),
+				   *b2 = new_params(&p2, (GmmCovType) t, k, d);
+		double		q1buf[12],
+					q2buf[12],
+					mean[2],
+					cov[4],
+					work[2];
+		GmmBayesPost q1,
+					q2;
+		GmmBayesPrior pr;
+		GmmFitOptions opt;
+		GmmFitResult r1,
+					r2;
+
+		gmm_bayes_post_bind(&q1, k, q1buf);
+		gmm_bayes_post_bind(&q2, k, q2buf);
+		gmm_bayes_default_prior(bayes_X, NULL, n, d, (GmmCovType) t, mean, cov, work);
+		pr.type = GMM_PRIOR_DIRICHLET_PROCESS;
+		pr.weight_concentration_prior = 1.0 / k;
+		pr.mean_precision_prior = 1.0;
+		pr.mean_prior = mean;
+		pr.degrees_of_freedom_prior = d;
+		pr.covariance_prior = cov;
+		gmm_fit_options_default(&opt, k);
+		opt.cov_type = (GmmCovType) t;
+		opt.init_params = GMM_INIT_RANDOM;
+		opt.n_init = 4;
+		CHECK(gmm_fit_bayesian(bayes_X, NULL, n, d, &opt, &pr, &unit_hooks, &p1, &q1, &r1) == GMM_OK,
+			  "%s n_init 4", type_names[t]);
+		opt.n_init = 1;
+		opt.first_init = r1.best_init;
+		CHECK(gmm_fit_bayesian(bayes_X, NULL, n, d, &opt, &pr, &unit_hooks, &p2, &q2, &r2) == GMM_OK,
+			  "%s replay", type_names[t]);
+		CHECK(r1.lower_bound == r2.lower_bound && r1.n_iter == r2.n_iter &&
+			  r1.log_likelihood == r2.log_likelihood,
+			  "%s: run %d kept, lower bound %.17g vs %.17g", type_names[t], r1.best_init,
+			  r1.lower_bound, r2.lower_bound);
+		CHECK(memcmp(b1, b2, sizeof(double) * gmm_params_ndoubles((GmmCovType) t, k, d)) == 0,
+			  "%s: parameters", type_names[t]);
+		CHECK(memcmp(q1buf, q2buf, sizeof q1buf) == 0, "%s: posterior", type_names[t]);
+		kept_later += r1.best_init > 0 && r1.best_init < 3;
+		free(b1);
+		free(b2);
+	}
+	/* a run other than the first and the last was kept: keep and restore mattered */
+	CHECK(kept_later > 0, "a middle run was kept for %d covariance types", kept_later);
+}
+
 int
 main(void)
 {
@@ -1480,6 +1652,9 @@ main(void)
 	RUN(test_mstep_centred);
 	RUN(test_blas_better_core);
 	RUN(test_fit_workers);
+	RUN(test_digamma);
+	RUN(test_bayes_sklearn);
+	RUN(test_bayes_n_init);
 	if (unit_hs.outstanding != 0)
 	{
 		printf("FAIL %ld allocations not released\n", unit_hs.outstanding);
