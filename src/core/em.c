@@ -1135,6 +1135,9 @@ typedef struct FitCtx
 	int		   *labels;			/* k-means labels (kmeans init only) */
 	double	   *centers;		/* k-means centres, k x d */
 	size_t	   *rows;			/* k row numbers (one-hot inits), k ranks */
+	GmmMt	   *mt;				/* rng 'sklearn': the one stream of every
+								 * run; NULL: xoshiro256** per run */
+	size_t	   *perm;			/* rng 'sklearn', random_from_data: n */
 } FitCtx;
 
 /* Where the responsibilities of an initialisation come from. */
@@ -1174,7 +1177,10 @@ init_pass(FitCtx *ctx, RespSource src, const GmmRng *rng0, bool want_s2)
 	GmmRng		rng = *rng0;
 
 	int			ld = bw->B;
+	GmmMt		mt;
 
+	if (ctx->mt)
+		mt = *ctx->mt;
 	block_centre(&ctx->st, bw);
 	if (src == RESP_ROWS)
 	{
@@ -1207,6 +1213,17 @@ init_pass(FitCtx *ctx, RespSource src, const GmmRng *rng0, bool want_s2)
 			for (int i = 0; i < B; i++)
 				bw->lp[(size_t) ctx->labels[i0 + i] * ld + i] = 1.0;
 		}
+		else if (ctx->mt)
+			/* random_state.uniform(size=(n, k)), row by row */
+			for (int i = 0; i < B; i++)
+			{
+				double		sum = 0.0;
+
+				for (int j = 0; j < k; j++)
+					sum += (bw->lp[(size_t) j * ld + i] = gmm_mt_random_sample(&mt));
+				for (int j = 0; j < k; j++)
+					bw->lp[(size_t) j * ld + i] /= sum;
+			}
 		else
 			for (int i = 0; i < B; i++)
 			{
@@ -1221,6 +1238,9 @@ init_pass(FitCtx *ctx, RespSource src, const GmmRng *rng0, bool want_s2)
 		stats_add_block(&ctx->st, ctx->w ? ctx->w + i0 : NULL, B, bw->lp,
 						want_s2, bw);
 	}
+	/* the second pass redrew the first's values: now they are used up */
+	if (ctx->mt && src == RESP_RANDOM && want_s2)
+		*ctx->mt = mt;
 }
 
 /*
@@ -1365,7 +1385,40 @@ init_run(FitCtx *ctx, GmmRng *rng, int64_t n_pos, int *bad)
 		opt->precisions_init;
 	GmmStatus	st = GMM_OK;
 
-	if (!all_given)
+	if (!all_given && ctx->mt)
+	{
+		/* scikit-learn's _initialize_parameters, its draws from ctx->mt */
+		switch (opt->init_params)
+		{
+			case GMM_INIT_KMEANS:
+				st = gmm_kmeans_sklearn(ctx->X, ctx->w, ctx->n, ctx->d, ctx->k,
+										ctx->mt, ctx->hooks, ctx->labels,
+										ctx->centers);
+				if (st == GMM_OK)
+					st = init_from_resp(ctx, RESP_LABELS, rng, bad);
+				break;
+			case GMM_INIT_KMEANSPP:
+				/* the public kmeans_plusplus: rows not centred */
+				memset(ctx->centers, 0, sizeof(double) * ctx->d);
+				st = gmm_kmeans_plusplus_sklearn(ctx->X, ctx->n, ctx->d, ctx->k,
+												 ctx->centers, ctx->mt,
+												 ctx->hooks, ctx->rows);
+				if (st == GMM_OK)
+					st = init_from_resp(ctx, RESP_ROWS, rng, bad);
+				break;
+			case GMM_INIT_RANDOM:
+				st = init_from_resp(ctx, RESP_RANDOM, rng, bad);
+				break;
+			case GMM_INIT_RANDOM_FROM_DATA:
+				gmm_mt_choice(ctx->mt, ctx->n, (size_t) ctx->k, ctx->rows,
+							  ctx->perm);
+				st = init_from_resp(ctx, RESP_ROWS, rng, bad);
+				break;
+		}
+		if (st != GMM_OK)
+			return st;
+	}
+	else if (!all_given)
 	{
 		switch (opt->init_params)
 		{
@@ -1515,6 +1568,15 @@ gmm_fit(const double *X, const double *w, size_t n, int d,
 	ctx.rows = hooks->alloc(sizeof(size_t) * 2 * k, hooks->arg);
 	if (opt->init_params == GMM_INIT_KMEANS)
 		ctx.labels = hooks->alloc(sizeof(int) * (n > 0 ? n : 1), hooks->arg);
+	if (opt->rng == GMM_RNG_KIND_SKLEARN)
+	{
+		/* RandomState(random_state), drawn on by every run in turn */
+		ctx.mt = hooks->alloc(sizeof(GmmMt), hooks->arg);
+		gmm_mt_seed(ctx.mt, (uint32_t) opt->random_state);
+		if (opt->init_params == GMM_INIT_RANDOM_FROM_DATA)
+			ctx.perm = hooks->alloc(sizeof(size_t) * (n > 0 ? n : 1),
+									hooks->arg);
+	}
 
 	/*
 	 * A warm start, or all three initial parameters, leaves nothing random:
@@ -1568,6 +1630,10 @@ gmm_fit(const double *X, const double *w, size_t n, int d,
 
 	if (ctx.labels)
 		hooks->release(ctx.labels, hooks->arg);
+	if (ctx.perm)
+		hooks->release(ctx.perm, hooks->arg);
+	if (ctx.mt)
+		hooks->release(ctx.mt, hooks->arg);
 	hooks->release(ctx.cancelled, hooks->arg);
 	hooks->release(ctx.rows, hooks->arg);
 	hooks->release(buf, hooks->arg);
