@@ -137,6 +137,14 @@ FitStateCreate(FunctionCallInfo fcinfo, const FitArgs *a, MemoryContext aggctx,
 				 errdetail("%s", a->model >= 0 ?
 						   "EM starts from the parameters of the given model." :
 						   "Each number of components is initialised on its own.")));
+	/* a warm start draws nothing: only a fresh weighted fit is refused */
+	if (st->weighted && a->model < 0 &&
+		st->options.fit.rng == GMM_RNG_KIND_SKLEARN)
+		ereport(ERROR,
+				(errcode(ERRCODE_FEATURE_NOT_SUPPORTED),
+				 errmsg("%s does not take rng \"sklearn\"", a->name),
+				 errdetail("scikit-learn's GaussianMixture takes no sample weights, so there is no fit of it to reproduce."),
+				 errhint("Repeat the rows instead of weighting them, or leave rng at xoshiro256.")));
 	MemoryContextSwitchTo(old);
 	return st;
 }

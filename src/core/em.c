@@ -1277,6 +1277,93 @@ init_from_resp(FitCtx *ctx, RespSource src, const GmmRng *rng, int *bad)
 }
 
 /*
+ * scikit-learn's tied covariance of initial responsibilities,
+ * _estimate_gaussian_covariances_tied: (X^T X - sum_j nk_j m_j m_j^T) /
+ * sum nk, with X^T X over every row whatever its responsibilities.  For the
+ * one-hot inits on k rows (k-means++, random_from_data) that is not the
+ * scatter of those rows (what init_from_resp computes) but the data's whole
+ * second moment around the k rows: rng 'sklearn' takes it, as it must give
+ * scikit-learn's fit.  Uses the s0 of init_from_resp's last pass.
+ */
+static GmmStatus
+sklearn_tied_rows(FitCtx *ctx, int *bad)
+{
+	GmmParams  *p = &ctx->cur;
+	int			k = ctx->k;
+	int			d = ctx->d;
+	double	   *cov = p->covariances;
+	double		sum_nk = 0.0;
+
+	memset(cov, 0, sizeof(double) * d * d);
+	for (size_t i = 0; i < ctx->n; i++)
+	{
+		const double *x = ctx->X + i * d;
+		double		wi = gmm_row_weight(ctx->w, i);
+
+		if (i % GMM_BLOCK_ROWS == 0)
+			ctx->hooks->check_interrupts(ctx->hooks->arg);
+		for (int a = 0; a < d; a++)
+			for (int b = 0; b < d; b++)
+				cov[(size_t) a * d + b] += wi * x[a] * x[b];
+	}
+	for (int j = 0; j < k; j++)
+	{
+		double		nk = ctx->st.s0[j] + NK_EPS;
+		const double *m = p->means + (size_t) j * d;
+
+		sum_nk += nk;
+		for (int a = 0; a < d; a++)
+			for (int b = 0; b < d; b++)
+				cov[(size_t) a * d + b] -= nk * m[a] * m[b];
+	}
+	for (int a = 0; a < d; a++)
+	{
+		for (int b = 0; b < d; b++)
+			cov[(size_t) a * d + b] /= sum_nk;
+		cov[(size_t) a * d + a] += ctx->opt->reg_covar;
+	}
+	return gmm_compute_precision_cholesky(p, bad);
+}
+
+/*
+ * scikit-learn's diag (and spherical: its mean over the features) variances
+ * of the one-hot inits on k rows, _estimate_gaussian_covariances_diag:
+ * (x^2 / nk - 2 m x / nk) + m^2 + reg_covar with m = x / nk, uncentred.  For
+ * data far from the origin the difference keeps only the rounding of x^2
+ * (about |x|^2 eps next to reg_covar), and that rounding steers the first
+ * E-steps: rng 'sklearn' takes it, operation for operation, as it must give
+ * scikit-learn's fit (the one-hot sums of one row are exact, so the values
+ * are scikit-learn's to the bit).
+ */
+static GmmStatus
+sklearn_diag_rows(FitCtx *ctx, int *bad)
+{
+	GmmParams  *p = &ctx->cur;
+	int			d = ctx->d;
+	double	   *var = ctx->centers;	/* d doubles of scratch */
+	double		nk = 1.0 + NK_EPS;
+
+	for (int j = 0; j < ctx->k; j++)
+	{
+		const double *x = ctx->X + ctx->rows[j] * d;
+
+		for (int t = 0; t < d; t++)
+		{
+			double		m = x[t] / nk;
+			double		ax2 = (x[t] * x[t]) / nk;
+			double		axm = (m * x[t]) / nk;
+
+			var[t] = ((ax2 - 2.0 * axm) + m * m) + ctx->opt->reg_covar;
+		}
+		if (p->cov_type == GMM_COV_DIAG)
+			memcpy(p->covariances + (size_t) j * d, var, sizeof(double) * d);
+		else
+			p->covariances[j] = gmm_numpy_sum(var, d) / d;
+	}
+	return gmm_compute_precision_cholesky(p, bad);
+}
+
+/*
  * Turn precisions_init into covariances (Cholesky, then dpotri) and recompute
  * our prec_chol.  scikit-learn factors the precisions directly; the factors
  * differ but give the same quadratic form.  A precision that is not positive
@@ -1415,6 +1502,15 @@ init_run(FitCtx *ctx, GmmRng *rng, int64_t n_pos, int *bad)
 				st = init_from_resp(ctx, RESP_ROWS, rng, bad);
 				break;
 		}
+		if (st == GMM_OK && ctx->st.cov_type == GMM_COV_TIED &&
+			(opt->init_params == GMM_INIT_KMEANSPP ||
+			 opt->init_params == GMM_INIT_RANDOM_FROM_DATA))
+			st = sklearn_tied_rows(ctx, bad);
+		if (st == GMM_OK && (ctx->st.cov_type == GMM_COV_DIAG ||
+							 ctx->st.cov_type == GMM_COV_SPHERICAL) &&
+			(opt->init_params == GMM_INIT_KMEANSPP ||
+			 opt->init_params == GMM_INIT_RANDOM_FROM_DATA))
+			st = sklearn_diag_rows(ctx, bad);
 		if (st != GMM_OK)
 			return st;
 	}
