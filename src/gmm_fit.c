@@ -411,6 +411,10 @@ gmm_fit_rows(const double *X, const double *w, int64 n, int d, int k,
 	gmm_report_status(status, res.bad_component, n, k);
 
 	m->init_params = (uint8) o->fit.init_params;
+	m->rng = (uint8) o->fit.rng;
+	/* version 1 has no rng; gmm_model_finish lowers the version again */
+	if (m->rng != GMM_RNG_XOSHIRO256)
+		m->version = GMM_FORMAT_VERSION;
 	m->flags = res.converged ? GMM_FLAG_CONVERGED : 0;
 	m->n_iter = res.n_iter;
 	m->max_iter = o->fit.max_iter;

@@ -14,6 +14,12 @@
 #include "gmm.h"
 #include "gmm_fit.h"
 
+/* the core's generator kinds are the model header's rng codes */
+StaticAssertDecl(GMM_RNG_KIND_XOSHIRO256 == GMM_RNG_XOSHIRO256 &&
+				 GMM_RNG_KIND_SKLEARN == GMM_RNG_SKLEARN &&
+				 GMM_RNG_NKINDS == 2,
+				 "GmmRngKind and GMM_RNG_* differ");
+
 #define VALID_OPTIONS \
 	"covariance_type, init_params, max_iter, means_init, n_init, " \
 	"precisions_init, random_state, reg_covar, rng, tol, verbose, " \
@@ -186,6 +192,7 @@ gmm_options_from_model(GmmOptions *o, const GmmModel *m)
 	o->fit.tol = m->tol;
 	o->fit.reg_covar = m->reg_covar;
 	o->fit.random_state = (uint64) m->random_state;
+	o->fit.rng = (GmmRngKind) m->rng;
 }
 
 /* override o with the options given in opts (NULL: none) */
@@ -259,11 +266,10 @@ gmm_options_apply(Jsonb *opts, GmmOptions *o)
 		else if (strcmp(key, "rng") == 0)
 		{
 			char	   *s = OptionString(key, &v);
+			int			rng;
 
-			if (strcmp(s, "xoshiro256") == 0)
-				o->fit.rng = GMM_RNG_KIND_XOSHIRO256;
-			else if (strcmp(s, "sklearn") == 0)
-				o->fit.rng = GMM_RNG_KIND_SKLEARN;
+			if (gmm_rng_from_name(s, &rng))
+				o->fit.rng = (GmmRngKind) rng;
 			else
 				ereport(ERROR,
 						(errcode(ERRCODE_INVALID_PARAMETER_VALUE),
