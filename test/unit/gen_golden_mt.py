@@ -81,3 +81,30 @@ for k in [2, 4, 7]:
     lab += list(km.labels_)
 arr("skk_pp", "int", pp, str)
 arr("skk_labels", "int", lab, str)
+
+# GaussianMixture(3, covariance_type, init_params, n_init=2, random_state=13)
+# on the same rows: the fit loop's draws (rng 'sklearn'), all four inits
+import warnings
+from sklearn.exceptions import ConvergenceWarning
+from sklearn.mixture import GaussianMixture
+warnings.simplefilter("ignore", ConvergenceWarning)
+INITS = ["kmeans", "k-means++", "random", "random_from_data"]
+TYPES = ["full", "tied", "diag", "spherical"]
+gi, gw, gm, glb = [], [], [], []
+for i, init in enumerate(INITS):
+    g = GaussianMixture(3, covariance_type=TYPES[i], init_params=init, n_init=2,
+                        random_state=13).fit(X)
+    # the kept run must win by more than rounding (a permuted twin within
+    # 1e-8 would make the pick a matter of the last bits)
+    rs = np.random.RandomState(13)
+    lbs = [GaussianMixture(3, covariance_type=TYPES[i], init_params=init,
+                           random_state=rs).fit(X).lower_bound_ for _ in range(2)]
+    assert abs(lbs[0] - lbs[1]) > 1e-8, (init, lbs)
+    gi.append(g.n_iter_)
+    gw += list(g.weights_)
+    gm += list(g.means_.ravel())
+    glb.append(g.lower_bound_)
+arr("skg_n_iter", "int", gi, str)
+arr("skg_weights", "double", gw, d)
+arr("skg_means", "double", gm, d)
+arr("skg_lower_bound", "double", glb, d)

@@ -1450,6 +1450,45 @@ test_kmeans_sklearn(void)
 	free(labels);
 }
 
+/*
+ * The fit loop with rng 'sklearn': GaussianMixture(3, covariance_type,
+ * init_params, n_init=2, random_state=13).fit(X) of scikit-learn 1.2.1
+ * (golden_mt.h), one case per init method (full, tied, diag, spherical in
+ * turn), so both runs draw from one stream; nothing leaks.
+ */
+static void
+test_fit_sklearn_rng(void)
+{
+	for (int init = GMM_INIT_KMEANS; init < GMM_INIT_NMETHODS; init++)
+	{
+		GmmCovType	t = (GmmCovType) init;
+		GmmFitOptions opt;
+		GmmFitResult res;
+		GmmParams	p;
+		double	   *buf = new_params(&p, t, 3, SKK_D);
+		long		before = unit_hs.outstanding;
+
+		gmm_fit_options_default(&opt, 3);
+		opt.cov_type = t;
+		opt.init_params = (GmmInit) init;
+		opt.n_init = 2;
+		opt.random_state = 13;
+		opt.rng = GMM_RNG_KIND_SKLEARN;
+		CHECK(gmm_fit(skk_X, NULL, SKK_N, SKK_D, &opt, &unit_hooks, &p, &res) == GMM_OK,
+			  "init %d", init);
+		CHECK(res.n_iter == skg_n_iter[init], "init %d: n_iter %d, scikit-learn %d",
+			  init, res.n_iter, skg_n_iter[init]);
+		for (int j = 0; j < 3; j++)
+			CHECK_CLOSE(p.weights[j], skg_weights[init * 3 + j], 1e-6, 0, "init %d weight %d", init, j);
+		for (int j = 0; j < 3 * SKK_D; j++)
+			CHECK_CLOSE(p.means[j], skg_means[init * 3 * SKK_D + j], 1e-6, 1e-9, "init %d mean %d", init, j);
+		CHECK_CLOSE(res.lower_bound, skg_lower_bound[init], 1e-6, 0, "init %d", init);
+		CHECK(unit_hs.outstanding == before, "init %d: %ld allocations left",
+			  init, unit_hs.outstanding - before);
+		free(buf);
+	}
+}
+
 int
 main(void)
 {
@@ -1472,6 +1511,7 @@ main(void)
 	RUN(test_mt19937_numpy);
 	RUN(test_numpy_sum);
 	RUN(test_kmeans_sklearn);
+	RUN(test_fit_sklearn_rng);
 	if (unit_hs.outstanding != 0)
 	{
 		printf("FAIL %ld allocations not released\n", unit_hs.outstanding);
