@@ -137,6 +137,14 @@ FitStateCreate(FunctionCallInfo fcinfo, const FitArgs *a, MemoryContext aggctx,
 				 errdetail("%s", a->model >= 0 ?
 						   "EM starts from the parameters of the given model." :
 						   "Each number of components is initialised on its own.")));
+	/* a warm start draws nothing: only a fresh weighted fit is refused */
+	if (st->weighted && a->model < 0 &&
+		st->options.fit.rng == GMM_RNG_KIND_SKLEARN)
+		ereport(ERROR,
+				(errcode(ERRCODE_FEATURE_NOT_SUPPORTED),
+				 errmsg("%s does not take rng \"sklearn\"", a->name),
+				 errdetail("scikit-learn's GaussianMixture takes no sample weights, so there is no fit of it to reproduce."),
+				 errhint("Repeat the rows instead of weighting them, or leave rng at xoshiro256.")));
 	MemoryContextSwitchTo(old);
 	return st;
 }
@@ -404,6 +412,10 @@ gmm_fit_rows(const double *X, const double *w, int64 n, int d, int k,
 	gmm_report_status(status, res.bad_component, n, k);
 
 	m->init_params = (uint8) o->fit.init_params;
+	m->rng = (uint8) o->fit.rng;
+	/* version 1 has no rng; gmm_model_finish lowers the version again */
+	if (m->rng != GMM_RNG_XOSHIRO256)
+		m->version = GMM_FORMAT_VERSION;
 	m->flags = res.converged ? GMM_FLAG_CONVERGED : 0;
 	m->n_iter = res.n_iter;
 	m->max_iter = o->fit.max_iter;

@@ -69,6 +69,9 @@ extern void gmm_options_from_model(GmmOptions *o, const GmmModel *m);
 /* override o with opts (NULL: nothing), palloc'ing in CurrentMemoryContext */
 extern void gmm_options_apply(Jsonb *opts, GmmOptions *o);
 
+/* an error naming the SQL function name when o asks for rng 'sklearn' */
+extern void gmm_options_reject_sklearn_rng(const GmmOptions *o, const char *name);
+
 /*
  * Check the initial parameters against K and D (shapes, weights summing to
  * one, precisions symmetric) and point o->fit's *_init at them.

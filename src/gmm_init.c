@@ -272,6 +272,7 @@ InitParseOptions(Jsonb *opts, int k, GmmOptions *o, int *sample_size)
 													  CStringGetTextDatum("sample_size")));
 	}
 	gmm_options_apply(rest, o);
+	gmm_options_reject_sklearn_rng(o, "gmm_init");
 }
 
 /* a copy of s with room for cap slots, in CurrentMemoryContext */

@@ -15,9 +15,15 @@
 #include "gmm.h"
 #include "gmm_fit.h"
 
+/* the core's generator kinds are the model header's rng codes */
+StaticAssertDecl(GMM_RNG_KIND_XOSHIRO256 == GMM_RNG_XOSHIRO256 &&
+				 GMM_RNG_KIND_SKLEARN == GMM_RNG_SKLEARN &&
+				 GMM_RNG_NKINDS == 2,
+				 "GmmRngKind and GMM_RNG_* differ");
+
 #define VALID_OPTIONS \
 	"covariance_type, init_params, max_iter, means_init, n_init, " \
-	"precisions_init, random_state, reg_covar, tol, verbose, " \
+	"precisions_init, random_state, reg_covar, rng, tol, verbose, " \
 	"verbose_interval, weights_init"
 
 static void
@@ -253,6 +259,7 @@ gmm_options_from_model(GmmOptions *o, const GmmModel *m)
 	o->fit.tol = m->tol;
 	o->fit.reg_covar = m->reg_covar;
 	o->fit.random_state = (uint64) m->random_state;
+	o->fit.rng = (GmmRngKind) m->rng;
 }
 
 /* override o with the options given in opts (NULL: none) */
@@ -323,6 +330,19 @@ gmm_options_apply(Jsonb *opts, GmmOptions *o)
 						 errmsg("unknown init_params \"%s\"", s),
 						 errhint("Valid initialisations are kmeans, k-means++, random and random_from_data.")));
 		}
+		else if (strcmp(key, "rng") == 0)
+		{
+			char	   *s = OptionString(key, &v);
+			int			rng;
+
+			if (gmm_rng_from_name(s, &rng))
+				o->fit.rng = (GmmRngKind) rng;
+			else
+				ereport(ERROR,
+						(errcode(ERRCODE_INVALID_PARAMETER_VALUE),
+						 errmsg("unknown rng \"%s\"", s),
+						 errhint("Valid generators are xoshiro256 (ours, the default) and sklearn (numpy's RandomState with scikit-learn's draws).")));
+		}
 		else if (strcmp(key, "verbose") == 0)
 		{
 			/* gmm 1.0's gmm_train took a boolean: true is level 1 */
@@ -353,6 +373,29 @@ gmm_options_apply(Jsonb *opts, GmmOptions *o)
 					 errmsg("unrecognized gmm option \"%s\"", key),
 					 errhint("Valid options are " VALID_OPTIONS ".")));
 	}
+	/* numpy's RandomState(seed) takes a seed in [0, 2^32) */
+	if (o->fit.rng == GMM_RNG_KIND_SKLEARN && o->fit.random_state > PG_UINT32_MAX)
+		ereport(ERROR,
+				(errcode(ERRCODE_INVALID_PARAMETER_VALUE),
+				 errmsg("option \"random_state\" must be between 0 and 4294967295 with rng \"sklearn\", not " UINT64_FORMAT,
+						o->fit.random_state),
+				 errhint("numpy's RandomState takes 32-bit seeds.")));
+}
+
+/*
+ * The sample-based, combinable fits (gmm_init, gmm_train) draw their own
+ * sample: scikit-learn has no such path, so rng 'sklearn' cannot mean
+ * anything there.
+ */
+void
+gmm_options_reject_sklearn_rng(const GmmOptions *o, const char *name)
+{
+	if (o->fit.rng == GMM_RNG_KIND_SKLEARN)
+		ereport(ERROR,
+				(errcode(ERRCODE_FEATURE_NOT_SUPPORTED),
+				 errmsg("%s does not take rng \"sklearn\"", name),
+				 errdetail("%s initialises from its own sample of the rows, which scikit-learn has no equivalent of.", name),
+				 errhint("Fit with gmm_fit(x, n_components, options) to reproduce scikit-learn's GaussianMixture, or leave rng at xoshiro256.")));
 }
 
 /* ereport unless the array option has exactly the given shape */

@@ -100,6 +100,7 @@ TrainParseOptions(Jsonb *opts, int k, TrainOptions *t)
 	gmm_options_init(&t->fit);
 	v = JsonbKey(rest, "sample_size");
 	gmm_options_apply(v ? JsonbWithout(rest, "sample_size") : rest, &t->fit);
+	gmm_options_reject_sklearn_rng(&t->fit, "gmm_train");
 	if (t->fit.fit.n_init != 1)
 		ereport(ERROR,
 				(errcode(ERRCODE_FEATURE_NOT_SUPPORTED),

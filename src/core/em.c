@@ -1304,6 +1304,9 @@ typedef struct FitCtx
 	double	   *centers;		/* k-means centres, k x d */
 	size_t	   *rows;			/* k row numbers (one-hot inits), k ranks */
 	GmmEstepPool *pool;			/* the E-step's threads (fit_workers) */
+	GmmMt	   *mt;				/* rng 'sklearn': the one stream of every
+								 * run; NULL: xoshiro256** per run */
+	size_t	   *perm;			/* rng 'sklearn', random_from_data: n */
 } FitCtx;
 
 /*
@@ -1358,7 +1361,10 @@ init_pass(FitCtx *ctx, RespSource src, const GmmRng *rng0, bool want_s2)
 	GmmRng		rng = *rng0;
 
 	int			ld = bw->B;
+	GmmMt		mt;
 
+	if (ctx->mt)
+		mt = *ctx->mt;
 	block_centre(&ctx->st, bw);
 	if (src == RESP_ROWS)
 	{
@@ -1391,6 +1397,17 @@ init_pass(FitCtx *ctx, RespSource src, const GmmRng *rng0, bool want_s2)
 			for (int i = 0; i < B; i++)
 				bw->lp[(size_t) ctx->labels[i0 + i] * ld + i] = 1.0;
 		}
+		else if (ctx->mt)
+			/* random_state.uniform(size=(n, k)), row by row */
+			for (int i = 0; i < B; i++)
+			{
+				double		sum = 0.0;
+
+				for (int j = 0; j < k; j++)
+					sum += (bw->lp[(size_t) j * ld + i] = gmm_mt_random_sample(&mt));
+				for (int j = 0; j < k; j++)
+					bw->lp[(size_t) j * ld + i] /= sum;
+			}
 		else
 			for (int i = 0; i < B; i++)
 			{
@@ -1405,6 +1422,9 @@ init_pass(FitCtx *ctx, RespSource src, const GmmRng *rng0, bool want_s2)
 		stats_add_block(&ctx->st, ctx->w ? ctx->w + i0 : NULL, B, bw->lp,
 						want_s2, bw);
 	}
+	/* the second pass redrew the first's values: now they are used up */
+	if (ctx->mt && src == RESP_RANDOM && want_s2)
+		*ctx->mt = mt;
 }
 
 /*
@@ -1438,6 +1458,93 @@ init_from_resp(FitCtx *ctx, RespSource src, const GmmRng *rng, int *bad)
 	gmm_stats_reset(&ctx->st, p);
 	init_pass(ctx, src, rng, true);
 	return stats_mstep(ctx, p, bad);
+}
+
+/*
+ * scikit-learn's tied covariance of initial responsibilities,
+ * _estimate_gaussian_covariances_tied: (X^T X - sum_j nk_j m_j m_j^T) /
+ * sum nk, with X^T X over every row whatever its responsibilities.  For the
+ * one-hot inits on k rows (k-means++, random_from_data) that is not the
+ * scatter of those rows (what init_from_resp computes) but the data's whole
+ * second moment around the k rows: rng 'sklearn' takes it, as it must give
+ * scikit-learn's fit.  Uses the s0 of init_from_resp's last pass.
+ */
+static GmmStatus
+sklearn_tied_rows(FitCtx *ctx, int *bad)
+{
+	GmmParams  *p = &ctx->cur;
+	int			k = ctx->k;
+	int			d = ctx->d;
+	double	   *cov = p->covariances;
+	double		sum_nk = 0.0;
+
+	memset(cov, 0, sizeof(double) * d * d);
+	for (size_t i = 0; i < ctx->n; i++)
+	{
+		const double *x = ctx->X + i * d;
+		double		wi = gmm_row_weight(ctx->w, i);
+
+		if (i % GMM_BLOCK_ROWS == 0)
+			ctx->hooks->check_interrupts(ctx->hooks->arg);
+		for (int a = 0; a < d; a++)
+			for (int b = 0; b < d; b++)
+				cov[(size_t) a * d + b] += wi * x[a] * x[b];
+	}
+	for (int j = 0; j < k; j++)
+	{
+		double		nk = ctx->st.s0[j] + NK_EPS;
+		const double *m = p->means + (size_t) j * d;
+
+		sum_nk += nk;
+		for (int a = 0; a < d; a++)
+			for (int b = 0; b < d; b++)
+				cov[(size_t) a * d + b] -= nk * m[a] * m[b];
+	}
+	for (int a = 0; a < d; a++)
+	{
+		for (int b = 0; b < d; b++)
+			cov[(size_t) a * d + b] /= sum_nk;
+		cov[(size_t) a * d + a] += ctx->opt->reg_covar;
+	}
+	return gmm_compute_precision_cholesky(p, bad);
+}
+
+/*
+ * scikit-learn's diag (and spherical: its mean over the features) variances
+ * of the one-hot inits on k rows, _estimate_gaussian_covariances_diag:
+ * (x^2 / nk - 2 m x / nk) + m^2 + reg_covar with m = x / nk, uncentred.  For
+ * data far from the origin the difference keeps only the rounding of x^2
+ * (about |x|^2 eps next to reg_covar), and that rounding steers the first
+ * E-steps: rng 'sklearn' takes it, operation for operation, as it must give
+ * scikit-learn's fit (the one-hot sums of one row are exact, so the values
+ * are scikit-learn's to the bit).
+ */
+static GmmStatus
+sklearn_diag_rows(FitCtx *ctx, int *bad)
+{
+	GmmParams  *p = &ctx->cur;
+	int			d = ctx->d;
+	double	   *var = ctx->centers;	/* d doubles of scratch */
+	double		nk = 1.0 + NK_EPS;
+
+	for (int j = 0; j < ctx->k; j++)
+	{
+		const double *x = ctx->X + ctx->rows[j] * d;
+
+		for (int t = 0; t < d; t++)
+		{
+			double		m = x[t] / nk;
+			double		ax2 = (x[t] * x[t]) / nk;
+			double		axm = (m * x[t]) / nk;
+
+			var[t] = ((ax2 - 2.0 * axm) + m * m) + ctx->opt->reg_covar;
+		}
+		if (p->cov_type == GMM_COV_DIAG)
+			memcpy(p->covariances + (size_t) j * d, var, sizeof(double) * d);
+		else
+			p->covariances[j] = gmm_numpy_sum(var, d) / d;
+	}
+	return gmm_compute_precision_cholesky(p, bad);
 }
 
 /*
@@ -1549,7 +1656,49 @@ init_run(FitCtx *ctx, GmmRng *rng, int64_t n_pos, int *bad)
 		opt->precisions_init;
 	GmmStatus	st = GMM_OK;
 
-	if (!all_given)
+	if (!all_given && ctx->mt)
+	{
+		/* scikit-learn's _initialize_parameters, its draws from ctx->mt */
+		switch (opt->init_params)
+		{
+			case GMM_INIT_KMEANS:
+				st = gmm_kmeans_sklearn(ctx->X, ctx->w, ctx->n, ctx->d, ctx->k,
+										ctx->mt, ctx->hooks, ctx->labels,
+										ctx->centers);
+				if (st == GMM_OK)
+					st = init_from_resp(ctx, RESP_LABELS, rng, bad);
+				break;
+			case GMM_INIT_KMEANSPP:
+				/* the public kmeans_plusplus: rows not centred */
+				memset(ctx->centers, 0, sizeof(double) * ctx->d);
+				st = gmm_kmeans_plusplus_sklearn(ctx->X, ctx->n, ctx->d, ctx->k,
+												 ctx->centers, ctx->mt,
+												 ctx->hooks, ctx->rows);
+				if (st == GMM_OK)
+					st = init_from_resp(ctx, RESP_ROWS, rng, bad);
+				break;
+			case GMM_INIT_RANDOM:
+				st = init_from_resp(ctx, RESP_RANDOM, rng, bad);
+				break;
+			case GMM_INIT_RANDOM_FROM_DATA:
+				gmm_mt_choice(ctx->mt, ctx->n, (size_t) ctx->k, ctx->rows,
+							  ctx->perm);
+				st = init_from_resp(ctx, RESP_ROWS, rng, bad);
+				break;
+		}
+		if (st == GMM_OK && ctx->st.cov_type == GMM_COV_TIED &&
+			(opt->init_params == GMM_INIT_KMEANSPP ||
+			 opt->init_params == GMM_INIT_RANDOM_FROM_DATA))
+			st = sklearn_tied_rows(ctx, bad);
+		if (st == GMM_OK && (ctx->st.cov_type == GMM_COV_DIAG ||
+							 ctx->st.cov_type == GMM_COV_SPHERICAL) &&
+			(opt->init_params == GMM_INIT_KMEANSPP ||
+			 opt->init_params == GMM_INIT_RANDOM_FROM_DATA))
+			st = sklearn_diag_rows(ctx, bad);
+		if (st != GMM_OK)
+			return st;
+	}
+	else if (!all_given)
 	{
 		switch (opt->init_params)
 		{
@@ -1713,6 +1862,15 @@ gmm_fit(const double *X, const double *w, size_t n, int d,
 									 hooks);
 	if (opt->init_params == GMM_INIT_KMEANS)
 		ctx.labels = hooks->alloc(sizeof(int) * (n > 0 ? n : 1), hooks->arg);
+	if (opt->rng == GMM_RNG_KIND_SKLEARN)
+	{
+		/* RandomState(random_state), drawn on by every run in turn */
+		ctx.mt = hooks->alloc(sizeof(GmmMt), hooks->arg);
+		gmm_mt_seed(ctx.mt, (uint32_t) opt->random_state);
+		if (opt->init_params == GMM_INIT_RANDOM_FROM_DATA)
+			ctx.perm = hooks->alloc(sizeof(size_t) * (n > 0 ? n : 1),
+									hooks->arg);
+	}
 
 	/*
 	 * A warm start, or all three initial parameters, leaves nothing random:
@@ -1770,6 +1928,10 @@ gmm_fit(const double *X, const double *w, size_t n, int d,
 
 	if (ctx.labels)
 		hooks->release(ctx.labels, hooks->arg);
+	if (ctx.perm)
+		hooks->release(ctx.perm, hooks->arg);
+	if (ctx.mt)
+		hooks->release(ctx.mt, hooks->arg);
 	hooks->release(ctx.cancelled, hooks->arg);
 	hooks->release(ctx.rows, hooks->arg);
 	gmm_estep_pool_release(ctx.pool, hooks);

@@ -179,6 +179,19 @@ typedef struct GmmVariational
 	void	   *arg;
 } GmmVariational;
 
+/*
+ * Which generator and which draws the random initialisations use: ours
+ * (xoshiro256**, one stream per run) or scikit-learn's (numpy's legacy
+ * RandomState seeded with random_state, one stream for every run, and
+ * scikit-learn 1.2's own KMeans and draws: kmeans_sklearn.c).  The values
+ * are those of the model header's rng byte (GMM_RNG_* in gmm.h).
+ */
+typedef enum GmmRngKind
+{
+	GMM_RNG_KIND_XOSHIRO256 = 0,
+	GMM_RNG_KIND_SKLEARN = 1
+} GmmRngKind;
+
 /* Fit options, scikit-learn's meanings. */
 typedef struct GmmFitOptions
 {
@@ -190,6 +203,12 @@ typedef struct GmmFitOptions
 	uint64_t	random_state;
 	GmmInit		init_params;
 	int			n_init;			/* >= 1 */
+	/*
+	 * GMM_RNG_KIND_SKLEARN: random_state must be below 2^32 (numpy's
+	 * seeds), first_init is not used, and the fit equals scikit-learn's
+	 * GaussianMixture(random_state=random_state) for every init_params
+	 */
+	GmmRngKind	rng;
 	/* optional initial parameters (NULL when not given), sklearn shapes */
 	const double *weights_init; /* k, positive, sum 1 */
 	const double *means_init;	/* k x d */
@@ -470,6 +489,50 @@ extern double gmm_rng_normal(GmmRng *r);	/* standard normal */
 extern GmmStatus gmm_kmeans_plusplus(const double *X, const double *w,
 									 size_t n, int d, int k, GmmRng *rng,
 									 const GmmHooks *hooks, size_t *indices);
+
+/*
+ * numpy's legacy generator, numpy.random.RandomState (mt19937.c): MT19937
+ * seeded as RandomState(seed) seeds it, and numpy's legacy draws.
+ */
+#define GMM_MT_N 624
+typedef struct GmmMt
+{
+	uint32_t	key[GMM_MT_N];
+	int			pos;
+} GmmMt;
+
+extern void gmm_mt_seed(GmmMt *r, uint32_t seed);	/* RandomState(seed) */
+extern uint32_t gmm_mt_next32(GmmMt *r);
+extern double gmm_mt_random_sample(GmmMt *r);	/* random_sample(): [0, 1) */
+extern double gmm_mt_uniform(GmmMt *r, double low, double high);
+/* randint(low, high): [low, high), high > low */
+extern int64_t gmm_mt_randint(GmmMt *r, int64_t low, int64_t high);
+/* numpy's random_interval: [0, max] */
+extern uint64_t gmm_mt_interval(GmmMt *r, uint64_t max);
+/* permutation(n) into out (n values) */
+extern void gmm_mt_permutation(GmmMt *r, size_t n, size_t *out);
+/* choice(n, size=k, replace=False) into out (k values); work: n size_t */
+extern void gmm_mt_choice(GmmMt *r, size_t n, size_t k, size_t *out,
+						  size_t *work);
+
+/*
+ * scikit-learn 1.2's initialisations with its draws (kmeans_sklearn.c).
+ * gmm_kmeans_plusplus_sklearn: _kmeans_plusplus on the rows X - shift (d
+ * doubles; zeros for the public kmeans_plusplus, the column mean inside
+ * KMeans), k row numbers into indices.  gmm_kmeans_sklearn:
+ * KMeans(n_clusters=k, n_init=1, random_state=mt).fit(X) (Lloyd), its
+ * labels_ and cluster_centers_; w (NULL: none) is its sample_weight.
+ * gmm_numpy_sum: numpy's pairwise sum of n contiguous doubles.
+ */
+extern GmmStatus gmm_kmeans_plusplus_sklearn(const double *X, size_t n, int d,
+											 int k, const double *shift,
+											 GmmMt *mt, const GmmHooks *hooks,
+											 size_t *indices);
+extern GmmStatus gmm_kmeans_sklearn(const double *X, const double *w, size_t n,
+									int d, int k, GmmMt *mt,
+									const GmmHooks *hooks, int *labels,
+									double *centers);
+extern double gmm_numpy_sum(const double *a, size_t n);
 
 /*
  * Draw n rows from the mixture: X (n x d) and component labels (NULL: not

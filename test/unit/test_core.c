@@ -12,6 +12,7 @@
 #include "unit.h"
 #include "golden.h"
 #include "golden_bayes.h"
+#include "golden_mt.h"
 
 static const char *const type_names[] = {"full", "tied", "diag", "spherical"};
 
@@ -1631,6 +1632,154 @@ test_bayes_n_init(void)
 	CHECK(kept_later > 0, "a middle run was kept for %d covariance types", kept_later);
 }
 
+/*
+ * numpy's legacy RandomState (mt19937.c) against numpy's own output
+ * (golden_mt.h, gen_golden_mt.py): the raw 32-bit words, random_sample,
+ * uniform, randint over small, 32-bit-boundary and 64-bit ranges,
+ * permutation, choice without replacement, and draws past the first
+ * refill of the state, for several seeds, each drawn in numpy's order.
+ */
+static void
+test_mt19937_numpy(void)
+{
+	size_t		perm[37];
+	size_t		work[20];
+	size_t		ch[5];
+
+	for (int s = 0; s < MT_NSEEDS; s++)
+	{
+		GmmMt		r;
+
+		gmm_mt_seed(&r, (uint32_t) mt_seeds[s]);
+		for (int i = 0; i < 8; i++)
+			CHECK(gmm_mt_next32(&r) == mt_raw[s * 8 + i], "seed %d raw %d", s, i);
+
+		gmm_mt_seed(&r, (uint32_t) mt_seeds[s]);
+		for (int i = 0; i < 6; i++)
+			CHECK(gmm_mt_random_sample(&r) == mt_random_sample[s * 6 + i],
+				  "seed %d random_sample %d", s, i);
+		for (int i = 0; i < 4; i++)
+			CHECK(gmm_mt_uniform(&r, -2.0, 3.0) == mt_uniform[s * 4 + i],
+				  "seed %d uniform %d", s, i);
+		for (int i = 0; i < MT_NRANDINT; i++)
+		{
+			int64_t		v = i < MT_NRANDINT - 1 ?
+				gmm_mt_randint(&r, 0, mt_randint_high[i]) :
+				gmm_mt_randint(&r, -5, 5);
+
+			CHECK(v == mt_randint[s * MT_NRANDINT + i],
+				  "seed %d randint %d: %lld, numpy %lld", s, i, (long long) v,
+				  (long long) mt_randint[s * MT_NRANDINT + i]);
+		}
+		gmm_mt_permutation(&r, 10, perm);
+		for (int i = 0; i < 10; i++)
+			CHECK(perm[i] == mt_perm10[s * 10 + i], "seed %d permutation(10)[%d]", s, i);
+		gmm_mt_permutation(&r, 37, perm);
+		for (int i = 0; i < 37; i++)
+			CHECK(perm[i] == mt_perm37[s * 37 + i], "seed %d permutation(37)[%d]", s, i);
+		gmm_mt_choice(&r, 20, 5, ch, work);
+		for (int i = 0; i < 5; i++)
+			CHECK(ch[i] == mt_choice[s * 5 + i], "seed %d choice[%d]", s, i);
+		for (int i = 0; i < 700; i++)
+			(void) gmm_mt_random_sample(&r);
+		for (int i = 0; i < 3; i++)
+			CHECK(gmm_mt_random_sample(&r) == mt_late[s * 3 + i],
+				  "seed %d random_sample after 700, %d", s, i);
+	}
+}
+
+/* numpy's pairwise sum: exact on sums whose order matters */
+static void
+test_numpy_sum(void)
+{
+	double		a[300];
+
+	/* 1, then 1e-16 many times: sequential below 8, pairwise above */
+	for (int i = 0; i < 300; i++)
+		a[i] = i == 0 ? 1.0 : 1e-16;
+	CHECK(gmm_numpy_sum(a, 5) == 1.0, "five values, sequential");
+	/* 8 accumulators: the small terms meet each other before the 1 */
+	CHECK(gmm_numpy_sum(a, 16) > 1.0, "sixteen values, pairwise");
+	for (int i = 0; i < 300; i++)
+		a[i] = i + 1;
+	CHECK(gmm_numpy_sum(a, 300) == 45150.0, "integers");
+	CHECK(gmm_numpy_sum(a, 0) == 0.0, "empty");
+}
+
+/*
+ * scikit-learn 1.2.1's kmeans_plusplus (rows not centred) and
+ * KMeans(n_clusters=k, n_init=1).fit(X).labels_ from RandomState(3), on 4
+ * blobs far from the origin (golden_mt.h): the same rows and labels.
+ */
+static void
+test_kmeans_sklearn(void)
+{
+	size_t		idx[7];
+	int		   *labels = malloc(sizeof(int) * SKK_N);
+	double		centers[7 * SKK_D];
+	double		zero[SKK_D] = {0};
+
+	for (int q = 0; q < SKK_NK; q++)
+	{
+		int			k = skk_k[q];
+		GmmMt		r;
+		int			wrong = 0;
+
+		gmm_mt_seed(&r, 3);
+		CHECK(gmm_kmeans_plusplus_sklearn(skk_X, SKK_N, SKK_D, k, zero, &r,
+										  &unit_hooks, idx) == GMM_OK, "k %d", k);
+		for (int j = 0; j < k; j++)
+			CHECK((int) idx[j] == skk_pp[q * 7 + j], "k %d: centre %d is row %zu, sklearn %d",
+				  k, j, idx[j], skk_pp[q * 7 + j]);
+		gmm_mt_seed(&r, 3);
+		CHECK(gmm_kmeans_sklearn(skk_X, NULL, SKK_N, SKK_D, k, &r, &unit_hooks,
+								 labels, centers) == GMM_OK, "k %d", k);
+		for (int i = 0; i < SKK_N; i++)
+			wrong += labels[i] != skk_labels[q * SKK_N + i];
+		CHECK(wrong == 0, "k %d: %d labels differ from KMeans's", k, wrong);
+	}
+	free(labels);
+}
+
+/*
+ * The fit loop with rng 'sklearn': GaussianMixture(3, covariance_type,
+ * init_params, n_init=2, random_state=13).fit(X) of scikit-learn 1.2.1
+ * (golden_mt.h), one case per init method (full, tied, diag, spherical in
+ * turn), so both runs draw from one stream; nothing leaks.
+ */
+static void
+test_fit_sklearn_rng(void)
+{
+	for (int init = GMM_INIT_KMEANS; init < GMM_INIT_NMETHODS; init++)
+	{
+		GmmCovType	t = (GmmCovType) init;
+		GmmFitOptions opt;
+		GmmFitResult res;
+		GmmParams	p;
+		double	   *buf = new_params(&p, t, 3, SKK_D);
+		long		before = unit_hs.outstanding;
+
+		gmm_fit_options_default(&opt, 3);
+		opt.cov_type = t;
+		opt.init_params = (GmmInit) init;
+		opt.n_init = 2;
+		opt.random_state = 13;
+		opt.rng = GMM_RNG_KIND_SKLEARN;
+		CHECK(gmm_fit(skk_X, NULL, SKK_N, SKK_D, &opt, &unit_hooks, &p, &res) == GMM_OK,
+			  "init %d", init);
+		CHECK(res.n_iter == skg_n_iter[init], "init %d: n_iter %d, scikit-learn %d",
+			  init, res.n_iter, skg_n_iter[init]);
+		for (int j = 0; j < 3; j++)
+			CHECK_CLOSE(p.weights[j], skg_weights[init * 3 + j], 1e-6, 0, "init %d weight %d", init, j);
+		for (int j = 0; j < 3 * SKK_D; j++)
+			CHECK_CLOSE(p.means[j], skg_means[init * 3 * SKK_D + j], 1e-6, 1e-9, "init %d mean %d", init, j);
+		CHECK_CLOSE(res.lower_bound, skg_lower_bound[init], 1e-6, 0, "init %d", init);
+		CHECK(unit_hs.outstanding == before, "init %d: %ld allocations left",
+			  init, unit_hs.outstanding - before);
+		free(buf);
+	}
+}
+
 int
 main(void)
 {
@@ -1655,6 +1804,10 @@ main(void)
 	RUN(test_digamma);
 	RUN(test_bayes_sklearn);
 	RUN(test_bayes_n_init);
+	RUN(test_mt19937_numpy);
+	RUN(test_numpy_sum);
+	RUN(test_kmeans_sklearn);
+	RUN(test_fit_sklearn_rng);
 	if (unit_hs.outstanding != 0)
 	{
 		printf("FAIL %ld allocations not released\n", unit_hs.outstanding);

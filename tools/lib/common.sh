@@ -52,7 +52,8 @@ gmm_pick_pg_major() {
 	# shellcheck disable=SC2034
 	# to run every test suite as well (libclang-rt-dev: the sanitizer and libFuzzer runtimes of
 	# the release's default clang)
-	GMM_PKGS_TEST=(python3 python3-numpy python3-sklearn python3-matplotlib valgrind "postgresql-$GMM_PG_MAJOR-cron"
+	GMM_PKGS_TEST=(python3 python3-numpy python3-sklearn python3-matplotlib python3-pytest valgrind
+		"postgresql-$GMM_PG_MAJOR-cron"
 		clang libclang-rt-dev)
 	# shellcheck disable=SC2034
 	# to build Citus from its source tarball (GMM_CITUS_TARBALL) for the Citus suite
