@@ -11,6 +11,10 @@
  *		  DGEMM GFLOP/s (1024^3, and the E-step shape d x 512 x d for d = 8,
  *		  16, 64) and exp() per second, one thread.
  *
+ *	  EM_BENCH_WORKERS=N runs the E-step on N threads (gmm.fit_workers);
+ *	  EM_BENCH_WALL=1 times wall clock instead of this process's CPU time
+ *	  (needed with threads).
+ *
  *	  Build: make -C test/bench (links the core sources directly).
  */
 #include <math.h>
@@ -123,6 +127,8 @@ time_fit(const double *X, size_t n, int d, int k, GmmCovType t, int iters,
 	opt.cov_type = t;
 	opt.max_iter = iters;
 	opt.tol = 0.0;
+	/* EM_BENCH_WORKERS: threads of the E-step (gmm.fit_workers) */
+	opt.fit_workers = getenv("EM_BENCH_WORKERS") ? atoi(getenv("EM_BENCH_WORKERS")) : 1;
 	gmm_params_bind(&p, t, k, d, buf);
 	t0 = now();
 	st = gmm_fit(X, NULL, n, d, &opt, &hooks, &p, &res);
