@@ -89,15 +89,6 @@ pattern_key(const double *x, int d)
 	return h;
 }
 
-static bool
-same_pattern(const double *a, const double *b, int d)
-{
-	for (int t = 0; t < d; t++)
-		if (isnan(a[t]) != isnan(b[t]))
-			return false;
-	return true;
-}
-
 static inline bool
 row_before(const MissRow *a, const MissRow *b)
 {
@@ -129,17 +120,37 @@ sort_rows(MissRow *a, MissRow *tmp, size_t n)
 	}
 }
 
+static int
+miss_block_rows(int k, int d, int nbc, int mm_max)
+{
+	size_t		b = 512;
+	size_t		lim1 = ((size_t) 1 << 21) / ((size_t) k * d);
+	size_t		mm2 = (size_t) (mm_max > 0 ? mm_max : 1) * (mm_max > 0 ? mm_max : 1);
+	size_t		lim2 = ((size_t) 1 << 20) / ((size_t) nbc * mm2);
+
+	if (lim1 < b)
+		b = lim1;
+	if (lim2 < b)
+		b = lim2;
+	b &= ~(size_t) 7;
+	return b < 8 ? 8 : (int) b;
+}
+
 /*
- * The usable rows (weight > 0, at least one value observed) sorted by
- * pattern into rows (n entries, allocated by the caller); returns how many,
- * with the largest number of missing values of one row, and the missing
- * values, the row count and their weight.
+ * The usable rows (weight > 0, at least one value observed) in rows (n
+ * entries, allocated by the caller), in their order, each block of rows
+ * that the E-step takes at once (miss_block_rows, from the largest number
+ * of missing values of one row, *mm_max) sorted by pattern, so that a
+ * pattern's rows are contiguous within the block.  Returns how many rows,
+ * with their missing values and their weight.
  */
 static size_t
-plan_rows(const double *X, const double *w, size_t n, int d, MissRow *rows,
-		  MissRow *tmp, int *mm_max, int64_t *n_missing, double *sum_w)
+plan_rows(const double *X, const double *w, size_t n, int d, int k,
+		  GmmCovType t, MissRow *rows, MissRow *tmp, int *mm_max,
+		  int64_t *n_missing, double *sum_w)
 {
 	size_t		m = 0;
+	int			B;
 
 	*mm_max = 0;
 	*n_missing = 0;
@@ -163,103 +174,169 @@ plan_rows(const double *X, const double *w, size_t n, int d, MissRow *rows,
 		rows[m].idx = i;
 		m++;
 	}
-	sort_rows(rows, tmp, m);
+	B = miss_block_rows(k, d, t == GMM_COV_TIED ? 1 : k, *mm_max);
+	for (size_t i0 = 0; i0 < m; i0 += B)
+		sort_rows(rows + i0, tmp, m - i0 < (size_t) B ? m - i0 : (size_t) B);
 	return m;
 }
 
 /*
  * In-place Cholesky of the n x n row-major a (lower L), then a = inverse of
  * the original; returns log det of the original, or NAN when it is not
- * positive definite.  linv: n x n scratch.
+ * positive definite.  The log-determinant takes one log: the pivots'
+ * product is kept as a mantissa and a binary exponent.  linv: n x n scratch.
  */
 static double
 small_chol_inverse(double *a, int n, double *linv)
 {
-	double		ld = 0.0;
+	double		mant = 1.0;
+	int			ex = 0;
 
 	for (int i = 0; i < n; i++)
 	{
-		for (int j = 0; j <= i; j++)
+		double	   *ai = a + i * n;
+
+		for (int j = 0; j < i; j++)
 		{
-			double		s = a[i * n + j];
+			const double *aj = a + j * n;
+			double		v = ai[j];
 
 			for (int t = 0; t < j; t++)
-				s -= a[i * n + t] * a[j * n + t];
-			if (i == j)
-			{
-				if (!(s > 0.0) || !isfinite(s))
-					return NAN;
-				a[i * n + i] = sqrt(s);
-				ld += log(a[i * n + i]);
-			}
-			else
-				a[i * n + j] = s / a[j * n + j];
+				v -= ai[t] * aj[t];
+			ai[j] = v * linv[j];	/* linv[j]: 1 / L_jj for now */
+		}
+		{
+			double		v = ai[i];
+			int			e;
+
+			for (int t = 0; t < i; t++)
+				v -= ai[t] * ai[t];
+			if (!(v > 0.0) || !isfinite(v))
+				return NAN;
+			ai[i] = sqrt(v);
+			linv[i] = 1.0 / ai[i];
+			mant = frexp(mant * v, &e);
+			ex += e;
 		}
 	}
-	/* linv = L^-1 (lower), by columns */
-	for (int j = 0; j < n; j++)
-		for (int i = 0; i < n; i++)
-		{
-			double		s;
+	/* L^-1 (lower, row-major) into the upper part of linv transposed: use a
+	 * second pass in place of linv, row by row, with linv's diagonal kept */
+	for (int i = 0; i < n; i++)
+	{
+		double		dii = linv[i];
 
-			if (i < j)
-			{
-				linv[i * n + j] = 0.0;
-				continue;
-			}
-			s = (i == j) ? 1.0 : 0.0;
+		for (int j = 0; j < i; j++)
+			linv[i * n + j] = 0.0;	/* filled below */
+		linv[i * n + i] = dii;
+	}
+	for (int i = 0; i < n; i++)
+		for (int j = 0; j < i; j++)
+		{
+			double		v = 0.0;
+
 			for (int t = j; t < i; t++)
-				s -= a[i * n + t] * linv[t * n + j];
-			linv[i * n + j] = s / a[i * n + i];
+				v -= a[i * n + t] * linv[t * n + j];
+			linv[i * n + j] = v * linv[i * n + i];
 		}
 	/* a = L^-T L^-1 */
 	for (int i = 0; i < n; i++)
 		for (int j = 0; j <= i; j++)
 		{
-			double		s = 0.0;
+			double		v = 0.0;
 
 			for (int t = i; t < n; t++)
-				s += linv[t * n + i] * linv[t * n + j];
-			a[i * n + j] = a[j * n + i] = s;
+				v += linv[t * n + i] * linv[t * n + j];
+			a[i * n + j] = a[j * n + i] = v;
 		}
-	return 2.0 * ld;
+	return log(mant) + ex * 0.69314718055994530942;
+}
+
+/*
+ * Eight doubles at a time, as em.c (whose helpers are static there): GCC
+ * vector extensions, the kernels built for AVX-512 and the baseline on
+ * x86-64 with GCC.
+ */
+#pragma GCC diagnostic ignored "-Wpsabi"
+typedef double v8d __attribute__((vector_size(64)));
+typedef int64_t v8l __attribute__((vector_size(64)));
+
+#define VW 8
+
+#if defined(__GNUC__) && !defined(__clang__) && defined(__x86_64__) && \
+	defined(__linux__) && defined(__has_attribute)
+#if __has_attribute(target_clones)
+#define MISS_KERNEL __attribute__((target_clones("arch=x86-64-v4", "default")))
+#endif
+#endif
+#ifndef MISS_KERNEL
+#define MISS_KERNEL
+#endif
+
+#define mload(p) \
+	__extension__ ({ v8d mload_v_; memcpy(&mload_v_, (p), sizeof(mload_v_)); mload_v_; })
+#define mstore(p, v) \
+	do { v8d mstore_v_ = (v); memcpy((p), &mstore_v_, sizeof(mstore_v_)); } while (0)
+#define msplat(x) \
+	__extension__ ({ double msplat_x_ = (x); \
+		(v8d) {msplat_x_, msplat_x_, msplat_x_, msplat_x_, msplat_x_, msplat_x_, msplat_x_, msplat_x_}; })
+#define msum(v) \
+	((((v)[0] + (v)[1]) + ((v)[2] + (v)[3])) + (((v)[4] + (v)[5]) + ((v)[6] + (v)[7])))
+
+/* exp(in) for in <= 0 on eight lanes (em.c's vexp_nonpos: 0 below -708) */
+static inline __attribute__((always_inline)) v8d
+mexp_nonpos(v8d x)
+{
+	const double shifter = 6755399441055744.0;
+	v8l			tiny = x < msplat(-708.0);
+	v8d			xc = (v8d) (((v8l) x & ~tiny) | ((v8l) msplat(-708.0) & tiny));
+	v8d			t = xc * msplat(1.4426950408889634074) + msplat(shifter);
+	v8d			n = t - msplat(shifter);
+	v8d			r = (xc - n * msplat(6.93147180369123816490e-01)) -
+		n * msplat(1.90821492927058770002e-10);
+	v8d			p;
+	v8l			bits;
+
+	p = msplat(1.0 / 6227020800.0);
+	p = p * r + msplat(1.0 / 479001600.0);
+	p = p * r + msplat(1.0 / 39916800.0);
+	p = p * r + msplat(1.0 / 3628800.0);
+	p = p * r + msplat(1.0 / 362880.0);
+	p = p * r + msplat(1.0 / 40320.0);
+	p = p * r + msplat(1.0 / 5040.0);
+	p = p * r + msplat(1.0 / 720.0);
+	p = p * r + msplat(1.0 / 120.0);
+	p = p * r + msplat(1.0 / 24.0);
+	p = p * r + msplat(1.0 / 6.0);
+	p = p * r + msplat(0.5);
+	p = p * r + msplat(1.0);
+	p = p * r + msplat(1.0);
+	bits = ((v8l) t + 1023) << 52;
+	p = p * (v8d) bits;
+	return (v8d) ((v8l) p & ~tiny);
 }
 
 /* Workspace of one pass (allocated per pass through the hooks). */
 typedef struct MissWork
 {
-	int			B;				/* rows per block */
-	int			nbc;			/* covariance blocks: full k, tied 1, else k */
+	int			B;				/* rows per block, a multiple of 8 */
+	int			nbc;			/* covariance blocks: tied 1, else k */
 	double	   *prec;			/* full, tied: nbc x d x d precisions */
 	double	   *logw;			/* k */
-	double	   *Xb;				/* B x d, the block's rows */
-	double	   *wb;				/* B */
-	double	   *R;				/* k x B x d: imputed residuals */
+	double	   *logpc;			/* diag k x d, spherical k: log prec_chol */
+	double	   *Xb;				/* B x d, the block's rows, missing = 0 */
+	double	   *Ob;				/* B x d, 1 observed, 0 missing */
+	double	   *wb;				/* B (0 past the block's rows) */
+	double	   *R;				/* full, tied: k x B x d imputed residuals */
 	double	   *G;				/* B x d */
 	double	   *lp;				/* k x B */
 	double	   *cst;			/* runs x nbc: -|o|/2 log 2pi - log|S_oo|/2 */
 	double	   *arena;			/* per run and covariance block: C */
-	double	   *scratch;		/* 2 d x d */
+	double	   *scratch;		/* 2 d x d + 3 d */
 	int		   *run_start;		/* B + 1 */
 	int		   *miss;			/* B x d: per run the missing features */
 	int		   *nmiss;			/* B */
 	size_t		arena_n;
 } MissWork;
-
-static int
-miss_block_rows(int k, int d, int nbc, int mm_max)
-{
-	size_t		b = 512;
-	size_t		lim1 = ((size_t) 1 << 21) / ((size_t) k * d);
-	size_t		mm2 = (size_t) (mm_max > 0 ? mm_max : 1) * (mm_max > 0 ? mm_max : 1);
-	size_t		lim2 = ((size_t) 1 << 20) / ((size_t) nbc * mm2);
-
-	if (lim1 < b)
-		b = lim1;
-	if (lim2 < b)
-		b = lim2;
-	return b < 1 ? 1 : (int) b;
-}
 
 static void *
 miss_work_alloc(MissWork *mw, const GmmParams *p, int mm_max,
@@ -272,33 +349,39 @@ miss_work_alloc(MissWork *mw, const GmmParams *p, int mm_max,
 	size_t		ni;
 	double	   *buf;
 	bool		fullish = p->cov_type == GMM_COV_FULL || p->cov_type == GMM_COV_TIED;
+	size_t		nR;
 
 	mw->nbc = p->cov_type == GMM_COV_TIED ? 1 : k;
 	B = mw->B = miss_block_rows(k, d, mw->nbc, mm_max);
-	mw->arena_n = (size_t) B * mw->nbc * (size_t) mm_max * mm_max;
-	if (!fullish)
-		mw->arena_n = 0;
-	nd = (fullish ? (size_t) mw->nbc * d * d : 0) + k + (size_t) B * d + B +
-		(size_t) k * B * d + (size_t) B * d + (size_t) k * B +
-		(size_t) B * mw->nbc + mw->arena_n + 2 * (size_t) d * d;
+	mw->arena_n = fullish ? (size_t) B * mw->nbc * (size_t) mm_max * mm_max : 0;
+	nR = fullish ? (size_t) k * B * d : 0;
+	nd = (fullish ? (size_t) mw->nbc * d * d : 0) + k + (size_t) k * d +
+		2 * (size_t) B * d + B +
+		nR + (size_t) B * d + (size_t) k * B +
+		(size_t) B * mw->nbc + mw->arena_n + 2 * (size_t) d * d + 3 * (size_t) d;
 	ni = (size_t) B + 1 + (size_t) B * d + B;
 	buf = hooks->alloc(sizeof(double) * nd + sizeof(int) * ni, hooks->arg);
 	mw->prec = buf;
 	mw->logw = mw->prec + (fullish ? (size_t) mw->nbc * d * d : 0);
-	mw->Xb = mw->logw + k;
-	mw->wb = mw->Xb + (size_t) B * d;
+	mw->logpc = mw->logw + k;
+	mw->Xb = mw->logpc + (size_t) k * d;
+	mw->Ob = mw->Xb + (size_t) B * d;
+	mw->wb = mw->Ob + (size_t) B * d;
 	mw->R = mw->wb + B;
-	mw->G = mw->R + (size_t) k * B * d;
+	mw->G = mw->R + nR;
 	mw->lp = mw->G + (size_t) B * d;
 	mw->cst = mw->lp + (size_t) k * B;
 	mw->arena = mw->cst + (size_t) B * mw->nbc;
 	mw->scratch = mw->arena + mw->arena_n;
-	mw->run_start = (int *) (mw->scratch + 2 * (size_t) d * d);
+	mw->run_start = (int *) (mw->scratch + 2 * (size_t) d * d + 3 * (size_t) d);
 	mw->miss = mw->run_start + B + 1;
 	mw->nmiss = mw->miss + (size_t) B * d;
 
 	for (int j = 0; j < k; j++)
 		mw->logw[j] = log(p->weights[j]);
+	if (!fullish)
+		for (size_t i = 0; i < gmm_cov_size(p->cov_type, k, d); i++)
+			mw->logpc[i] = log(p->prec_chol[i]);
 	if (fullish)
 	{
 		/* P = U U^T; U row-major upper is U^T column-major */
@@ -316,15 +399,87 @@ miss_work_alloc(MissWork *mw, const GmmParams *p, int mm_max,
 }
 
 /*
- * One block of nb rows (sorted by pattern, gathered into mw->Xb/wb) against
- * p into s.  Returns GMM_ERR_NOT_PD (with *bad) if a P_mm cannot be
+ * Responsibilities times weights (in place, lp k x B component-major) and
+ * the sum of w * log p(x) over the nb rows; rows nb .. B-1 have weight 0.
+ */
+MISS_KERNEL static double
+miss_responsibilities(int k, int nb, MissWork *mw)
+{
+	int			B = mw->B;
+	int			np = (nb + VW - 1) & ~(VW - 1);
+	double	   *m = mw->G;		/* free here: B doubles each */
+	double	   *sum = mw->G + B;
+	double		ll = 0.0;
+
+	for (int j = 0; j < k; j++)
+		for (int i = nb; i < np; i++)
+			mw->lp[(size_t) j * B + i] = 0.0;
+	for (int i = 0; i < np; i += VW)
+		mstore(m + i, mload(mw->lp + i));
+	for (int j = 1; j < k; j++)
+		for (int i = 0; i < np; i += VW)
+		{
+			v8d			a = mload(mw->lp + (size_t) j * B + i),
+						b = mload(m + i);
+			v8l			gt = a > b;
+
+			mstore(m + i, (v8d) (((v8l) a & gt) | ((v8l) b & ~gt)));
+		}
+	for (int i = 0; i < np; i += VW)
+		mstore(sum + i, msplat(0.0));
+	for (int j = 0; j < k; j++)
+	{
+		double	   *l = mw->lp + (size_t) j * B;
+
+		for (int i = 0; i < np; i += VW)
+		{
+			v8d			e = mexp_nonpos(mload(l + i) - mload(m + i));
+
+			mstore(l + i, e);
+			mstore(sum + i, mload(sum + i) + e);
+		}
+	}
+	for (int i = 0; i < np; i += VW)
+		mstore(sum + i, mload(mw->wb + i) / mload(sum + i));
+	for (int i = 0; i < nb; i++)
+		if (mw->wb[i] != 1.0)
+			ll += mw->wb[i] * (m[i] + log(mw->wb[i] / sum[i]));	/* sum: w / sum exp */
+		else
+		{
+			/* unit weights: one log per 32 rows of the product of 1/sum in [1, k] */
+			double		prod = 1.0;
+			int			i1 = i;
+
+			while (i1 < nb && i1 < i + 32 && mw->wb[i1] == 1.0)
+			{
+				ll += m[i1];
+				prod /= sum[i1];
+				i1++;
+			}
+			ll += log(prod);
+			i = i1 - 1;
+		}
+	for (int j = 0; j < k; j++)
+	{
+		double	   *l = mw->lp + (size_t) j * B;
+
+		for (int i = 0; i < np; i += VW)
+			mstore(l + i, mload(l + i) * mload(sum + i));
+	}
+	return ll;
+}
+
+/*
+ * One block of nb rows (sorted by pattern, gathered into mw->Xb, Ob, wb)
+ * against p into s.  Returns GMM_ERR_NOT_PD (with *bad) if a P_mm cannot be
  * factored, which only rounding can cause.
  */
-static GmmStatus
+MISS_KERNEL static GmmStatus
 miss_block(GmmStats *s, const GmmParams *p, int nb, MissWork *mw, int *bad)
 {
 	int			k = p->k;
 	int			d = p->d;
+	int			d8 = d & ~(VW - 1);
 	int			B = mw->B;
 	int			nruns = 0;
 	bool		fullish = p->cov_type == GMM_COV_FULL || p->cov_type == GMM_COV_TIED;
@@ -336,15 +491,15 @@ miss_block(GmmStats *s, const GmmParams *p, int nb, MissWork *mw, int *bad)
 	/* runs of one pattern */
 	for (int i = 0; i < nb; i++)
 	{
-		const double *x = mw->Xb + (size_t) i * d;
+		const double *o = mw->Ob + (size_t) i * d;
 
-		if (i == 0 || !same_pattern(x, x - d, d))
+		if (i == 0 || memcmp(o, o - d, sizeof(double) * d) != 0)
 		{
 			int			c = 0;
 
 			mw->run_start[nruns] = i;
 			for (int t = 0; t < d; t++)
-				if (isnan(x[t]))
+				if (o[t] == 0.0)
 					mw->miss[(size_t) nruns * d + c++] = t;
 			mw->nmiss[nruns] = c;
 			nruns++;
@@ -387,155 +542,168 @@ miss_block(GmmStats *s, const GmmParams *p, int nb, MissWork *mw, int *bad)
 			{
 				/* diag, spherical: drop the missing features' log(prec) */
 				for (int a = 0; a < mm; a++)
-					*cst -= log(diag ? p->prec_chol[(size_t) c * d + M[a]] :
-								p->prec_chol[c]);
+					*cst -= diag ? mw->logpc[(size_t) c * d + M[a]] :
+						mw->logpc[c];
 			}
 		}
 	}
 
-	/* E-step: imputed residuals and log-probabilities per component */
+	/* E-step: log-probabilities per component (full, tied: imputed residuals) */
 	for (int j = 0; j < k; j++)
 	{
 		const double *mu = p->means + (size_t) j * d;
-		double	   *R = mw->R + (size_t) j * B * d;
 		double	   *lp = mw->lp + (size_t) j * B;
-		int			c = fullish ? (p->cov_type == GMM_COV_FULL ? j : 0) : j;
+		int			c = p->cov_type == GMM_COV_TIED ? 0 : j;
 
-		for (int i = 0; i < nb; i++)
-		{
-			const double *x = mw->Xb + (size_t) i * d;
-			double	   *ri = R + (size_t) i * d;
-
-			for (int t = 0; t < d; t++)
-				ri[t] = isnan(x[t]) ? 0.0 : x[t] - mu[t];
-		}
 		if (fullish)
 		{
 			const double *P = mw->prec + (size_t) c * d * d;
+			double	   *R = mw->R + (size_t) j * B * d;
 
+			for (int i = 0; i < nb; i++)
+			{
+				const double *x = mw->Xb + (size_t) i * d;
+				const double *o = mw->Ob + (size_t) i * d;
+				double	   *ri = R + (size_t) i * d;
+
+				for (int t = 0; t < d8; t += VW)
+					mstore(ri + t, mload(o + t) * (mload(x + t) - mload(mu + t)));
+				for (int t = d8; t < d; t++)
+					ri[t] = o[t] * (x[t] - mu[t]);
+			}
 			/* G (row-major nb x d) = R P; P symmetric */
 			dgemm_("N", "N", &d, &nb, &d, &one, P, &d, R, &d, &zero, mw->G, &d,
 				   1, 1);
-		}
-		aoff = 0;
-		for (int r = 0; r < nruns; r++)
-		{
-			int			mm = mw->nmiss[r];
-			const int  *M = mw->miss + (size_t) r * d;
-			double		cst = mw->cst[(size_t) r * mw->nbc + c];
-			const double *C = NULL;
-
-			if (fullish && mm > 0)
+			aoff = 0;
+			for (int r = 0; r < nruns; r++)
 			{
-				/* the arena holds runs in order, nbc blocks each */
-				size_t		per = (size_t) mm * mm;
+				int			mm = mw->nmiss[r];
+				const int  *M = mw->miss + (size_t) r * d;
+				double		cst = mw->cst[(size_t) r * mw->nbc + c];
+				const double *C = NULL;
 
-				C = mw->arena + aoff + (size_t) c * per;
-				aoff += per * mw->nbc;
-			}
-			for (int i = mw->run_start[r]; i < mw->run_start[r + 1]; i++)
-			{
-				double	   *ri = R + (size_t) i * d;
-				double		q = 0.0;
-
-				if (fullish)
+				if (mm > 0)
 				{
+					/* the arena holds runs in order, nbc blocks each */
+					size_t		per = (size_t) mm * mm;
+
+					C = mw->arena + aoff + (size_t) c * per;
+					aoff += per * mw->nbc;
+				}
+				for (int i = mw->run_start[r]; i < mw->run_start[r + 1]; i++)
+				{
+					double	   *ri = R + (size_t) i * d;
 					const double *g = mw->G + (size_t) i * d;
+					v8d			qv = msplat(0.0);
+					double		q;
 
-					for (int t = 0; t < d; t++)
+					for (int t = 0; t < d8; t += VW)
+						qv += mload(ri + t) * mload(g + t);
+					q = msum(qv);
+					for (int t = d8; t < d; t++)
 						q += ri[t] * g[t];
-					if (mm > 0)
+					for (int a = 0; a < mm; a++)
 					{
-						double	   *delta = mw->scratch;
+						double		v = 0.0;
 
-						for (int a = 0; a < mm; a++)
-						{
-							double		v = 0.0;
-
-							for (int b = 0; b < mm; b++)
-								v += C[a * mm + b] * g[M[b]];
-							delta[a] = v;
-						}
-						for (int a = 0; a < mm; a++)
-						{
-							q -= g[M[a]] * delta[a];
-							ri[M[a]] = -delta[a];
-						}
+						for (int b = 0; b < mm; b++)
+							v += C[a * mm + b] * g[M[b]];
+						q -= g[M[a]] * v;
+						ri[M[a]] = -v;
 					}
 					if (q < 0.0)
 						q = 0.0;	/* rounding only */
+					lp[i] = mw->logw[j] + cst - 0.5 * (isnan(q) ? INFINITY : q);
 				}
-				else
-				{
-					const double *pc = p->prec_chol + (diag ? (size_t) j * d : 0);
+			}
+		}
+		else
+		{
+			double	   *pcv = mw->scratch;	/* d: the scale of each feature */
 
-					for (int t = 0; t < d; t++)
+			for (int t = 0; t < d; t++)
+				pcv[t] = diag ? p->prec_chol[(size_t) j * d + t] : p->prec_chol[j];
+			for (int r = 0; r < nruns; r++)
+			{
+				double		cst = mw->cst[(size_t) r * mw->nbc + c] + mw->logw[j];
+
+				for (int i = mw->run_start[r]; i < mw->run_start[r + 1]; i++)
+				{
+					const double *x = mw->Xb + (size_t) i * d;
+					const double *o = mw->Ob + (size_t) i * d;
+					v8d			qv = msplat(0.0);
+					double		q;
+
+					for (int t = 0; t < d8; t += VW)
 					{
-						double		z = ri[t] * (diag ? pc[t] : p->prec_chol[j]);
+						v8d			z = mload(o + t) * (mload(x + t) - mload(mu + t)) *
+							mload(pcv + t);
+
+						qv += z * z;
+					}
+					q = msum(qv);
+					for (int t = d8; t < d; t++)
+					{
+						double		z = o[t] * (x[t] - mu[t]) * pcv[t];
 
 						q += z * z;
 					}
+					lp[i] = cst - 0.5 * (isnan(q) ? INFINITY : q);
 				}
-				lp[i] = mw->logw[j] + cst - 0.5 * (isnan(q) ? INFINITY : q);
 			}
 		}
 	}
 
-	/* responsibilities and the log-likelihood */
+	/* responsibilities (times the weights) and the log-likelihood */
+	s->sum_loglik += miss_responsibilities(k, nb, mw);
 	for (int i = 0; i < nb; i++)
-	{
-		double		m = mw->lp[i];
-		double		sum = 0.0;
-		double		lse;
-
-		for (int j = 1; j < k; j++)
-			if (mw->lp[(size_t) j * B + i] > m)
-				m = mw->lp[(size_t) j * B + i];
-		for (int j = 0; j < k; j++)
-			sum += exp(mw->lp[(size_t) j * B + i] - m);
-		lse = m + log(sum);
-		for (int j = 0; j < k; j++)
-			mw->lp[(size_t) j * B + i] =
-				exp(mw->lp[(size_t) j * B + i] - lse) * mw->wb[i];
-		s->sum_loglik += mw->wb[i] * lse;
 		s->sum_w += mw->wb[i];
-		s->n_rows++;
-	}
+	s->n_rows += nb;
 
 	/* the expected sufficient statistics */
 	for (int j = 0; j < k; j++)
 	{
 		const double *mu = p->means + (size_t) j * d;
 		const double *sh = s->shift + (p->cov_type == GMM_COV_TIED ? 0 : (size_t) j * d);
-		double	   *R = mw->R + (size_t) j * B * d;
 		const double *wr = mw->lp + (size_t) j * B;
 		double	   *s1 = s->s1 + (size_t) j * d;
 		double		mass = 0.0;
+
 		for (int i = 0; i < nb; i++)
 			mass += wr[i];
 		s->s0[j] += mass;
 		if (mass == 0.0)
 			continue;
-		/* Y = xhat - shift = R + mu - shift, in R; then s1 and s2 */
-		for (int i = 0; i < nb; i++)
-		{
-			double	   *ri = R + (size_t) i * d;
-			double		sq = sqrt(wr[i]);
-
-			for (int t = 0; t < d; t++)
-			{
-				double		y = ri[t] + (mu[t] - sh[t]);
-
-				s1[t] += wr[i] * y;
-				ri[t] = y;
-				if (fullish)
-					mw->G[(size_t) i * d + t] = sq * y;
-			}
-		}
 		if (fullish)
 		{
+			double	   *R = mw->R + (size_t) j * B * d;
 			double	   *S2 = s->s2 + (p->cov_type == GMM_COV_FULL ? (size_t) j * d * d : 0);
+			double	   *ms = mw->scratch;	/* d: mu - shift */
 
+			for (int t = 0; t < d; t++)
+				ms[t] = mu[t] - sh[t];
+			/* Y = xhat - shift = R + mu - shift; s1 += w r Y; G = sqrt(w r) Y */
+			for (int i = 0; i < nb; i++)
+			{
+				double	   *ri = R + (size_t) i * d;
+				double	   *gi = mw->G + (size_t) i * d;
+				double		sq = sqrt(wr[i]);
+
+				for (int t = 0; t < d8; t += VW)
+				{
+					v8d			y = mload(ri + t) + mload(ms + t);
+
+					mstore(s1 + t, mload(s1 + t) + msplat(wr[i]) * y);
+					mstore(gi + t, msplat(sq) * y);
+				}
+				for (int t = d8; t < d; t++)
+				{
+					double		y = ri[t] + ms[t];
+
+					s1[t] += wr[i] * y;
+					gi[t] = sq * y;
+				}
+			}
 			/* column-major upper of Z^T Z (Z nb x d row-major) = row-major lower */
 			dsyrk_("U", "N", &d, &nb, &one, mw->G, &d, &one, S2, &d, 1, 1);
 			aoff = 0;
@@ -561,32 +729,81 @@ miss_block(GmmStats *s, const GmmParams *p, int nb, MissWork *mw, int *bad)
 		}
 		else
 		{
+			/*
+			 * Per feature over the rows: A0 = sum w r o, A1 = sum w r o (x -
+			 * shift), A2 = sum w r o (x - shift)^2; a missing value counts as
+			 * xhat = mu with conditional variance var.
+			 */
+			double	   *A0 = mw->scratch;
+			double	   *A1 = A0 + d;
+			double	   *A2 = A1 + d;
 			double	   *s2 = s->s2 + (size_t) j * d;
 
+			memset(A0, 0, sizeof(double) * 3 * d);
 			for (int i = 0; i < nb; i++)
 			{
-				const double *ri = R + (size_t) i * d;
+				const double *x = mw->Xb + (size_t) i * d;
+				const double *o = mw->Ob + (size_t) i * d;
+				v8d			w8 = msplat(wr[i]);
 
-				for (int t = 0; t < d; t++)
-					s2[t] += wr[i] * ri[t] * ri[t];
+				for (int t = 0; t < d8; t += VW)
+				{
+					v8d			a = w8 * mload(o + t);
+					v8d			y = mload(x + t) - mload(sh + t);
+					v8d			ay = a * y;
+
+					mstore(A0 + t, mload(A0 + t) + a);
+					mstore(A1 + t, mload(A1 + t) + ay);
+					mstore(A2 + t, mload(A2 + t) + ay * y);
+				}
+				for (int t = d8; t < d; t++)
+				{
+					double		a = wr[i] * o[t];
+					double		y = x[t] - sh[t];
+
+					A0[t] += a;
+					A1[t] += a * y;
+					A2[t] += a * y * y;
+				}
 			}
-			for (int r = 0; r < nruns; r++)
+			for (int t = 0; t < d; t++)
 			{
-				int			mm = mw->nmiss[r];
-				const int  *M = mw->miss + (size_t) r * d;
-				double		mr = 0.0;
+				double		mt = mass - A0[t];
+				double		ms = mu[t] - sh[t];
+				double		var = diag ? p->covariances[(size_t) j * d + t] :
+					p->covariances[j];
 
-				if (mm == 0)
-					continue;
-				for (int i = mw->run_start[r]; i < mw->run_start[r + 1]; i++)
-					mr += wr[i];
-				for (int a = 0; a < mm; a++)
-					s2[M[a]] += mr * (diag ? p->covariances[(size_t) j * d + M[a]] :
-									  p->covariances[j]);
+				if (mt < 0.0)
+					mt = 0.0;
+				s1[t] += A1[t] + ms * mt;
+				s2[t] += A2[t] + (ms * ms + var) * mt;
 			}
 		}
 	}
 	return GMM_OK;
+}
+
+/* one row into the block: the values with 0 for NaN, and 1/0 observed */
+MISS_KERNEL static void
+miss_gather(const double *x, int d, double *xb, double *ob)
+{
+	int			d8 = d & ~(VW - 1);
+
+	for (int t = 0; t < d8; t += VW)
+	{
+		v8d			v = mload(x + t);
+		v8l			obs = v == v;
+
+		mstore(xb + t, (v8d) ((v8l) v & obs));
+		mstore(ob + t, (v8d) ((v8l) msplat(1.0) & obs));
+	}
+	for (int t = d8; t < d; t++)
+	{
+		bool		miss = isnan(x[t]);
+
+		xb[t] = miss ? 0.0 : x[t];
+		ob[t] = miss ? 0.0 : 1.0;
+	}
 }
 
 /* the E-step over the planned rows (sorted, usable) against p, into s */
@@ -609,9 +826,12 @@ miss_pass(GmmStats *s, const GmmParams *p, const double *X, const double *w,
 		{
 			size_t		r = rows[i0 + i].idx;
 
-			memcpy(mw.Xb + (size_t) i * d, X + r * (size_t) d, sizeof(double) * d);
+			miss_gather(X + r * (size_t) d, d, mw.Xb + (size_t) i * d,
+						mw.Ob + (size_t) i * d);
 			mw.wb[i] = gmm_row_weight(w, r);
 		}
+		for (int i = nb; i < mw.B; i++)
+			mw.wb[i] = 0.0;
 		st = miss_block(s, p, nb, &mw, bad);
 	}
 	hooks->release(buf, hooks->arg);
@@ -638,7 +858,8 @@ gmm_stats_accumulate_missing(GmmStats *s, const GmmParams *model,
 		return GMM_OK;
 	}
 	rows = hooks->alloc(sizeof(MissRow) * 2 * n, hooks->arg);
-	m = plan_rows(X, w, n, model->d, rows, rows + n, &mm_max, &nmiss, &sw);
+	m = plan_rows(X, w, n, model->d, model->k, model->cov_type, rows,
+				  rows + n, &mm_max, &nmiss, &sw);
 	st = miss_pass(s, model, X, w, rows, m, mm_max, hooks, bad);
 	hooks->release(rows, hooks->arg);
 	if (n_missing)
@@ -845,7 +1066,8 @@ gmm_fit_missing(const double *X, const double *w, size_t n, int d,
 
 	memset(&f, 0, sizeof(f));
 	rows = hooks->alloc(sizeof(MissRow) * 2 * (n > 0 ? n : 1), hooks->arg);
-	f.n = plan_rows(X, w, n, d, rows, rows + n, &f.mm_max, &n_missing, &sum_w);
+	f.n = plan_rows(X, w, n, d, k, t, rows, rows + n, &f.mm_max, &n_missing,
+					&sum_w);
 	f.X = X;
 	f.n_all = n;
 	f.w = w;
