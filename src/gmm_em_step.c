@@ -378,6 +378,13 @@ gmm_em_step_final(PG_FUNCTION_ARGS)
 	out->flags = (isfinite(in->lower_bound) && fabs(lb - in->lower_bound) < in->tol) ?
 		GMM_FLAG_CONVERGED : 0;
 	gmm_model_finish(out, ERRCODE_DATA_EXCEPTION);
+	/* missing => 'em': the count of missing values of the pass */
+	if (n_missing > 0)
+	{
+		double		nm = (double) n_missing;
+
+		out = gmm_model_set_section(out, GMM_SECTION_MISSING, &nm, 1);
+	}
 	pfree(st.shift);
 	PG_RETURN_GMM_P(out);
 }

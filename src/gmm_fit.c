@@ -511,6 +511,13 @@ gmm_fit_rows(const double *X, const double *w, int64 n, int d, int k,
 	m->tol = o->fit.tol;
 	m->reg_covar = o->fit.reg_covar;
 	gmm_model_finish(m, ERRCODE_DATA_EXCEPTION);
+	/* missing => 'em': the count of missing values (none: no section) */
+	if (res.n_missing > 0)
+	{
+		double		nm = (double) res.n_missing;
+
+		m = gmm_model_set_section(m, GMM_SECTION_MISSING, &nm, 1);
+	}
 
 	if (!res.converged && o->fit.max_iter > 0)
 		ereport(WARNING,
@@ -636,5 +643,11 @@ gmm_fit_auto_finalfn(PG_FUNCTION_ARGS)
 	result->n_trace = ntrace;
 	memcpy(gmm_model_trace(result), trace, sizeof(double) * 2 * ntrace);
 	gmm_model_finish(result, ERRCODE_DATA_EXCEPTION);
+	if (gmm_model_n_missing(best) > 0)
+	{
+		double		nm = (double) gmm_model_n_missing(best);
+
+		result = gmm_model_set_section(result, GMM_SECTION_MISSING, &nm, 1);
+	}
 	PG_RETURN_GMM_P(result);
 }

@@ -33,7 +33,8 @@
  * (gmm_fit with max_iter 0, the same random stream per run) on the complete
  * rows when there are at least 10 x n_components of them (of positive
  * weight), else on every usable row with each missing value replaced by the
- * weighted mean of the feature's observed values.  weights_init, means_init
+ * weighted mean of the feature's observed values (GMM_ERR_NO_OBSERVED when a
+ * feature has none, unless all three initial parameters are given).  weights_init, means_init
  * and precisions_init override the estimate as in the complete fit, and a
  * warm start begins from the given model.
  */
@@ -970,8 +971,8 @@ miss_mstep(MissFit *f, bool *flag, int *bad)
  * (feature *bad) when the mean imputation finds a feature never observed.
  */
 static GmmStatus
-init_rows(const MissFit *f, int k, double **Xi, double **wi, size_t *ni,
-		  int *bad)
+init_rows(const MissFit *f, int k, bool all_given, double **Xi, double **wi,
+		  size_t *ni, int *bad)
 {
 	int			d = f->d;
 	size_t		nc = 0;
@@ -1005,6 +1006,8 @@ init_rows(const MissFit *f, int k, double **Xi, double **wi, size_t *ni,
 	if (!complete)
 		for (int t = 0; t < d; t++)
 		{
+			if (!(mass[t] > 0.0) && all_given)
+				mass[t] = 1.0;	/* nothing is estimated: any value does */
 			if (!(mass[t] > 0.0))
 			{
 				*bad = t;
@@ -1101,7 +1104,8 @@ gmm_fit_missing(const double *X, const double *w, size_t n, int d,
 		(opt->weights_init && opt->means_init && opt->precisions_init))
 		n_init = 1;
 	if (!opt->warm_start)
-		st = init_rows(&f, k, &Xi, &wi, &ni, &bad);
+		st = init_rows(&f, k, opt->weights_init && opt->means_init &&
+					   opt->precisions_init, &Xi, &wi, &ni, &bad);
 
 	for (int run = 0; run < n_init && st == GMM_OK; run++)
 	{
