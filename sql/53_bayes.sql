@@ -184,3 +184,6 @@ SELECT (err($$SELECT gmm_refit(x, (SELECT m FROM bfit WHERE t = 'full')) FROM bp
 SELECT (err($$SELECT gmm_em_step(x, (SELECT m FROM bfit WHERE t = 'full')) FROM bpts$$)).*;
 -- a plain model still has both
 SELECT gmm_bic(m) > 0 AS bic, gmm_aic(m) > 0 AS aic FROM (SELECT gmm_fit(x, 3) AS m FROM bpts) s;
+
+-- missing => 'em' is gmm_fit's only (a Bayesian fit over NULL elements would be silently wrong)
+SELECT (err($$SELECT gmm_fit_bayesian(x, 2, '{"missing": "em"}') FROM bpts$$)).*;

@@ -385,6 +385,12 @@ gmm_fit_bayesian_finalfn(PG_FUNCTION_ARGS)
 				 errmsg("gmm_fit_bayesian does not take weights_init, means_init or precisions_init"),
 				 errdetail("scikit-learn's BayesianGaussianMixture has no such parameters."),
 				 errhint("Set the priors instead: mean_prior, covariance_prior, degrees_of_freedom_prior, mean_precision_prior, weight_concentration_prior.")));
+	if (o.missing_em)
+		ereport(ERROR,
+				(errcode(ERRCODE_FEATURE_NOT_SUPPORTED),
+				 errmsg("gmm_fit_bayesian does not take missing => 'em'"),
+				 errdetail("The variational updates with missing values are not implemented."),
+				 errhint("Fit rows with NULL elements with gmm_fit(x, k, '{\"missing\": \"em\"}'), or impute them first with gmm_impute.")));
 	if (n < k)
 		gmm_report_status(GMM_ERR_TOO_FEW_SAMPLES, 0, n, k);
 	if (n < 2)

@@ -10,7 +10,10 @@
  *	0		4		uint32		magic 0x474D4553 ("GMES")
  *	4		1		uint8		format version (1)
  *	5		1		uint8		covariance type, as the gmm format
- *	6		1		uint8		flags, zero
+ *	6		1		uint8		flags: 1 = missing => 'em' (gmm 1.2:
+ *								buffered rows may hold NaN, a missing
+ *								value, and the missing count follows the
+ *								weights), else zero
  *	7		1		uint8		reserved, zero
  *	8		4		int32		n_components (K)
  *	12		4		int32		n_features (D)
@@ -28,6 +31,10 @@
  *								spherical K x D)
  *			8RD		float8[]	buffered rows, R x D
  *			8R		float8[]	their weights
+ *			8		int64		flag 1 only: missing values of the rows in
+ *								the statistics
+ *
+ * gmm 1.0 and 1.1 wrote no flag: their states read the same.
  *
  * The shift is not sent: it is a function of the model's means (and, tied,
  * weights), recomputed on input exactly as on the sending node.  The
@@ -50,6 +57,7 @@
 #include "gmm.h"
 #include "gmm_compat.h"
 #include "gmm_em_state.h"
+#include "gmm_fit.h"
 
 #define GMM_EM_STATE_MAGIC			0x474D4553	/* "GMES" */
 #define GMM_EM_STATE_WIRE_HEADER	56
@@ -125,6 +133,13 @@ gmm_em_state_view(GmmEmState *s, GmmEmView *v)
 	GmmCovType	t = (GmmCovType) s->cov_type;
 	double	   *stats;
 
+	if (s->version != GMM_EM_STATE_VERSION)
+		ereport(ERROR,
+				(errcode(ERRCODE_DATA_EXCEPTION),
+				 errmsg("unsupported gmm_em_state format version %d", s->version),
+				 errdetail("This version of the extension reads format version %d.",
+						   GMM_EM_STATE_VERSION),
+				 errhint("gmm_em_state is a transient aggregate state: compute it again with this version.")));
 	v->model = (GmmModel *) s->data;
 	gmm_model_params(v->model, &v->params);
 	stats = s->data + MAXALIGN(s->model_bytes) / sizeof(double);
@@ -167,6 +182,8 @@ gmm_em_state_create(GmmModel *m, const struct varlena *key)
 	SET_VARSIZE(s, size + kbytes);
 	s->version = GMM_EM_STATE_VERSION;
 	s->cov_type = m->cov_type;
+	s->flags = 0;
+	s->n_missing = 0;
 	s->k = m->n_components;
 	s->d = m->n_features;
 	s->model_bytes = (int32) mbytes;
@@ -200,7 +217,7 @@ gmm_em_state_key(const GmmEmState *s)
  */
 void
 gmm_em_accumulate(GmmStats *st, const GmmParams *p, const double *X,
-				  const double *w, int n)
+				  const double *w, int n, int64 *n_missing)
 {
 	static double *work = NULL;
 	static size_t work_n = 0;
@@ -218,6 +235,19 @@ gmm_em_accumulate(GmmStats *st, const GmmParams *p, const double *X,
 		work_n = need;
 	}
 	gmm_core_hooks(&hooks);
+	if (gmm_rows_have_nan(X, (size_t) n, p->d))
+	{
+		/* missing => 'em': EM under missing at random (em_missing.c) */
+		int64_t		nm = 0;
+		int			bad = -1;
+		GmmStatus	status;
+
+		status = gmm_stats_accumulate_missing(st, p, X, w, (size_t) n, &hooks,
+											  &nm, &bad);
+		gmm_report_status(status, bad, st->n_rows, p->k);
+		*n_missing += nm;
+		return;
+	}
 	gmm_stats_accumulate(st, p, X, w, (size_t) n, work, &hooks);
 }
 
@@ -234,6 +264,11 @@ gmm_em_state_check_compatible(const GmmEmState *a, const GmmEmState *b)
 						   gmm_cov_type_name((GmmCovType) a->cov_type),
 						   b->k, b->d,
 						   gmm_cov_type_name((GmmCovType) b->cov_type))));
+	if ((a->flags & GMM_EM_FLAG_MISSING) != (b->flags & GMM_EM_FLAG_MISSING))
+		ereport(ERROR,
+				(errcode(ERRCODE_DATA_EXCEPTION),
+				 errmsg("cannot combine gmm_em_state values of different missing options"),
+				 errdetail("One pass took missing => 'em', the other did not.")));
 	if (a->fingerprint != b->fingerprint)
 		ereport(ERROR,
 				(errcode(ERRCODE_DATA_EXCEPTION),
@@ -330,6 +365,7 @@ EmStateDecode(const char *data, size_t len, int code)
 	int64		n_rows;
 	double		sum_w,
 				sum_loglik;
+	int64		n_missing;
 	uint64		expected;
 	bytea	   *mb;
 	GmmModel   *m;
@@ -343,13 +379,13 @@ EmStateDecode(const char *data, size_t len, int code)
 	cov_type = (uint8) *gmm_wire_bytes(&r, 1);
 	flags = (uint8) *gmm_wire_bytes(&r, 1);
 	reserved = (uint8) *gmm_wire_bytes(&r, 1);
-	if (version != GMM_EM_STATE_VERSION)
+	if (version != GMM_EM_WIRE_VERSION)
 		ereport(ERROR,
 				(errcode(code),
 				 errmsg("unsupported gmm_em_state format version %d", version),
 				 errdetail("This version of the extension reads format version %d.",
-						   GMM_EM_STATE_VERSION)));
-	if (flags != 0 || reserved != 0)
+						   GMM_EM_WIRE_VERSION)));
+	if ((flags & ~GMM_EM_FLAG_MISSING) != 0 || reserved != 0)
 		BadState(&r, "unknown flags or non-zero reserved field", NULL);
 	if (cov_type >= GMM_COV_NTYPES)
 		BadState(&r, "bad covariance type code", NULL);
@@ -379,7 +415,7 @@ EmStateDecode(const char *data, size_t len, int code)
 	/* with k, d within the limits none of this overflows 64 bits */
 	expected = GMM_EM_STATE_WIRE_HEADER + (uint64) mlen +
 		8 * ((uint64) k + (uint64) k * d + S2Size(cov_type, k, d) +
-			 (uint64) nbuf * (d + 1));
+			 (uint64) nbuf * (d + 1)) + ((flags & GMM_EM_FLAG_MISSING) ? 8 : 0);
 	if (expected != len)
 		ereport(ERROR,
 				(errcode(code),
@@ -407,11 +443,42 @@ EmStateDecode(const char *data, size_t len, int code)
 	ReadChecked(&r, v.stats.s0, k, "s0", true, false);
 	ReadChecked(&r, v.stats.s1, (size_t) k * d, "s1", false, false);
 	ReadChecked(&r, v.stats.s2, S2Size(cov_type, k, d), "s2", false, false);
-	ReadChecked(&r, v.xbuf, (size_t) nbuf * d, "buffered rows", false, false);
+	if (flags & GMM_EM_FLAG_MISSING)
+	{
+		/* NaN is a missing value here; a row must keep one observed value */
+		for (int i = 0; i < nbuf; i++)
+		{
+			int			nnan = 0;
+
+			for (int t = 0; t < d; t++)
+			{
+				double		x = gmm_wire_f8(&r);
+
+				if (isinf(x))
+					ereport(ERROR,
+							(errcode(r.errcode),
+							 errmsg("invalid gmm_em_state: buffered rows[%zu] is %s",
+									(size_t) i * d + t, float8out_internal(x)),
+							 errdetail("buffered rows must be finite or NaN (missing).")));
+				nnan += isnan(x) ? 1 : 0;
+				v.xbuf[(size_t) i * d + t] = isnan(x) ? get_float8_nan() :
+					(x == 0.0) ? 0.0 : x;
+			}
+			if (nnan == d)
+				BadState(&r, "a buffered row has no observed value", NULL);
+		}
+	}
+	else
+		ReadChecked(&r, v.xbuf, (size_t) nbuf * d, "buffered rows", false, false);
 	ReadChecked(&r, v.wbuf, nbuf, "buffered weights", false, true);
+	n_missing = (flags & GMM_EM_FLAG_MISSING) ? (int64) gmm_wire_u64(&r) : 0;
 	Assert(r.pos == r.len);
+	if (n_missing < 0 || (double) n_missing > (double) n_rows * (d - 1))
+		BadState(&r, "bad count of missing values", NULL);
 	CheckStatsConsistent(&r, &v.stats, n_rows, sum_w);
 	s->nbuf = nbuf;
+	s->flags = flags;
+	s->n_missing = n_missing;
 	s->n_rows = n_rows;
 	s->sum_w = (sum_w == 0.0) ? 0.0 : sum_w;
 	s->sum_loglik = (sum_loglik == 0.0) ? 0.0 : sum_loglik;
@@ -441,9 +508,9 @@ EmStateEncode(GmmEmState *s)
 											 PointerGetDatum(v.model)));
 	pq_begintypsend(&buf);
 	pq_sendint32(&buf, GMM_EM_STATE_MAGIC);
-	pq_sendbyte(&buf, s->version);
+	pq_sendbyte(&buf, GMM_EM_WIRE_VERSION);
 	pq_sendbyte(&buf, s->cov_type);
-	pq_sendbyte(&buf, 0);
+	pq_sendbyte(&buf, s->flags);
 	pq_sendbyte(&buf, 0);
 	pq_sendint32(&buf, s->k);
 	pq_sendint32(&buf, s->d);
@@ -459,6 +526,8 @@ EmStateEncode(GmmEmState *s)
 	SendF8s(&buf, v.stats.s2, S2Size(t, s->k, s->d));
 	SendF8s(&buf, v.xbuf, (size_t) s->nbuf * s->d);
 	SendF8s(&buf, v.wbuf, s->nbuf);
+	if (s->flags & GMM_EM_FLAG_MISSING)
+		pq_sendint64(&buf, s->n_missing);
 	return pq_endtypsend(&buf);
 }
 
@@ -579,6 +648,7 @@ gmm_em_state_info(PG_FUNCTION_ARGS)
 	double	   *copy;
 	size_t		nd = gmm_stats_ndoubles((GmmCovType) s->cov_type, s->k, s->d);
 	StringInfoData buf;
+	int64		n_missing;
 
 	/* counts include the buffered rows: flush them into a copy */
 	gmm_em_state_view(s, &v);
@@ -589,17 +659,21 @@ gmm_em_state_info(PG_FUNCTION_ARGS)
 	st.n_rows = v.stats.n_rows;
 	st.sum_w = v.stats.sum_w;
 	st.sum_loglik = v.stats.sum_loglik;
-	gmm_em_accumulate(&st, &v.params, v.xbuf, v.wbuf, s->nbuf);
+	n_missing = s->n_missing;
+	gmm_em_accumulate(&st, &v.params, v.xbuf, v.wbuf, s->nbuf, &n_missing);
 
 	initStringInfo(&buf);
 	appendStringInfo(&buf,
 					 "{\"n_components\": %d, \"n_features\": %d, "
 					 "\"covariance_type\": \"%s\", \"fingerprint\": \"%016" GMM_UINT64_HEX "\", "
 					 "\"n_rows\": " INT64_FORMAT ", \"buffered_rows\": %d, "
-					 "\"sum_weights\": %s, \"sum_log_likelihood\": %s}",
+					 "\"sum_weights\": %s, \"sum_log_likelihood\": %s%s}",
 					 s->k, s->d, gmm_cov_type_name((GmmCovType) s->cov_type),
 					 s->fingerprint, st.n_rows, s->nbuf,
 					 float8out_internal(st.sum_w),
-					 float8out_internal(st.sum_loglik));
+					 float8out_internal(st.sum_loglik),
+					 (s->flags & GMM_EM_FLAG_MISSING) ?
+					 psprintf(", \"missing\": \"em\", \"n_missing\": " INT64_FORMAT,
+							  n_missing) : "");
 	PG_RETURN_DATUM(DirectFunctionCall1(jsonb_in, CStringGetDatum(buf.data)));
 }

@@ -34,7 +34,18 @@
 
 #include "gmm.h"
 
-#define GMM_EM_STATE_VERSION	1
+/*
+ * The in-memory layout's version.  2 (gmm 1.2) added n_missing and flag
+ * GMM_EM_FLAG_MISSING (missing => 'em': buffered rows may hold NaN for a
+ * missing value); a state is transient, so a version-1 datum kept in a
+ * table is refused (compute it again).  The binary format keeps its
+ * version 1: the flag, in its flags byte, announces the missing count after
+ * the buffered weights (gmm_em_state.c), so states without it keep their
+ * bytes.
+ */
+#define GMM_EM_STATE_VERSION	2
+#define GMM_EM_WIRE_VERSION		1
+#define GMM_EM_FLAG_MISSING		0x01
 /* rows buffered before one blocked E-step (the core's block length) */
 #define GMM_EM_BUF_ROWS			256
 
@@ -43,7 +54,7 @@ typedef struct GmmEmState
 	int32		vl_len_;		/* varlena header (do not touch directly) */
 	uint8		version;		/* GMM_EM_STATE_VERSION */
 	uint8		cov_type;		/* GmmCovType, as the model's */
-	uint8		flags;			/* none yet: zero */
+	uint8		flags;			/* GMM_EM_FLAG_MISSING or zero */
 	uint8		reserved8;		/* zero */
 	int32		k;
 	int32		d;
@@ -53,6 +64,8 @@ typedef struct GmmEmState
 	int64		n_rows;			/* rows in the statistics (weight > 0) */
 	double		sum_w;			/* their weights */
 	double		sum_loglik;		/* sum of w * log p(x) */
+	int64		n_missing;		/* missing values of the rows in the
+								 * statistics */
 	int64		key_bytes;		/* in memory only: bytes of the model key
 								 * after the buffer, 0 if none (see
 								 * gmm_em_state_key); never sent */
@@ -82,7 +95,8 @@ extern const struct varlena *gmm_em_state_key(const GmmEmState *s);
 extern void gmm_em_state_view(GmmEmState *s, GmmEmView *v);
 extern void gmm_em_state_store_counters(GmmEmState *s, const GmmStats *st);
 extern void gmm_em_accumulate(GmmStats *st, const GmmParams *p,
-							  const double *X, const double *w, int n);
+							  const double *X, const double *w, int n,
+							  int64 *n_missing);
 extern void gmm_em_state_check_compatible(const GmmEmState *a,
 										  const GmmEmState *b);
 

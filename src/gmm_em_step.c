@@ -140,7 +140,8 @@ FlushBuffer(GmmEmState *s)
 	if (s->nbuf == 0)
 		return;
 	gmm_em_state_view(s, &v);
-	gmm_em_accumulate(&v.stats, &v.params, v.xbuf, v.wbuf, s->nbuf);
+	gmm_em_accumulate(&v.stats, &v.params, v.xbuf, v.wbuf, s->nbuf,
+					  &s->n_missing);
 	gmm_em_state_store_counters(s, &v.stats);
 	s->nbuf = 0;
 }
@@ -152,12 +153,14 @@ FlushBuffer(GmmEmState *s)
  */
 static Datum
 EmStepTransition(FunctionCallInfo fcinfo, int xarg, int warg, int marg,
-				 GmmRowReader read)
+				 int oarg, GmmRowReader read)
 {
 	GmmEmState *s;
 	void	   *to_free;
 	const double *vals;
 	double		weight = 1.0;
+	int			n_null = 0;
+	int			d;
 
 	if (!AggCheckCallContext(fcinfo, NULL))
 		elog(ERROR, "gmm_em_step transition function called in non-aggregate context");
@@ -186,26 +189,41 @@ EmStepTransition(FunctionCallInfo fcinfo, int xarg, int warg, int marg,
 	{
 		struct varlena *raw = (struct varlena *) DatumGetPointer(PG_GETARG_DATUM(marg));
 		GmmModel   *m = DatumGetGmmP(PointerGetDatum(raw));
-		int			d;
+
+		/* only option "missing" is read: the rest comes from the model */
+		bool		missing = oarg >= 0 && !PG_ARGISNULL(oarg) &&
+			gmm_options_missing_em(PG_GETARG_JSONB_P(oarg));
 
 		gmm_bayes_reject(m, "gmm_em_step");
-		vals = read(PG_GETARG_DATUM(xarg), m->n_features, "the model", &d, &to_free);
+
+		if (read == gmm_array_reader)
+			vals = gmm_array_reader_missing(PG_GETARG_DATUM(xarg), m->n_features,
+											"the model", missing, &d, &to_free,
+											&n_null);
+		else
+			vals = read(PG_GETARG_DATUM(xarg), m->n_features, "the model", &d, &to_free);
 
 		/*
 		 * Built in the per-row context: the executor copies a new state
 		 * into the aggregate context itself.
 		 */
 		s = gmm_em_state_create(m, UsableAsKey(raw) ? raw : NULL);
+		if (missing)
+			s->flags |= GMM_EM_FLAG_MISSING;
 	}
 	else
 	{
-		int			d;
-
 		CheckSameModel(fcinfo, marg, s);
-		vals = read(PG_GETARG_DATUM(xarg), s->d, "the model", &d, &to_free);
+		if (read == gmm_array_reader)
+			vals = gmm_array_reader_missing(PG_GETARG_DATUM(xarg), s->d, "the model",
+											(s->flags & GMM_EM_FLAG_MISSING) != 0,
+											&d, &to_free, &n_null);
+		else
+			vals = read(PG_GETARG_DATUM(xarg), s->d, "the model", &d, &to_free);
 	}
 
-	if (weight > 0)
+	/* a row whose every value is missing carries no information: skipped */
+	if (weight > 0 && n_null < d)
 	{
 		GmmEmView	v;
 
@@ -214,7 +232,8 @@ EmStepTransition(FunctionCallInfo fcinfo, int xarg, int warg, int marg,
 		v.wbuf[s->nbuf] = weight;
 		if (++s->nbuf == GMM_EM_BUF_ROWS)
 		{
-			gmm_em_accumulate(&v.stats, &v.params, v.xbuf, v.wbuf, s->nbuf);
+			gmm_em_accumulate(&v.stats, &v.params, v.xbuf, v.wbuf, s->nbuf,
+							  &s->n_missing);
 			gmm_em_state_store_counters(s, &v.stats);
 			s->nbuf = 0;
 		}
@@ -231,8 +250,11 @@ EmStepTransition(FunctionCallInfo fcinfo, int xarg, int warg, int marg,
 Datum
 gmm_em_step_transition(FunctionCallInfo fcinfo, bool weighted, GmmRowReader read)
 {
-	return weighted ? EmStepTransition(fcinfo, 1, 2, 3, read) :
-		EmStepTransition(fcinfo, 1, -1, 2, read);
+	int			nargs = PG_NARGS();
+
+	/* with a trailing options argument (gmm 1.2) */
+	return weighted ? EmStepTransition(fcinfo, 1, 2, 3, nargs > 4 ? 4 : -1, read) :
+		EmStepTransition(fcinfo, 1, -1, 2, nargs > 3 ? 3 : -1, read);
 }
 
 PG_FUNCTION_INFO_V1(gmm_em_step_transfn);
@@ -277,8 +299,10 @@ gmm_em_step_combine(PG_FUNCTION_ARGS)
 	FlushBuffer(a);
 	gmm_em_state_view(a, &va);
 	gmm_em_state_view(b, &vb);
-	gmm_em_accumulate(&va.stats, &va.params, vb.xbuf, vb.wbuf, b->nbuf);
+	gmm_em_accumulate(&va.stats, &va.params, vb.xbuf, vb.wbuf, b->nbuf,
+					  &a->n_missing);
 	gmm_stats_merge(&va.stats, &vb.stats);
+	a->n_missing += b->n_missing;
 	gmm_em_state_store_counters(a, &va.stats);
 	PG_RETURN_POINTER(a);
 }
@@ -301,6 +325,7 @@ gmm_em_step_final(PG_FUNCTION_ARGS)
 	int			bad = -1;
 	bool	   *cancelled;
 	int			n_cancelled;
+	int64		n_missing = s->n_missing;
 
 	gmm_em_state_view(s, &v);
 	in = v.model;
@@ -309,7 +334,7 @@ gmm_em_step_final(PG_FUNCTION_ARGS)
 	st.n_rows = v.stats.n_rows;
 	st.sum_w = v.stats.sum_w;
 	st.sum_loglik = v.stats.sum_loglik;
-	gmm_em_accumulate(&st, &v.params, v.xbuf, v.wbuf, s->nbuf);
+	gmm_em_accumulate(&st, &v.params, v.xbuf, v.wbuf, s->nbuf, &n_missing);
 	if (st.n_rows == 0 || !(st.sum_w > 0))
 		gmm_report_status(GMM_ERR_ZERO_WEIGHT, 0, 0, s->k);
 
@@ -355,6 +380,13 @@ gmm_em_step_final(PG_FUNCTION_ARGS)
 	out->flags = (isfinite(in->lower_bound) && fabs(lb - in->lower_bound) < in->tol) ?
 		GMM_FLAG_CONVERGED : 0;
 	gmm_model_finish(out, ERRCODE_DATA_EXCEPTION);
+	/* missing => 'em': the count of missing values of the pass */
+	if (n_missing > 0)
+	{
+		double		nm = (double) n_missing;
+
+		out = gmm_model_set_section(out, GMM_SECTION_MISSING, &nm, 1);
+	}
 	pfree(st.shift);
 	PG_RETURN_GMM_P(out);
 }

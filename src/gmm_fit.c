@@ -16,6 +16,7 @@
 
 #include <math.h>
 
+#include "catalog/pg_type.h"
 #include "fmgr.h"
 #include "utils/array.h"
 #include "utils/builtins.h"
@@ -37,7 +38,9 @@ typedef struct GmmFitState
 	GmmOptions	options;		/* parsed once */
 	GmmModel   *warm;			/* gmm_refit: the model EM starts from */
 	GmmRowStore *rows;			/* packed rows (and weights), spilled past
-								 * work_mem */
+								 * work_mem; missing values as NaN */
+	int64		n_all_null;		/* missing => 'em': rows skipped because
+								 * every element is NULL */
 } GmmFitState;
 
 /* argument numbers of one aggregate's transition function, -1 if absent */
@@ -51,6 +54,72 @@ typedef struct FitArgs
 	int			opt;
 	const char *name;
 } FitArgs;
+
+/* the error for a NULL element where no missing value is allowed */
+static void
+NullElementError(int i)
+{
+	ereport(ERROR,
+			(errcode(ERRCODE_NULL_VALUE_NOT_ALLOWED),
+			 errmsg("feature array must not contain NULL elements"),
+			 errdetail("Element %d is NULL.", i + 1),
+			 errhint("To fit over the observed values, treating NULL as missing at random, pass the option missing => 'em', e.g. gmm_options(missing => 'em').")));
+}
+
+const double *
+gmm_array_reader_missing(Datum row, int expected_dim, const char *expected_what,
+						 bool allow_null, int *dim_out, void **to_free,
+						 int *n_null)
+{
+	ArrayType  *a = DatumGetArrayTypeP(row);
+	bits8	   *bitmap;
+	const char *p;
+	double	   *out;
+	int			n;
+
+	*n_null = 0;
+	if (!(ARR_HASNULL(a) && array_contains_nulls(a)) || ARR_NDIM(a) != 1 ||
+		ARR_ELEMTYPE(a) != FLOAT8OID)
+	{
+		/* no NULL (or not a row at all): the shared reader and its checks */
+		*to_free = ((Pointer) a != DatumGetPointer(row)) ? (void *) a : NULL;
+		return gmm_array_row(a, expected_dim, expected_what, NULL, dim_out);
+	}
+	n = ARR_DIMS(a)[0];
+	bitmap = ARR_NULLBITMAP(a);
+	if (!allow_null)
+	{
+		for (int i = 0; i < n; i++)
+			if (!(bitmap[i / 8] & (1 << (i % 8))))
+				NullElementError(i);
+	}
+	gmm_row_check_dim(n, expected_dim, expected_what);
+	out = palloc(sizeof(double) * n);
+	p = ARR_DATA_PTR(a);
+	for (int i = 0; i < n; i++)
+	{
+		if (!(bitmap[i / 8] & (1 << (i % 8))))
+		{
+			out[i] = get_float8_nan();
+			(*n_null)++;
+			continue;
+		}
+		memcpy(&out[i], p, sizeof(double));
+		p += sizeof(double);
+		if (unlikely(!isfinite(out[i])))
+			ereport(ERROR,
+					(errcode(ERRCODE_DATA_EXCEPTION),
+					 errmsg("feature array must not contain NaN or infinite values"),
+					 errdetail("Element %d is %s.", i + 1,
+							   isnan(out[i]) ? "NaN" : (out[i] > 0 ? "Infinity" : "-Infinity"))));
+	}
+	if ((Pointer) a != DatumGetPointer(row))
+		pfree(a);
+	*to_free = out;
+	if (dim_out)
+		*dim_out = n;
+	return out;
+}
 
 /* what (n_components, min_components, ...) must be a usable number of components */
 void
@@ -196,6 +265,7 @@ FitTransition(FunctionCallInfo fcinfo, const FitArgs *a, GmmRowReader read)
 	const double *vals;
 	double		weight = 1.0;
 	int			d;
+	int			n_null = 0;
 
 	if (!AggCheckCallContext(fcinfo, &aggctx))
 		elog(ERROR, "%s transition function called in non-aggregate context", a->name);
@@ -224,26 +294,43 @@ FitTransition(FunctionCallInfo fcinfo, const FitArgs *a, GmmRowReader read)
 	x = PG_GETARG_DATUM(a->x);
 	if (st == NULL)
 	{
+		/* gmm's own rows may hold NULLs: the option decides, read it first */
+		int			expected = 0;
+		const char *what = NULL;
+
 		if (a->model >= 0)
 		{
 			GmmModel   *m = PG_GETARG_GMM_P(a->model);
 
-			vals = read(x, m->n_features, "the model", &d, &to_free);
+			expected = m->n_features;
+			what = "the model";
 		}
+		if (read == gmm_array_reader)
+			vals = gmm_array_reader_missing(x, expected, what,
+											a->opt >= 0 && !PG_ARGISNULL(a->opt) &&
+											gmm_options_missing_em(PG_GETARG_JSONB_P(a->opt)),
+											&d, &to_free, &n_null);
 		else
-		{
-			vals = read(x, 0, NULL, &d, &to_free);
-		}
+			vals = read(x, expected, what, &d, &to_free);
 		st = FitStateCreate(fcinfo, a, aggctx, d);
 	}
 	else
 	{
+		const char *what = a->model >= 0 ? "the model" :
+			"the first row of the aggregate";
+
 		FitStateCheckRow(fcinfo, a, st);
-		vals = read(x, st->d, a->model >= 0 ? "the model" :
-					"the first row of the aggregate", &d, &to_free);
+		if (read == gmm_array_reader)
+			vals = gmm_array_reader_missing(x, st->d, what, st->options.missing_em,
+											&d, &to_free, &n_null);
+		else
+			vals = read(x, st->d, what, &d, &to_free);
 	}
 
-	if (weight > 0)
+	/* a row whose every value is missing carries no information: skipped */
+	if (n_null == d)
+		st->n_all_null++;
+	else if (weight > 0)
 	{
 		gmm_rowstore_append(st->rows, vals, weight);
 	}
@@ -356,6 +443,13 @@ gmm_report_status(GmmStatus status, int bad, int64 n, int k)
 					(errcode(ERRCODE_DATA_EXCEPTION),
 					 errmsg("the rows of the fit have a total weight of zero")));
 			break;
+		case GMM_ERR_NO_OBSERVED:
+			ereport(ERROR,
+					(errcode(ERRCODE_DATA_EXCEPTION),
+					 errmsg("feature %d has no observed value", bad + 1),
+					 errdetail("Every row of the fit has a NULL in that position, so there is nothing to initialise it from."),
+					 errhint("Leave the feature out of the rows, or give means_init, weights_init and precisions_init.")));
+			break;
 	}
 	elog(ERROR, "gmm: unexpected status %d from the numerical core", (int) status);
 }
@@ -409,7 +503,8 @@ gmm_fit_rows(const double *X, const double *w, int64 n, int d, int k,
 	status = gmm_fit(X, w, (size_t) n, d, &o->fit, &hooks, &params, &res);
 	MemoryContextSwitchTo(old);
 	MemoryContextDelete(fitctx);
-	gmm_report_status(status, res.bad_component, n, k);
+	gmm_report_status(status, res.bad_component,
+					  status == GMM_ERR_TOO_FEW_SAMPLES ? res.n_samples : n, k);
 
 	m->init_params = (uint8) o->fit.init_params;
 	m->rng = (uint8) o->fit.rng;
@@ -429,6 +524,13 @@ gmm_fit_rows(const double *X, const double *w, int64 n, int d, int k,
 	m->tol = o->fit.tol;
 	m->reg_covar = o->fit.reg_covar;
 	gmm_model_finish(m, ERRCODE_DATA_EXCEPTION);
+	/* missing => 'em': the count of missing values (none: no section) */
+	if (res.n_missing > 0)
+	{
+		double		nm = (double) res.n_missing;
+
+		m = gmm_model_set_section(m, GMM_SECTION_MISSING, &nm, 1);
+	}
 
 	if (!res.converged && o->fit.max_iter > 0)
 		ereport(WARNING,
@@ -447,6 +549,12 @@ FitStateRows(GmmFitState *st, const double **X, const double **w)
 {
 	int64		n = gmm_rowstore_count(st->rows);
 
+	if (n == 0 && st->n_all_null > 0)
+		ereport(ERROR,
+				(errcode(ERRCODE_DATA_EXCEPTION),
+				 errmsg("no row of the fit has an observed value"),
+				 errdetail("Every row given (" INT64_FORMAT ") has NULL elements only.",
+						   st->n_all_null)));
 	if (n == 0)
 		gmm_report_status(GMM_ERR_ZERO_WEIGHT, 0, 0, st->k);
 	gmm_rowstore_view(st->rows, X, w);
@@ -565,5 +673,11 @@ gmm_fit_auto_finalfn(PG_FUNCTION_ARGS)
 	result->n_trace = ntrace;
 	memcpy(gmm_model_trace(result), trace, sizeof(double) * 2 * ntrace);
 	gmm_model_finish(result, ERRCODE_DATA_EXCEPTION);
+	if (gmm_model_n_missing(best) > 0)
+	{
+		double		nm = (double) gmm_model_n_missing(best);
+
+		result = gmm_model_set_section(result, GMM_SECTION_MISSING, &nm, 1);
+	}
 	PG_RETURN_GMM_P(result);
 }

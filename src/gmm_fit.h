@@ -45,6 +45,7 @@ typedef struct GmmOptions
 	int			verbose;		/* 0, 1, 2: scikit-learn's verbose */
 	int			verbose_interval;	/* >= 1, default 10 */
 	GmmBayesOptions bayes;
+	bool		missing_em;		/* missing => 'em' (default 'error') */
 } GmmOptions;
 
 /*
@@ -65,6 +66,22 @@ extern void gmm_verbose_progress(const GmmProgress *ev, void *arg);
 /* scikit-learn's defaults, or those a model was fitted with */
 extern void gmm_options_init(GmmOptions *o);
 extern void gmm_options_from_model(GmmOptions *o, const GmmModel *m);
+
+/* option "missing": 'em' (true) or 'error' (false), else an error */
+extern bool gmm_missing_from_value(JsonbValue *v);
+extern bool gmm_options_missing_em(Jsonb *opts);
+
+/*
+ * A float8[] row where NULL elements may stand for missing values
+ * (gmm_fit.c): with allow_null they come back as NaN (in a palloc'd copy,
+ * left in *to_free, *n_null counting them); without, a NULL element is the
+ * usual error, with a hint naming the option.  Otherwise as
+ * gmm_array_reader.
+ */
+extern const double *gmm_array_reader_missing(Datum row, int expected_dim,
+											  const char *expected_what,
+											  bool allow_null, int *dim_out,
+											  void **to_free, int *n_null);
 
 /* override o with opts (NULL: nothing), palloc'ing in CurrentMemoryContext */
 extern void gmm_options_apply(Jsonb *opts, GmmOptions *o);

@@ -12,8 +12,9 @@
  *	key = h >> 1
  *
  * where bits(v) is the IEEE 754 bit pattern of v as an unsigned 64-bit
- * integer (-0.0 is first replaced by 0.0; NaN and infinities never get
- * here), G = 0x9E3779B97F4A7C15 and mix is splitmix64's finaliser
+ * integer (-0.0 is first replaced by 0.0; infinities never get here, and
+ * NaN only as a missing value, with missing => 'em', as the one quiet NaN
+ * 0x7FF8000000000000, ordered after every number), G = 0x9E3779B97F4A7C15 and mix is splitmix64's finaliser
  * (z ^= z >> 30; z *= 0xBF58476D1CE4E5B9; z ^= z >> 27;
  * z *= 0x94D049BB133111EB; z ^= z >> 31; all modulo 2^64).  The sample is
  * the sample_size rows that come first in the order (key, then the values
@@ -77,6 +78,8 @@
 #define GMM_INIT_WIRE_HEADER		36
 #define GMM_INIT_DEFAULT_SAMPLE		10000
 #define GMM_INIT_DEFAULT_PER_COMP	100
+/* the one NaN (a missing value) of a sample, IEEE 754's default quiet NaN */
+#define GMM_INIT_NAN_BITS			UINT64CONST(0x7ff8000000000000)
 
 #define KEY_GAMMA	UINT64CONST(0x9E3779B97F4A7C15)
 
@@ -155,6 +158,12 @@ RowKey(const double *x, int d, uint64 seed, double *out)
 		if (v == 0.0)
 			v = 0.0;
 		memcpy(&bits, &v, sizeof(bits));
+		/* missing => 'em': a missing value hashes as one NaN */
+		if (unlikely(isnan(v)))
+		{
+			bits = GMM_INIT_NAN_BITS;
+			memcpy(&v, &bits, sizeof(v));
+		}
 		h = KeyMix((h ^ bits) + KEY_GAMMA);
 		if (out)
 			out[i] = v;
@@ -162,7 +171,10 @@ RowKey(const double *x, int d, uint64 seed, double *out)
 	return h >> 1;
 }
 
-/* the sampling order of two slots */
+/*
+ * The sampling order of two slots; a missing value (NaN, missing => 'em')
+ * comes after every number, as in PostgreSQL's float8 order.
+ */
 static inline int
 SlotCmp(const double *a, const double *b, int d)
 {
@@ -173,7 +185,16 @@ SlotCmp(const double *a, const double *b, int d)
 		return ka < kb ? -1 : 1;
 	for (int i = 1; i <= d; i++)
 		if (a[i] != b[i])
+		{
+			bool		an = isnan(a[i]),
+						bn = isnan(b[i]);
+
+			if (an && bn)
+				continue;
+			if (an || bn)
+				return an ? 1 : -1;
 			return a[i] < b[i] ? -1 : 1;
+		}
 	return 0;
 }
 
@@ -373,6 +394,7 @@ gmm_init_transition(FunctionCallInfo fcinfo, GmmRowReader read)
 	int			stride;
 	uint64		key;
 	double	   *slots;
+	int			n_null = 0;
 
 	if (!AggCheckCallContext(fcinfo, NULL))
 		elog(ERROR, "gmm_init transition function called in non-aggregate context");
@@ -386,7 +408,13 @@ gmm_init_transition(FunctionCallInfo fcinfo, GmmRowReader read)
 	k = InitGetK(fcinfo);
 	if (s == NULL)
 	{
-		x = read(PG_GETARG_DATUM(1), 0, NULL, &d, &to_free);
+		if (read == gmm_array_reader)
+			x = gmm_array_reader_missing(PG_GETARG_DATUM(1), 0, NULL,
+										 PG_NARGS() > 3 && !PG_ARGISNULL(3) &&
+										 gmm_options_missing_em(PG_GETARG_JSONB_P(3)),
+										 &d, &to_free, &n_null);
+		else
+			x = read(PG_GETARG_DATUM(1), 0, NULL, &d, &to_free);
 		s = InitStateCreate(fcinfo, k, d);
 	}
 	else
@@ -405,9 +433,22 @@ gmm_init_transition(FunctionCallInfo fcinfo, GmmRowReader read)
 			ereport(ERROR,
 					(errcode(ERRCODE_INVALID_PARAMETER_VALUE),
 					 errmsg("options must be the same for every row of the aggregate")));
-		x = read(PG_GETARG_DATUM(1), s->d, "the first row of the aggregate", &d, &to_free);
+		if (read == gmm_array_reader)
+			x = gmm_array_reader_missing(PG_GETARG_DATUM(1), s->d,
+										 "the first row of the aggregate",
+										 mine != NULL && gmm_options_missing_em(mine),
+										 &d, &to_free, &n_null);
+		else
+			x = read(PG_GETARG_DATUM(1), s->d, "the first row of the aggregate", &d, &to_free);
 	}
 
+	/* a row whose every value is missing carries no information: skipped */
+	if (n_null == d)
+	{
+		if (to_free)
+			pfree(to_free);
+		PG_RETURN_POINTER(s);
+	}
 	stride = d + 1;
 	s->n_seen++;
 	if (s->nsample < s->sample_size)
@@ -810,6 +851,7 @@ InitStateDecode(const unsigned char *data, size_t len, int code)
 	{
 		double	   *slot = slots + (size_t) i * stride;
 		uint64		key;
+		int			nnan = 0;
 
 		for (int j = 1; j <= d; j++)
 		{
@@ -817,6 +859,13 @@ InitStateDecode(const unsigned char *data, size_t len, int code)
 
 			memcpy(&slot[j], &bits, sizeof(bits));
 			p += 8;
+			/* missing => 'em': a missing value is the one NaN */
+			if (o.missing_em && bits == GMM_INIT_NAN_BITS)
+			{
+				if (++nnan == d)
+					BadInit(code, "a sampled row has no observed value");
+				continue;
+			}
 			if (!isfinite(slot[j]))
 				BadInit(code, "a sampled value is not finite");
 			if (bits == UINT64CONST(0x8000000000000000))

@@ -22,7 +22,7 @@ StaticAssertDecl(GMM_RNG_KIND_XOSHIRO256 == GMM_RNG_XOSHIRO256 &&
 				 "GmmRngKind and GMM_RNG_* differ");
 
 #define VALID_OPTIONS \
-	"covariance_type, init_params, max_iter, means_init, n_init, " \
+	"covariance_type, init_params, max_iter, means_init, missing, n_init, " \
 	"precisions_init, random_state, reg_covar, rng, tol, verbose, " \
 	"verbose_interval, weights_init"
 
@@ -169,6 +169,47 @@ OptionArray(const char *key, JsonbValue *jv, GmmArrayOption *out)
 		ereport(ERROR,
 				(errcode(ERRCODE_INVALID_PARAMETER_VALUE),
 				 errmsg("option \"%s\" must not be empty", key)));
+}
+
+/*
+ * The value of option "missing": 'error' (false: a NULL element is an
+ * error) or 'em' (true: EM over the observed values, missing at random).
+ */
+bool
+gmm_missing_from_value(JsonbValue *v)
+{
+	char	   *s = OptionString("missing", v);
+
+	if (strcmp(s, "em") == 0)
+		return true;
+	if (strcmp(s, "error") != 0)
+		ereport(ERROR,
+				(errcode(ERRCODE_INVALID_PARAMETER_VALUE),
+				 errmsg("unknown missing \"%s\"", s),
+				 errhint("Valid values are error (a NULL feature is an error) and em (EM over the observed values).")));
+	return false;
+}
+
+/*
+ * Whether the options opts (NULL: none) ask for missing => 'em', looking at
+ * that key alone: the fitting aggregates need it before their first row is
+ * read, the rest of the options is parsed later.
+ */
+bool
+gmm_options_missing_em(Jsonb *opts)
+{
+	JsonbValue	k;
+	JsonbValue *v;
+
+	if (opts == NULL || !JB_ROOT_IS_OBJECT(opts) || JB_ROOT_IS_SCALAR(opts))
+		return false;
+	k.type = jbvString;
+	k.val.string.val = "missing";
+	k.val.string.len = 7;
+	v = findJsonbValueFromContainer(&opts->root, JB_FOBJECT, &k);
+	if (v == NULL || v->type == jbvNull)
+		return false;
+	return gmm_missing_from_value(v);
 }
 
 /* scikit-learn's defaults */
@@ -359,6 +400,8 @@ gmm_options_apply(Jsonb *opts, GmmOptions *o)
 		}
 		else if (strcmp(key, "verbose_interval") == 0)
 			o->verbose_interval = (int) OptionInteger(key, &v, 1, PG_INT32_MAX);
+		else if (strcmp(key, "missing") == 0)
+			o->missing_em = gmm_missing_from_value(&v);
 		else if (strcmp(key, "weights_init") == 0)
 			OptionArray(key, &v, &o->weights_init);
 		else if (strcmp(key, "means_init") == 0)

@@ -299,8 +299,11 @@ gmm_train(PG_FUNCTION_ARGS)
 
 	/* 2. EM passes */
 	initStringInfo(&q);
-	appendStringInfo(&q, "SELECT %s.gmm_em_step(%s, $1) FROM %s",
-					 quote_identifier(extschema), qcol, relname);
+	/* missing => 'em': the passes take NULL elements as missing values */
+	appendStringInfo(&q, "SELECT %s.gmm_em_step(%s, $1%s) FROM %s",
+					 quote_identifier(extschema), qcol,
+					 t.fit.missing_em ? ", '{\"missing\": \"em\"}'::jsonb" : "",
+					 relname);
 	step_plan = SPI_prepare_cursor(q.data, 1, &gmm_oid, CURSOR_OPT_PARALLEL_OK);
 	if (step_plan == NULL)
 		elog(ERROR, "gmm_train: SPI_prepare failed: %s", SPI_result_code_string(SPI_result));

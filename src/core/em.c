@@ -1829,6 +1829,10 @@ gmm_fit(const double *X, const double *w, size_t n, int d,
 	FitCtx		ctx;
 	GmmStatus	st;
 
+	/* rows with missing values: EM under missing at random (em_missing.c) */
+	if (gmm_rows_have_nan(X, n, d))
+		return gmm_fit_missing(X, w, n, d, opt, hooks, out, res);
+
 	memset(res, 0, sizeof(*res));
 	res->bad_component = -1;
 	res->lower_bound = -INFINITY;

@@ -59,7 +59,9 @@ typedef enum GmmStatus
 								 * definite */
 	GMM_ERR_TOO_FEW_SAMPLES,	/* fewer rows with positive weight than
 								 * components */
-	GMM_ERR_ZERO_WEIGHT			/* total sample weight is zero */
+	GMM_ERR_ZERO_WEIGHT,		/* total sample weight is zero */
+	GMM_ERR_NO_OBSERVED			/* missing-data fit: feature *bad has no
+								 * observed value to initialise from */
 } GmmStatus;
 
 /* Host services: allocation, cancellation. */
@@ -252,7 +254,9 @@ typedef struct GmmFitResult
 	double		sum_weights;	/* sum of sample weights (n when unweighted) */
 	int64_t		n_samples;		/* rows with positive weight */
 	int			best_init;		/* which of the n_init runs was kept */
-	int			bad_component;	/* with GMM_ERR_NOT_PD / _INIT_NOT_PD */
+	int			bad_component;	/* with GMM_ERR_NOT_PD / _INIT_NOT_PD (and
+								 * _NO_OBSERVED: the feature) */
+	int64_t		n_missing;		/* missing (NaN) values of the rows used */
 } GmmFitResult;
 
 /*
@@ -265,6 +269,24 @@ typedef struct GmmFitResult
 extern GmmStatus gmm_fit(const double *X, const double *w, size_t n, int d,
 						 const GmmFitOptions *opt, const GmmHooks *hooks,
 						 GmmParams *out, GmmFitResult *res);
+
+/*
+ * Missing values (em_missing.c).  A missing value is NaN in a packed row;
+ * gmm_fit hands rows with any NaN to gmm_fit_missing: EM under missing at
+ * random, with the same options, results and semantics (n_samples and
+ * sum_weights count the rows used: positive weight and at least one value
+ * observed; rows with every value missing are skipped).  Without NaN,
+ * gmm_fit never calls it, so such fits are unchanged.
+ * gmm_stats_accumulate_missing is the E-step of those rows into statistics
+ * of the usual layout (so gmm_stats_merge and gmm_stats_mstep apply), with
+ * the number of missing values of the rows used; GMM_ERR_NOT_PD only from
+ * rounding of a nearly singular precision.
+ */
+extern bool gmm_rows_have_nan(const double *X, size_t n, int d);
+extern GmmStatus gmm_fit_missing(const double *X, const double *w, size_t n,
+								 int d, const GmmFitOptions *opt,
+								 const GmmHooks *hooks, GmmParams *out,
+								 GmmFitResult *res);
 
 /*
  * k-means (k-means++ seeding with scikit-learn's greedy local trials, then
@@ -350,6 +372,12 @@ extern int	gmm_run_tasks(int ntasks, int workers,
 						  void (*fn) (int task, int worker, void *arg),
 						  void *arg);
 
+/* the E-step of rows with missing values (NaN), see gmm_fit_missing */
+extern GmmStatus gmm_stats_accumulate_missing(GmmStats *s,
+											  const GmmParams *model,
+											  const double *X, const double *w,
+											  size_t n, const GmmHooks *hooks,
+											  int64_t *n_missing, int *bad);
 /* a += b; shapes and shifts must match (the caller checks) */
 extern void gmm_stats_merge(GmmStats *a, const GmmStats *b);
 /* M-step: new parameters (with prec_chol, log_det) from the statistics */

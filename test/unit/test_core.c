@@ -1780,6 +1780,379 @@ test_fit_sklearn_rng(void)
 	}
 }
 
+/* ---------------------------------------------------------------------
+ * Missing values (em_missing.c)
+ * ---------------------------------------------------------------------
+ */
+
+/* one component of the given type: mean (1, -1), covariance [[2, 0.6], [0.6, 1]] or its diagonal */
+static void
+missing_one_component(GmmParams *p, GmmCovType t)
+{
+	int			bad;
+
+	p->weights[0] = 1.0;
+	p->means[0] = 1.0;
+	p->means[1] = -1.0;
+	if (t == GMM_COV_FULL || t == GMM_COV_TIED)
+	{
+		p->covariances[0] = 2.0;
+		p->covariances[1] = p->covariances[2] = 0.6;
+		p->covariances[3] = 1.0;
+	}
+	else if (t == GMM_COV_DIAG)
+	{
+		p->covariances[0] = 2.0;
+		p->covariances[1] = 1.0;
+	}
+	else
+		p->covariances[0] = 1.5;
+	gmm_compute_precision_cholesky(p, &bad);
+}
+
+/*
+ * By hand, K = 1, d = 2: a row with x1 missing has log-density
+ * log N(x0 | mu0, S00) and completed value mu1 + S10 / S00 (x0 - mu0) with
+ * conditional variance S11 - S10^2 / S00; the M-step's mean is the mean of
+ * the completed rows and its covariance their scatter plus the conditional
+ * variances.  The core takes these from the precision's missing block.
+ */
+static void
+test_missing_hand_derivation(void)
+{
+	const double X[] = {2.0, 0.5, NAN, -2.0, 0.0, NAN, 3.0, 1.0, NAN, NAN};
+	const int	n = 5,
+				d = 2;
+
+	for (int t = 0; t < GMM_COV_NTYPES; t++)
+	{
+		GmmParams	p,
+					out;
+		double	   *pb = new_params(&p, t, 1, d),
+				   *ob = new_params(&out, t, 1, d);
+		size_t		ns = gmm_stats_ndoubles(t, 1, d);
+		double	   *sb = calloc(ns, sizeof(double));
+		GmmStats	st;
+		double		S[2][2],
+					xh[4][2],
+					cv[4][2][2] = {{{0}}},
+					ll = 0.0,
+					mean[2] = {0, 0};
+		int64_t		nm = -1;
+		int			bad = -1;
+		long		before = unit_hs.outstanding;
+
+		missing_one_component(&p, t);
+		S[0][0] = t == GMM_COV_SPHERICAL ? 1.5 : 2.0;
+		S[1][1] = t == GMM_COV_SPHERICAL ? 1.5 : 1.0;
+		S[0][1] = S[1][0] = (t == GMM_COV_FULL || t == GMM_COV_TIED) ? 0.6 : 0.0;
+		/* rows 0 and 3 complete, 1 misses x0, 2 misses x1, 4 is all missing (skipped) */
+		for (int i = 0; i < 4; i++)
+		{
+			const double *x = X + 2 * i;
+
+			if (!isnan(x[0]) && !isnan(x[1]))
+			{
+				double		det = S[0][0] * S[1][1] - S[0][1] * S[0][1];
+				double		a = x[0] - 1.0,
+							b = x[1] + 1.0;
+				double		q = (S[1][1] * a * a - 2 * S[0][1] * a * b + S[0][0] * b * b) / det;
+
+				ll += -0.5 * (2 * log(2 * M_PI) + log(det) + q);
+				xh[i][0] = x[0];
+				xh[i][1] = x[1];
+			}
+			else
+			{
+				int			o = isnan(x[0]) ? 1 : 0,
+							m = 1 - o;
+				double		mu_o = o == 0 ? 1.0 : -1.0,
+							mu_m = m == 0 ? 1.0 : -1.0;
+				double		r = x[o] - mu_o;
+
+				ll += -0.5 * (log(2 * M_PI) + log(S[o][o]) + r * r / S[o][o]);
+				xh[i][o] = x[o];
+				xh[i][m] = mu_m + S[m][o] / S[o][o] * r;
+				cv[i][m][m] = S[m][m] - S[m][o] * S[m][o] / S[o][o];
+			}
+			mean[0] += xh[i][0] / 4;
+			mean[1] += xh[i][1] / 4;
+		}
+		gmm_stats_bind(&st, t, 1, d, sb);
+		gmm_stats_reset(&st, &p);
+		CHECK(gmm_stats_accumulate_missing(&st, &p, X, NULL, n, &unit_hooks, &nm, &bad) == GMM_OK,
+			  "%s", type_names[t]);
+		CHECK(st.n_rows == 4 && nm == 2, "%s: %ld rows, %ld missing", type_names[t],
+			  (long) st.n_rows, (long) nm);
+		CHECK_CLOSE(st.sum_loglik, ll, 1e-13, 1e-13, "%s: observed log-density", type_names[t]);
+		gmm_stats_mstep(&st, 0.0, &out, &bad);
+		for (int a = 0; a < d; a++)
+			CHECK_CLOSE(out.means[a], mean[a], 1e-12, 1e-14, "%s: mean %d", type_names[t], a);
+		{
+			double		C[2][2] = {{0, 0}, {0, 0}};
+
+			for (int i = 0; i < 4; i++)
+				for (int a = 0; a < d; a++)
+					for (int b = 0; b < d; b++)
+						C[a][b] += ((xh[i][a] - mean[a]) * (xh[i][b] - mean[b]) + cv[i][a][b]) / 4;
+			if (t == GMM_COV_FULL || t == GMM_COV_TIED)
+				for (int a = 0; a < d; a++)
+					for (int b = 0; b < d; b++)
+						CHECK_CLOSE(out.covariances[a * d + b], C[a][b], 1e-12, 1e-14,
+									"%s: cov %d %d", type_names[t], a, b);
+			else if (t == GMM_COV_DIAG)
+				for (int a = 0; a < d; a++)
+					CHECK_CLOSE(out.covariances[a], C[a][a], 1e-12, 1e-14, "diag: var %d", a);
+			else
+				CHECK_CLOSE(out.covariances[0], (C[0][0] + C[1][1]) / 2, 1e-12, 1e-14,
+							"spherical: var");
+		}
+		CHECK(unit_hs.outstanding == before, "%s: leaked %ld", type_names[t],
+			  unit_hs.outstanding - before);
+		free(pb);
+		free(ob);
+		free(sb);
+	}
+}
+
+/*
+ * Largest relative difference of two statistics of the same layout; of the
+ * full and tied second moments only the row-major lower triangle, the part
+ * the M-step reads (the complete E-step's dgemm fills both).
+ */
+static double
+stats_maxrel(const GmmStats *a, const GmmStats *b)
+{
+	size_t		ns = gmm_stats_ndoubles(a->cov_type, a->k, a->d);
+	size_t		off2 = (size_t) (a->s2 - a->shift);
+	int			d = a->d;
+	double		m = 0.0;
+
+	for (size_t i = 0; i < ns; i++)
+	{
+		double		e;
+
+		if (i >= off2 && (a->cov_type == GMM_COV_FULL || a->cov_type == GMM_COV_TIED))
+		{
+			size_t		q = (i - off2) % ((size_t) d * d);
+
+			if (q % d > q / d)
+				continue;
+		}
+		e = fabs(a->shift[i] - b->shift[i]) / (1.0 + fabs(b->shift[i]));
+		if (e > m)
+			m = e;
+	}
+	return m;
+}
+
+/*
+ * On complete rows the missing-data E-step (precision blocks, per-row
+ * loops) must give the blocked E-step's statistics; split passes merge to
+ * the whole one with NaN (combinable), and rows with every value missing add
+ * nothing.
+ */
+static void
+test_missing_stats(void)
+{
+	const int	n = 700,
+				d = 5,
+				k = 3;
+	double	   *X = normal_rows(n, d, 33, 2.0);
+	double	   *Xm = malloc(sizeof(double) * n * d);
+	double		w[700];
+	GmmRng		r;
+	int64_t		nm_expected = 0;
+
+	gmm_rng_seed(&r, 5, 0);
+	for (int i = 0; i < n; i++)
+	{
+		int			c = 0;
+
+		w[i] = 0.5 + (i % 5);
+		for (int a = 0; a < d; a++)
+		{
+			bool		miss = i % 50 == 7 || gmm_rng_uniform(&r) < 0.25;
+
+			Xm[i * d + a] = miss ? NAN : X[i * d + a];
+			c += miss;
+		}
+		if (c < d)
+			nm_expected += c;
+	}
+	for (int t = 0; t < GMM_COV_NTYPES; t++)
+	{
+		GmmParams	p;
+		double	   *pb = new_params(&p, t, k, d);
+		size_t		ns = gmm_stats_ndoubles(t, k, d);
+		double	   *sa = calloc(ns, sizeof(double)),
+				   *sb = calloc(ns, sizeof(double)),
+				   *sc = calloc(ns, sizeof(double)),
+				   *work = malloc(sizeof(double) * gmm_stats_work_ndoubles(t, k, d));
+		GmmStats	A,
+					B,
+					C;
+		size_t		cs = gmm_cov_size(t, k, d);
+		int			bad = -1;
+		int64_t		nm1 = 0,
+					nm2 = 0,
+					nm3 = 0;
+		double		maxrel = 0.0;
+
+		for (int j = 0; j < k; j++)
+		{
+			p.weights[j] = (j + 1) / 6.0;
+			for (int a = 0; a < d; a++)
+				p.means[j * d + a] = 1.5 + 0.5 * j - 0.2 * a;
+		}
+		for (size_t i = 0; i < cs; i++)
+			p.covariances[i] = 1.0 + 0.1 * (i % 3);
+		if (t == GMM_COV_FULL || t == GMM_COV_TIED)
+			for (size_t b = 0; b < cs / (d * d); b++)
+				for (int a = 0; a < d; a++)
+					for (int c = 0; c < d; c++)
+						p.covariances[b * d * d + a * d + c] = (a == c) ? 1.0 + 0.2 * b : 0.3;
+		gmm_compute_precision_cholesky(&p, &bad);
+
+		/* complete rows: the two E-steps agree */
+		gmm_stats_bind(&A, t, k, d, sa);
+		gmm_stats_bind(&B, t, k, d, sb);
+		gmm_stats_reset(&A, &p);
+		gmm_stats_reset(&B, &p);
+		gmm_stats_accumulate(&A, &p, X, w, n, work, &unit_hooks);
+		CHECK(gmm_stats_accumulate_missing(&B, &p, X, w, n, &unit_hooks, &nm1, &bad) == GMM_OK,
+			  "%s", type_names[t]);
+		CHECK(nm1 == 0 && A.n_rows == B.n_rows, "%s: complete rows", type_names[t]);
+		CHECK_CLOSE(B.sum_loglik, A.sum_loglik, 1e-12, 0, "%s: log-likelihood", type_names[t]);
+		maxrel = stats_maxrel(&B, &A);
+		CHECK(maxrel < 1e-11, "%s: statistics differ by %g", type_names[t], maxrel);
+
+		/* with NaN: two passes merged equal one */
+		gmm_stats_bind(&C, t, k, d, sc);
+		gmm_stats_reset(&A, &p);
+		gmm_stats_reset(&B, &p);
+		gmm_stats_reset(&C, &p);
+		gmm_stats_accumulate_missing(&A, &p, Xm, w, 311, &unit_hooks, &nm1, &bad);
+		gmm_stats_accumulate_missing(&B, &p, Xm + 311 * d, w + 311, n - 311, &unit_hooks,
+									 &nm2, &bad);
+		gmm_stats_accumulate_missing(&C, &p, Xm, w, n, &unit_hooks, &nm3, &bad);
+		gmm_stats_merge(&A, &B);
+		CHECK(nm1 + nm2 == nm3 && nm3 == nm_expected, "%s: %ld + %ld missing, expected %ld",
+			  type_names[t], (long) nm1, (long) nm2, (long) nm_expected);
+		CHECK(A.n_rows == C.n_rows && C.n_rows == n - n / 50, "%s: %ld rows", type_names[t],
+			  (long) C.n_rows);
+		CHECK_CLOSE(A.sum_loglik, C.sum_loglik, 1e-12, 0, "%s: merged log-likelihood",
+					type_names[t]);
+		maxrel = stats_maxrel(&A, &C);
+		CHECK(maxrel < 1e-11, "%s: merged statistics differ by %g", type_names[t], maxrel);
+		free(pb);
+		free(sa);
+		free(sb);
+		free(sc);
+		free(work);
+	}
+	free(X);
+	free(Xm);
+}
+
+/*
+ * gmm_fit with NaN: EM under missing at random never lowers the observed
+ * log-likelihood (each run's lower bounds increase), n_samples and
+ * n_missing count the usable rows, nothing leaks; without NaN it is the
+ * complete fit; a never observed feature and rows without any observed value
+ * are errors.
+ */
+static double missing_lbs[200];
+static int	missing_nlb;
+
+static void
+missing_progress(const GmmProgress *ev, void *arg)
+{
+	(void) arg;
+	if (ev->kind == GMM_PROGRESS_ITER_END && missing_nlb < 200)
+		missing_lbs[missing_nlb++] = ev->lower_bound;
+}
+
+static void
+test_missing_fit(void)
+{
+	const int	n = 600,
+				d = 3,
+				k = 2;
+	double	   *X = normal_rows(n, d, 77, 0.0);
+	GmmRng		r;
+	int64_t		nm = 0;
+	int64_t		usable = 0;
+
+	gmm_rng_seed(&r, 9, 0);
+	for (int i = 0; i < n; i++)
+	{
+		int			c = 0;
+
+		for (int a = 0; a < d; a++)
+			X[i * d + a] += (i % 2) ? 4.0 : 0.0;
+		for (int a = 0; a < d; a++)
+			if (gmm_rng_uniform(&r) < 0.3 || i == 5)
+			{
+				X[i * d + a] = NAN;
+				c++;
+			}
+		nm += c < d ? c : 0;
+		usable += c < d;
+	}
+	for (int t = 0; t < GMM_COV_NTYPES; t++)
+	{
+		GmmParams	p;
+		double	   *pb = new_params(&p, t, k, d);
+		GmmFitOptions opt;
+		GmmFitResult res;
+		long		before = unit_hs.outstanding;
+		bool		monotone = true;
+
+		gmm_fit_options_default(&opt, k);
+		opt.cov_type = t;
+		opt.tol = 1e-8;
+		opt.n_init = 2;
+		opt.progress = missing_progress;
+		missing_nlb = 0;
+		CHECK(gmm_fit(X, NULL, n, d, &opt, &unit_hooks, &p, &res) == GMM_OK, "%s", type_names[t]);
+		CHECK(res.converged && res.n_samples == usable && res.n_missing == nm,
+			  "%s: converged %d, %ld rows, %ld missing (expected %ld)", type_names[t],
+			  res.converged, (long) res.n_samples, (long) res.n_missing, (long) nm);
+		for (int i = 1; i < missing_nlb; i++)
+			if (missing_lbs[i] < missing_lbs[i - 1] - 1e-12 && i != res.n_iter)
+				monotone = false;
+		CHECK(monotone, "%s: a lower bound decreased", type_names[t]);
+		CHECK(res.log_likelihood >= res.lower_bound - 1e-12, "%s: final E-step", type_names[t]);
+		/* the two clusters, at 0 and 4 */
+		CHECK(fabs(fabs(p.means[0] - p.means[d]) - 4.0) < 0.3, "%s: means %g %g", type_names[t],
+			  p.means[0], p.means[d]);
+		CHECK(unit_hs.outstanding == before, "%s: leaked %ld", type_names[t],
+			  unit_hs.outstanding - before);
+		free(pb);
+	}
+	{
+		GmmParams	p;
+		double	   *pb = new_params(&p, GMM_COV_DIAG, 1, d);
+		double		Y[] = {1, NAN, 2, 3, NAN, 4, NAN, NAN, NAN};
+		double		Z[] = {NAN, NAN, NAN, NAN, NAN, NAN};
+		GmmFitOptions opt;
+		GmmFitResult res;
+
+		gmm_fit_options_default(&opt, 1);
+		opt.cov_type = GMM_COV_DIAG;
+		CHECK(gmm_fit(Y, NULL, 3, d, &opt, &unit_hooks, &p, &res) == GMM_ERR_NO_OBSERVED &&
+			  res.bad_component == 1, "feature 1 never observed: %d", res.bad_component);
+		CHECK(gmm_fit(Z, NULL, 2, d, &opt, &unit_hooks, &p, &res) == GMM_ERR_ZERO_WEIGHT,
+			  "no observed value");
+		opt.n_components = 3;
+		CHECK(gmm_fit(Y, NULL, 3, d, &opt, &unit_hooks, &p, &res) == GMM_ERR_TOO_FEW_SAMPLES,
+			  "two usable rows, three components");
+		free(pb);
+	}
+	free(X);
+}
+
 int
 main(void)
 {
@@ -1808,6 +2181,9 @@ main(void)
 	RUN(test_numpy_sum);
 	RUN(test_kmeans_sklearn);
 	RUN(test_fit_sklearn_rng);
+	RUN(test_missing_hand_derivation);
+	RUN(test_missing_stats);
+	RUN(test_missing_fit);
 	if (unit_hs.outstanding != 0)
 	{
 		printf("FAIL %ld allocations not released\n", unit_hs.outstanding);

@@ -1,0 +1,1190 @@
+/*
+ * em_missing.c
+ *	  EM for Gaussian mixtures over rows with missing values, under missing
+ *	  at random (Ghahramani and Jordan 1994; McLachlan and Krishnan, "The EM
+ *	  Algorithm and Extensions", ch. 2).  A missing value is NaN in the
+ *	  packed row.  Part of the numerical core: no PostgreSQL headers.
+ *
+ * E-step, per row x (observed part o, missing part m) and component j with
+ * mean mu, covariance S and precision P = S^-1:
+ *	  - the log-density of the observed part, N(x_o | mu_o, S_oo);
+ *	  - the conditional mean of the missing part,
+ *		  xhat_m = mu_m - P_mm^-1 P_mo (x_o - mu_o),
+ *	  - and its conditional covariance C = P_mm^-1 (= S_mm - S_mo S_oo^-1 S_om).
+ * Everything comes from P_mm, which is |m| x |m| (small when few values are
+ * missing), instead of factoring S_oo per pattern:
+ *	  with r = x - mu, r_m = 0, g = P r and delta = C g_m, the imputed
+ *	  residual rhat = (r_o, -delta) satisfies
+ *		  r_o^T S_oo^-1 r_o = rhat^T P rhat = r.g - g_m.delta
+ *	  (Schur complement), and log|S_oo| = log|S| + log|P_mm|.
+ * The M-step is the complete-data M-step (gmm_stats_mstep) of the expected
+ * sufficient statistics: rows contribute xhat (per component) to s1 and
+ * xhat xhat^T + C (C on the m x m block) to s2.  Diagonal and spherical
+ * covariances need no factorisation: xhat_m = mu_m, C = the variances.
+ *
+ * Rows are grouped by missingness pattern within each block of rows the
+ * E-step takes at once (up to 512; sorted once per fit, plan_rows), so the
+ * factorisations of P_mm are done once per pattern, component and block
+ * the pattern occurs in.  A global sort would factor each pattern once per
+ * pass, but made every pass read the rows in random order, which cost more
+ * than it saved (with 20% of 16 values missing nearly every row has its own
+ * pattern).  A row whose values are all missing
+ * carries no information (its likelihood is 1 whatever the parameters) and
+ * is skipped, as is a row of weight 0.
+ *
+ * Initialisation (gmm_fit_missing): the complete-data initialisation
+ * (gmm_fit with max_iter 0, the same random stream per run) on the complete
+ * rows when there are at least 10 x n_components of them (of positive
+ * weight), else on every usable row with each missing value replaced by the
+ * weighted mean of the feature's observed values (GMM_ERR_NO_OBSERVED when a
+ * feature has none, unless all three initial parameters are given).  weights_init, means_init
+ * and precisions_init override the estimate as in the complete fit, and a
+ * warm start begins from the given model.
+ */
+#include <float.h>
+#include <math.h>
+#include <string.h>
+
+#include "blas.h"
+#include "gmm_core.h"
+
+#define LOG_2PI 1.8378770664093454836
+
+/* rows with their order in the pass: sorted by missingness pattern */
+typedef struct MissRow
+{
+	uint64_t	key;			/* hash of the pattern */
+	size_t		idx;			/* row number */
+} MissRow;
+
+bool
+gmm_rows_have_nan(const double *X, size_t n, int d)
+{
+	size_t		nd = n * (size_t) d;
+
+	for (size_t i = 0; i < nd; i++)
+		if (isnan(X[i]))
+			return true;
+	return false;
+}
+
+/* number of missing values of row i, and whether it is usable at all */
+static inline int
+row_nmiss(const double *x, int d)
+{
+	int			c = 0;
+
+	for (int t = 0; t < d; t++)
+		c += isnan(x[t]) ? 1 : 0;
+	return c;
+}
+
+static uint64_t
+pattern_key(const double *x, int d)
+{
+	uint64_t	h = UINT64_C(0xcbf29ce484222325);
+
+	for (int t = 0; t < d; t++)
+		if (isnan(x[t]))
+		{
+			h ^= (uint64_t) t + 1;
+			h *= UINT64_C(0x100000001b3);
+		}
+	return h;
+}
+
+static inline bool
+row_before(const MissRow *a, const MissRow *b)
+{
+	return a->key < b->key || (a->key == b->key && a->idx < b->idx);
+}
+
+/* bottom-up merge sort of n rows by (key, idx), tmp: n entries */
+static void
+sort_rows(MissRow *a, MissRow *tmp, size_t n)
+{
+	for (size_t width = 1; width < n; width *= 2)
+	{
+		for (size_t lo = 0; lo < n; lo += 2 * width)
+		{
+			size_t		mid = lo + width < n ? lo + width : n;
+			size_t		hi = lo + 2 * width < n ? lo + 2 * width : n;
+			size_t		i = lo,
+						j = mid,
+						o = lo;
+
+			while (i < mid && j < hi)
+				tmp[o++] = row_before(&a[j], &a[i]) ? a[j++] : a[i++];
+			while (i < mid)
+				tmp[o++] = a[i++];
+			while (j < hi)
+				tmp[o++] = a[j++];
+		}
+		memcpy(a, tmp, sizeof(MissRow) * n);
+	}
+}
+
+static int
+miss_block_rows(int k, int d, int nbc, int mm_max)
+{
+	size_t		b = 512;
+	size_t		lim1 = ((size_t) 1 << 21) / ((size_t) k * d);
+	size_t		mm2 = (size_t) (mm_max > 0 ? mm_max : 1) * (mm_max > 0 ? mm_max : 1);
+	size_t		lim2 = ((size_t) 1 << 20) / ((size_t) nbc * mm2);
+
+	if (lim1 < b)
+		b = lim1;
+	if (lim2 < b)
+		b = lim2;
+	b &= ~(size_t) 7;
+	return b < 8 ? 8 : (int) b;
+}
+
+/*
+ * The usable rows (weight > 0, at least one value observed) in rows (n
+ * entries, allocated by the caller), in their order, each block of rows
+ * that the E-step takes at once (miss_block_rows, from the largest number
+ * of missing values of one row, *mm_max) sorted by pattern, so that a
+ * pattern's rows are contiguous within the block.  Returns how many rows,
+ * with their missing values and their weight.
+ */
+static size_t
+plan_rows(const double *X, const double *w, size_t n, int d, int k,
+		  GmmCovType t, MissRow *rows, MissRow *tmp, int *mm_max,
+		  int64_t *n_missing, double *sum_w)
+{
+	size_t		m = 0;
+	int			B;
+
+	*mm_max = 0;
+	*n_missing = 0;
+	*sum_w = 0.0;
+	for (size_t i = 0; i < n; i++)
+	{
+		const double *x = X + i * (size_t) d;
+		double		wi = gmm_row_weight(w, i);
+		int			c;
+
+		if (!(wi > 0.0))
+			continue;
+		c = row_nmiss(x, d);
+		if (c == d)
+			continue;
+		if (c > *mm_max)
+			*mm_max = c;
+		*n_missing += c;
+		*sum_w += wi;
+		rows[m].key = c == 0 ? 0 : pattern_key(x, d);
+		rows[m].idx = i;
+		m++;
+	}
+	B = miss_block_rows(k, d, t == GMM_COV_TIED ? 1 : k, *mm_max);
+	for (size_t i0 = 0; i0 < m; i0 += B)
+		sort_rows(rows + i0, tmp, m - i0 < (size_t) B ? m - i0 : (size_t) B);
+	return m;
+}
+
+/*
+ * In-place Cholesky of the n x n row-major a (lower L), then a = inverse of
+ * the original; returns log det of the original, or NAN when it is not
+ * positive definite.  The log-determinant takes one log: the pivots'
+ * product is kept as a mantissa and a binary exponent.  linv: n x n scratch.
+ */
+static double
+small_chol_inverse(double *a, int n, double *linv)
+{
+	double		mant = 1.0;
+	int			ex = 0;
+
+	for (int i = 0; i < n; i++)
+	{
+		double	   *ai = a + i * n;
+
+		for (int j = 0; j < i; j++)
+		{
+			const double *aj = a + j * n;
+			double		v = ai[j];
+
+			for (int t = 0; t < j; t++)
+				v -= ai[t] * aj[t];
+			ai[j] = v * linv[j];	/* linv[j]: 1 / L_jj for now */
+		}
+		{
+			double		v = ai[i];
+			int			e;
+
+			for (int t = 0; t < i; t++)
+				v -= ai[t] * ai[t];
+			if (!(v > 0.0) || !isfinite(v))
+				return NAN;
+			ai[i] = sqrt(v);
+			linv[i] = 1.0 / ai[i];
+			mant = frexp(mant * v, &e);
+			ex += e;
+		}
+	}
+	/* L^-1 (lower, row-major) into the upper part of linv transposed: use a
+	 * second pass in place of linv, row by row, with linv's diagonal kept */
+	for (int i = 0; i < n; i++)
+	{
+		double		dii = linv[i];
+
+		for (int j = 0; j < i; j++)
+			linv[i * n + j] = 0.0;	/* filled below */
+		linv[i * n + i] = dii;
+	}
+	for (int i = 0; i < n; i++)
+		for (int j = 0; j < i; j++)
+		{
+			double		v = 0.0;
+
+			for (int t = j; t < i; t++)
+				v -= a[i * n + t] * linv[t * n + j];
+			linv[i * n + j] = v * linv[i * n + i];
+		}
+	/* a = L^-T L^-1 */
+	for (int i = 0; i < n; i++)
+		for (int j = 0; j <= i; j++)
+		{
+			double		v = 0.0;
+
+			for (int t = i; t < n; t++)
+				v += linv[t * n + i] * linv[t * n + j];
+			a[i * n + j] = a[j * n + i] = v;
+		}
+	return log(mant) + ex * 0.69314718055994530942;
+}
+
+/*
+ * Eight doubles at a time, as em.c (whose helpers are static there): GCC
+ * vector extensions, the kernels built for AVX-512 and the baseline on
+ * x86-64 with GCC.
+ */
+#pragma GCC diagnostic ignored "-Wpsabi"
+typedef double v8d __attribute__((vector_size(64)));
+typedef int64_t v8l __attribute__((vector_size(64)));
+
+#define VW 8
+
+#if defined(__GNUC__) && !defined(__clang__) && defined(__x86_64__) && \
+	defined(__linux__) && defined(__has_attribute)
+#if __has_attribute(target_clones)
+#define MISS_KERNEL __attribute__((target_clones("arch=x86-64-v4", "default")))
+#endif
+#endif
+#ifndef MISS_KERNEL
+#define MISS_KERNEL
+#endif
+
+#define mload(p) \
+	__extension__ ({ v8d mload_v_; memcpy(&mload_v_, (p), sizeof(mload_v_)); mload_v_; })
+#define mstore(p, v) \
+	do { v8d mstore_v_ = (v); memcpy((p), &mstore_v_, sizeof(mstore_v_)); } while (0)
+#define msplat(x) \
+	__extension__ ({ double msplat_x_ = (x); \
+		(v8d) {msplat_x_, msplat_x_, msplat_x_, msplat_x_, msplat_x_, msplat_x_, msplat_x_, msplat_x_}; })
+#define msum(v) \
+	((((v)[0] + (v)[1]) + ((v)[2] + (v)[3])) + (((v)[4] + (v)[5]) + ((v)[6] + (v)[7])))
+
+/* exp(in) for in <= 0 on eight lanes (em.c's vexp_nonpos: 0 below -708) */
+static inline __attribute__((always_inline)) v8d
+mexp_nonpos(v8d x)
+{
+	const double shifter = 6755399441055744.0;
+	v8l			tiny = x < msplat(-708.0);
+	v8d			xc = (v8d) (((v8l) x & ~tiny) | ((v8l) msplat(-708.0) & tiny));
+	v8d			t = xc * msplat(1.4426950408889634074) + msplat(shifter);
+	v8d			n = t - msplat(shifter);
+	v8d			r = (xc - n * msplat(6.93147180369123816490e-01)) -
+		n * msplat(1.90821492927058770002e-10);
+	v8d			p;
+	v8l			bits;
+
+	p = msplat(1.0 / 6227020800.0);
+	p = p * r + msplat(1.0 / 479001600.0);
+	p = p * r + msplat(1.0 / 39916800.0);
+	p = p * r + msplat(1.0 / 3628800.0);
+	p = p * r + msplat(1.0 / 362880.0);
+	p = p * r + msplat(1.0 / 40320.0);
+	p = p * r + msplat(1.0 / 5040.0);
+	p = p * r + msplat(1.0 / 720.0);
+	p = p * r + msplat(1.0 / 120.0);
+	p = p * r + msplat(1.0 / 24.0);
+	p = p * r + msplat(1.0 / 6.0);
+	p = p * r + msplat(0.5);
+	p = p * r + msplat(1.0);
+	p = p * r + msplat(1.0);
+	bits = ((v8l) t + 1023) << 52;
+	p = p * (v8d) bits;
+	return (v8d) ((v8l) p & ~tiny);
+}
+
+/* Workspace of one pass (allocated per pass through the hooks). */
+typedef struct MissWork
+{
+	int			B;				/* rows per block, a multiple of 8 */
+	int			nbc;			/* covariance blocks: tied 1, else k */
+	double	   *prec;			/* full, tied: nbc x d x d precisions */
+	double	   *logw;			/* k */
+	double	   *logpc;			/* diag k x d, spherical k: log prec_chol */
+	double	   *Xb;				/* B x d, the block's rows, missing = 0 */
+	double	   *Ob;				/* B x d, 1 observed, 0 missing */
+	double	   *wb;				/* B (0 past the block's rows) */
+	double	   *R;				/* full, tied: k x B x d imputed residuals */
+	double	   *G;				/* B x d */
+	double	   *lp;				/* k x B */
+	double	   *cst;			/* runs x nbc: -|o|/2 log 2pi - log|S_oo|/2 */
+	double	   *arena;			/* per run and covariance block: C */
+	double	   *scratch;		/* 2 d x d + 3 d */
+	int		   *run_start;		/* B + 1 */
+	int		   *miss;			/* B x d: per run the missing features */
+	int		   *nmiss;			/* B */
+	size_t		arena_n;
+} MissWork;
+
+static void *
+miss_work_alloc(MissWork *mw, const GmmParams *p, int mm_max,
+				const GmmHooks *hooks)
+{
+	int			k = p->k;
+	int			d = p->d;
+	int			B;
+	size_t		nd;
+	size_t		ni;
+	double	   *buf;
+	bool		fullish = p->cov_type == GMM_COV_FULL || p->cov_type == GMM_COV_TIED;
+	size_t		nR;
+
+	mw->nbc = p->cov_type == GMM_COV_TIED ? 1 : k;
+	B = mw->B = miss_block_rows(k, d, mw->nbc, mm_max);
+	mw->arena_n = fullish ? (size_t) B * mw->nbc * (size_t) mm_max * mm_max : 0;
+	nR = fullish ? (size_t) k * B * d : 0;
+	nd = (fullish ? (size_t) mw->nbc * d * d : 0) + k + (size_t) k * d +
+		2 * (size_t) B * d + B +
+		nR + (size_t) B * d + (size_t) k * B +
+		(size_t) B * mw->nbc + mw->arena_n + 2 * (size_t) d * d + 3 * (size_t) d;
+	ni = (size_t) B + 1 + (size_t) B * d + B;
+	buf = hooks->alloc(sizeof(double) * nd + sizeof(int) * ni, hooks->arg);
+	mw->prec = buf;
+	mw->logw = mw->prec + (fullish ? (size_t) mw->nbc * d * d : 0);
+	mw->logpc = mw->logw + k;
+	mw->Xb = mw->logpc + (size_t) k * d;
+	mw->Ob = mw->Xb + (size_t) B * d;
+	mw->wb = mw->Ob + (size_t) B * d;
+	mw->R = mw->wb + B;
+	mw->G = mw->R + nR;
+	mw->lp = mw->G + (size_t) B * d;
+	mw->cst = mw->lp + (size_t) k * B;
+	mw->arena = mw->cst + (size_t) B * mw->nbc;
+	mw->scratch = mw->arena + mw->arena_n;
+	mw->run_start = (int *) (mw->scratch + 2 * (size_t) d * d + 3 * (size_t) d);
+	mw->miss = mw->run_start + B + 1;
+	mw->nmiss = mw->miss + (size_t) B * d;
+
+	for (int j = 0; j < k; j++)
+		mw->logw[j] = log(p->weights[j]);
+	if (!fullish)
+		for (size_t i = 0; i < gmm_cov_size(p->cov_type, k, d); i++)
+			mw->logpc[i] = log(p->prec_chol[i]);
+	if (fullish)
+	{
+		/* P = U U^T; U row-major upper is U^T column-major */
+		for (int c = 0; c < mw->nbc; c++)
+		{
+			const double *U = p->prec_chol + (size_t) c * d * d;
+			const double one = 1.0,
+						zero = 0.0;
+
+			dgemm_("T", "N", &d, &d, &d, &one, U, &d, U, &d, &zero,
+				   mw->prec + (size_t) c * d * d, &d, 1, 1);
+		}
+	}
+	return buf;
+}
+
+/*
+ * Responsibilities times weights (in place, lp k x B component-major) and
+ * the sum of w * log p(x) over the nb rows; rows nb .. B-1 have weight 0.
+ */
+MISS_KERNEL static double
+miss_responsibilities(int k, int nb, MissWork *mw)
+{
+	int			B = mw->B;
+	int			np = (nb + VW - 1) & ~(VW - 1);
+	double	   *m = mw->G;		/* free here: B doubles each */
+	double	   *sum = mw->G + B;
+	double		ll = 0.0;
+
+	for (int j = 0; j < k; j++)
+		for (int i = nb; i < np; i++)
+			mw->lp[(size_t) j * B + i] = 0.0;
+	for (int i = 0; i < np; i += VW)
+		mstore(m + i, mload(mw->lp + i));
+	for (int j = 1; j < k; j++)
+		for (int i = 0; i < np; i += VW)
+		{
+			v8d			a = mload(mw->lp + (size_t) j * B + i),
+						b = mload(m + i);
+			v8l			gt = a > b;
+
+			mstore(m + i, (v8d) (((v8l) a & gt) | ((v8l) b & ~gt)));
+		}
+	for (int i = 0; i < np; i += VW)
+		mstore(sum + i, msplat(0.0));
+	for (int j = 0; j < k; j++)
+	{
+		double	   *l = mw->lp + (size_t) j * B;
+
+		for (int i = 0; i < np; i += VW)
+		{
+			v8d			e = mexp_nonpos(mload(l + i) - mload(m + i));
+
+			mstore(l + i, e);
+			mstore(sum + i, mload(sum + i) + e);
+		}
+	}
+	for (int i = 0; i < np; i += VW)
+		mstore(sum + i, mload(mw->wb + i) / mload(sum + i));
+	for (int i = 0; i < nb; i++)
+		if (mw->wb[i] != 1.0)
+			ll += mw->wb[i] * (m[i] + log(mw->wb[i] / sum[i]));	/* sum: w / sum exp */
+		else
+		{
+			/* unit weights: one log per 32 rows of the product of 1/sum in [1, k] */
+			double		prod = 1.0;
+			int			i1 = i;
+
+			while (i1 < nb && i1 < i + 32 && mw->wb[i1] == 1.0)
+			{
+				ll += m[i1];
+				prod /= sum[i1];
+				i1++;
+			}
+			ll += log(prod);
+			i = i1 - 1;
+		}
+	for (int j = 0; j < k; j++)
+	{
+		double	   *l = mw->lp + (size_t) j * B;
+
+		for (int i = 0; i < np; i += VW)
+			mstore(l + i, mload(l + i) * mload(sum + i));
+	}
+	return ll;
+}
+
+/*
+ * One block of nb rows (sorted by pattern, gathered into mw->Xb, Ob, wb)
+ * against p into s.  Returns GMM_ERR_NOT_PD (with *bad) if a P_mm cannot be
+ * factored, which only rounding can cause.
+ */
+MISS_KERNEL static GmmStatus
+miss_block(GmmStats *s, const GmmParams *p, int nb, MissWork *mw, int *bad)
+{
+	int			k = p->k;
+	int			d = p->d;
+	int			d8 = d & ~(VW - 1);
+	int			B = mw->B;
+	int			nruns = 0;
+	bool		fullish = p->cov_type == GMM_COV_FULL || p->cov_type == GMM_COV_TIED;
+	bool		diag = p->cov_type == GMM_COV_DIAG;
+	size_t		aoff = 0;
+	const double one = 1.0,
+				zero = 0.0;
+
+	/* runs of one pattern */
+	for (int i = 0; i < nb; i++)
+	{
+		const double *o = mw->Ob + (size_t) i * d;
+
+		if (i == 0 || memcmp(o, o - d, sizeof(double) * d) != 0)
+		{
+			int			c = 0;
+
+			mw->run_start[nruns] = i;
+			for (int t = 0; t < d; t++)
+				if (o[t] == 0.0)
+					mw->miss[(size_t) nruns * d + c++] = t;
+			mw->nmiss[nruns] = c;
+			nruns++;
+		}
+	}
+	mw->run_start[nruns] = nb;
+
+	/* per run and covariance block: C = P_mm^-1 and the log-density constant */
+	for (int r = 0; r < nruns; r++)
+	{
+		int			mm = mw->nmiss[r];
+		const int  *M = mw->miss + (size_t) r * d;
+
+		for (int c = 0; c < mw->nbc; c++)
+		{
+			double	   *cst = mw->cst + (size_t) r * mw->nbc + c;
+
+			*cst = -0.5 * (d - mm) * LOG_2PI + p->log_det[c];
+			if (mm == 0)
+				continue;
+			if (fullish)
+			{
+				const double *P = mw->prec + (size_t) c * d * d;
+				double	   *C = mw->arena + aoff;
+				double		ldm;
+
+				for (int a = 0; a < mm; a++)
+					for (int b = 0; b < mm; b++)
+						C[a * mm + b] = P[(size_t) M[a] * d + M[b]];
+				ldm = small_chol_inverse(C, mm, mw->scratch);
+				if (isnan(ldm))
+				{
+					*bad = c;
+					return GMM_ERR_NOT_PD;
+				}
+				*cst -= 0.5 * ldm;
+				aoff += (size_t) mm * mm;
+			}
+			else
+			{
+				/* diag, spherical: drop the missing features' log(prec) */
+				for (int a = 0; a < mm; a++)
+					*cst -= diag ? mw->logpc[(size_t) c * d + M[a]] :
+						mw->logpc[c];
+			}
+		}
+	}
+
+	/* E-step: log-probabilities per component (full, tied: imputed residuals) */
+	for (int j = 0; j < k; j++)
+	{
+		const double *mu = p->means + (size_t) j * d;
+		double	   *lp = mw->lp + (size_t) j * B;
+		int			c = p->cov_type == GMM_COV_TIED ? 0 : j;
+
+		if (fullish)
+		{
+			const double *P = mw->prec + (size_t) c * d * d;
+			double	   *R = mw->R + (size_t) j * B * d;
+
+			for (int i = 0; i < nb; i++)
+			{
+				const double *x = mw->Xb + (size_t) i * d;
+				const double *o = mw->Ob + (size_t) i * d;
+				double	   *ri = R + (size_t) i * d;
+
+				for (int t = 0; t < d8; t += VW)
+					mstore(ri + t, mload(o + t) * (mload(x + t) - mload(mu + t)));
+				for (int t = d8; t < d; t++)
+					ri[t] = o[t] * (x[t] - mu[t]);
+			}
+			/* G (row-major nb x d) = R P; P symmetric */
+			dgemm_("N", "N", &d, &nb, &d, &one, P, &d, R, &d, &zero, mw->G, &d,
+				   1, 1);
+			aoff = 0;
+			for (int r = 0; r < nruns; r++)
+			{
+				int			mm = mw->nmiss[r];
+				const int  *M = mw->miss + (size_t) r * d;
+				double		cst = mw->cst[(size_t) r * mw->nbc + c];
+				const double *C = NULL;
+
+				if (mm > 0)
+				{
+					/* the arena holds runs in order, nbc blocks each */
+					size_t		per = (size_t) mm * mm;
+
+					C = mw->arena + aoff + (size_t) c * per;
+					aoff += per * mw->nbc;
+				}
+				for (int i = mw->run_start[r]; i < mw->run_start[r + 1]; i++)
+				{
+					double	   *ri = R + (size_t) i * d;
+					const double *g = mw->G + (size_t) i * d;
+					v8d			qv = msplat(0.0);
+					double		q;
+
+					for (int t = 0; t < d8; t += VW)
+						qv += mload(ri + t) * mload(g + t);
+					q = msum(qv);
+					for (int t = d8; t < d; t++)
+						q += ri[t] * g[t];
+					for (int a = 0; a < mm; a++)
+					{
+						double		v = 0.0;
+
+						for (int b = 0; b < mm; b++)
+							v += C[a * mm + b] * g[M[b]];
+						q -= g[M[a]] * v;
+						ri[M[a]] = -v;
+					}
+					if (q < 0.0)
+						q = 0.0;	/* rounding only */
+					lp[i] = mw->logw[j] + cst - 0.5 * (isnan(q) ? INFINITY : q);
+				}
+			}
+		}
+		else
+		{
+			double	   *pcv = mw->scratch;	/* d: the scale of each feature */
+
+			for (int t = 0; t < d; t++)
+				pcv[t] = diag ? p->prec_chol[(size_t) j * d + t] : p->prec_chol[j];
+			for (int r = 0; r < nruns; r++)
+			{
+				double		cst = mw->cst[(size_t) r * mw->nbc + c] + mw->logw[j];
+
+				for (int i = mw->run_start[r]; i < mw->run_start[r + 1]; i++)
+				{
+					const double *x = mw->Xb + (size_t) i * d;
+					const double *o = mw->Ob + (size_t) i * d;
+					v8d			qv = msplat(0.0);
+					double		q;
+
+					for (int t = 0; t < d8; t += VW)
+					{
+						v8d			z = mload(o + t) * (mload(x + t) - mload(mu + t)) *
+							mload(pcv + t);
+
+						qv += z * z;
+					}
+					q = msum(qv);
+					for (int t = d8; t < d; t++)
+					{
+						double		z = o[t] * (x[t] - mu[t]) * pcv[t];
+
+						q += z * z;
+					}
+					lp[i] = cst - 0.5 * (isnan(q) ? INFINITY : q);
+				}
+			}
+		}
+	}
+
+	/* responsibilities (times the weights) and the log-likelihood */
+	s->sum_loglik += miss_responsibilities(k, nb, mw);
+	for (int i = 0; i < nb; i++)
+		s->sum_w += mw->wb[i];
+	s->n_rows += nb;
+
+	/* the expected sufficient statistics */
+	for (int j = 0; j < k; j++)
+	{
+		const double *mu = p->means + (size_t) j * d;
+		const double *sh = s->shift + (p->cov_type == GMM_COV_TIED ? 0 : (size_t) j * d);
+		const double *wr = mw->lp + (size_t) j * B;
+		double	   *s1 = s->s1 + (size_t) j * d;
+		double		mass = 0.0;
+
+		for (int i = 0; i < nb; i++)
+			mass += wr[i];
+		s->s0[j] += mass;
+		if (mass == 0.0)
+			continue;
+		if (fullish)
+		{
+			double	   *R = mw->R + (size_t) j * B * d;
+			double	   *S2 = s->s2 + (p->cov_type == GMM_COV_FULL ? (size_t) j * d * d : 0);
+			double	   *ms = mw->scratch;	/* d: mu - shift */
+
+			for (int t = 0; t < d; t++)
+				ms[t] = mu[t] - sh[t];
+			/* Y = xhat - shift = R + mu - shift; s1 += w r Y; G = sqrt(w r) Y */
+			for (int i = 0; i < nb; i++)
+			{
+				double	   *ri = R + (size_t) i * d;
+				double	   *gi = mw->G + (size_t) i * d;
+				double		sq = sqrt(wr[i]);
+
+				for (int t = 0; t < d8; t += VW)
+				{
+					v8d			y = mload(ri + t) + mload(ms + t);
+
+					mstore(s1 + t, mload(s1 + t) + msplat(wr[i]) * y);
+					mstore(gi + t, msplat(sq) * y);
+				}
+				for (int t = d8; t < d; t++)
+				{
+					double		y = ri[t] + ms[t];
+
+					s1[t] += wr[i] * y;
+					gi[t] = sq * y;
+				}
+			}
+			/* column-major upper of Z^T Z (Z nb x d row-major) = row-major lower */
+			dsyrk_("U", "N", &d, &nb, &one, mw->G, &d, &one, S2, &d, 1, 1);
+			aoff = 0;
+			for (int r = 0; r < nruns; r++)
+			{
+				int			mm = mw->nmiss[r];
+				const int  *M = mw->miss + (size_t) r * d;
+				int			c = p->cov_type == GMM_COV_FULL ? j : 0;
+				const double *C;
+				double		mr = 0.0;
+				size_t		per = (size_t) mm * mm;
+
+				if (mm == 0)
+					continue;
+				C = mw->arena + aoff + (size_t) c * per;
+				aoff += per * mw->nbc;
+				for (int i = mw->run_start[r]; i < mw->run_start[r + 1]; i++)
+					mr += wr[i];
+				for (int a = 0; a < mm; a++)
+					for (int b = 0; b <= a; b++)
+						S2[(size_t) M[a] * d + M[b]] += mr * C[a * mm + b];
+			}
+		}
+		else
+		{
+			/*
+			 * Per feature over the rows: A0 = sum w r o, A1 = sum w r o (x -
+			 * shift), A2 = sum w r o (x - shift)^2; a missing value counts as
+			 * xhat = mu with conditional variance var.
+			 */
+			double	   *A0 = mw->scratch;
+			double	   *A1 = A0 + d;
+			double	   *A2 = A1 + d;
+			double	   *s2 = s->s2 + (size_t) j * d;
+
+			memset(A0, 0, sizeof(double) * 3 * d);
+			for (int i = 0; i < nb; i++)
+			{
+				const double *x = mw->Xb + (size_t) i * d;
+				const double *o = mw->Ob + (size_t) i * d;
+				v8d			w8 = msplat(wr[i]);
+
+				for (int t = 0; t < d8; t += VW)
+				{
+					v8d			a = w8 * mload(o + t);
+					v8d			y = mload(x + t) - mload(sh + t);
+					v8d			ay = a * y;
+
+					mstore(A0 + t, mload(A0 + t) + a);
+					mstore(A1 + t, mload(A1 + t) + ay);
+					mstore(A2 + t, mload(A2 + t) + ay * y);
+				}
+				for (int t = d8; t < d; t++)
+				{
+					double		a = wr[i] * o[t];
+					double		y = x[t] - sh[t];
+
+					A0[t] += a;
+					A1[t] += a * y;
+					A2[t] += a * y * y;
+				}
+			}
+			for (int t = 0; t < d; t++)
+			{
+				double		mt = mass - A0[t];
+				double		ms = mu[t] - sh[t];
+				double		var = diag ? p->covariances[(size_t) j * d + t] :
+					p->covariances[j];
+
+				if (mt < 0.0)
+					mt = 0.0;
+				s1[t] += A1[t] + ms * mt;
+				s2[t] += A2[t] + (ms * ms + var) * mt;
+			}
+		}
+	}
+	return GMM_OK;
+}
+
+/* one row into the block: the values with 0 for NaN, and 1/0 observed */
+MISS_KERNEL static void
+miss_gather(const double *x, int d, double *xb, double *ob)
+{
+	int			d8 = d & ~(VW - 1);
+
+	for (int t = 0; t < d8; t += VW)
+	{
+		v8d			v = mload(x + t);
+		v8l			obs = v == v;
+
+		mstore(xb + t, (v8d) ((v8l) v & obs));
+		mstore(ob + t, (v8d) ((v8l) msplat(1.0) & obs));
+	}
+	for (int t = d8; t < d; t++)
+	{
+		bool		miss = isnan(x[t]);
+
+		xb[t] = miss ? 0.0 : x[t];
+		ob[t] = miss ? 0.0 : 1.0;
+	}
+}
+
+/* the E-step over the planned rows (sorted, usable) against p, into s */
+static GmmStatus
+miss_pass(GmmStats *s, const GmmParams *p, const double *X, const double *w,
+		  const MissRow *rows, size_t n, int mm_max, const GmmHooks *hooks,
+		  int *bad)
+{
+	MissWork	mw;
+	void	   *buf = miss_work_alloc(&mw, p, mm_max, hooks);
+	int			d = p->d;
+	GmmStatus	st = GMM_OK;
+
+	for (size_t i0 = 0; i0 < n && st == GMM_OK; i0 += mw.B)
+	{
+		int			nb = (int) (n - i0 < (size_t) mw.B ? n - i0 : (size_t) mw.B);
+
+		hooks->check_interrupts(hooks->arg);
+		for (int i = 0; i < nb; i++)
+		{
+			size_t		r = rows[i0 + i].idx;
+
+			miss_gather(X + r * (size_t) d, d, mw.Xb + (size_t) i * d,
+						mw.Ob + (size_t) i * d);
+			mw.wb[i] = gmm_row_weight(w, r);
+		}
+		for (int i = nb; i < mw.B; i++)
+			mw.wb[i] = 0.0;
+		st = miss_block(s, p, nb, &mw, bad);
+	}
+	hooks->release(buf, hooks->arg);
+	return st;
+}
+
+GmmStatus
+gmm_stats_accumulate_missing(GmmStats *s, const GmmParams *model,
+							 const double *X, const double *w, size_t n,
+							 const GmmHooks *hooks, int64_t *n_missing,
+							 int *bad)
+{
+	MissRow    *rows;
+	size_t		m;
+	int			mm_max;
+	int64_t		nmiss;
+	double		sw;
+	GmmStatus	st;
+
+	if (n == 0)
+	{
+		if (n_missing)
+			*n_missing = 0;
+		return GMM_OK;
+	}
+	rows = hooks->alloc(sizeof(MissRow) * 2 * n, hooks->arg);
+	m = plan_rows(X, w, n, model->d, model->k, model->cov_type, rows,
+				  rows + n, &mm_max, &nmiss, &sw);
+	st = miss_pass(s, model, X, w, rows, m, mm_max, hooks, bad);
+	hooks->release(rows, hooks->arg);
+	if (n_missing)
+		*n_missing = nmiss;
+	return st;
+}
+
+/* ---------------------------------------------------------------------
+ * The fit
+ * ---------------------------------------------------------------------
+ */
+
+static void
+report(const GmmFitOptions *opt, GmmProgressKind kind, int init, int iter,
+	   double lb, double change, bool converged)
+{
+	GmmProgress ev;
+
+	if (opt->progress == NULL)
+		return;
+	ev.kind = kind;
+	ev.init = init;
+	ev.iter = iter;
+	ev.lower_bound = lb;
+	ev.change = change;
+	ev.converged = converged;
+	opt->progress(&ev, opt->progress_arg);
+}
+
+static void
+params_copy(GmmParams *dst, const GmmParams *src)
+{
+	size_t		c = gmm_cov_size(src->cov_type, src->k, src->d);
+
+	memcpy(dst->weights, src->weights, sizeof(double) * src->k);
+	memcpy(dst->means, src->means, sizeof(double) * src->k * src->d);
+	memcpy(dst->covariances, src->covariances, sizeof(double) * c);
+	memcpy(dst->prec_chol, src->prec_chol, sizeof(double) * c);
+	memcpy(dst->log_det, src->log_det, sizeof(double) * src->k);
+}
+
+typedef struct MissFit
+{
+	const double *X;
+	const double *w;
+	int			d;
+	const MissRow *rows;
+	size_t		n;				/* usable rows, in rows[] */
+	size_t		n_all;			/* rows of X */
+	int			mm_max;
+	const GmmFitOptions *opt;
+	const GmmHooks *hooks;
+	GmmStats	st;
+	GmmParams	cur;
+	GmmParams	best;
+	GmmParams	prev;
+} MissFit;
+
+/* E-step of p into f->st (shifted by p's means); the mean log-likelihood */
+static GmmStatus
+miss_estep(MissFit *f, const GmmParams *p, double *ll, int *bad)
+{
+	GmmStatus	st;
+
+	gmm_stats_reset(&f->st, p);
+	st = miss_pass(&f->st, p, f->X, f->w, f->rows, f->n, f->mm_max, f->hooks, bad);
+	*ll = f->st.sum_loglik / f->st.sum_w;
+	return st;
+}
+
+/*
+ * M-step of f->st into f->cur.  When a component's shifted scatter cancelled
+ * (see gmm_stats_cancelled), the statistics are taken again against the same
+ * parameters (kept in f->prev), shifted by the new means, and the M-step
+ * redone: the missing-data counterpart of mstep_centred.c.
+ */
+static GmmStatus
+miss_mstep(MissFit *f, bool *flag, int *bad)
+{
+	int			k = f->cur.k;
+	int			d = f->d;
+	GmmStatus	st;
+
+	if (gmm_stats_cancelled(&f->st, flag) == 0)
+		return gmm_stats_mstep(&f->st, f->opt->reg_covar, &f->cur, bad);
+	params_copy(&f->prev, &f->cur);
+	gmm_stats_mstep_params(&f->st, f->opt->reg_covar, &f->cur);
+	gmm_stats_reset(&f->st, &f->prev);
+	if (f->st.cov_type == GMM_COV_TIED)
+	{
+		memset(f->st.shift, 0, sizeof(double) * d);
+		for (int j = 0; j < k; j++)
+			for (int t = 0; t < d; t++)
+				f->st.shift[t] += f->cur.weights[j] * f->cur.means[(size_t) j * d + t];
+	}
+	else
+		memcpy(f->st.shift, f->cur.means, sizeof(double) * k * d);
+	st = miss_pass(&f->st, &f->prev, f->X, f->w, f->rows, f->n, f->mm_max,
+				   f->hooks, bad);
+	if (st != GMM_OK)
+		return st;
+	return gmm_stats_mstep(&f->st, f->opt->reg_covar, &f->cur, bad);
+}
+
+/*
+ * The rows the initialisation runs on (see the header comment) into a new
+ * array *Xi (and weights *wi, NULL when w is), *ni rows.  GMM_ERR_NO_OBSERVED
+ * (feature *bad) when the mean imputation finds a feature never observed.
+ */
+static GmmStatus
+init_rows(const MissFit *f, int k, bool all_given, double **Xi, double **wi,
+		  size_t *ni, int *bad)
+{
+	int			d = f->d;
+	size_t		nc = 0;
+	size_t		nall = 0;
+	size_t		m = 0;
+	const GmmHooks *hooks = f->hooks;
+	const double *X = f->X;
+	double	   *mean = hooks->alloc(sizeof(double) * 2 * d, hooks->arg);
+	double	   *mass = mean + d;
+	bool		complete;
+
+	memset(mean, 0, sizeof(double) * 2 * d);
+	for (size_t i = 0; i < f->n; i++)
+	{
+		size_t		r = f->rows[i].idx;
+		const double *x = X + r * d;
+		double		wr = gmm_row_weight(f->w, r);
+		int			c = 0;
+
+		for (int t = 0; t < d; t++)
+			if (!isnan(x[t]))
+			{
+				mean[t] += wr * x[t];
+				mass[t] += wr;
+			}
+			else
+				c++;
+		nc += c == 0 ? 1 : 0;
+	}
+	complete = nc >= (size_t) 10 * k;
+	if (!complete)
+		for (int t = 0; t < d; t++)
+		{
+			if (!(mass[t] > 0.0) && all_given)
+				mass[t] = 1.0;	/* nothing is estimated: any value does */
+			if (!(mass[t] > 0.0))
+			{
+				*bad = t;
+				hooks->release(mean, hooks->arg);
+				return GMM_ERR_NO_OBSERVED;
+			}
+			mean[t] /= mass[t];
+		}
+	nall = complete ? nc : f->n;
+	*Xi = hooks->alloc(sizeof(double) * nall * d, hooks->arg);
+	*wi = f->w ? hooks->alloc(sizeof(double) * nall, hooks->arg) : NULL;
+	/* in the rows' own order, as the complete-data fit would see them */
+	for (size_t r = 0; r < f->n_all && m < nall; r++)
+	{
+		const double *x = X + r * d;
+		int			c;
+
+		if (!(gmm_row_weight(f->w, r) > 0.0))
+			continue;
+		c = row_nmiss(x, d);
+		if (c == d || (complete && c > 0))
+			continue;
+		for (int t = 0; t < d; t++)
+			(*Xi)[m * d + t] = isnan(x[t]) ? mean[t] : x[t];
+		if (f->w)
+			(*wi)[m] = f->w[r];
+		m++;
+	}
+	hooks->release(mean, hooks->arg);
+	*ni = m;
+	return GMM_OK;
+}
+
+GmmStatus
+gmm_fit_missing(const double *X, const double *w, size_t n, int d,
+				const GmmFitOptions *opt, const GmmHooks *hooks, GmmParams *out,
+				GmmFitResult *res)
+{
+	int			k = opt->n_components;
+	GmmCovType	t = opt->cov_type;
+	size_t		np = gmm_params_ndoubles(t, k, d);
+	MissFit		f;
+	MissRow    *rows;
+	double	   *buf;
+	bool	   *flag;
+	double	   *Xi = NULL;
+	double	   *wi = NULL;
+	size_t		ni = 0;
+	double		sum_w;
+	int64_t		n_missing;
+	double		best_lb = -INFINITY;
+	int			n_init = opt->n_init;
+	int			bad = -1;
+	GmmStatus	st = GMM_OK;
+
+	memset(res, 0, sizeof(*res));
+	res->bad_component = -1;
+	res->lower_bound = -INFINITY;
+
+	memset(&f, 0, sizeof(f));
+	rows = hooks->alloc(sizeof(MissRow) * 2 * (n > 0 ? n : 1), hooks->arg);
+	f.n = plan_rows(X, w, n, d, k, t, rows, rows + n, &f.mm_max, &n_missing,
+					&sum_w);
+	f.X = X;
+	f.n_all = n;
+	f.w = w;
+	f.d = d;
+	f.rows = rows;
+	f.opt = opt;
+	f.hooks = hooks;
+	res->n_samples = (int64_t) f.n;
+	res->sum_weights = sum_w;
+	res->n_missing = n_missing;
+	if (f.n == 0 || !(sum_w > 0.0))
+	{
+		hooks->release(rows, hooks->arg);
+		return GMM_ERR_ZERO_WEIGHT;
+	}
+	if (f.n < (size_t) k)
+	{
+		hooks->release(rows, hooks->arg);
+		return GMM_ERR_TOO_FEW_SAMPLES;
+	}
+
+	buf = hooks->alloc(sizeof(double) * (gmm_stats_ndoubles(t, k, d) + 3 * np),
+					   hooks->arg);
+	flag = hooks->alloc(sizeof(bool) * k, hooks->arg);
+	gmm_stats_bind(&f.st, t, k, d, buf);
+	gmm_params_bind(&f.cur, t, k, d, buf + gmm_stats_ndoubles(t, k, d));
+	gmm_params_bind(&f.best, t, k, d, f.cur.weights + np);
+	gmm_params_bind(&f.prev, t, k, d, f.best.weights + np);
+
+	if (opt->warm_start ||
+		(opt->weights_init && opt->means_init && opt->precisions_init))
+		n_init = 1;
+	if (!opt->warm_start)
+		st = init_rows(&f, k, opt->weights_init && opt->means_init &&
+					   opt->precisions_init, &Xi, &wi, &ni, &bad);
+
+	for (int run = 0; run < n_init && st == GMM_OK; run++)
+	{
+		double		lb = opt->warm_start && isfinite(opt->warm_lower_bound) ?
+			opt->warm_lower_bound : -INFINITY;
+		int			n_iter = 0;
+		bool		conv = false;
+
+		report(opt, GMM_PROGRESS_INIT_BEGIN, run, 0, 0.0, 0.0, false);
+		if (opt->warm_start)
+		{
+			params_copy(&f.cur, opt->warm_start);
+			st = gmm_compute_precision_cholesky(&f.cur, &bad);
+		}
+		else
+		{
+			GmmFitOptions io = *opt;
+			GmmFitResult ir;
+
+			io.max_iter = 0;
+			io.n_init = 1;
+			io.first_init = opt->first_init + run;
+			io.progress = NULL;
+			io.warm_start = NULL;
+			st = gmm_fit(Xi, wi, ni, d, &io, hooks, &f.cur, &ir);
+			bad = ir.bad_component;
+		}
+		for (int it = 1; st == GMM_OK && it <= opt->max_iter; it++)
+		{
+			double		prev = lb;
+
+			hooks->check_interrupts(hooks->arg);
+			st = miss_estep(&f, &f.cur, &lb, &bad);
+			if (st == GMM_OK)
+				st = miss_mstep(&f, flag, &bad);
+			if (st != GMM_OK)
+				break;
+			n_iter = it;
+			report(opt, GMM_PROGRESS_ITER_END, run, it, lb, lb - prev, false);
+			if (fabs(lb - prev) < opt->tol)
+			{
+				conv = true;
+				break;
+			}
+		}
+		if (st != GMM_OK)
+			break;
+		report(opt, GMM_PROGRESS_INIT_END, run, n_iter, lb, 0.0, conv);
+		if (opt->max_iter == 0 || lb > best_lb || best_lb == -INFINITY)
+		{
+			best_lb = lb;
+			params_copy(&f.best, &f.cur);
+			res->n_iter = n_iter;
+			res->converged = conv;
+			res->best_init = run;
+		}
+	}
+
+	if (st == GMM_OK)
+	{
+		double		ll;
+
+		params_copy(out, &f.best);
+		res->lower_bound = best_lb;
+		st = miss_estep(&f, out, &ll, &bad);
+		res->log_likelihood = ll;
+	}
+	if (st != GMM_OK)
+		res->bad_component = bad;
+
+	if (Xi)
+		hooks->release(Xi, hooks->arg);
+	if (wi)
+		hooks->release(wi, hooks->arg);
+	hooks->release(flag, hooks->arg);
+	hooks->release(buf, hooks->arg);
+	hooks->release(rows, hooks->arg);
+	return st;
+}
