@@ -1,0 +1,528 @@
+/*
+ * marginal.c
+ *	  Missing values: the mixture's marginal over the observed features of a
+ *	  row (its log-density, without a factorisation per row), marginal and
+ *	  conditional mixtures, and imputation by conditional means.  Part of the
+ *	  numerical core: no PostgreSQL headers.
+ *
+ * A missing feature is NaN in a packed row of doubles (a user's NaN is an
+ * input error, rejected before the core sees the row).
+ *
+ * The marginal of component j over the observed features o is N(mu_o,
+ * S_oo).  Rather than factor S_oo for every row (o^3/3 per component), the
+ * full and tied paths use the model's precision P = U U^T (U = prec_chol,
+ * upper) and its Schur complement over the missing features m:
+ *		S_oo^-1 = P_oo - P_om P_mm^-1 P_mo,
+ *		log det S_oo = log det S + log det P_mm,
+ * and the quadratic form is the full one at the conditional mean of the
+ * missing part, y_m = -P_mm^-1 P_mo y_o (y = x - mu), where it is smallest:
+ *		y_o^T S_oo^-1 y_o = min over y_m of ||U^T y||^2.
+ * With z = U^T y for y_m = 0 (o rows of U, about o d / 2 multiply-adds),
+ * P_mo y_o = U_m z, P_mm = U_m U_m^T (m x m, m(m+1)/2 dot products of rows
+ * of U), one m x m Cholesky factor, and z + U_m^T y_m, the quadratic form is
+ * a sum of squares (no cancellation in a difference of two forms).  The
+ * same step gives the conditional means (mu_m + y_m) and covariances
+ * (P_mm^-1) that imputation and conditioning need.  Diagonal and
+ * spherical components factor over features: the missing terms are left
+ * out.
+ */
+#include <math.h>
+#include <string.h>
+
+#include "gmm_core.h"
+
+#define LOG_2PI 1.8378770664093454836
+
+int
+gmm_row_count_missing(const double *x, int d)
+{
+	int			m = 0;
+
+	for (int t = 0; t < d; t++)
+		m += isnan(x[t]) ? 1 : 0;
+	return m;
+}
+
+size_t
+gmm_missing_work_ndoubles(GmmCovType t, int k, int d, int m)
+{
+	(void) t;
+	/* indices (d, as doubles), y, z, b (d each), G (m x m), means (k x m),
+	 * responsibilities (k), a column (m) */
+	return 4 * (size_t) d + (size_t) m * m + (size_t) k * m + k + m + 8;
+}
+
+/* In-place lower Cholesky factor of the n x n row-major a; false if not PD. */
+static bool
+chol_lower(double *a, int n)
+{
+	for (int i = 0; i < n; i++)
+	{
+		for (int j = 0; j <= i; j++)
+		{
+			double		s = a[(size_t) i * n + j];
+
+			for (int l = 0; l < j; l++)
+				s -= a[(size_t) i * n + l] * a[(size_t) j * n + l];
+			if (i == j)
+			{
+				if (!(s > 0.0) || !isfinite(s))
+					return false;
+				a[(size_t) i * n + i] = sqrt(s);
+			}
+			else
+				a[(size_t) i * n + j] = s / a[(size_t) j * n + j];
+		}
+		for (int j = i + 1; j < n; j++)
+			a[(size_t) i * n + j] = 0.0;
+	}
+	return true;
+}
+
+/* b = -(L L^T)^-1 b in place (L lower, n x n) */
+static void
+chol_solve_neg(const double *L, int n, double *b)
+{
+	for (int i = 0; i < n; i++)
+	{
+		double		s = b[i];
+
+		for (int l = 0; l < i; l++)
+			s -= L[(size_t) i * n + l] * b[l];
+		b[i] = s / L[(size_t) i * n + i];
+	}
+	for (int i = n - 1; i >= 0; i--)
+	{
+		double		s = b[i];
+
+		for (int l = i + 1; l < n; l++)
+			s -= L[(size_t) l * n + i] * b[l];
+		b[i] = s / L[(size_t) i * n + i];
+	}
+	for (int i = 0; i < n; i++)
+		b[i] = -b[i];
+}
+
+/*
+ * The workspace of one row: which features are missing, and the vectors of
+ * the Schur step.
+ */
+typedef struct MissingRow
+{
+	int			d;
+	int			m;				/* missing features */
+	int		   *mi;				/* their positions, increasing */
+	double	   *y;				/* d */
+	double	   *z;				/* d */
+	double	   *b;				/* d (m used) */
+	double	   *G;				/* m x m */
+	double	   *cmeans;			/* k x m: conditional mean offsets y_m */
+} MissingRow;
+
+static void
+missing_row_bind(MissingRow *r, const double *x, int k, int d, double *work)
+{
+	r->d = d;
+	r->mi = (int *) work;
+	r->m = 0;
+	for (int t = 0; t < d; t++)
+		if (isnan(x[t]))
+			r->mi[r->m++] = t;
+	r->y = work + d;
+	r->z = r->y + d;
+	r->b = r->z + d;
+	r->G = r->b + d;
+	r->cmeans = r->G + (size_t) r->m * r->m;
+	(void) k;
+}
+
+/* G = P_mm = U_m U_m^T (rows mi of U, nonzero from column mi on), factored */
+static bool
+schur_factor(const double *U, const MissingRow *r)
+{
+	int			d = r->d;
+	int			m = r->m;
+
+	for (int a = 0; a < m; a++)
+		for (int c = 0; c <= a; c++)
+		{
+			const double *ua = U + (size_t) r->mi[a] * d;
+			const double *uc = U + (size_t) r->mi[c] * d;
+			double		s = 0.0;
+
+			/* mi[a] >= mi[c]: row a is zero before column mi[a] */
+			for (int t = r->mi[a]; t < d; t++)
+				s += ua[t] * uc[t];
+			r->G[(size_t) a * m + c] = s;
+			r->G[(size_t) c * m + a] = s;
+		}
+	return chol_lower(r->G, m);
+}
+
+/*
+ * Full or tied component j of the row x: the quadratic form of the observed
+ * part, with the conditional mean offsets y_m in dm (m doubles).  G holds
+ * the factor of schur_factor for U.  NaN if the observed part overflows.
+ */
+static double
+schur_quad(const GmmParams *p, int j, const double *x, const double *U,
+		   const MissingRow *r, double *dm)
+{
+	int			d = p->d;
+	int			m = r->m;
+	const double *mu = p->means + (size_t) j * d;
+	double	   *y = r->y;
+	double	   *z = r->z;
+	double		q = 0.0;
+	int			a = 0;
+
+	for (int t = 0; t < d; t++)
+	{
+		y[t] = (a < m && r->mi[a] == t) ? 0.0 : x[t] - mu[t];
+		if (a < m && r->mi[a] == t)
+			a++;
+		z[t] = 0.0;
+	}
+	/* z = U^T y: row s of U, from column s on, times y_s */
+	for (int s = 0; s < d; s++)
+	{
+		const double *u = U + (size_t) s * d;
+		double		ys = y[s];
+
+		if (ys == 0.0)
+			continue;
+		for (int t = s; t < d; t++)
+			z[t] += ys * u[t];
+	}
+	if (m > 0)
+	{
+		/* b = U_m z, then y_m = -G^-1 b, then z += U_m^T y_m */
+		for (a = 0; a < m; a++)
+		{
+			const double *u = U + (size_t) r->mi[a] * d;
+			double		s = 0.0;
+
+			for (int t = r->mi[a]; t < d; t++)
+				s += u[t] * z[t];
+			dm[a] = s;
+		}
+		chol_solve_neg(r->G, m, dm);
+		for (a = 0; a < m; a++)
+		{
+			const double *u = U + (size_t) r->mi[a] * d;
+			double		ya = dm[a];
+
+			for (int t = r->mi[a]; t < d; t++)
+				z[t] += ya * u[t];
+		}
+	}
+	for (int t = 0; t < d; t++)
+		q += z[t] * z[t];
+	return isnan(q) ? INFINITY : q;
+}
+
+/* log of the diagonal of the m x m lower factor in G, summed */
+static double
+schur_log_diag(const MissingRow *r)
+{
+	double		s = 0.0;
+
+	for (int a = 0; a < r->m; a++)
+		s += log(r->G[(size_t) a * r->m + a]);
+	return s;
+}
+
+/*
+ * logprob[j] for every component, and the conditional mean offsets of each
+ * component in r->cmeans (full and tied; zero for diag and spherical).
+ * Returns false when a P_mm cannot be factored (a precision so badly
+ * conditioned that a principal block of it is numerically singular).
+ */
+static bool
+missing_log_prob(const GmmParams *p, const double *log_weights,
+				 const double *x, MissingRow *r, double *logprob)
+{
+	int			k = p->k;
+	int			d = p->d;
+	int			m = r->m;
+	double		cst = (d - m) * LOG_2PI;
+
+	switch (p->cov_type)
+	{
+		case GMM_COV_FULL:
+		case GMM_COV_TIED:
+			{
+				double		ld = 0.0;
+
+				for (int j = 0; j < k; j++)
+				{
+					const double *U = p->prec_chol +
+						(p->cov_type == GMM_COV_FULL ? (size_t) j * d * d : 0);
+					double		q;
+
+					if (p->cov_type == GMM_COV_FULL || j == 0)
+					{
+						if (!schur_factor(U, r))
+							return false;
+						ld = schur_log_diag(r);
+					}
+					q = schur_quad(p, j, x, U, r, r->cmeans + (size_t) j * m);
+					logprob[j] = log_weights[j] + (p->log_det[j] - ld) -
+						0.5 * (cst + q);
+				}
+				return true;
+			}
+		case GMM_COV_DIAG:
+			for (int j = 0; j < k; j++)
+			{
+				const double *mu = p->means + (size_t) j * d;
+				const double *pc = p->prec_chol + (size_t) j * d;
+				double		q = 0.0;
+				double		ld = p->log_det[j];
+
+				for (int t = 0; t < d; t++)
+				{
+					double		zt = (x[t] - mu[t]) * pc[t];
+
+					if (isnan(x[t]))
+						ld -= log(pc[t]);
+					else
+						q += zt * zt;
+				}
+				if (isnan(q))
+					q = INFINITY;
+				logprob[j] = log_weights[j] + ld - 0.5 * (cst + q);
+			}
+			memset(r->cmeans, 0, sizeof(double) * k * m);
+			return true;
+		case GMM_COV_SPHERICAL:
+			for (int j = 0; j < k; j++)
+			{
+				const double *mu = p->means + (size_t) j * d;
+				double		sp = p->prec_chol[j];
+				double		q = 0.0;
+
+				for (int t = 0; t < d; t++)
+				{
+					double		zt = (x[t] - mu[t]) * sp;
+
+					if (!isnan(x[t]))
+						q += zt * zt;
+				}
+				if (isnan(q))
+					q = INFINITY;
+				logprob[j] = log_weights[j] + (d - m) * log(sp) -
+					0.5 * (cst + q);
+			}
+			memset(r->cmeans, 0, sizeof(double) * k * m);
+			return true;
+	}
+	return false;
+}
+
+/* log-sum-exp of a[0 .. k-1] */
+static double
+lse(const double *a, int k)
+{
+	double		mx = -INFINITY;
+	double		s = 0.0;
+
+	for (int j = 0; j < k; j++)
+		if (a[j] > mx)
+			mx = a[j];
+	if (mx == -INFINITY)
+		return -INFINITY;
+	for (int j = 0; j < k; j++)
+		s += exp(a[j] - mx);
+	return mx + log(s);
+}
+
+double
+gmm_row_log_prob_missing(const GmmParams *p, const double *log_weights,
+						 const double *x, double *logprob, double *work)
+{
+	MissingRow	r;
+
+	missing_row_bind(&r, x, p->k, p->d, work);
+	if (r.m == 0)
+		return gmm_row_log_prob(p, log_weights, x, logprob, work);
+	if (!missing_log_prob(p, log_weights, x, &r, logprob))
+		return NAN;
+	return lse(logprob, p->k);
+}
+
+/*
+ * Responsibilities of the observed part of x (resp, k) and the
+ * conditional mean offsets (r->cmeans); the prior weights when every
+ * density underflows.  GMM_ERR_NOT_PD when a P_mm cannot be factored.
+ */
+static GmmStatus
+observed_resp(const GmmParams *p, const double *x, MissingRow *r,
+			  double *resp)
+{
+	int			k = p->k;
+	double		l;
+
+	for (int j = 0; j < k; j++)
+		resp[j] = log(p->weights[j]);
+	if (!missing_log_prob(p, resp, x, r, resp))
+		return GMM_ERR_NOT_PD;
+	l = lse(resp, k);
+	if (l == -INFINITY)
+		memcpy(resp, p->weights, sizeof(double) * k);
+	else
+		gmm_row_responsibilities(k, resp, l);
+	return GMM_OK;
+}
+
+GmmStatus
+gmm_impute_row(const GmmParams *p, const double *x, double *out,
+			   double *work)
+{
+	int			k = p->k;
+	int			d = p->d;
+	MissingRow	r;
+	double	   *resp;
+
+	memcpy(out, x, sizeof(double) * d);
+	missing_row_bind(&r, x, k, d, work);
+	if (r.m == 0)
+		return GMM_OK;
+	resp = r.cmeans + (size_t) k * r.m;
+	if (r.m == d)
+		memcpy(resp, p->weights, sizeof(double) * k);
+	else
+	{
+		GmmStatus	st = observed_resp(p, x, &r, resp);
+
+		if (st != GMM_OK)
+			return st;
+	}
+	for (int a = 0; a < r.m; a++)
+	{
+		int			t = r.mi[a];
+		double		s = 0.0;
+
+		for (int j = 0; j < k; j++)
+			s += resp[j] * (p->means[(size_t) j * d + t] +
+							(r.m == d ? 0.0 : r.cmeans[(size_t) j * r.m + a]));
+		out[t] = s;
+	}
+	return GMM_OK;
+}
+
+/* out = (L L^T)^-1 for the n x n lower factor L (row-major), symmetric */
+static void
+chol_inverse(const double *L, int n, double *out, double *col)
+{
+	for (int c = 0; c < n; c++)
+	{
+		for (int i = 0; i < n; i++)
+			col[i] = (i == c) ? -1.0 : 0.0;
+		chol_solve_neg(L, n, col);
+		for (int i = 0; i < n; i++)
+			out[(size_t) i * n + c] = col[i];
+	}
+	for (int i = 0; i < n; i++)
+		for (int c = 0; c < i; c++)
+		{
+			double		v = 0.5 * (out[(size_t) i * n + c] + out[(size_t) c * n + i]);
+
+			out[(size_t) i * n + c] = v;
+			out[(size_t) c * n + i] = v;
+		}
+}
+
+GmmStatus
+gmm_condition_params(const GmmParams *p, const double *x, GmmParams *out,
+					 double *work, int *bad)
+{
+	int			k = p->k;
+	int			d = p->d;
+	MissingRow	r;
+	double	   *resp;
+	double	   *col;
+	int			m;
+	GmmStatus	st;
+
+	missing_row_bind(&r, x, k, d, work);
+	m = r.m;
+	resp = r.cmeans + (size_t) k * m;
+	col = resp + k;
+	*bad = 0;
+	st = observed_resp(p, x, &r, resp);
+	if (st != GMM_OK)
+		return st;
+	memcpy(out->weights, resp, sizeof(double) * k);
+	for (int j = 0; j < k; j++)
+		for (int a = 0; a < m; a++)
+			out->means[(size_t) j * m + a] = p->means[(size_t) j * d + r.mi[a]] +
+				r.cmeans[(size_t) j * m + a];
+	switch (p->cov_type)
+	{
+		case GMM_COV_FULL:
+		case GMM_COV_TIED:
+			/* the conditional covariance is P_mm^-1; refactor each P_mm */
+			for (int j = 0; j < (p->cov_type == GMM_COV_FULL ? k : 1); j++)
+			{
+				const double *U = p->prec_chol + (size_t) j * d * d;
+
+				if (!schur_factor(U, &r))
+				{
+					*bad = j;
+					return GMM_ERR_NOT_PD;
+				}
+				chol_inverse(r.G, m, out->covariances + (size_t) j * m * m, col);
+			}
+			break;
+		case GMM_COV_DIAG:
+			for (int j = 0; j < k; j++)
+				for (int a = 0; a < m; a++)
+					out->covariances[(size_t) j * m + a] =
+						p->covariances[(size_t) j * d + r.mi[a]];
+			break;
+		case GMM_COV_SPHERICAL:
+			memcpy(out->covariances, p->covariances, sizeof(double) * k);
+			break;
+	}
+	return gmm_compute_precision_cholesky(out, bad);
+}
+
+GmmStatus
+gmm_marginal_params(const GmmParams *p, int nf, const int *features,
+					GmmParams *out, int *bad)
+{
+	int			k = p->k;
+	int			d = p->d;
+
+	memcpy(out->weights, p->weights, sizeof(double) * k);
+	for (int j = 0; j < k; j++)
+		for (int a = 0; a < nf; a++)
+			out->means[(size_t) j * nf + a] = p->means[(size_t) j * d + features[a]];
+	switch (p->cov_type)
+	{
+		case GMM_COV_FULL:
+		case GMM_COV_TIED:
+			for (int j = 0; j < (p->cov_type == GMM_COV_FULL ? k : 1); j++)
+			{
+				const double *c = p->covariances + (size_t) j * d * d;
+				double	   *o = out->covariances + (size_t) j * nf * nf;
+
+				for (int a = 0; a < nf; a++)
+					for (int b = 0; b < nf; b++)
+						o[(size_t) a * nf + b] =
+							c[(size_t) features[a] * d + features[b]];
+			}
+			break;
+		case GMM_COV_DIAG:
+			for (int j = 0; j < k; j++)
+				for (int a = 0; a < nf; a++)
+					out->covariances[(size_t) j * nf + a] =
+						p->covariances[(size_t) j * d + features[a]];
+			break;
+		case GMM_COV_SPHERICAL:
+			memcpy(out->covariances, p->covariances, sizeof(double) * k);
+			break;
+	}
+	return gmm_compute_precision_cholesky(out, bad);
+}
