@@ -31,13 +31,14 @@
  * skip it.  Diagonal and spherical models just leave the missing terms out.
  * For full and tied models, each call site keeps its GMM_MISSING_PATTERNS
  * most recent missingness patterns (least recently used goes first): a
- * pattern seen once is scored through the Schur complement of each
+ * pattern's first rows are scored through the Schur complement of each
  * precision over its missing features (gmm_row_log_prob_missing: an m x m
- * factor per component and row, m the number of missing features); from its
- * second row on, the pattern's marginal model (the Cholesky factor of each
- * component's observed block, as prec_chol) is built once and kept, and its
- * rows are scored by gmm_row_log_prob on the packed observed values, which
- * costs no more than a complete row.  A marginal model is kept only when it
+ * factor per component and row, m the number of missing features, with the
+ * model's precisions computed once per call site); from its
+ * GMM_MISSING_BUILD_ROWS-th row on, the pattern's marginal model (the
+ * Cholesky factor of each component's observed block, as prec_chol) is
+ * built once and kept, and its rows are scored by gmm_row_log_prob on the
+ * packed observed values, which costs no more than a complete row.  A marginal model is kept only when it
  * takes at most GMM_MISSING_PATTERN_BYTES, so the patterns of one call site
  * hold at most 16 x 1 MB; larger ones stay on the Schur route.  Measured
  * with test/bench/missing_kernel (16 features, 8 components, 3 of 16
@@ -63,6 +64,13 @@
 /* the missingness patterns a call site keeps, and the cap of each one's marginal */
 #define GMM_MISSING_PATTERNS 16
 #define GMM_MISSING_PATTERN_BYTES (1024 * 1024)
+/*
+ * rows of a pattern, while it is among the kept ones, before its marginal
+ * is built: building costs about as much as scoring 20 rows the Schur way
+ * (16 features, 8 components), and patterns drawn at random, which recur
+ * among the last 16 now and then, should not pay it
+ */
+#define GMM_MISSING_BUILD_ROWS 8
 
 typedef struct GmmMissingPattern
 {
@@ -97,6 +105,7 @@ typedef struct GmmScoreCache
 	double	   *mwork;			/* gmm_missing_work_ndoubles(.., mwork_m) */
 	int			mwork_m;
 	double	   *packed;			/* d: a row's observed values */
+	double	   *prec;			/* full, tied: the precisions (gmm_precisions) */
 	bits8	   *mask;			/* d bits: the current row's pattern */
 	uint64		clock;
 	GmmMissingPattern patterns[GMM_MISSING_PATTERNS];
@@ -198,6 +207,7 @@ FillCache(GmmScoreCache *c, struct varlena *raw)
 	c->mwork = NULL;
 	c->mwork_m = 0;
 	c->packed = NULL;
+	c->prec = NULL;
 	c->mask = NULL;
 	c->clock = 0;
 	memset(c->patterns, 0, sizeof(c->patterns));
@@ -358,22 +368,21 @@ FindPattern(GmmScoreCache *c, const double *v, int m)
 			(lru->mask != NULL && pat->last_use < lru->last_use))
 			lru = pat;
 	}
+	/* the slot keeps its mask and position buffers (d bits, d ints) */
 	pat = lru;
-	if (pat->mask != NULL)
+	if (pat->mask == NULL)
 	{
-		pfree(pat->mask);
-		pfree(pat->obs);
-		if (pat->marg_buf)
-			pfree(pat->marg_buf);
+		pat->mask = MemoryContextAlloc(c->mcxt, nbytes);
+		pat->obs = MemoryContextAlloc(c->mcxt, sizeof(int) * d);
 	}
-	memset(pat, 0, sizeof(*pat));
+	if (pat->marg_buf)
+		pfree(pat->marg_buf);
+	pat->marg_buf = NULL;
 	pat->hash = h;
-	pat->mask = MemoryContextAlloc(c->mcxt, nbytes);
 	memcpy(pat->mask, c->mask, nbytes);
 	pat->last_use = c->clock;
 	pat->rows = 1;
 	pat->n_obs = d - m;
-	pat->obs = MemoryContextAlloc(c->mcxt, sizeof(int) * (d - m));
 	for (int t = 0; t < d; t++)
 		if (!isnan(v[t]))
 			pat->obs[o++] = t;
@@ -397,7 +406,7 @@ ScoreMissing(GmmScoreCache *c, const double *v, int m)
 	if (p->cov_type == GMM_COV_FULL || p->cov_type == GMM_COV_TIED)
 	{
 		pat = FindPattern(c, v, m);
-		if (pat->marg_buf == NULL && pat->rows >= 2 && !pat->too_big)
+		if (pat->marg_buf == NULL && pat->rows >= GMM_MISSING_BUILD_ROWS && !pat->too_big)
 		{
 			double	   *buf = MemoryContextAlloc(c->mcxt, sizeof(double) *
 												 gmm_params_ndoubles(p->cov_type, p->k,
@@ -422,7 +431,13 @@ ScoreMissing(GmmScoreCache *c, const double *v, int m)
 		return gmm_row_log_prob(&pat->marg, c->log_weights, c->packed,
 								c->logprob, c->work);
 	}
-	lse = gmm_row_log_prob_missing(p, c->log_weights, v, c->logprob,
+	if (pat != NULL && c->prec == NULL)
+	{
+		c->prec = MemoryContextAlloc(c->mcxt, sizeof(double) *
+									 gmm_cov_size(p->cov_type, p->k, p->d));
+		gmm_precisions(p, c->prec);
+	}
+	lse = gmm_row_log_prob_missing(p, c->prec, c->log_weights, v, c->logprob,
 								   MissingWork(c, m));
 	if (isnan(lse))
 		ereport(ERROR,

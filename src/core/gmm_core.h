@@ -341,15 +341,22 @@ extern GmmStatus gmm_ellipse_outline(const double *mean, const double *cov,
  * factorisation of the observed block), for diag and spherical by leaving
  * the missing terms out.  A row without NaN takes gmm_row_log_prob's path
  * (the same result to the bit).  Returns NaN when a principal block of a
- * precision is numerically singular.  work: gmm_missing_work_ndoubles(t, k,
- * d, m) doubles for a row with m missing features.  No allocation.
+ * precision is numerically singular.  prec: NULL, or (full and tied) the
+ * precisions of gmm_precisions, which save the m x m blocks' dot products.
+ * work: gmm_missing_work_ndoubles(t, k, d, m) doubles for a row with m
+ * missing features.  No allocation.
+ *
+ * gmm_precisions: prec_chol U U^T, full k x d x d, tied d x d (the precision
+ * matrices, gmm_cov_size doubles); only for full and tied.
  */
 extern int	gmm_row_count_missing(const double *x, int d);
 extern size_t gmm_missing_work_ndoubles(GmmCovType t, int k, int d, int m);
 extern double gmm_row_log_prob_missing(const GmmParams *p,
+									   const double *prec,
 									   const double *log_weights,
 									   const double *x, double *logprob,
 									   double *work);
+extern void gmm_precisions(const GmmParams *p, double *prec);
 
 /*
  * gmm_impute_row: out (d) = x with each NaN replaced by its conditional

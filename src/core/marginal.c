@@ -33,6 +33,65 @@
 
 #define LOG_2PI 1.8378770664093454836
 
+/*
+ * Eight doubles at a time, as em.c's row kernel (unaligned loads and stores
+ * through memcpy; the vectors never cross a call of another unit).
+ */
+#pragma GCC diagnostic ignored "-Wpsabi"
+typedef double v8d __attribute__((vector_size(64)));
+
+#define VW 8
+#define vload(p) \
+	__extension__ ({ v8d vload_v_; memcpy(&vload_v_, (p), sizeof(vload_v_)); vload_v_; })
+#define vstore(p, v) \
+	do { v8d vstore_v_ = (v); memcpy((p), &vstore_v_, sizeof(vstore_v_)); } while (0)
+#define vsplat(x) \
+	__extension__ ({ double vsplat_x_ = (x); \
+		(v8d) {vsplat_x_, vsplat_x_, vsplat_x_, vsplat_x_, vsplat_x_, vsplat_x_, vsplat_x_, vsplat_x_}; })
+#define vsum(v) \
+	((((v)[0] + (v)[1]) + ((v)[2] + (v)[3])) + (((v)[4] + (v)[5]) + ((v)[6] + (v)[7])))
+
+/* built for AVX-512 and the baseline on x86-64 with GCC, as em.c's kernels */
+#if defined(__GNUC__) && !defined(__clang__) && defined(__x86_64__) && \
+	defined(__linux__) && defined(__has_attribute)
+#if __has_attribute(target_clones)
+#define MISSING_KERNEL __attribute__((target_clones("arch=x86-64-v4", "default")))
+#endif
+#endif
+#ifndef MISSING_KERNEL
+#define MISSING_KERNEL
+#endif
+
+#define ALWAYS_INLINE static inline __attribute__((always_inline))
+
+/* a[from..n) . b[from..n), the vector part from from rounded down to 8 */
+ALWAYS_INLINE double
+vdot(const double *a, const double *b, int from, int n)
+{
+	int			t = from & ~(VW - 1);
+	v8d			acc = vsplat(0.0);
+	double		s;
+
+	for (; t + VW <= n; t += VW)
+		acc += vload(a + t) * vload(b + t);
+	s = vsum(acc);
+	for (; t < n; t++)
+		s += a[t] * b[t];
+	return s;
+}
+
+/* z[from..n) += c u[from..n) */
+ALWAYS_INLINE void
+vaxpy(double *z, double c, const double *u, int from, int n)
+{
+	int			t = from & ~(VW - 1);
+
+	for (; t + VW <= n; t += VW)
+		vstore(z + t, vload(z + t) + vsplat(c) * vload(u + t));
+	for (; t < n; t++)
+		z[t] += c * u[t];
+}
+
 int
 gmm_row_count_missing(const double *x, int d)
 {
@@ -48,56 +107,66 @@ gmm_missing_work_ndoubles(GmmCovType t, int k, int d, int m)
 {
 	(void) t;
 	/* indices (d, as doubles), y, z, b (d each), G (m x m), means (k x m),
-	 * responsibilities (k), a column (m) */
-	return 4 * (size_t) d + (size_t) m * m + (size_t) k * m + k + m + 8;
+	 * responsibilities (k), 1/D and a column (m each) */
+	return 4 * (size_t) d + (size_t) m * m + (size_t) k * m + k + 2 * (size_t) m + 8;
 }
 
-/* In-place lower Cholesky factor of the n x n row-major a; false if not PD. */
-static bool
-chol_lower(double *a, int n)
+/*
+ * In-place LDL^T factor of the n x n row-major symmetric a: the unit lower
+ * L below the diagonal, D on it, 1/D in dinv (no square root, and the
+ * solves multiply); false if a is not positive definite.
+ */
+ALWAYS_INLINE bool
+ldl_factor(double *a, double *dinv, int n)
 {
 	for (int i = 0; i < n; i++)
 	{
-		for (int j = 0; j <= i; j++)
+		double	   *ai = a + (size_t) i * n;
+
+		for (int j = 0; j < i; j++)
 		{
-			double		s = a[(size_t) i * n + j];
+			const double *aj = a + (size_t) j * n;
+			double		s = ai[j];
 
 			for (int l = 0; l < j; l++)
-				s -= a[(size_t) i * n + l] * a[(size_t) j * n + l];
-			if (i == j)
-			{
-				if (!(s > 0.0) || !isfinite(s))
-					return false;
-				a[(size_t) i * n + i] = sqrt(s);
-			}
-			else
-				a[(size_t) i * n + j] = s / a[(size_t) j * n + j];
+				s -= ai[l] * aj[l] * a[(size_t) l * n + l];
+			ai[j] = s * dinv[j];
 		}
-		for (int j = i + 1; j < n; j++)
-			a[(size_t) i * n + j] = 0.0;
+		{
+			double		s = ai[i];
+
+			for (int l = 0; l < i; l++)
+				s -= ai[l] * ai[l] * a[(size_t) l * n + l];
+			if (!(s > 0.0) || !isfinite(s))
+				return false;
+			ai[i] = s;
+			dinv[i] = 1.0 / s;
+		}
 	}
 	return true;
 }
 
-/* b = -(L L^T)^-1 b in place (L lower, n x n) */
-static void
-chol_solve_neg(const double *L, int n, double *b)
+/* b = -(L D L^T)^-1 b in place, from ldl_factor */
+ALWAYS_INLINE void
+ldl_solve_neg(const double *a, const double *dinv, int n, double *b)
 {
 	for (int i = 0; i < n; i++)
 	{
 		double		s = b[i];
 
 		for (int l = 0; l < i; l++)
-			s -= L[(size_t) i * n + l] * b[l];
-		b[i] = s / L[(size_t) i * n + i];
+			s -= a[(size_t) i * n + l] * b[l];
+		b[i] = s;
 	}
+	for (int i = 0; i < n; i++)
+		b[i] *= dinv[i];
 	for (int i = n - 1; i >= 0; i--)
 	{
 		double		s = b[i];
 
 		for (int l = i + 1; l < n; l++)
-			s -= L[(size_t) l * n + i] * b[l];
-		b[i] = s / L[(size_t) i * n + i];
+			s -= a[(size_t) l * n + i] * b[l];
+		b[i] = s;
 	}
 	for (int i = 0; i < n; i++)
 		b[i] = -b[i];
@@ -115,7 +184,8 @@ typedef struct MissingRow
 	double	   *y;				/* d */
 	double	   *z;				/* d */
 	double	   *b;				/* d (m used) */
-	double	   *G;				/* m x m */
+	double	   *G;				/* m x m: P_mm, then its LDL^T factor */
+	double	   *dinv;			/* m: 1/D of the factor */
 	double	   *cmeans;			/* k x m: conditional mean offsets y_m */
 } MissingRow;
 
@@ -132,13 +202,17 @@ missing_row_bind(MissingRow *r, const double *x, int k, int d, double *work)
 	r->z = r->y + d;
 	r->b = r->z + d;
 	r->G = r->b + d;
-	r->cmeans = r->G + (size_t) r->m * r->m;
+	r->dinv = r->G + (size_t) r->m * r->m;
+	r->cmeans = r->dinv + r->m;
 	(void) k;
 }
 
-/* G = P_mm = U_m U_m^T (rows mi of U, nonzero from column mi on), factored */
-static bool
-schur_factor(const double *U, const MissingRow *r)
+/*
+ * G = P_mm, factored: gathered from the precision P when given (prec, d x
+ * d), else U_m U_m^T (rows mi of U, nonzero from column mi on)
+ */
+ALWAYS_INLINE bool
+schur_factor(const double *U, const double *prec, const MissingRow *r)
 {
 	int			d = r->d;
 	int			m = r->m;
@@ -148,15 +222,15 @@ schur_factor(const double *U, const MissingRow *r)
 		{
 			const double *ua = U + (size_t) r->mi[a] * d;
 			const double *uc = U + (size_t) r->mi[c] * d;
-			double		s = 0.0;
 
 			/* mi[a] >= mi[c]: row a is zero before column mi[a] */
-			for (int t = r->mi[a]; t < d; t++)
-				s += ua[t] * uc[t];
+			double		s = prec ? prec[(size_t) r->mi[a] * d + r->mi[c]] :
+				vdot(ua, uc, r->mi[a], d);
+
 			r->G[(size_t) a * m + c] = s;
 			r->G[(size_t) c * m + a] = s;
 		}
-	return chol_lower(r->G, m);
+	return ldl_factor(r->G, r->dinv, m);
 }
 
 /*
@@ -164,72 +238,97 @@ schur_factor(const double *U, const MissingRow *r)
  * part, with the conditional mean offsets y_m in dm (m doubles).  G holds
  * the factor of schur_factor for U.  NaN if the observed part overflows.
  */
-static double
+ALWAYS_INLINE double
 schur_quad(const GmmParams *p, int j, const double *x, const double *U,
 		   const MissingRow *r, double *dm)
 {
 	int			d = p->d;
+	int			d8 = d & ~(VW - 1);
 	int			m = r->m;
 	const double *mu = p->means + (size_t) j * d;
 	double	   *y = r->y;
 	double	   *z = r->z;
-	double		q = 0.0;
-	int			a = 0;
+	double		q;
+	v8d			qv = vsplat(0.0);
 
-	for (int t = 0; t < d; t++)
+	for (int t = 0; t < d8; t += VW)
+		vstore(y + t, vload(x + t) - vload(mu + t));
+	for (int t = d8; t < d; t++)
+		y[t] = x[t] - mu[t];
+	for (int a = 0; a < m; a++)
+		y[r->mi[a]] = 0.0;
+	/*
+	 * z = U^T y, eight columns at a time from rows 0 to the chunk's last
+	 * column (the stored zeros of U's lower part add nothing), as em.c
+	 */
+	for (int t0 = 0; t0 < d8; t0 += VW)
 	{
-		y[t] = (a < m && r->mi[a] == t) ? 0.0 : x[t] - mu[t];
-		if (a < m && r->mi[a] == t)
-			a++;
-		z[t] = 0.0;
+		/* four partial sums: the multiply-adds do not wait on each other */
+		v8d			z0 = vsplat(0.0),
+					z1 = vsplat(0.0),
+					z2 = vsplat(0.0),
+					z3 = vsplat(0.0);
+		const double *u = U + t0;
+
+		for (int s = 0; s < t0 + VW; s += 4)
+		{
+			z0 += vsplat(y[s]) * vload(u + (size_t) s * d);
+			z1 += vsplat(y[s + 1]) * vload(u + (size_t) (s + 1) * d);
+			z2 += vsplat(y[s + 2]) * vload(u + (size_t) (s + 2) * d);
+			z3 += vsplat(y[s + 3]) * vload(u + (size_t) (s + 3) * d);
+		}
+		vstore(z + t0, (z0 + z1) + (z2 + z3));
 	}
-	/* z = U^T y: row s of U, from column s on, times y_s */
-	for (int s = 0; s < d; s++)
+	for (int t = d8; t < d; t++)
 	{
-		const double *u = U + (size_t) s * d;
-		double		ys = y[s];
+		double		zt = 0.0;
 
-		if (ys == 0.0)
-			continue;
-		for (int t = s; t < d; t++)
-			z[t] += ys * u[t];
+		for (int s = 0; s <= t; s++)
+			zt += y[s] * U[(size_t) s * d + t];
+		z[t] = zt;
 	}
 	if (m > 0)
 	{
 		/* b = U_m z, then y_m = -G^-1 b, then z += U_m^T y_m */
-		for (a = 0; a < m; a++)
-		{
-			const double *u = U + (size_t) r->mi[a] * d;
-			double		s = 0.0;
-
-			for (int t = r->mi[a]; t < d; t++)
-				s += u[t] * z[t];
-			dm[a] = s;
-		}
-		chol_solve_neg(r->G, m, dm);
-		for (a = 0; a < m; a++)
-		{
-			const double *u = U + (size_t) r->mi[a] * d;
-			double		ya = dm[a];
-
-			for (int t = r->mi[a]; t < d; t++)
-				z[t] += ya * u[t];
-		}
+		for (int a = 0; a < m; a++)
+			dm[a] = vdot(U + (size_t) r->mi[a] * d, z, r->mi[a], d);
+		ldl_solve_neg(r->G, r->dinv, m, dm);
+		for (int a = 0; a < m; a++)
+			vaxpy(z, dm[a], U + (size_t) r->mi[a] * d, r->mi[a], d);
 	}
-	for (int t = 0; t < d; t++)
+	for (int t = 0; t < d8; t += VW)
+	{
+		v8d			zt = vload(z + t);
+
+		qv += zt * zt;
+	}
+	q = vsum(qv);
+	for (int t = d8; t < d; t++)
 		q += z[t] * z[t];
 	return isnan(q) ? INFINITY : q;
 }
 
-/* log of the diagonal of the m x m lower factor in G, summed */
-static double
+/*
+ * The log-determinant of P_mm over two (the log of the diagonal of its
+ * Cholesky factor, summed), from the D of its LDL^T factor: one log of the
+ * product, taken early only when the product leaves [1e-200, 1e200]
+ */
+ALWAYS_INLINE double
 schur_log_diag(const MissingRow *r)
 {
 	double		s = 0.0;
+	double		prod = 1.0;
 
 	for (int a = 0; a < r->m; a++)
-		s += log(r->G[(size_t) a * r->m + a]);
-	return s;
+	{
+		prod *= r->G[(size_t) a * r->m + a];
+		if (prod > 1e200 || prod < 1e-200)
+		{
+			s += log(prod);
+			prod = 1.0;
+		}
+	}
+	return 0.5 * (s + log(prod));
 }
 
 /*
@@ -238,9 +337,10 @@ schur_log_diag(const MissingRow *r)
  * Returns false when a P_mm cannot be factored (a precision so badly
  * conditioned that a principal block of it is numerically singular).
  */
-static bool
-missing_log_prob(const GmmParams *p, const double *log_weights,
-				 const double *x, MissingRow *r, double *logprob)
+ALWAYS_INLINE bool
+missing_log_prob(const GmmParams *p, const double *prec,
+				 const double *log_weights, const double *x, MissingRow *r,
+				 double *logprob)
 {
 	int			k = p->k;
 	int			d = p->d;
@@ -262,7 +362,7 @@ missing_log_prob(const GmmParams *p, const double *log_weights,
 
 					if (p->cov_type == GMM_COV_FULL || j == 0)
 					{
-						if (!schur_factor(U, r))
+						if (!schur_factor(U, prec ? prec + (U - p->prec_chol) : NULL, r))
 							return false;
 						ld = schur_log_diag(r);
 					}
@@ -337,18 +437,40 @@ lse(const double *a, int k)
 	return mx + log(s);
 }
 
-double
-gmm_row_log_prob_missing(const GmmParams *p, const double *log_weights,
-						 const double *x, double *logprob, double *work)
+MISSING_KERNEL double
+gmm_row_log_prob_missing(const GmmParams *p, const double *prec,
+						 const double *log_weights, const double *x,
+						 double *logprob, double *work)
 {
 	MissingRow	r;
 
 	missing_row_bind(&r, x, p->k, p->d, work);
 	if (r.m == 0)
 		return gmm_row_log_prob(p, log_weights, x, logprob, work);
-	if (!missing_log_prob(p, log_weights, x, &r, logprob))
+	if (!missing_log_prob(p, prec, log_weights, x, &r, logprob))
 		return NAN;
 	return lse(logprob, p->k);
+}
+
+void
+gmm_precisions(const GmmParams *p, double *prec)
+{
+	int			d = p->d;
+
+	for (int j = 0; j < (p->cov_type == GMM_COV_FULL ? p->k : 1); j++)
+	{
+		const double *U = p->prec_chol + (size_t) j * d * d;
+		double	   *P = prec + (size_t) j * d * d;
+
+		for (int a = 0; a < d; a++)
+			for (int c = 0; c <= a; c++)
+			{
+				double		v = vdot(U + (size_t) a * d, U + (size_t) c * d, a, d);
+
+				P[(size_t) a * d + c] = v;
+				P[(size_t) c * d + a] = v;
+			}
+	}
 }
 
 /*
@@ -365,7 +487,7 @@ observed_resp(const GmmParams *p, const double *x, MissingRow *r,
 
 	for (int j = 0; j < k; j++)
 		resp[j] = log(p->weights[j]);
-	if (!missing_log_prob(p, resp, x, r, resp))
+	if (!missing_log_prob(p, NULL, resp, x, r, resp))
 		return GMM_ERR_NOT_PD;
 	l = lse(resp, k);
 	if (l == -INFINITY)
@@ -411,15 +533,16 @@ gmm_impute_row(const GmmParams *p, const double *x, double *out,
 	return GMM_OK;
 }
 
-/* out = (L L^T)^-1 for the n x n lower factor L (row-major), symmetric */
+/* out = (L D L^T)^-1 from ldl_factor, symmetric */
 static void
-chol_inverse(const double *L, int n, double *out, double *col)
+ldl_inverse(const double *a, const double *dinv, int n, double *out,
+			double *col)
 {
 	for (int c = 0; c < n; c++)
 	{
 		for (int i = 0; i < n; i++)
 			col[i] = (i == c) ? -1.0 : 0.0;
-		chol_solve_neg(L, n, col);
+		ldl_solve_neg(a, dinv, n, col);
 		for (int i = 0; i < n; i++)
 			out[(size_t) i * n + c] = col[i];
 	}
@@ -467,12 +590,12 @@ gmm_condition_params(const GmmParams *p, const double *x, GmmParams *out,
 			{
 				const double *U = p->prec_chol + (size_t) j * d * d;
 
-				if (!schur_factor(U, &r))
+				if (!schur_factor(U, NULL, &r))
 				{
 					*bad = j;
 					return GMM_ERR_NOT_PD;
 				}
-				chol_inverse(r.G, m, out->covariances + (size_t) j * m * m, col);
+				ldl_inverse(r.G, r.dinv, m, out->covariances + (size_t) j * m * m, col);
 			}
 			break;
 		case GMM_COV_DIAG:

@@ -1568,7 +1568,18 @@ test_missing_log_prob(void)
 			}
 			if (o == 0)
 				continue;
-			got = gmm_row_log_prob_missing(&p, lw, x, lp, work);
+			got = gmm_row_log_prob_missing(&p, NULL, lw, x, lp, work);
+			if (t == GMM_COV_FULL || t == GMM_COV_TIED)
+			{
+				/* with the precisions gathered instead of U_m U_m^T */
+				double		prec[108];
+				double		got2;
+
+				gmm_precisions(&p, prec);
+				got2 = gmm_row_log_prob_missing(&p, prec, lw, x, lp2, work);
+				CHECK_CLOSE(got2, got, 1e-13, 1e-13, "%s row %d: with precisions",
+							type_names[t], row);
+			}
 			if (o == d)
 			{
 				double		want = gmm_row_log_prob(&p, lw, x, lp2, work);
