@@ -27,6 +27,7 @@
  * out.
  */
 #include <math.h>
+#include <stdint.h>
 #include <string.h>
 
 #include "gmm_core.h"
@@ -39,6 +40,7 @@
  */
 #pragma GCC diagnostic ignored "-Wpsabi"
 typedef double v8d __attribute__((vector_size(64)));
+typedef int64_t v8l __attribute__((vector_size(64)));
 
 #define VW 8
 #define vload(p) \
@@ -63,6 +65,9 @@ typedef double v8d __attribute__((vector_size(64)));
 #endif
 
 #define ALWAYS_INLINE static inline __attribute__((always_inline))
+
+/* the most missing features the full path factors eight components at once */
+#define LANE_MAX_M 16
 
 /* a[from..n) . b[from..n), the vector part from from rounded down to 8 */
 ALWAYS_INLINE double
@@ -105,10 +110,85 @@ gmm_row_count_missing(const double *x, int d)
 size_t
 gmm_missing_work_ndoubles(GmmCovType t, int k, int d, int m)
 {
-	(void) t;
 	/* indices (d, as doubles), y, z, b (d each), G (m x m), means (k x m),
 	 * responsibilities (k), 1/D and a column (m each) */
-	return 4 * (size_t) d + (size_t) m * m + (size_t) k * m + k + 2 * (size_t) m + 8;
+	size_t		n = 4 * (size_t) d + (size_t) m * m + (size_t) k * m + k + 2 * (size_t) m + 8;
+
+	/* full covariances, up to LANE_MAX_M missing: eight components at once */
+	if (t == GMM_COV_FULL && m <= LANE_MAX_M)
+		n += ((size_t) m * m + 3 * (size_t) m + d) * VW;
+	return n;
+}
+
+/*
+ * em.c's exp and log-sum-exp, copied so that a row with missing values sums
+ * its components as a complete row does (and as fast).
+ *
+ * out = exp(in) for in <= 0 on eight lanes, without a call or a branch: x = n ln2 + r
+ * with |r| <= ln2/2, e^r by its degree-13 Taylor polynomial (truncation
+ * below 1e-17 relative), 2^n put into the exponent bits.  Below -708, where
+ * exp is subnormal, the result is 0.
+ */
+ALWAYS_INLINE void
+vexp_nonpos(const double *in, double *out)
+{
+	v8d			x = vload(in);
+	const double shifter = 6755399441055744.0;	/* 1.5 * 2^52 */
+	v8l			tiny = x < vsplat(-708.0);
+	v8d			xc = (v8d) (((v8l) x & ~tiny) | ((v8l) vsplat(-708.0) & tiny));
+	v8d			t = xc * vsplat(1.4426950408889634074) + vsplat(shifter);
+	v8d			n = t - vsplat(shifter);
+	v8d			r = (xc - n * vsplat(6.93147180369123816490e-01)) -
+		n * vsplat(1.90821492927058770002e-10);
+	v8d			p;
+	v8l			bits;
+
+	p = vsplat(1.0 / 6227020800.0);
+	p = p * r + vsplat(1.0 / 479001600.0);
+	p = p * r + vsplat(1.0 / 39916800.0);
+	p = p * r + vsplat(1.0 / 3628800.0);
+	p = p * r + vsplat(1.0 / 362880.0);
+	p = p * r + vsplat(1.0 / 40320.0);
+	p = p * r + vsplat(1.0 / 5040.0);
+	p = p * r + vsplat(1.0 / 720.0);
+	p = p * r + vsplat(1.0 / 120.0);
+	p = p * r + vsplat(1.0 / 24.0);
+	p = p * r + vsplat(1.0 / 6.0);
+	p = p * r + vsplat(0.5);
+	p = p * r + vsplat(1.0);
+	p = p * r + vsplat(1.0);
+	/* the low bits of t hold n (two's complement); 2^n's exponent is n + 1023 */
+	bits = ((v8l) t + 1023) << 52;
+	p = p * (v8d) bits;
+	vstore(out, (v8d) ((v8l) p & ~tiny));
+}
+
+/*
+ * log(sum(exp(a))) over k values, shifted by the maximum; the exps eight at
+ * a time, summed in component order.
+ */
+ALWAYS_INLINE double
+log_sum_exp(const double *a, int k)
+{
+	double		m = a[0],
+				s = 0.0;
+
+	for (int j = 1; j < k; j++)
+		if (a[j] > m)
+			m = a[j];
+	if (!isfinite(m))
+		return m;
+	for (int j0 = 0; j0 < k; j0 += VW)
+	{
+		double		e[VW];
+
+		for (int l = 0; l < VW; l++)
+			e[l] = j0 + l < k ? a[j0 + l] - m : -1e300;
+		vexp_nonpos(e, e);
+		for (int l = 0; l < VW && j0 + l < k; l++)
+			s += e[l];
+	}
+	return m + log(s);
 }
 
 /*
@@ -187,6 +267,7 @@ typedef struct MissingRow
 	double	   *G;				/* m x m: P_mm, then its LDL^T factor */
 	double	   *dinv;			/* m: 1/D of the factor */
 	double	   *cmeans;			/* k x m: conditional mean offsets y_m */
+	double	   *lanes;			/* full, m <= LANE_MAX_M: schur_full_lanes */
 } MissingRow;
 
 static void
@@ -204,7 +285,8 @@ missing_row_bind(MissingRow *r, const double *x, int k, int d, double *work)
 	r->G = r->b + d;
 	r->dinv = r->G + (size_t) r->m * r->m;
 	r->cmeans = r->dinv + r->m;
-	(void) k;
+	/* after the responsibilities and the column of impute and condition */
+	r->lanes = r->cmeans + (size_t) k * r->m + k + r->m;
 }
 
 /*
@@ -212,10 +294,9 @@ missing_row_bind(MissingRow *r, const double *x, int k, int d, double *work)
  * d), else U_m U_m^T (rows mi of U, nonzero from column mi on)
  */
 ALWAYS_INLINE bool
-schur_factor(const double *U, const double *prec, const MissingRow *r)
+schur_factor(const double *U, const double *prec, const MissingRow *r, int m)
 {
 	int			d = r->d;
-	int			m = r->m;
 
 	for (int a = 0; a < m; a++)
 		for (int c = 0; c <= a; c++)
@@ -233,23 +314,15 @@ schur_factor(const double *U, const double *prec, const MissingRow *r)
 	return ldl_factor(r->G, r->dinv, m);
 }
 
-/*
- * Full or tied component j of the row x: the quadratic form of the observed
- * part, with the conditional mean offsets y_m in dm (m doubles).  G holds
- * the factor of schur_factor for U.  NaN if the observed part overflows.
- */
-ALWAYS_INLINE double
-schur_quad(const GmmParams *p, int j, const double *x, const double *U,
-		   const MissingRow *r, double *dm)
+/* y = x - mu_j with y_m = 0, and z = U^T y (d doubles) */
+ALWAYS_INLINE void
+schur_z(const GmmParams *p, int j, const double *x, const double *U,
+		const MissingRow *r, double *z, int m)
 {
 	int			d = p->d;
 	int			d8 = d & ~(VW - 1);
-	int			m = r->m;
 	const double *mu = p->means + (size_t) j * d;
 	double	   *y = r->y;
-	double	   *z = r->z;
-	double		q;
-	v8d			qv = vsplat(0.0);
 
 	for (int t = 0; t < d8; t += VW)
 		vstore(y + t, vload(x + t) - vload(mu + t));
@@ -287,15 +360,20 @@ schur_quad(const GmmParams *p, int j, const double *x, const double *U,
 			zt += y[s] * U[(size_t) s * d + t];
 		z[t] = zt;
 	}
-	if (m > 0)
-	{
-		/* b = U_m z, then y_m = -G^-1 b, then z += U_m^T y_m */
-		for (int a = 0; a < m; a++)
-			dm[a] = vdot(U + (size_t) r->mi[a] * d, z, r->mi[a], d);
-		ldl_solve_neg(r->G, r->dinv, m, dm);
-		for (int a = 0; a < m; a++)
-			vaxpy(z, dm[a], U + (size_t) r->mi[a] * d, r->mi[a], d);
-	}
+}
+
+/* z += U_m^T y_m (y_m in dm), and the sum of squares of z; NaN: infinity */
+ALWAYS_INLINE double
+schur_finish(const double *U, const MissingRow *r, double *z,
+			 const double *dm, int m)
+{
+	int			d = r->d;
+	int			d8 = d & ~(VW - 1);
+	v8d			qv = vsplat(0.0);
+	double		q;
+
+	for (int a = 0; a < m; a++)
+		vaxpy(z, dm[a], U + (size_t) r->mi[a] * d, r->mi[a], d);
 	for (int t = 0; t < d8; t += VW)
 	{
 		v8d			zt = vload(z + t);
@@ -309,19 +387,36 @@ schur_quad(const GmmParams *p, int j, const double *x, const double *U,
 }
 
 /*
+ * Full or tied component j of the row x: the quadratic form of the observed
+ * part, with the conditional mean offsets y_m in dm (m doubles).  G holds
+ * the factor of schur_factor for U.
+ */
+ALWAYS_INLINE double
+schur_quad(const GmmParams *p, int j, const double *x, const double *U,
+		   const MissingRow *r, double *dm, int m)
+{
+	schur_z(p, j, x, U, r, r->z, m);
+	/* b = U_m z, then y_m = -G^-1 b, then z += U_m^T y_m */
+	for (int a = 0; a < m; a++)
+		dm[a] = vdot(U + (size_t) r->mi[a] * p->d, r->z, r->mi[a], p->d);
+	ldl_solve_neg(r->G, r->dinv, m, dm);
+	return schur_finish(U, r, r->z, dm, m);
+}
+
+/*
  * The log-determinant of P_mm over two (the log of the diagonal of its
  * Cholesky factor, summed), from the D of its LDL^T factor: one log of the
  * product, taken early only when the product leaves [1e-200, 1e200]
  */
 ALWAYS_INLINE double
-schur_log_diag(const MissingRow *r)
+schur_log_diag(const MissingRow *r, int m)
 {
 	double		s = 0.0;
 	double		prod = 1.0;
 
-	for (int a = 0; a < r->m; a++)
+	for (int a = 0; a < m; a++)
 	{
-		prod *= r->G[(size_t) a * r->m + a];
+		prod *= r->G[(size_t) a * m + a];
 		if (prod > 1e200 || prod < 1e-200)
 		{
 			s += log(prod);
@@ -332,11 +427,171 @@ schur_log_diag(const MissingRow *r)
 }
 
 /*
+ * schur_components for full covariances with the precisions given and m <=
+ * LANE_MAX_M: the m x m factor and solve of eight components at once, one
+ * component per lane (for m of a few, a factor per component is mostly
+ * latency: divisions and short dependent loops), the rest per component.
+ */
+ALWAYS_INLINE bool
+schur_full_lanes(const GmmParams *p, const double *prec,
+				 const double *log_weights, const double *x, MissingRow *r,
+				 double *logprob, int m)
+{
+	int			k = p->k;
+	int			d = p->d;
+	double		cst = (d - m) * LOG_2PI;
+	double	   *Gv = r->lanes;	/* m x m x VW: P_mm, then L (lower) */
+	double	   *Dv = Gv + (size_t) m * m * VW;	/* m x VW: D */
+	double	   *Iv = Dv + (size_t) m * VW;	/* m x VW: 1/D */
+	double	   *Bv = Iv + (size_t) m * VW;	/* m x VW: b, then -y_m */
+	double	   *Zc = Bv + (size_t) m * VW;	/* VW x d: z of each component */
+
+#define LANE(base, i) ((base) + (size_t) (i) * VW)
+	for (int j0 = 0; j0 < k; j0 += VW)
+	{
+		int			nj = k - j0 < VW ? k - j0 : VW;
+		v8d			prod = vsplat(1.0);
+		v8d			lsum = vsplat(0.0);
+
+		for (int l = 0; l < VW; l++)
+		{
+			if (l < nj)
+			{
+				int			j = j0 + l;
+				const double *U = p->prec_chol + (size_t) j * d * d;
+				const double *P = prec + (size_t) j * d * d;
+				double	   *z = Zc + (size_t) l * d;
+
+				schur_z(p, j, x, U, r, z, m);
+				for (int a = 0; a < m; a++)
+				{
+					LANE(Bv, a)[l] = vdot(U + (size_t) r->mi[a] * d, z, r->mi[a], d);
+					for (int c = 0; c <= a; c++)
+						LANE(Gv, a * m + c)[l] = P[(size_t) r->mi[a] * d + r->mi[c]];
+				}
+			}
+			else
+			{
+				/* an unused lane: the identity, b = 0 */
+				for (int a = 0; a < m; a++)
+				{
+					LANE(Bv, a)[l] = 0.0;
+					for (int c = 0; c <= a; c++)
+						LANE(Gv, a * m + c)[l] = a == c ? 1.0 : 0.0;
+				}
+			}
+		}
+		/* L D L^T, as ldl_factor, on every lane */
+		for (int i = 0; i < m; i++)
+		{
+			v8d			si;
+
+			for (int jj = 0; jj < i; jj++)
+			{
+				v8d			sv = vload(LANE(Gv, i * m + jj));
+
+				for (int l2 = 0; l2 < jj; l2++)
+					sv -= vload(LANE(Gv, i * m + l2)) * vload(LANE(Gv, jj * m + l2)) *
+						vload(LANE(Dv, l2));
+				vstore(LANE(Gv, i * m + jj), sv * vload(LANE(Iv, jj)));
+			}
+			si = vload(LANE(Gv, i * m + i));
+			for (int l2 = 0; l2 < i; l2++)
+			{
+				v8d			li = vload(LANE(Gv, i * m + l2));
+
+				si -= li * li * vload(LANE(Dv, l2));
+			}
+			for (int l = 0; l < nj; l++)
+				if (!(si[l] > 0.0) || !isfinite(si[l]))
+					return false;
+			vstore(LANE(Dv, i), si);
+			vstore(LANE(Iv, i), vsplat(1.0) / si);
+			/* the log-determinant: a product, logged early when it leaves the range */
+			prod *= si;
+			for (int l = 0; l < VW; l++)
+				if (prod[l] > 1e200 || prod[l] < 1e-200)
+				{
+					lsum[l] += log(prod[l]);
+					prod[l] = 1.0;
+				}
+		}
+		/* b = (L D L^T)^-1 b, as ldl_solve_neg without the sign */
+		for (int i = 0; i < m; i++)
+		{
+			v8d			sv = vload(LANE(Bv, i));
+
+			for (int l2 = 0; l2 < i; l2++)
+				sv -= vload(LANE(Gv, i * m + l2)) * vload(LANE(Bv, l2));
+			vstore(LANE(Bv, i), sv);
+		}
+		for (int i = 0; i < m; i++)
+			vstore(LANE(Bv, i), vload(LANE(Bv, i)) * vload(LANE(Iv, i)));
+		for (int i = m - 1; i >= 0; i--)
+		{
+			v8d			sv = vload(LANE(Bv, i));
+
+			for (int l2 = i + 1; l2 < m; l2++)
+				sv -= vload(LANE(Gv, l2 * m + i)) * vload(LANE(Bv, l2));
+			vstore(LANE(Bv, i), sv);
+		}
+		for (int l = 0; l < nj; l++)
+		{
+			int			j = j0 + l;
+			const double *U = p->prec_chol + (size_t) j * d * d;
+			double	   *dm = r->cmeans + (size_t) j * m;
+			double		ld = 0.5 * (lsum[l] + log(prod[l]));
+			double		q;
+
+			for (int a = 0; a < m; a++)
+				dm[a] = -LANE(Bv, a)[l];
+			q = schur_finish(U, r, Zc + (size_t) l * d, dm, m);
+			logprob[j] = log_weights[j] + (p->log_det[j] - ld) - 0.5 * (cst + q);
+		}
+	}
+#undef LANE
+	return true;
+}
+
+/*
  * logprob[j] for every component, and the conditional mean offsets of each
  * component in r->cmeans (full and tied; zero for diag and spherical).
  * Returns false when a P_mm cannot be factored (a precision so badly
  * conditioned that a principal block of it is numerically singular).
  */
+/*
+ * The full and tied part of missing_log_prob for m missing features; called
+ * with a constant m for the usual few (the loops over m unroll) and with
+ * r->m otherwise.
+ */
+ALWAYS_INLINE bool
+schur_components(const GmmParams *p, const double *prec,
+				 const double *log_weights, const double *x, MissingRow *r,
+				 double *logprob, int m)
+{
+	int			k = p->k;
+	int			d = p->d;
+	double		cst = (d - m) * LOG_2PI;
+	double		ld = 0.0;
+
+	for (int j = 0; j < k; j++)
+	{
+		const double *U = p->prec_chol +
+			(p->cov_type == GMM_COV_FULL ? (size_t) j * d * d : 0);
+		double		q;
+
+		if (p->cov_type == GMM_COV_FULL || j == 0)
+		{
+			if (!schur_factor(U, prec ? prec + (U - p->prec_chol) : NULL, r, m))
+				return false;
+			ld = schur_log_diag(r, m);
+		}
+		q = schur_quad(p, j, x, U, r, r->cmeans + (size_t) j * m, m);
+		logprob[j] = log_weights[j] + (p->log_det[j] - ld) - 0.5 * (cst + q);
+	}
+	return true;
+}
+
 ALWAYS_INLINE bool
 missing_log_prob(const GmmParams *p, const double *prec,
 				 const double *log_weights, const double *x, MissingRow *r,
@@ -351,26 +606,32 @@ missing_log_prob(const GmmParams *p, const double *prec,
 	{
 		case GMM_COV_FULL:
 		case GMM_COV_TIED:
-			{
-				double		ld = 0.0;
-
-				for (int j = 0; j < k; j++)
+			if (p->cov_type == GMM_COV_FULL && prec != NULL && m <= LANE_MAX_M)
+				switch (m)
 				{
-					const double *U = p->prec_chol +
-						(p->cov_type == GMM_COV_FULL ? (size_t) j * d * d : 0);
-					double		q;
-
-					if (p->cov_type == GMM_COV_FULL || j == 0)
-					{
-						if (!schur_factor(U, prec ? prec + (U - p->prec_chol) : NULL, r))
-							return false;
-						ld = schur_log_diag(r);
-					}
-					q = schur_quad(p, j, x, U, r, r->cmeans + (size_t) j * m);
-					logprob[j] = log_weights[j] + (p->log_det[j] - ld) -
-						0.5 * (cst + q);
+					case 1:
+						return schur_full_lanes(p, prec, log_weights, x, r, logprob, 1);
+					case 2:
+						return schur_full_lanes(p, prec, log_weights, x, r, logprob, 2);
+					case 3:
+						return schur_full_lanes(p, prec, log_weights, x, r, logprob, 3);
+					case 4:
+						return schur_full_lanes(p, prec, log_weights, x, r, logprob, 4);
+					default:
+						return schur_full_lanes(p, prec, log_weights, x, r, logprob, m);
 				}
-				return true;
+			switch (m)
+			{
+				case 1:
+					return schur_components(p, prec, log_weights, x, r, logprob, 1);
+				case 2:
+					return schur_components(p, prec, log_weights, x, r, logprob, 2);
+				case 3:
+					return schur_components(p, prec, log_weights, x, r, logprob, 3);
+				case 4:
+					return schur_components(p, prec, log_weights, x, r, logprob, 4);
+				default:
+					return schur_components(p, prec, log_weights, x, r, logprob, m);
 			}
 		case GMM_COV_DIAG:
 			for (int j = 0; j < k; j++)
@@ -420,23 +681,6 @@ missing_log_prob(const GmmParams *p, const double *prec,
 	return false;
 }
 
-/* log-sum-exp of a[0 .. k-1] */
-static double
-lse(const double *a, int k)
-{
-	double		mx = -INFINITY;
-	double		s = 0.0;
-
-	for (int j = 0; j < k; j++)
-		if (a[j] > mx)
-			mx = a[j];
-	if (mx == -INFINITY)
-		return -INFINITY;
-	for (int j = 0; j < k; j++)
-		s += exp(a[j] - mx);
-	return mx + log(s);
-}
-
 MISSING_KERNEL double
 gmm_row_log_prob_missing(const GmmParams *p, const double *prec,
 						 const double *log_weights, const double *x,
@@ -449,7 +693,7 @@ gmm_row_log_prob_missing(const GmmParams *p, const double *prec,
 		return gmm_row_log_prob(p, log_weights, x, logprob, work);
 	if (!missing_log_prob(p, prec, log_weights, x, &r, logprob))
 		return NAN;
-	return lse(logprob, p->k);
+	return log_sum_exp(logprob, p->k);
 }
 
 void
@@ -489,7 +733,7 @@ observed_resp(const GmmParams *p, const double *x, MissingRow *r,
 		resp[j] = log(p->weights[j]);
 	if (!missing_log_prob(p, NULL, resp, x, r, resp))
 		return GMM_ERR_NOT_PD;
-	l = lse(resp, k);
+	l = log_sum_exp(resp, k);
 	if (l == -INFINITY)
 		memcpy(resp, p->weights, sizeof(double) * k);
 	else
@@ -590,7 +834,7 @@ gmm_condition_params(const GmmParams *p, const double *x, GmmParams *out,
 			{
 				const double *U = p->prec_chol + (size_t) j * d * d;
 
-				if (!schur_factor(U, NULL, &r))
+				if (!schur_factor(U, NULL, &r, m))
 				{
 					*bad = j;
 					return GMM_ERR_NOT_PD;
