@@ -98,6 +98,24 @@ SELECT cov,
 												ARRAY(SELECT full_x[o] FROM unnest(obs) o))) AS predict_match
 FROM ms_m6, ms_masked GROUP BY cov ORDER BY cov;
 
+-- 24 features, full: rows with many NULLs (20, past the eight-components-
+-- at-once limit of 16) then few (2) in one query share one workspace
+CREATE TABLE ms_f24 AS
+SELECT i, ARRAY(SELECT sin(i * j) * 2 + (i % 2) * 3 + cos(i * 0.3 + j) FROM generate_series(1, 24) j) AS x
+FROM generate_series(1, 400) i;
+CREATE TABLE ms_m24 AS SELECT gmm_fit(x, 2, gmm_options(random_state => 1)) AS m FROM ms_f24;
+CREATE TABLE ms_masked24 AS
+SELECT i, x AS full_x,
+	   ARRAY(SELECT CASE WHEN (i <= 5 AND j > 4) OR (i > 5 AND j IN (i % 24 + 1, (i * 7) % 24 + 1))
+						 THEN NULL ELSE x[j] END FROM generate_series(1, 24) j) AS x
+FROM ms_f24 WHERE i <= 60;
+SELECT count(*) AS rows_checked,
+	   bool_and(abs(gmm_score_samples(m, x) -
+					gmm_score_samples(gmm_marginal(m, ARRAY(SELECT j FROM generate_series(1, 24) j WHERE x[j] IS NOT NULL)),
+									  array_remove(x, NULL)))
+				< 1e-9 * (1 + abs(gmm_score_samples(m, x)))) AS samples_match
+FROM (SELECT x FROM ms_masked24 ORDER BY i) r, ms_m24;
+
 -- Rows without NULL are unaffected: the marginal over every feature in
 -- order has the model's parameters, and a complete row scores bit for bit as the
 -- same row through gmm_impute (which returns it unchanged).

@@ -344,7 +344,7 @@ extern GmmStatus gmm_ellipse_outline(const double *mean, const double *cov,
  * precision is numerically singular.  prec: NULL, or (full and tied) the
  * precisions of gmm_precisions, which save the m x m blocks' dot products.
  * work: gmm_missing_work_ndoubles(t, k, d, m) doubles for a row with m
- * missing features.  No allocation.
+ * missing features (or more: the size grows with m).  No allocation.
  *
  * gmm_precisions: prec_chol U U^T, full k x d x d, tied d x d (the precision
  * matrices, gmm_cov_size doubles); only for full and tied.

@@ -114,9 +114,17 @@ gmm_missing_work_ndoubles(GmmCovType t, int k, int d, int m)
 	 * responsibilities (k), 1/D and a column (m each) */
 	size_t		n = 4 * (size_t) d + (size_t) m * m + (size_t) k * m + k + 2 * (size_t) m + 8;
 
-	/* full covariances, up to LANE_MAX_M missing: eight components at once */
-	if (t == GMM_COV_FULL && m <= LANE_MAX_M)
-		n += ((size_t) m * m + 3 * (size_t) m + d) * VW;
+	/*
+	 * full covariances, up to LANE_MAX_M missing: eight components at once
+	 * (counted for min(m, LANE_MAX_M), so that the size grows with m: a
+	 * workspace for m serves every row with fewer missing features)
+	 */
+	if (t == GMM_COV_FULL)
+	{
+		size_t		ml = m < LANE_MAX_M ? m : LANE_MAX_M;
+
+		n += (ml * ml + 3 * ml + d) * VW;
+	}
 	return n;
 }
 
