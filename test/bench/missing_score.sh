@@ -20,7 +20,7 @@
 set -euo pipefail
 
 N=${1:-${GMM_BENCH_N:-1000000}}
-REPS=${REPS:-3}
+REPS=${REPS:-5}
 PSQL=(psql -X -q -v ON_ERROR_STOP=1 -At)
 q() { printf '%s\n' "SET search_path = gmm_missing_bench, public; SET client_min_messages = error;" "$1" | "${PSQL[@]}" -f -; }
 
