@@ -34,13 +34,14 @@
  * pattern's first rows are scored through the Schur complement of each
  * precision over its missing features (gmm_row_log_prob_missing: an m x m
  * factor per component and row, m the number of missing features, with the
- * model's precisions computed once per call site); from its
- * GMM_MISSING_BUILD_ROWS-th row on, the pattern's marginal model (the
- * Cholesky factor of each component's observed block, as prec_chol) is
- * built once and kept, and its rows are scored by gmm_row_log_prob on the
- * packed observed values, which costs no more than a complete row.  A marginal model is kept only when it
- * takes at most GMM_MISSING_PATTERN_BYTES, so the patterns of one call site
- * hold at most 16 x 1 MB; larger ones stay on the Schur route.  Measured
+ * model's precisions, as large as its covariances, computed once per call
+ * site); from its GMM_MISSING_BUILD_ROWS-th row on, the pattern's marginal
+ * model (the Cholesky factor of each component's observed block, as
+ * prec_chol) is built once and kept, and its rows are scored by
+ * gmm_row_log_prob on the packed observed values, which costs no more than
+ * a complete row.  A marginal model is kept only when it takes at most
+ * GMM_MISSING_PATTERN_BYTES, so the patterns of one call site hold at most
+ * 16 x 1 MB; larger ones stay on the Schur route.  Measured
  * with test/bench/missing_kernel (16 features, 8 components, 3 of 16
  * missing): see the README's "Missing values" section.
  */

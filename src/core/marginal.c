@@ -17,10 +17,12 @@
  * and the quadratic form is the full one at the conditional mean of the
  * missing part, y_m = -P_mm^-1 P_mo y_o (y = x - mu), where it is smallest:
  *		y_o^T S_oo^-1 y_o = min over y_m of ||U^T y||^2.
- * With z = U^T y for y_m = 0 (o rows of U, about o d / 2 multiply-adds),
- * P_mo y_o = U_m z, P_mm = U_m U_m^T (m x m, m(m+1)/2 dot products of rows
- * of U), one m x m Cholesky factor, and z + U_m^T y_m, the quadratic form is
- * a sum of squares (no cancellation in a difference of two forms).  The
+ * With z = U^T y for y_m = 0 (as a complete row's d(d+1)/2 multiply-adds),
+ * P_mo y_o = U_m z, P_mm gathered from the precisions when the caller has
+ * them (gmm_precisions) or U_m U_m^T (m(m+1)/2 dot products of rows of U),
+ * one m x m LDL^T factor (for full covariances, of eight components at once,
+ * one per vector lane), and z + U_m^T y_m, the quadratic form is a sum of
+ * squares (no cancellation in a difference of two forms).  The
  * same step gives the conditional means (mu_m + y_m) and covariances
  * (P_mm^-1) that imputation and conditioning need.  Diagonal and
  * spherical components factor over features: the missing terms are left
