@@ -6,13 +6,13 @@ EXTVERSION = 1.2
 MODULE_big = gmm
 # numerical core, src/core/ (no PostgreSQL headers; linked by the C unit tests too)
 CORE_OBJS = $(addprefix src/core/,params.o linalg.o em.o mstep_centred.o bayes.o kmeans.o rng.o sample.o \
-	plot.o blas_kernel.o threads.o mt19937.o kmeans_sklearn.o em_missing.o)
+	plot.o blas_kernel.o threads.o mt19937.o kmeans_sklearn.o em_missing.o marginal.o)
 # SQL-facing layer, src/: the type, fitting and scoring, the combinable passes
 SQL_OBJS = src/gmm_model.o src/gmm_sections.o src/gmm_text.o src/gmm_binary.o src/gmm_wire.o \
 	src/gmm_accessors.o src/gmm_array.o src/gmm_options.o src/gmm_fit.o \
 	src/gmm_rowstore.o src/gmm_score.o src/gmm_sampling.o src/gmm_srf.o \
 	src/gmm_em_state.o src/gmm_em_step.o src/gmm_init.o src/gmm_train.o \
-	src/gmm_plot.o src/gmm_bayes.o src/gmm_bayes_section.o
+	src/gmm_plot.o src/gmm_bayes.o src/gmm_bayes_section.o src/gmm_missing.o
 OBJS = $(CORE_OBJS) $(SQL_OBJS)
 
 # Install scripts.  gmm--1.0.sql (released) is assembled from one frozen piece per concern in

@@ -187,3 +187,8 @@ SELECT gmm_bic(m) > 0 AS bic, gmm_aic(m) > 0 AS aic FROM (SELECT gmm_fit(x, 3) A
 
 -- missing => 'em' is gmm_fit's only (a Bayesian fit over NULL elements would be silently wrong)
 SELECT (err($$SELECT gmm_fit_bayesian(x, 2, '{"missing": "em"}') FROM bpts$$)).*;
+-- nor does a Bayesian model score rows with NULL elements (its digamma terms are of every feature)
+SELECT (err($$SELECT gmm_score_samples(m, '{1, NULL}') FROM (SELECT gmm_fit_bayesian(x, 2) AS m FROM bpts) s$$)).*;
+-- and its marginals, conditionals and imputations are not a Gaussian mixture's
+SELECT (err($$SELECT gmm_marginal(m, '{1}') FROM (SELECT gmm_fit_bayesian(x, 2) AS m FROM bpts) s$$)).state;
+SELECT (err($$SELECT gmm_impute(m, '{1, NULL}') FROM (SELECT gmm_fit_bayesian(x, 2) AS m FROM bpts) s$$)).message;

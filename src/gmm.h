@@ -277,6 +277,12 @@ extern void gmm_json_number_array(const JsonbValue *v, const char *field,
 extern const double *gmm_array_row(ArrayType *a, int expected_dim,
 								   const char *what, double *copybuf,
 								   int *dim_out);
+extern const double *gmm_array_row_nulls(ArrayType *a, int expected_dim,
+										 const char *what, double *buf,
+										 int *dim_out, int *n_null_out);
+extern const double *gmm_array_reader_nulls(Datum row, int expected_dim,
+											const char *expected_what,
+											int *dim_out, void **to_free);
 
 /* gmm_fit.c: argument checks shared by the fitting functions */
 extern void gmm_check_n_components(const char *what, int k);

@@ -58,22 +58,13 @@ gmm_row_check_values(const double *v, int n)
 }
 
 /*
- * Check that a is a usable feature row and return its values in place.
- *
- * A row must be a one-dimensional, non-empty float8[] without NULL elements
- * and with finite values only.  When expected_dim > 0 its length must be
- * that; expected_what says where that length comes from ("the model", "the
- * first row"), for the error detail; without one (a first row) the length
- * must be within GMM_MAX_FEATURES.  No copy is made: the array's data are
- * contiguous once NULLs are ruled out.  copybuf, when not NULL, must hold
- * expected_dim doubles and is used only if the data are not suitably aligned.
+ * The checks of a float8[] row shared by gmm_array_row and
+ * gmm_array_row_nulls: element type, one dimension, not empty.  Returns n.
  */
-const double *
-gmm_array_row(ArrayType *a, int expected_dim, const char *expected_what,
-			  double *copybuf, int *dim_out)
+static int
+ArrayRowLength(ArrayType *a)
 {
 	int			n;
-	const double *v;
 
 	if (ARR_ELEMTYPE(a) != FLOAT8OID)
 		elog(ERROR, "gmm: feature array has element type %u, expected float8",
@@ -89,6 +80,27 @@ gmm_array_row(ArrayType *a, int expected_dim, const char *expected_what,
 		ereport(ERROR,
 				(errcode(ERRCODE_DATA_EXCEPTION),
 				 errmsg("feature array must not be empty")));
+	return n;
+}
+
+/*
+ * Check that a is a usable feature row and return its values in place.
+ *
+ * A row must be a one-dimensional, non-empty float8[] without NULL elements
+ * and with finite values only.  When expected_dim > 0 its length must be
+ * that; expected_what says where that length comes from ("the model", "the
+ * first row"), for the error detail; without one (a first row) the length
+ * must be within GMM_MAX_FEATURES.  No copy is made: the array's data are
+ * contiguous once NULLs are ruled out.  copybuf, when not NULL, must hold
+ * expected_dim doubles and is used only if the data are not suitably aligned.
+ */
+const double *
+gmm_array_row(ArrayType *a, int expected_dim, const char *expected_what,
+			  double *copybuf, int *dim_out)
+{
+	int			n = ArrayRowLength(a);
+	const double *v;
+
 	if (ARR_HASNULL(a) && array_contains_nulls(a))
 	{
 		bits8	   *bitmap = ARR_NULLBITMAP(a);
@@ -117,6 +129,56 @@ gmm_array_row(ArrayType *a, int expected_dim, const char *expected_what,
 }
 
 /*
+ * gmm_array_row for callers that accept missing values: NULL elements come
+ * back as NaN, the core's missing value (a NaN element is still an error,
+ * as are infinite ones, so a NaN in the result is always a NULL).  A row
+ * without NULL is read as gmm_array_row reads it; a row with NULLs is
+ * unpacked into buf (expected_dim doubles, or NULL: palloc'd).  *n_null_out
+ * (when not NULL) gets the number of NULL elements.
+ */
+const double *
+gmm_array_row_nulls(ArrayType *a, int expected_dim, const char *expected_what,
+					double *buf, int *dim_out, int *n_null_out)
+{
+	int			n;
+	bits8	   *bitmap;
+	const char *src;
+	int			n_null = 0;
+
+	if (!(ARR_HASNULL(a) && array_contains_nulls(a)))
+	{
+		if (n_null_out)
+			*n_null_out = 0;
+		return gmm_array_row(a, expected_dim, expected_what, buf, dim_out);
+	}
+	n = ArrayRowLength(a);
+	gmm_row_check_dim(n, expected_dim, expected_what);
+	if (buf == NULL)
+		buf = palloc(sizeof(double) * n);
+	bitmap = ARR_NULLBITMAP(a);
+	src = ARR_DATA_PTR(a);
+	for (int i = 0; i < n; i++)
+	{
+		if (!(bitmap[i / 8] & (1 << (i % 8))))
+		{
+			buf[i] = NAN;
+			n_null++;
+			continue;
+		}
+		/* the data may be unaligned (a short-header datum read in place) */
+		memcpy(&buf[i], src, sizeof(double));
+		src += sizeof(double);
+		if (unlikely(!isfinite(buf[i])))
+			gmm_row_check_values(&buf[i], 1);
+	}
+	if (dim_out)
+		*dim_out = n;
+	if (n_null_out)
+		*n_null_out = n_null;
+	return buf;
+}
+
+/*
  * The row reader of gmm's own functions: a float8[] datum, read in place;
  * a detoasted copy is left in *to_free.
  */
@@ -128,6 +190,32 @@ gmm_array_reader(Datum row, int expected_dim, const char *expected_what,
 
 	*to_free = ((Pointer) a != DatumGetPointer(row)) ? (void *) a : NULL;
 	return gmm_array_row(a, expected_dim, expected_what, NULL, dim_out);
+}
+
+/*
+ * The row reader of the scoring functions, which accept missing values:
+ * NULL elements come back as NaN (gmm_array_row_nulls), in a palloc'd copy
+ * left in *to_free.
+ */
+const double *
+gmm_array_reader_nulls(Datum row, int expected_dim, const char *expected_what,
+					   int *dim_out, void **to_free)
+{
+	ArrayType  *a = DatumGetArrayTypeP(row);
+	bool		copied = (Pointer) a != DatumGetPointer(row);
+	int			n_null;
+	const double *v = gmm_array_row_nulls(a, expected_dim, expected_what,
+										  NULL, dim_out, &n_null);
+
+	if (n_null > 0)
+	{
+		if (copied)
+			pfree(a);
+		*to_free = (void *) v;
+	}
+	else
+		*to_free = copied ? (void *) a : NULL;
+	return v;
 }
 
 static const GmmRowApi gmm_row_api_table = {

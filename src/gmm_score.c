@@ -24,6 +24,26 @@
  * aggregate's memory context instead, a few per backend, found by the same
  * content keys (the raw, still compressed bytes or the TOAST pointer): a
  * row then costs a comparison of the raw datum, not a decompression.
+ *
+ * Rows with NULL elements (float8[] only: NaN in the packed row, see
+ * gmm_array_row_nulls) are scored by the mixture's marginal over their
+ * observed features; a row of NULLs only scores NULL, and the aggregates
+ * skip it.  Diagonal and spherical models just leave the missing terms out.
+ * For full and tied models, each call site keeps its GMM_MISSING_PATTERNS
+ * most recent missingness patterns (least recently used goes first): a
+ * pattern's first rows are scored through the Schur complement of each
+ * precision over its missing features (gmm_row_log_prob_missing: an m x m
+ * factor per component and row, m the number of missing features, with the
+ * model's precisions, as large as its covariances, computed once per call
+ * site); from its GMM_MISSING_BUILD_ROWS-th row on, the pattern's marginal
+ * model (the Cholesky factor of each component's observed block, as
+ * prec_chol) is built once and kept, and its rows are scored by
+ * gmm_row_log_prob on the packed observed values, which costs no more than
+ * a complete row.  A marginal model is kept only when it takes at most
+ * GMM_MISSING_PATTERN_BYTES, so the patterns of one call site hold at most
+ * 16 x 1 MB; larger ones stay on the Schur route.  Measured
+ * with test/bench/missing_kernel (16 features, 8 components, 3 of 16
+ * missing): see the README's "Missing values" section.
  */
 #include "postgres.h"
 
@@ -42,6 +62,30 @@
 #include "gmm_compat.h"
 #include "gmm_row.h"
 
+/* the missingness patterns a call site keeps, and the cap of each one's marginal */
+#define GMM_MISSING_PATTERNS 16
+#define GMM_MISSING_PATTERN_BYTES (1024 * 1024)
+/*
+ * rows of a pattern, while it is among the kept ones, before its marginal
+ * is built: building costs about as much as scoring 20 rows the Schur way
+ * (16 features, 8 components), and patterns drawn at random, which recur
+ * among the last 16 now and then, should not pay it
+ */
+#define GMM_MISSING_BUILD_ROWS 8
+
+typedef struct GmmMissingPattern
+{
+	uint32		hash;			/* of mask */
+	bits8	   *mask;			/* d bits, set where missing; NULL: free slot */
+	uint64		last_use;		/* the cache's clock at its last row */
+	int64		rows;			/* rows seen with this pattern */
+	int			n_obs;
+	int		   *obs;			/* n_obs observed positions */
+	GmmParams	marg;			/* the marginal over obs, when built */
+	double	   *marg_buf;		/* its doubles, NULL until built */
+	bool		too_big;		/* the marginal exceeds the cap: never built */
+} GmmMissingPattern;
+
 typedef struct GmmScoreCache
 {
 	MemoryContext mcxt;			/* holds everything below; reset on a miss
@@ -58,6 +102,14 @@ typedef struct GmmScoreCache
 	double	   *log_weights;	/* k */
 	double	   *logprob;		/* k */
 	double	   *work;			/* d */
+	/* rows with missing values (allocated on the first such row) */
+	double	   *mwork;			/* gmm_missing_work_ndoubles(.., mwork_m) */
+	int			mwork_m;
+	double	   *packed;			/* d: a row's observed values */
+	double	   *prec;			/* full, tied: the precisions (gmm_precisions) */
+	bits8	   *mask;			/* d bits: the current row's pattern */
+	uint64		clock;
+	GmmMissingPattern patterns[GMM_MISSING_PATTERNS];
 	MemoryContextCallback gone; /* a shared cache: clears its slot */
 } GmmScoreCache;
 
@@ -151,6 +203,15 @@ FillCache(GmmScoreCache *c, struct varlena *raw)
 	MemoryContext old = MemoryContextSwitchTo(c->mcxt);
 	int			k;
 	int			d;
+
+	/* the missing-value state of a previous model went with the context */
+	c->mwork = NULL;
+	c->mwork_m = 0;
+	c->packed = NULL;
+	c->prec = NULL;
+	c->mask = NULL;
+	c->clock = 0;
+	memset(c->patterns, 0, sizeof(c->patterns));
 
 	if (VARATT_IS_EXTERNAL_ONDISK(raw))
 	{
@@ -247,21 +308,188 @@ GetScoreCache(FunctionCallInfo fcinfo, int argno)
 	return c;
 }
 
-/* the cache, and row's log-sum-exp with per-component terms in c->logprob */
+/* the missing-value workspace of c for rows with up to m missing features */
+static double *
+MissingWork(GmmScoreCache *c, int m)
+{
+	if (c->mwork == NULL || m > c->mwork_m)
+	{
+		/* grow to at least twice the last size, so that rows do not reallocate often */
+		int			want = Min(c->params.d, Max(m, 2 * c->mwork_m));
+
+		if (c->mwork)
+			pfree(c->mwork);
+		c->mwork = MemoryContextAlloc(c->mcxt, sizeof(double) *
+									  gmm_missing_work_ndoubles(c->params.cov_type,
+																c->params.k,
+																c->params.d, want));
+		c->mwork_m = want;
+	}
+	return c->mwork;
+}
+
+/*
+ * The pattern of row v (m missing features) among c's patterns, found by
+ * its mask or made in the least recently used slot.
+ */
+static GmmMissingPattern *
+FindPattern(GmmScoreCache *c, const double *v, int m)
+{
+	int			d = c->params.d;
+	int			nbytes = (d + 7) / 8;
+	uint32		h = 2166136261u;
+	GmmMissingPattern *lru = NULL;
+	GmmMissingPattern *pat;
+	int			o = 0;
+
+	if (c->mask == NULL)
+	{
+		c->mask = MemoryContextAlloc(c->mcxt, nbytes);
+		c->packed = MemoryContextAlloc(c->mcxt, sizeof(double) * d);
+	}
+	memset(c->mask, 0, nbytes);
+	for (int t = 0; t < d; t++)
+		if (isnan(v[t]))
+			c->mask[t / 8] |= (bits8) (1 << (t % 8));
+	for (int b = 0; b < nbytes; b++)
+		h = (h ^ c->mask[b]) * 16777619u;
+	c->clock++;
+	for (int i = 0; i < GMM_MISSING_PATTERNS; i++)
+	{
+		pat = &c->patterns[i];
+		if (pat->mask != NULL && pat->hash == h &&
+			memcmp(pat->mask, c->mask, nbytes) == 0)
+		{
+			pat->last_use = c->clock;
+			pat->rows++;
+			return pat;
+		}
+		if (lru == NULL || pat->mask == NULL ||
+			(lru->mask != NULL && pat->last_use < lru->last_use))
+			lru = pat;
+	}
+	/* the slot keeps its mask and position buffers (d bits, d ints) */
+	pat = lru;
+	if (pat->mask == NULL)
+	{
+		pat->mask = MemoryContextAlloc(c->mcxt, nbytes);
+		pat->obs = MemoryContextAlloc(c->mcxt, sizeof(int) * d);
+	}
+	if (pat->marg_buf)
+		pfree(pat->marg_buf);
+	pat->marg_buf = NULL;
+	pat->hash = h;
+	memcpy(pat->mask, c->mask, nbytes);
+	pat->last_use = c->clock;
+	pat->rows = 1;
+	pat->n_obs = d - m;
+	for (int t = 0; t < d; t++)
+		if (!isnan(v[t]))
+			pat->obs[o++] = t;
+	pat->too_big = (double) gmm_params_ndoubles(c->params.cov_type, c->params.k,
+												pat->n_obs) * sizeof(double) >
+		GMM_MISSING_PATTERN_BYTES;
+	return pat;
+}
+
+/*
+ * Log-sum-exp of row v with m (1 <= m < d) missing features, with
+ * per-component terms in c->logprob.
+ */
 static double
-ScoreRow(FunctionCallInfo fcinfo, GmmScoreCache **cp, GmmRowReader read)
+ScoreMissing(GmmScoreCache *c, const double *v, int m)
+{
+	GmmParams  *p = &c->params;
+	GmmMissingPattern *pat = NULL;
+	double		lse;
+
+	if (p->cov_type == GMM_COV_FULL || p->cov_type == GMM_COV_TIED)
+	{
+		pat = FindPattern(c, v, m);
+		if (pat->marg_buf == NULL && pat->rows >= GMM_MISSING_BUILD_ROWS && !pat->too_big)
+		{
+			double	   *buf = MemoryContextAlloc(c->mcxt, sizeof(double) *
+												 gmm_params_ndoubles(p->cov_type, p->k,
+																	 pat->n_obs));
+			int			bad;
+
+			gmm_params_bind(&pat->marg, p->cov_type, p->k, pat->n_obs, buf);
+			if (gmm_marginal_params(p, pat->n_obs, pat->obs, &pat->marg, &bad) == GMM_OK)
+				pat->marg_buf = buf;
+			else
+			{
+				/* numerically singular block: the Schur route says so below */
+				pfree(buf);
+				pat->too_big = true;
+			}
+		}
+	}
+	if (pat != NULL && pat->marg_buf != NULL)
+	{
+		for (int a = 0; a < pat->n_obs; a++)
+			c->packed[a] = v[pat->obs[a]];
+		return gmm_row_log_prob(&pat->marg, c->log_weights, c->packed,
+								c->logprob, c->work);
+	}
+	if (pat != NULL && c->prec == NULL)
+	{
+		c->prec = MemoryContextAlloc(c->mcxt, sizeof(double) *
+									 gmm_cov_size(p->cov_type, p->k, p->d));
+		gmm_precisions(p, c->prec);
+	}
+	lse = gmm_row_log_prob_missing(p, c->prec, c->log_weights, v, c->logprob,
+								   MissingWork(c, m));
+	if (isnan(lse))
+		ereport(ERROR,
+				(errcode(ERRCODE_DATA_EXCEPTION),
+				 errmsg("the model's covariance is numerically singular on the observed features of the row")));
+	return lse;
+}
+
+/*
+ * Log-sum-exp of row v under c's model, with per-component terms in
+ * c->logprob; false (nothing computed) when every element is missing.
+ */
+static bool
+ScoreValues(GmmScoreCache *c, const double *v, double *lse)
+{
+	int			d = c->params.d;
+	int			m = gmm_row_count_missing(v, d);
+
+	if (m == 0)
+		*lse = gmm_row_log_prob(&c->params, c->log_weights, v, c->logprob, c->work);
+	else if (m == d)
+		return false;
+	else if (gmm_model_is_bayesian(c->model))
+		ereport(ERROR,
+				(errcode(ERRCODE_NULL_VALUE_NOT_ALLOWED),
+				 errmsg("a Bayesian model cannot score a row with NULL elements"),
+				 errdetail("Its per-component terms (scikit-learn's digamma terms) are those of all %d features, not of a marginal.", d),
+				 errhint("Fill the row first, e.g. with gmm_impute under a gmm_fit model, or score its complete rows only.")));
+	else
+		*lse = ScoreMissing(c, v, m);
+	return true;
+}
+
+/*
+ * The cache, and row's log-sum-exp with per-component terms in c->logprob;
+ * false for a row of missing values only.
+ */
+static bool
+ScoreRow(FunctionCallInfo fcinfo, GmmScoreCache **cp, GmmRowReader read,
+		 double *lse)
 {
 	GmmScoreCache *c = GetScoreCache(fcinfo, 0);
 	void	   *to_free;
 	int			d;
 	const double *v = read(PG_GETARG_DATUM(1), c->params.d, "the model", &d, &to_free);
-	double		lse;
+	bool		ok;
 
 	*cp = c;
-	lse = gmm_row_log_prob(&c->params, c->log_weights, v, c->logprob, c->work);
+	ok = ScoreValues(c, v, lse);
 	if (to_free)
 		pfree(to_free);
-	return lse;
+	return ok;
 }
 
 /*
@@ -341,8 +569,18 @@ Datum
 gmm_score_row(FunctionCallInfo fcinfo, GmmScoreKind kind, GmmRowReader read)
 {
 	GmmScoreCache *c;
-	double		lse = ScoreRow(fcinfo, &c, read);
+	double		lse;
 
+	if (!ScoreRow(fcinfo, &c, read, &lse))
+	{
+		/* every element NULL: no evidence, no score (no rows of predict_top) */
+		if (kind == GMM_SCORE_PREDICT_TOP)
+		{
+			gmm_srf_materialize(fcinfo);
+			return (Datum) 0;
+		}
+		PG_RETURN_NULL();
+	}
 	switch (kind)
 	{
 		case GMM_SCORE_SAMPLES:
@@ -363,28 +601,28 @@ PG_FUNCTION_INFO_V1(gmm_score_samples);
 Datum
 gmm_score_samples(PG_FUNCTION_ARGS)
 {
-	return gmm_score_row(fcinfo, GMM_SCORE_SAMPLES, gmm_array_reader);
+	return gmm_score_row(fcinfo, GMM_SCORE_SAMPLES, gmm_array_reader_nulls);
 }
 
 PG_FUNCTION_INFO_V1(gmm_predict);
 Datum
 gmm_predict(PG_FUNCTION_ARGS)
 {
-	return gmm_score_row(fcinfo, GMM_SCORE_PREDICT, gmm_array_reader);
+	return gmm_score_row(fcinfo, GMM_SCORE_PREDICT, gmm_array_reader_nulls);
 }
 
 PG_FUNCTION_INFO_V1(gmm_predict_proba);
 Datum
 gmm_predict_proba(PG_FUNCTION_ARGS)
 {
-	return gmm_score_row(fcinfo, GMM_SCORE_PREDICT_PROBA, gmm_array_reader);
+	return gmm_score_row(fcinfo, GMM_SCORE_PREDICT_PROBA, gmm_array_reader_nulls);
 }
 
 PG_FUNCTION_INFO_V1(gmm_predict_top);
 Datum
 gmm_predict_top(PG_FUNCTION_ARGS)
 {
-	return gmm_score_row(fcinfo, GMM_SCORE_PREDICT_TOP, gmm_array_reader);
+	return gmm_score_row(fcinfo, GMM_SCORE_PREDICT_TOP, gmm_array_reader_nulls);
 }
 
 /*
@@ -418,8 +656,9 @@ gmm_score_accum_row(FunctionCallInfo fcinfo, GmmRowReader read)
 	void	   *to_free;
 	int			d;
 	const double *v;
-	double		ll;
+	double		ll = 0.0;
 	double		npar;
+	bool		counted;
 
 	if (!AggCheckCallContext(fcinfo, NULL))
 		elog(ERROR, "gmm_score_accum called in non-aggregate context");
@@ -429,9 +668,11 @@ gmm_score_accum_row(FunctionCallInfo fcinfo, GmmRowReader read)
 
 	c = GetScoreCache(fcinfo, 1);
 	v = read(PG_GETARG_DATUM(2), c->params.d, "the model", &d, &to_free);
-	ll = gmm_row_log_prob(&c->params, c->log_weights, v, c->logprob, c->work);
+	counted = ScoreValues(c, v, &ll);
 	if (to_free)
 		pfree(to_free);
+	if (!counted)
+		PG_RETURN_ARRAYTYPE_P(state);	/* a row of NULLs only: skipped */
 	/* a Bayesian model has no bic or aic: -1 makes their final functions say so */
 	npar = gmm_model_is_bayesian(c->model) ? -1.0 :
 		(double) gmm_n_parameters(c->params.cov_type, c->params.k, c->params.d);
@@ -449,7 +690,7 @@ PG_FUNCTION_INFO_V1(gmm_score_accum);
 Datum
 gmm_score_accum(PG_FUNCTION_ARGS)
 {
-	return gmm_score_accum_row(fcinfo, gmm_array_reader);
+	return gmm_score_accum_row(fcinfo, gmm_array_reader_nulls);
 }
 
 PG_FUNCTION_INFO_V1(gmm_score_combine);

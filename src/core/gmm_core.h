@@ -593,4 +593,63 @@ extern GmmStatus gmm_ellipse_outline(const double *mean, const double *cov,
 extern const char *gmm_blas_better_core(const char *corename, bool avx2,
 										bool avx512f, bool amd);
 
+/*
+ * Missing values (marginal.c).  A missing feature is NaN in a packed row: a
+ * NaN from the user is an input error, rejected before the core sees it.
+ *
+ * gmm_row_log_prob_missing is gmm_row_log_prob of the mixture's marginal
+ * over the observed (non-NaN) features of x, which must have at least one:
+ * for full and tied covariances through the Schur complement of each
+ * precision over the m missing features (an m x m Cholesky factor, no
+ * factorisation of the observed block), for diag and spherical by leaving
+ * the missing terms out.  A row without NaN takes gmm_row_log_prob's path
+ * (the same result to the bit).  Returns NaN when a principal block of a
+ * precision is numerically singular.  prec: NULL, or (full and tied) the
+ * precisions of gmm_precisions, which save the m x m blocks' dot products.
+ * work: gmm_missing_work_ndoubles(t, k, d, m) doubles for a row with m
+ * missing features (or more: the size grows with m).  No allocation.
+ *
+ * gmm_precisions: prec_chol U U^T, full k x d x d, tied d x d (the precision
+ * matrices, gmm_cov_size doubles); only for full and tied.
+ */
+extern int	gmm_row_count_missing(const double *x, int d);
+extern size_t gmm_missing_work_ndoubles(GmmCovType t, int k, int d, int m);
+extern double gmm_row_log_prob_missing(const GmmParams *p,
+									   const double *prec,
+									   const double *log_weights,
+									   const double *x, double *logprob,
+									   double *work);
+extern void gmm_precisions(const GmmParams *p, double *prec);
+
+/*
+ * gmm_impute_row: out (d) = x with each NaN replaced by its conditional
+ * expectation given the observed features, the responsibility-weighted
+ * conditional means; a row without NaN is copied, an all-NaN row gets the
+ * mixture mean.  work as above.  GMM_ERR_NOT_PD as NaN above.
+ */
+extern GmmStatus gmm_impute_row(const GmmParams *p, const double *x,
+								double *out, double *work);
+
+/*
+ * gmm_condition_params: the mixture of the m missing features of x given
+ * its observed ones (1 <= m < d), into out bound for (p->cov_type, p->k,
+ * m): weights the responsibilities of the observed part (some may be 0 when
+ * densities underflow), means the conditional means, covariances the Schur
+ * complements (full: per component; tied: one; diag and spherical: the
+ * components' own variances, as the features are independent given the
+ * component), with prec_chol and log_det.  work as above.
+ */
+extern GmmStatus gmm_condition_params(const GmmParams *p, const double *x,
+									  GmmParams *out, double *work, int *bad);
+
+/*
+ * gmm_marginal_params: the mixture over features[0 .. nf-1] (0-based,
+ * distinct, < d, in that order) into out bound for (p->cov_type, p->k, nf):
+ * the same weights, the means and covariances restricted to those features
+ * (a spherical model stays spherical), with prec_chol and log_det.
+ */
+extern GmmStatus gmm_marginal_params(const GmmParams *p, int nf,
+									 const int *features, GmmParams *out,
+									 int *bad);
+
 #endif							/* GMM_CORE_H */

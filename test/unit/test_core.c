@@ -2153,6 +2153,419 @@ test_missing_fit(void)
 	free(X);
 }
 
+/* ---- missing values (marginal.c) ---- */
+
+/* component j's covariance as a dense d x d matrix, whatever the type stores */
+static void
+dense_cov(const GmmParams *p, int j, long double *S)
+{
+	int			d = p->d;
+
+	for (int a = 0; a < d; a++)
+		for (int b = 0; b < d; b++)
+		{
+			double		v = 0.0;
+
+			if (p->cov_type == GMM_COV_FULL)
+				v = p->covariances[((size_t) j * d + a) * d + b];
+			else if (p->cov_type == GMM_COV_TIED)
+				v = p->covariances[(size_t) a * d + b];
+			else if (a == b)
+				v = p->cov_type == GMM_COV_DIAG ? p->covariances[(size_t) j * d + a] :
+					p->covariances[j];
+			S[a * d + b] = v;
+		}
+}
+
+/* Gauss-Jordan: B (n x nb) = A^-1 B for the n x n A (both destroyed); log det A */
+static long double
+ref_solve(long double *A, int n, long double *B, int nb)
+{
+	long double ld = 0.0L;
+
+	for (int c = 0; c < n; c++)
+	{
+		int			piv = c;
+
+		for (int r = c + 1; r < n; r++)
+			if (fabsl(A[r * n + c]) > fabsl(A[piv * n + c]))
+				piv = r;
+		if (piv != c)
+		{
+			for (int t = 0; t < n; t++)
+			{
+				long double tmp = A[c * n + t];
+
+				A[c * n + t] = A[piv * n + t];
+				A[piv * n + t] = tmp;
+			}
+			for (int t = 0; t < nb; t++)
+			{
+				long double tmp = B[c * nb + t];
+
+				B[c * nb + t] = B[piv * nb + t];
+				B[piv * nb + t] = tmp;
+			}
+		}
+		ld += logl(fabsl(A[c * n + c]));
+		for (int r = 0; r < n; r++)
+		{
+			long double f;
+
+			if (r == c)
+				continue;
+			f = A[r * n + c] / A[c * n + c];
+			for (int t = 0; t < n; t++)
+				A[r * n + t] -= f * A[c * n + t];
+			for (int t = 0; t < nb; t++)
+				B[r * nb + t] -= f * B[c * nb + t];
+		}
+	}
+	for (int r = 0; r < n; r++)
+		for (int t = 0; t < nb; t++)
+			B[r * nb + t] /= A[r * n + r];
+	return ld;
+}
+
+/* a random model of type t: covariances A A^T / d + 0.5 I, means N(0, 4) */
+static double *
+random_model(GmmParams *p, GmmCovType t, int k, int d, uint64_t seed)
+{
+	double	   *buf = new_params(p, t, k, d);
+	GmmRng		r;
+	double		sw = 0.0;
+	int			bad;
+
+	gmm_rng_seed(&r, seed, 0);
+	for (int j = 0; j < k; j++)
+		sw += (p->weights[j] = 0.5 + gmm_rng_uniform(&r));
+	for (int j = 0; j < k; j++)
+		p->weights[j] /= sw;
+	for (int i = 0; i < k * d; i++)
+		p->means[i] = 2.0 * gmm_rng_normal(&r);
+	if (t == GMM_COV_FULL || t == GMM_COV_TIED)
+	{
+		double		A[64];
+
+		for (int j = 0; j < (t == GMM_COV_FULL ? k : 1); j++)
+		{
+			for (int i = 0; i < d * d; i++)
+				A[i] = gmm_rng_normal(&r);
+			for (int a = 0; a < d; a++)
+				for (int b = 0; b < d; b++)
+				{
+					double		s = a == b ? 0.5 : 0.0;
+
+					for (int l = 0; l < d; l++)
+						s += A[a * d + l] * A[b * d + l] / d;
+					p->covariances[((size_t) j * d + a) * d + b] = s;
+				}
+		}
+	}
+	else
+		for (size_t i = 0; i < gmm_cov_size(t, k, d); i++)
+			p->covariances[i] = 0.3 + gmm_rng_uniform(&r);
+	gmm_compute_precision_cholesky(p, &bad);
+	return buf;
+}
+
+/*
+ * log N(x_o | mu_jo, S_jo) for every j, the conditional means and
+ * covariances of the missing part (cm: k x m, cc: k x m x m), by dense
+ * long-double Gauss-Jordan on the covariance blocks: no precision, no
+ * Schur complement of it, no code shared with marginal.c.
+ */
+static void
+ref_missing(const GmmParams *p, const double *x, long double *logdens,
+			long double *cm, long double *cc)
+{
+	int			d = p->d;
+	int			obs[8],
+				mis[8],
+				o = 0,
+				m = 0;
+	long double S[64],
+				A[64],
+				B[64];
+
+	for (int t = 0; t < d; t++)
+	{
+		if (isnan(x[t]))
+			mis[m++] = t;
+		else
+			obs[o++] = t;
+	}
+	for (int j = 0; j < p->k; j++)
+	{
+		const double *mu = p->means + j * d;
+		long double q = 0.0L,
+					ld;
+
+		dense_cov(p, j, S);
+		/* B = S_oo^-1 [y_o | S_om] */
+		for (int a = 0; a < o; a++)
+		{
+			for (int b = 0; b < o; b++)
+				A[a * o + b] = S[obs[a] * d + obs[b]];
+			B[a * (m + 1)] = (long double) x[obs[a]] - mu[obs[a]];
+			for (int c = 0; c < m; c++)
+				B[a * (m + 1) + 1 + c] = S[obs[a] * d + mis[c]];
+		}
+		ld = ref_solve(A, o, B, m + 1);
+		for (int a = 0; a < o; a++)
+			q += ((long double) x[obs[a]] - mu[obs[a]]) * B[a * (m + 1)];
+		logdens[j] = -0.5L * (o * logl(2.0L * 3.14159265358979323846264338327950288L) + ld + q);
+		for (int c = 0; c < m; c++)
+		{
+			long double s = mu[mis[c]];
+
+			for (int a = 0; a < o; a++)
+				s += S[mis[c] * d + obs[a]] * B[a * (m + 1)];
+			cm[j * m + c] = s;
+			for (int e = 0; e < m; e++)
+			{
+				long double v = S[mis[c] * d + mis[e]];
+
+				for (int a = 0; a < o; a++)
+					v -= S[mis[c] * d + obs[a]] * B[a * (m + 1) + 1 + e];
+				cc[(j * m + c) * m + e] = v;
+			}
+		}
+	}
+}
+
+static void
+test_missing_log_prob(void)
+{
+	const int	k = 3,
+				d = 6;
+
+	for (int t = 0; t < GMM_COV_NTYPES; t++)
+	{
+		GmmParams	p;
+		double	   *buf = random_model(&p, (GmmCovType) t, k, d, 100 + t);
+		double		lw[3],
+					lp[3],
+					lp2[3],
+					work[1024];
+		GmmRng		r;
+
+		CHECK(gmm_missing_work_ndoubles((GmmCovType) t, k, d, d) <= 1024, "work");
+		for (int j = 0; j < k; j++)
+			lw[j] = log(p.weights[j]);
+		gmm_rng_seed(&r, 7 + t, 0);
+		for (int row = 0; row < 200; row++)
+		{
+			double		x[6],
+						xo[6];
+			int			obs[6],
+						o = 0;
+			long double ref[3],
+						cm[18],
+						cc[108],
+						mx = -INFINITY,
+						s = 0.0L;
+			double		got;
+
+			for (int a = 0; a < d; a++)
+			{
+				x[a] = p.means[(row % k) * d + a] + 2.0 * gmm_rng_normal(&r);
+				/* row 0 complete; afterwards each feature missing with 40% */
+				if (row > 0 && gmm_rng_uniform(&r) < 0.4)
+					x[a] = NAN;
+				else
+				{
+					xo[o] = x[a];
+					obs[o++] = a;
+				}
+			}
+			if (o == 0)
+				continue;
+			got = gmm_row_log_prob_missing(&p, NULL, lw, x, lp, work);
+			if (t == GMM_COV_FULL || t == GMM_COV_TIED)
+			{
+				/* with the precisions gathered instead of U_m U_m^T */
+				double		prec[108];
+				double		got2;
+
+				gmm_precisions(&p, prec);
+				got2 = gmm_row_log_prob_missing(&p, prec, lw, x, lp2, work);
+				CHECK_CLOSE(got2, got, 1e-13, 1e-13, "%s row %d: with precisions",
+							type_names[t], row);
+			}
+			if (o == d)
+			{
+				double		want = gmm_row_log_prob(&p, lw, x, lp2, work);
+
+				CHECK(memcmp(&got, &want, sizeof(double)) == 0,
+					  "%s: a complete row scores as gmm_row_log_prob", type_names[t]);
+				continue;
+			}
+			ref_missing(&p, x, ref, cm, cc);
+			for (int j = 0; j < k; j++)
+			{
+				ref[j] += logl(p.weights[j]);
+				CHECK_CLOSE(lp[j], (double) ref[j], 1e-11, 1e-11,
+							"%s row %d component %d", type_names[t], row, j);
+				if (ref[j] > mx)
+					mx = ref[j];
+			}
+			for (int j = 0; j < k; j++)
+				s += expl(ref[j] - mx);
+			CHECK_CLOSE(got, (double) (mx + logl(s)), 1e-11, 1e-11,
+						"%s row %d", type_names[t], row);
+
+			/* the marginal model scores the packed observed values the same */
+			{
+				GmmParams	mp;
+				double	   *mb = new_params(&mp, (GmmCovType) t, k, o);
+				int			bad;
+
+				CHECK(gmm_marginal_params(&p, o, obs, &mp, &bad) == GMM_OK, "marginal");
+				CHECK_CLOSE(gmm_row_log_prob(&mp, lw, xo, lp2, work), got, 1e-12, 1e-12,
+							"%s row %d: marginal model", type_names[t], row);
+				free(mb);
+			}
+		}
+		free(buf);
+	}
+}
+
+static void
+test_condition_impute(void)
+{
+	const int	k = 3,
+				d = 5;
+
+	for (int t = 0; t < GMM_COV_NTYPES; t++)
+	{
+		GmmParams	p;
+		double	   *buf = random_model(&p, (GmmCovType) t, k, d, 200 + t);
+		double		x[5] = {0.5, NAN, -1.0, NAN, 2.0};
+		double		allnan[5] = {NAN, NAN, NAN, NAN, NAN};
+		double		work[1024],
+					imp[5];
+		long double ref[3],
+					cm[6],
+					cc[12],
+					mx = -INFINITY,
+					s = 0.0L,
+					resp[3];
+		GmmParams	cp;
+		double	   *cb = new_params(&cp, (GmmCovType) t, k, 2);
+		int			bad;
+		const int	mis[2] = {1, 3};
+
+		ref_missing(&p, x, ref, cm, cc);
+		for (int j = 0; j < k; j++)
+		{
+			ref[j] += logl(p.weights[j]);
+			if (ref[j] > mx)
+				mx = ref[j];
+		}
+		for (int j = 0; j < k; j++)
+			s += expl(ref[j] - mx);
+		for (int j = 0; j < k; j++)
+			resp[j] = expl(ref[j] - mx) / s;
+
+		CHECK(gmm_condition_params(&p, x, &cp, work, &bad) == GMM_OK, "condition");
+		for (int j = 0; j < k; j++)
+		{
+			CHECK_CLOSE(cp.weights[j], (double) resp[j], 1e-11, 1e-14, "%s weight %d",
+						type_names[t], j);
+			for (int c = 0; c < 2; c++)
+			{
+				CHECK_CLOSE(cp.means[j * 2 + c], (double) cm[j * 2 + c], 1e-11, 1e-12,
+							"%s mean %d %d", type_names[t], j, c);
+				for (int e = 0; e < 2; e++)
+				{
+					double		got;
+
+					if (t == GMM_COV_FULL)
+						got = cp.covariances[(j * 2 + c) * 2 + e];
+					else if (t == GMM_COV_TIED)
+						got = cp.covariances[c * 2 + e];
+					else if (c != e)
+						continue;
+					else if (t == GMM_COV_DIAG)
+						got = cp.covariances[j * 2 + c];
+					else
+						got = cp.covariances[j];
+					CHECK_CLOSE(got, (double) cc[(j * 2 + c) * 2 + e], 1e-11, 1e-12,
+								"%s cov %d [%d][%d]", type_names[t], j, c, e);
+				}
+			}
+		}
+		CHECK(gmm_impute_row(&p, x, imp, work) == GMM_OK, "impute");
+		for (int c = 0; c < 2; c++)
+		{
+			long double want = 0.0L;
+
+			for (int j = 0; j < k; j++)
+				want += resp[j] * cm[j * 2 + c];
+			CHECK_CLOSE(imp[mis[c]], (double) want, 1e-11, 1e-12, "%s impute %d",
+						type_names[t], c);
+		}
+		CHECK(imp[0] == 0.5 && imp[2] == -1.0 && imp[4] == 2.0, "observed values kept");
+		CHECK(gmm_impute_row(&p, allnan, imp, work) == GMM_OK, "impute all-NaN");
+		for (int a = 0; a < d; a++)
+		{
+			double		want = 0.0;
+
+			for (int j = 0; j < k; j++)
+				want += p.weights[j] * p.means[j * d + a];
+			CHECK_CLOSE(imp[a], want, 1e-14, 1e-14, "%s mixture mean %d", type_names[t], a);
+		}
+		free(cb);
+		free(buf);
+	}
+}
+
+/*
+ * Full covariances with the precisions given factor eight components at
+ * once (marginal.c's schur_full_lanes): with 11 components (a full and a
+ * partial group of lanes) it scores as the per-component path, which
+ * test_missing_log_prob checks against the dense reference.
+ */
+static void
+test_missing_lanes(void)
+{
+	const int	k = 11,
+				d = 7;
+	GmmParams	p;
+	double	   *buf = random_model(&p, GMM_COV_FULL, k, d, 300);
+	double	   *prec = malloc(sizeof(double) * k * d * d);
+	double		lw[11],
+				lp[11],
+				lp2[11],
+				work[2048];
+	GmmRng		r;
+
+	CHECK(gmm_missing_work_ndoubles(GMM_COV_FULL, k, d, d) <= 2048, "work");
+	gmm_precisions(&p, prec);
+	for (int j = 0; j < k; j++)
+		lw[j] = log(p.weights[j]);
+	gmm_rng_seed(&r, 301, 0);
+	for (int row = 0; row < 300; row++)
+	{
+		double		x[7];
+		double		a,
+					b;
+
+		for (int t = 0; t < d; t++)
+			x[t] = gmm_rng_uniform(&r) < 0.45 ? NAN : p.means[(row % k) * d + t] + gmm_rng_normal(&r);
+		if (gmm_row_count_missing(x, d) == d)
+			x[row % d] = 0.5;
+		a = gmm_row_log_prob_missing(&p, prec, lw, x, lp, work);
+		b = gmm_row_log_prob_missing(&p, NULL, lw, x, lp2, work);
+		CHECK_CLOSE(a, b, 1e-12, 1e-12, "row %d (%d missing)", row, gmm_row_count_missing(x, d));
+		for (int j = 0; j < k; j++)
+			CHECK_CLOSE(lp[j], lp2[j], 1e-12, 1e-12, "row %d component %d", row, j);
+	}
+	free(prec);
+	free(buf);
+}
+
 int
 main(void)
 {
@@ -2184,6 +2597,9 @@ main(void)
 	RUN(test_missing_hand_derivation);
 	RUN(test_missing_stats);
 	RUN(test_missing_fit);
+	RUN(test_missing_log_prob);
+	RUN(test_condition_impute);
+	RUN(test_missing_lanes);
 	if (unit_hs.outstanding != 0)
 	{
 		printf("FAIL %ld allocations not released\n", unit_hs.outstanding);
