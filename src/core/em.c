@@ -303,6 +303,7 @@ gmm_stats_bind(GmmStats *s, GmmCovType t, int k, int d, double *buf)
 	s->s0 = s->shift + stats_shift_size(t, k, d);
 	s->s1 = s->s0 + k;
 	s->s2 = s->s1 + (size_t) k * d;
+	s->sketch = NULL;
 }
 
 /* zero the sums, keep the shift */
@@ -947,6 +948,9 @@ gmm_stats_accumulate(GmmStats *s, const GmmParams *model, const double *X,
 		block_transpose(X + i0 * d, nb, d, &bw);
 		estep_block(model, nb, &bw);
 		s->sum_loglik += block_responsibilities(k, nb, wb, &bw);
+		if (s->sketch)
+			for (int i = 0; i < nb; i++)
+				gmm_sketch_add(s->sketch, bw.m[i] + log(bw.s[i]), wb ? wb[i] : 1.0);
 		stats_add_block(s, wb, nb, bw.lp, true, &bw);
 	}
 }
@@ -1561,6 +1565,9 @@ gmm_fit(const double *X, const double *w, size_t n, int d,
 	{
 		params_copy(out, &ctx.best);
 		res->lower_bound = best_lb;
+		ctx.st.sketch = opt->sketch;
+		if (opt->sketch)
+			gmm_sketch_init_model(opt->sketch, out);
 		res->log_likelihood = estep_pass(&ctx, out);
 	}
 	else
