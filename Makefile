@@ -9,7 +9,7 @@ CORE_OBJS = $(addprefix src/core/,params.o linalg.o em.o mstep_centred.o kmeans.
 	plot.o)
 CORE_OBJS += src/core/sketch.o
 # SQL-facing layer, src/: the type, fitting and scoring, the combinable passes
-SQL_OBJS = src/gmm_model.o src/gmm_text.o src/gmm_binary.o src/gmm_wire.o \
+SQL_OBJS = src/gmm_model.o src/gmm_sections.o src/gmm_text.o src/gmm_binary.o src/gmm_wire.o \
 	src/gmm_accessors.o src/gmm_array.o src/gmm_options.o src/gmm_fit.o \
 	src/gmm_rowstore.o src/gmm_score.o src/gmm_sampling.o src/gmm_srf.o \
 	src/gmm_em_state.o src/gmm_em_step.o src/gmm_init.o src/gmm_train.o \
@@ -77,6 +77,7 @@ FUZZ_CFLAGS = -g -O1 -D_GNU_SOURCE -DUSE_ASSERT_CHECKING -Wall -Wno-ignored-attr
 	-fsanitize=fuzzer,address,undefined -fno-sanitize-recover=undefined \
 	-I$(includedir_server) -Isrc -Isrc/core -Itest/fuzz
 FUZZ_SRCS = test/fuzz/fuzz_codec.c test/fuzz/pg_shim.c src/gmm_binary.c src/gmm_wire.c src/gmm_model.c \
+	src/gmm_sections.c \
 	$(CORE_SRCS)
 FUZZ_LIBS = -L$(pkglibdir) -L$(libdir) -lpgcommon -lpgport -llapack -lblas -lm -ldl
 EXTRA_CLEAN += test/fuzz/fuzz_codec

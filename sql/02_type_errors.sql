@@ -103,7 +103,8 @@ SELECT * FROM err($$ SELECT '{"covariance_type": "ful", "weights": [1], "means":
 SELECT * FROM err($$ SELECT '{"covariance_type": 0, "weights": [1], "means": [[0]], "covariances": [[[1]]]}'::gmm $$);
 
 -- ------------------------------------------------------ metadata and options
-SELECT * FROM err($$ SELECT '{"format_version": 2, "weights": [1], "means": [[0]], "covariances": [[[1]]]}'::gmm $$);
+SELECT * FROM err($$ SELECT '{"format_version": 3, "weights": [1], "means": [[0]], "covariances": [[[1]]]}'::gmm $$);
+SELECT * FROM err($$ SELECT '{"format_version": 0, "weights": [1], "means": [[0]], "covariances": [[[1]]]}'::gmm $$);
 SELECT * FROM err($$ SELECT '{"converged": "yes", "weights": [1], "means": [[0]], "covariances": [[[1]]]}'::gmm $$);
 SELECT * FROM err($$ SELECT '{"n_iter": -1, "weights": [1], "means": [[0]], "covariances": [[[1]]]}'::gmm $$);
 SELECT * FROM err($$ SELECT '{"n_samples": -5, "weights": [1], "means": [[0]], "covariances": [[[1]]]}'::gmm $$);
@@ -135,7 +136,11 @@ SELECT * FROM err($$ SELECT '\x474d4d4201'::bytea::gmm $$);
 SELECT * FROM err($$ SELECT substr(b, 1, length(b) - 1)::gmm FROM good $$);
 SELECT * FROM err($$ SELECT (b || '\x00'::bytea)::gmm FROM good $$);
 -- header bytes flipped: version, covariance type, init_params, flags, K, reserved
+SELECT * FROM err($$ SELECT set_byte(b, 4, 3)::gmm FROM good $$);
+-- version 1's bytes labelled version 2: no section count where one must be
 SELECT * FROM err($$ SELECT set_byte(b, 4, 2)::gmm FROM good $$);
+-- version 1 with the rng byte (offset 88) set
+SELECT * FROM err($$ SELECT set_byte(b, 88, 1)::gmm FROM good $$);
 SELECT * FROM err($$ SELECT set_byte(b, 5, 7)::gmm FROM good $$);
 SELECT * FROM err($$ SELECT set_byte(b, 6, 9)::gmm FROM good $$);
 SELECT * FROM err($$ SELECT set_byte(b, 7, 2)::gmm FROM good $$);

@@ -4,3 +4,68 @@
 \echo Use "ALTER EXTENSION gmm UPDATE TO '1.2'" to load this file. \quit
 
 -- One block per concern, each starting with a line "-- ---- <concern> ----".
+
+-- ---- model format version 2: sections, the new options ----
+
+CREATE FUNCTION gmm_n_missing(gmm) RETURNS bigint
+	AS 'MODULE_PATHNAME', 'gmm_n_missing'
+	LANGUAGE C IMMUTABLE STRICT PARALLEL SAFE;
+COMMENT ON FUNCTION gmm_n_missing(gmm) IS 'number of values (NULL elements) missing in the training rows; 0 when none were';
+
+CREATE FUNCTION gmm_format_version(gmm) RETURNS int
+	AS 'MODULE_PATHNAME', 'gmm_format_version'
+	LANGUAGE C IMMUTABLE STRICT PARALLEL SAFE;
+COMMENT ON FUNCTION gmm_format_version(gmm) IS 'the format version the model is stored in: 1, or 2 when it holds what version 1 cannot (n_missing, calibration, a Bayesian model, rng sklearn)';
+
+-- gmm_options gains the options of 1.2 (the generator, missing values,
+-- BayesianGaussianMixture's priors), replaced for the reason given in 1.1.
+DROP FUNCTION gmm_options(text, int, float8, float8, bigint, text, int, float8[], float8[], float8[], int, int);
+CREATE FUNCTION gmm_options(
+	covariance_type text DEFAULT 'full',
+	max_iter int DEFAULT 100,
+	tol float8 DEFAULT 1e-3,
+	reg_covar float8 DEFAULT 1e-6,
+	random_state bigint DEFAULT 0,
+	init_params text DEFAULT 'kmeans',
+	n_init int DEFAULT 1,
+	weights_init float8[] DEFAULT NULL,
+	means_init float8[] DEFAULT NULL,
+	precisions_init float8[] DEFAULT NULL,
+	verbose int DEFAULT NULL,
+	verbose_interval int DEFAULT NULL,
+	rng text DEFAULT NULL,
+	missing text DEFAULT NULL,
+	weight_concentration_prior_type text DEFAULT NULL,
+	weight_concentration_prior float8 DEFAULT NULL,
+	mean_precision_prior float8 DEFAULT NULL,
+	mean_prior float8[] DEFAULT NULL,
+	degrees_of_freedom_prior float8 DEFAULT NULL,
+	covariance_prior float8[] DEFAULT NULL)
+RETURNS jsonb
+LANGUAGE sql IMMUTABLE PARALLEL SAFE
+SET search_path = pg_catalog, pg_temp
+AS $$
+	SELECT jsonb_strip_nulls(jsonb_build_object(
+		'covariance_type', covariance_type,
+		'max_iter', max_iter,
+		'tol', tol,
+		'reg_covar', reg_covar,
+		'random_state', random_state,
+		'init_params', init_params,
+		'n_init', n_init,
+		'weights_init', to_jsonb(weights_init),
+		'means_init', to_jsonb(means_init),
+		'precisions_init', to_jsonb(precisions_init),
+		'verbose', gmm_options.verbose,
+		'verbose_interval', gmm_options.verbose_interval,
+		'rng', gmm_options.rng,
+		'missing', gmm_options.missing,
+		'weight_concentration_prior_type', weight_concentration_prior_type,
+		'weight_concentration_prior', weight_concentration_prior,
+		'mean_precision_prior', mean_precision_prior,
+		'mean_prior', to_jsonb(mean_prior),
+		'degrees_of_freedom_prior', degrees_of_freedom_prior,
+		'covariance_prior', to_jsonb(covariance_prior)))
+$$;
+COMMENT ON FUNCTION gmm_options(text, int, float8, float8, bigint, text, int, float8[], float8[], float8[], int, int, text, text, text, float8, float8, float8[], float8, float8[])
+	IS 'fit options for gmm_fit, gmm_fit_bayesian and friends, with named arguments and scikit-learn''s defaults (options left NULL are not set)';

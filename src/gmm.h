@@ -6,7 +6,8 @@
  * A gmm value is a varlena: a fixed header (GmmModel) followed by doubles in
  * the order of gmm_params_bind (weights, means, covariances, prec_chol,
  * log_det) and then n_trace (n_components, bic) pairs recorded by
- * gmm_fit_auto.  prec_chol and log_det are derived: every path that builds a
+ * gmm_fit_auto.  Format version 2 appends sections (GmmSection) after the
+ * trace; see gmm_sections.c.  prec_chol and log_det are derived: every path that builds a
  * model from outside bytes (text, jsonb, binary, bytea) recomputes them.
  * The in-memory layout is native-endian; the binary send format (also used
  * by the bytea cast) is big-endian and documented in gmm_binary.c.
@@ -23,7 +24,19 @@
 
 #include "gmm_core.h"
 
-#define GMM_FORMAT_VERSION		1
+/*
+ * Format versions.  A model is stored in the lowest version that holds it:
+ * version 1 when it has no section and the header's version-2 fields are
+ * zero (every model of gmm 1.0 and 1.1, byte for byte), version 2
+ * otherwise.  Every version is read forever.
+ */
+#define GMM_FORMAT_VERSION_MIN	1
+#define GMM_FORMAT_VERSION		2	/* the newest */
+
+/* the generator of a fit's random draws (header field rng, version 2) */
+#define GMM_RNG_XOSHIRO256		0	/* ours, the default */
+#define GMM_RNG_SKLEARN			1	/* numpy's legacy MT19937, scikit-learn's draws */
+#define GMM_RNG_NKINDS			2
 
 /* flags */
 #define GMM_FLAG_CONVERGED		0x01
@@ -62,9 +75,64 @@ typedef struct GmmModel
 								 * none */
 	double		tol;
 	double		reg_covar;
-	int64		reserved[2];	/* must be zero */
+	uint8		rng;			/* GMM_RNG_* (version 2; 0 in version 1) */
+	uint8		reserved8[7];	/* must be zero */
+	int64		reserved;		/* must be zero */
 	double		data[FLEXIBLE_ARRAY_MEMBER];
 } GmmModel;
+
+/*
+ * Sections of format version 2, after the trace, in increasing tag order,
+ * each tag at most once: a GmmSection header, then nwords doubles (counts
+ * are stored as doubles, exact below 2^53).  A section's kind (its check and
+ * JSON form) is registered in gmm_sections.c.
+ */
+typedef enum GmmSectionTag
+{
+	GMM_SECTION_MISSING = 1,	/* "n_missing": values missing in training */
+	GMM_SECTION_CALIBRATION = 2,	/* "calibration": training log-densities */
+	GMM_SECTION_BAYESIAN = 3	/* "bayesian": variational parameters */
+} GmmSectionTag;
+
+#define GMM_SECTION_MAX_TAG		3
+
+typedef struct GmmSection
+{
+	uint16		tag;			/* GmmSectionTag */
+	uint16		flags;			/* zero */
+	uint32		nwords;			/* doubles that follow */
+} GmmSection;
+
+/* the most doubles one section may hold (about 64 MB) */
+#define GMM_SECTION_MAX_WORDS	(8 * 1024 * 1024)
+
+typedef struct GmmSectionKind
+{
+	GmmSectionTag tag;
+	const char *json_key;		/* the top-level key of the text form */
+
+	/*
+	 * Validate, and canonicalise in place (-0 to 0 ...), the payload of a
+	 * section of model m (whose header and parameters are already checked).
+	 * A payload of the wrong length raises struct_code; bad numbers a 22xxx
+	 * code.  Called by gmm_model_finish, so by every input path.  No jsonb
+	 * or fmgr calls here: the fuzz harness links it.
+	 */
+	void		(*check) (const GmmModel *m, double *words, uint32 nwords,
+						  int struct_code);
+} GmmSectionKind;
+
+/* The JSON form of a section kind (gmm_text.c's table, by tag). */
+typedef struct GmmSectionJson
+{
+	GmmSectionTag tag;
+	/* the JSON value of the section (after its key and ": ") */
+	void		(*to_json) (StringInfo buf, const GmmModel *m,
+							const double *words, uint32 nwords);
+	/* a palloc'd payload from the JSON value (ERRCODE_INVALID_TEXT_REPRESENTATION) */
+	double	   *(*from_json) (const JsonbValue *v, const GmmModel *m,
+							  uint32 *nwords);
+} GmmSectionJson;
 
 #define GMM_HEADER_SIZE			offsetof(GmmModel, data)
 
@@ -95,6 +163,42 @@ gmm_model_trace(GmmModel *m)
 										 m->n_components, m->n_features);
 }
 
+/* the first section (or the end of the model when it has none) */
+static inline char *
+gmm_model_sections_start(const GmmModel *m)
+{
+	return (char *) (m->data + gmm_params_ndoubles((GmmCovType) m->cov_type,
+												   m->n_components,
+												   m->n_features) +
+					 2 * (size_t) m->n_trace);
+}
+
+/*
+ * gmm_sections.c: the sections of format version 2
+ *
+ * gmm_model_section returns a section's payload in place (NULL when the
+ * model has none); gmm_model_set_section returns a copy of m with the
+ * section added, replaced or (words NULL) removed, validated, with its
+ * version recomputed.  gmm_model_check_sections is gmm_model_finish's part:
+ * structure, then each kind's check; it returns whether the model has any.
+ */
+extern const GmmSectionKind *gmm_section_kind(int tag);
+extern const GmmSectionKind *gmm_section_kind_by_key(const char *key, int len);
+extern const double *gmm_model_section(const GmmModel *m, GmmSectionTag tag,
+									   uint32 *nwords);
+extern GmmModel *gmm_model_set_section(const GmmModel *m, GmmSectionTag tag,
+									   const double *words, uint32 nwords);
+extern GmmModel *gmm_model_add_section_unchecked(const GmmModel *m,
+												 GmmSectionTag tag,
+												 const double *words,
+												 uint32 nwords);
+extern bool gmm_model_check_sections(GmmModel *m, Size base_size, int struct_code);
+extern int64 gmm_model_n_missing(const GmmModel *m);
+
+/* the section kinds (gmm_sections.c's table) and their JSON forms (gmm_text.c's) */
+extern const GmmSectionKind gmm_section_missing;
+extern const GmmSectionJson *gmm_section_json(int tag);
+
 /*
  * gmm_model.c: allocation, validation, names
  *
@@ -110,10 +214,12 @@ gmm_model_trace(GmmModel *m)
  */
 extern Size gmm_model_size(GmmCovType t, int k, int d, int n_trace);
 extern GmmModel *gmm_model_alloc(GmmCovType t, int k, int d, int n_trace);
-extern void gmm_model_finish(GmmModel *m, int errcode);
+extern void gmm_model_finish(GmmModel *m, int struct_code);
 extern const char *gmm_cov_type_name(GmmCovType t);
 extern bool gmm_cov_type_from_name(const char *name, GmmCovType *t);
 extern const char *gmm_init_name(GmmInit i);
+extern const char *gmm_rng_name(int rng);
+extern bool gmm_rng_from_name(const char *name, int *rng);
 extern bool gmm_init_from_name(const char *name, GmmInit *i);
 extern char *gmm_format_path(const char *field, int nidx, const int *idx);
 extern void gmm_core_hooks(GmmHooks *hooks);
@@ -122,6 +228,33 @@ extern void gmm_core_hooks(GmmHooks *hooks);
 extern void gmm_append_options_json(StringInfo buf, const GmmModel *m);
 /* "a string", "an array", "null", ... for messages about a JSON value */
 extern const char *gmm_jsonb_type_name(const JsonbValue *v);
+
+/*
+ * gmm_text.c: JSON pieces for the sections' to_json and from_json.  Output:
+ * a double in its shortest exact form (NaN as null), [x, ...], [[...], ...].
+ * Input (errors ERRCODE_INVALID_TEXT_REPRESENTATION naming where): the
+ * members of an object by key (an unknown key is an error; where is
+ * "\"calibration\"" ...), a number, an integer in [min, max], a string,
+ * and a nested array of numbers of shape dims[0 .. ndims) (dimnames[i] says
+ * what dims[i] is) into out, row-major.
+ */
+extern void gmm_json_append_double(StringInfo buf, double x);
+extern void gmm_json_append_vector(StringInfo buf, const double *x, int n);
+extern void gmm_json_append_matrix(StringInfo buf, const double *x, int rows,
+								   int cols);
+extern void gmm_json_object(const JsonbValue *v, const char *where,
+							const char *const *keys, int nkeys,
+							JsonbValue *vals, bool *present);
+extern double gmm_json_number(const JsonbValue *v, const char *field,
+							  const char *member);
+extern int64 gmm_json_integer(const JsonbValue *v, const char *field,
+							  const char *member, int64 min, int64 max);
+extern char *gmm_json_string(const JsonbValue *v, const char *field,
+							 const char *member);
+extern int	gmm_json_array_length(const JsonbValue *v, const char *field);
+extern void gmm_json_number_array(const JsonbValue *v, const char *field,
+								  int ndims, const int *dims,
+								  const char *const *dimnames, double *out);
 
 /* gmm_array.c: float8[] rows */
 extern const double *gmm_array_row(ArrayType *a, int expected_dim,

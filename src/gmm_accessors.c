@@ -209,6 +209,22 @@ gmm_n_samples(PG_FUNCTION_ARGS)
 	PG_RETURN_INT64(PG_GETARG_GMM_HEADER_P(0)->n_samples);
 }
 
+/* values missing in the training rows (missing => 'em'), 0 without a section */
+PG_FUNCTION_INFO_V1(gmm_n_missing);
+Datum
+gmm_n_missing(PG_FUNCTION_ARGS)
+{
+	PG_RETURN_INT64(gmm_model_n_missing(PG_GETARG_GMM_P(0)));
+}
+
+/* the format version the model is stored in (the lowest that holds it) */
+PG_FUNCTION_INFO_V1(gmm_format_version);
+Datum
+gmm_format_version(PG_FUNCTION_ARGS)
+{
+	PG_RETURN_INT32(PG_GETARG_GMM_HEADER_P(0)->version);
+}
+
 /* The options the model was fitted with, as the "options" of the text form. */
 PG_FUNCTION_INFO_V1(gmm_fit_options);
 Datum

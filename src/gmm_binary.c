@@ -10,7 +10,7 @@
  *
  *	offset	size	type		field
  *	0		4		uint32		magic 0x474D4D42 ("GMMB")
- *	4		1		uint8		format version (1)
+ *	4		1		uint8		format version (1 or 2)
  *	5		1		uint8		covariance type: 0 full, 1 tied, 2 diag, 3 spherical
  *	6		1		uint8		init_params: 0 kmeans, 1 k-means++, 2 random,
  *								3 random_from_data
@@ -28,7 +28,8 @@
  *	64		8		float8		log_likelihood (NaN: none)
  *	72		8		float8		tol
  *	80		8		float8		reg_covar
- *	88		16		int64[2]	reserved, zero
+ *	88		1		uint8		rng: 0 xoshiro256, 1 sklearn (version 2; 0 in 1)
+ *	89		15		uint8[15]	reserved, zero
  *	104		8K		float8[]	weights
  *			8KD		float8[]	means, K x D row-major
  *			8C		float8[]	covariances, row-major in scikit-learn's shape:
@@ -37,8 +38,19 @@
  *			12T				bic_trace entries: int32 n_components,
  *								float8 bic
  *
- * Total length 104 + 8 (K + KD + C) + 12 T bytes, exactly.  Input checks the
- * remaining length before every read and the total length before
+ * Version 1 ends there: its length is 104 + 8 (K + KD + C) + 12 T bytes,
+ * exactly.  Version 2 goes on with its sections (gmm_sections.c):
+ *
+ *			4		uint32		number of sections (S)
+ *	then S times:
+ *			2		uint16		tag
+ *			2		uint16		flags, zero
+ *			4		uint32		number of doubles (W)
+ *			8W		float8[]	the payload
+ *
+ * A model is sent in the version it is stored in (the lowest that holds
+ * it), so a model without sections has the same bytes as in gmm 1.0.  Input
+ * checks the remaining length before every read and the total length before
  * allocating, so truncated or random bytes raise an error.
  */
 #include "postgres.h"
@@ -57,6 +69,71 @@ ReadFloat8s(GmmWireReader *r, double *out, size_t n)
 {
 	for (size_t i = 0; i < n; i++)
 		out[i] = gmm_wire_f8(r);
+}
+
+/*
+ * Version 2's sections, after the version-1 part of m: a copy of m with
+ * them.  Each payload's length is checked against what is left before it
+ * is read; gmm_model_finish checks the rest.
+ */
+static GmmModel *
+DecodeSections(GmmWireReader *r, GmmModel *m)
+{
+	uint32		n = gmm_wire_u32(r);
+	Size		base = VARSIZE(m);
+	Size		size = base;
+	size_t		start = r->pos;
+	GmmModel   *out;
+	char	   *q;
+
+	/* sizes first, so that the allocation is bounded by the input */
+	for (uint32 i = 0; i < n; i++)
+	{
+		uint32		nwords;
+
+		(void) gmm_wire_bytes(r, 4);	/* tag, flags */
+		nwords = gmm_wire_u32(r);
+		if ((uint64) nwords * 8 > r->len - r->pos)
+			ereport(ERROR,
+					(errcode(ERRCODE_INVALID_BINARY_REPRESENTATION),
+					 errmsg("invalid gmm binary data: section %u is truncated", i),
+					 errdetail("It has %u doubles, %zu bytes are left.", nwords,
+							   r->len - r->pos)));
+		r->pos += (size_t) nwords * 8;
+		size = add_size(size, sizeof(GmmSection) + (Size) nwords * sizeof(double));
+	}
+	if (r->pos != r->len)
+		ereport(ERROR,
+				(errcode(ERRCODE_INVALID_BINARY_REPRESENTATION),
+				 errmsg("invalid gmm binary data: %zu bytes after the last section",
+						r->len - r->pos)));
+	if (size > MaxAllocSize)
+		ereport(ERROR,
+				(errcode(ERRCODE_INVALID_BINARY_REPRESENTATION),
+				 errmsg("gmm model is too large"),
+				 errdetail("It would need %zu bytes, the maximum is %zu.", size,
+						   (Size) MaxAllocSize)));
+	out = (GmmModel *) palloc(size);
+	memcpy(out, m, base);
+	SET_VARSIZE(out, size);
+	pfree(m);
+	r->pos = start;
+	q = (char *) out + base;
+	for (uint32 i = 0; i < n; i++)
+	{
+		GmmSection	h;
+		double	   *w = (double *) (q + sizeof(GmmSection));
+
+		h.tag = (uint16) gmm_wire_u8(r) << 8;
+		h.tag |= gmm_wire_u8(r);
+		h.flags = (uint16) gmm_wire_u8(r) << 8;
+		h.flags |= gmm_wire_u8(r);
+		h.nwords = gmm_wire_u32(r);
+		memcpy(q, &h, sizeof(h));
+		ReadFloat8s(r, w, h.nwords);
+		q += sizeof(GmmSection) + (Size) h.nwords * sizeof(double);
+	}
+	return out;
 }
 
 /* Decode and validate a model from the binary format. */
@@ -89,12 +166,14 @@ GmmDecode(const char *data, size_t len)
 				 errdetail("Found 0x%08X, expected 0x%08X.", magic,
 						   GMM_BINARY_MAGIC)));
 	version = gmm_wire_u8(&r);
-	if (version != GMM_FORMAT_VERSION)
+	if (version < GMM_FORMAT_VERSION_MIN || version > GMM_FORMAT_VERSION)
 		ereport(ERROR,
 				(errcode(ERRCODE_INVALID_BINARY_REPRESENTATION),
 				 errmsg("unsupported gmm format version %d", version),
-				 errdetail("This version of the extension reads format version %d.",
-						   GMM_FORMAT_VERSION)));
+				 errdetail("This version of the extension reads format versions %d to %d.",
+						   GMM_FORMAT_VERSION_MIN, GMM_FORMAT_VERSION),
+				 version > GMM_FORMAT_VERSION ?
+				 errhint("The model was written by a newer version of gmm; update the extension to read it.") : 0));
 	cov_type = gmm_wire_u8(&r);
 	init_params = gmm_wire_u8(&r);
 	flags = gmm_wire_u8(&r);
@@ -121,7 +200,7 @@ GmmDecode(const char *data, size_t len)
 	cov = gmm_cov_size((GmmCovType) cov_type, k, d);
 	expected = GMM_BINARY_HEADER_SIZE +
 		8 * ((uint64) k + (uint64) k * d + cov) + 12 * (uint64) n_trace;
-	if (expected != len)
+	if (version == 1 ? expected != len : expected > len)
 		ereport(ERROR,
 				(errcode(ERRCODE_INVALID_BINARY_REPRESENTATION),
 				 errmsg("invalid gmm binary data: wrong length"),
@@ -142,8 +221,10 @@ GmmDecode(const char *data, size_t len)
 	m->log_likelihood = gmm_wire_f8(&r);
 	m->tol = gmm_wire_f8(&r);
 	m->reg_covar = gmm_wire_f8(&r);
-	m->reserved[0] = (int64) gmm_wire_u64(&r);
-	m->reserved[1] = (int64) gmm_wire_u64(&r);
+	m->rng = gmm_wire_u8(&r);
+	memcpy(m->reserved8, gmm_wire_bytes(&r, sizeof(m->reserved8)),
+		   sizeof(m->reserved8));
+	m->reserved = (int64) gmm_wire_u64(&r);
 
 	gmm_model_params(m, &p);
 	ReadFloat8s(&r, p.weights, k);
@@ -155,7 +236,10 @@ GmmDecode(const char *data, size_t len)
 		trace[2 * t] = (int32) gmm_wire_u32(&r);
 		trace[2 * t + 1] = gmm_wire_f8(&r);
 	}
+	if (version == 2)
+		m = DecodeSections(&r, m);
 	Assert(r.pos == r.len);
+	m->version = version;
 
 	gmm_model_finish(m, ERRCODE_INVALID_BINARY_REPRESENTATION);
 	return m;
@@ -195,8 +279,10 @@ GmmEncode(GmmModel *m)
 	pq_sendfloat8(&buf, m->log_likelihood);
 	pq_sendfloat8(&buf, m->tol);
 	pq_sendfloat8(&buf, m->reg_covar);
-	pq_sendint64(&buf, m->reserved[0]);
-	pq_sendint64(&buf, m->reserved[1]);
+	pq_sendbyte(&buf, m->rng);
+	for (int i = 0; i < (int) sizeof(m->reserved8); i++)
+		pq_sendbyte(&buf, m->reserved8[i]);
+	pq_sendint64(&buf, m->reserved);
 	/* weights, means, covariances are contiguous in the layout */
 	for (size_t i = 0; i < n; i++)
 		pq_sendfloat8(&buf, p.weights[i]);
@@ -204,6 +290,28 @@ GmmEncode(GmmModel *m)
 	{
 		pq_sendint32(&buf, (int32) trace[2 * t]);
 		pq_sendfloat8(&buf, trace[2 * t + 1]);
+	}
+	if (m->version >= 2)
+	{
+		const char *start = gmm_model_sections_start(m);
+		const char *end = (const char *) m + VARSIZE(m);
+		const char *p;
+		uint32		n = 0;
+
+		for (p = start; p < end; p += sizeof(GmmSection) + ((const GmmSection *) p)->nwords * sizeof(double))
+			n++;
+		pq_sendint32(&buf, n);
+		for (p = start; p < end; p += sizeof(GmmSection) + ((const GmmSection *) p)->nwords * sizeof(double))
+		{
+			const GmmSection *h = (const GmmSection *) p;
+			const double *w = (const double *) (p + sizeof(GmmSection));
+
+			pq_sendint16(&buf, h->tag);
+			pq_sendint16(&buf, h->flags);
+			pq_sendint32(&buf, h->nwords);
+			for (uint32 i = 0; i < h->nwords; i++)
+				pq_sendfloat8(&buf, w[i]);
+		}
 	}
 	return pq_endtypsend(&buf);
 }

@@ -192,6 +192,26 @@ gmm_init_from_name(const char *name, GmmInit *i)
 	return j >= 0;
 }
 
+static const char *const rng_names[GMM_RNG_NKINDS] = {"xoshiro256", "sklearn"};
+
+const char *
+gmm_rng_name(int rng)
+{
+	return rng >= 0 && rng < GMM_RNG_NKINDS ? rng_names[rng] : "unknown";
+}
+
+bool
+gmm_rng_from_name(const char *name, int *rng)
+{
+	for (int i = 0; i < GMM_RNG_NKINDS; i++)
+		if (strcmp(name, rng_names[i]) == 0)
+		{
+			*rng = i;
+			return true;
+		}
+	return false;
+}
+
 /* Raise ERRCODE_PROGRAM_LIMIT_EXCEEDED when a shape is beyond the limits. */
 static void
 CheckShapeLimits(int k, int d, int n_trace)
@@ -276,7 +296,7 @@ gmm_model_alloc(GmmCovType t, int k, int d, int n_trace)
 	GmmModel   *m = (GmmModel *) palloc0(size);
 
 	SET_VARSIZE(m, size);
-	m->version = GMM_FORMAT_VERSION;
+	m->version = GMM_FORMAT_VERSION_MIN;	/* gmm_model_finish sets it */
 	m->cov_type = (uint8) t;
 	m->init_params = (uint8) GMM_INIT_KMEANS;
 	m->n_components = k;
@@ -526,14 +546,18 @@ gmm_model_finish(GmmModel *m, int struct_code)
 	int			dims[3];
 	Size		expected;
 	int			bad = -1;
+	bool		has_sections;
+	static const uint8 zero_reserved8[sizeof(m->reserved8)] = {0};
 
 	/* structure */
-	if (m->version != GMM_FORMAT_VERSION)
+	if (m->version < GMM_FORMAT_VERSION_MIN || m->version > GMM_FORMAT_VERSION)
 		ereport(ERROR,
 				(errcode(struct_code),
 				 errmsg("unsupported gmm format version %d", m->version),
-				 errdetail("This version of the extension reads format version %d.",
-						   GMM_FORMAT_VERSION)));
+				 errdetail("This version of the extension reads format versions %d to %d.",
+						   GMM_FORMAT_VERSION_MIN, GMM_FORMAT_VERSION),
+				 m->version > GMM_FORMAT_VERSION ?
+				 errhint("The model was written by a newer version of gmm; update the extension to read it.") : 0));
 	if (m->cov_type >= GMM_COV_NTYPES)
 		ereport(ERROR,
 				(errcode(struct_code),
@@ -547,10 +571,20 @@ gmm_model_finish(GmmModel *m, int struct_code)
 				(errcode(struct_code),
 				 errmsg("invalid gmm flags 0x%02x", m->flags),
 				 errdetail("Unknown flag bits are set.")));
-	if (m->reserved[0] != 0 || m->reserved[1] != 0)
+	if (m->reserved != 0 ||
+		memcmp(m->reserved8, zero_reserved8, sizeof(m->reserved8)) != 0)
 		ereport(ERROR,
 				(errcode(struct_code),
 				 errmsg("reserved fields of a gmm header must be zero")));
+	if (m->rng >= GMM_RNG_NKINDS)
+		ereport(ERROR,
+				(errcode(struct_code),
+				 errmsg("invalid gmm rng code %d", m->rng)));
+	if (m->version == 1 && m->rng != 0)
+		ereport(ERROR,
+				(errcode(struct_code),
+				 errmsg("gmm format version 1 has no rng field"),
+				 errdetail("The header's rng is %d.", m->rng)));
 	if (m->n_components < 1)
 		ereport(ERROR,
 				(errcode(struct_code),
@@ -567,7 +601,7 @@ gmm_model_finish(GmmModel *m, int struct_code)
 				 errmsg("number of bic_trace entries must not be negative")));
 	expected = gmm_model_size((GmmCovType) m->cov_type, m->n_components,
 							  m->n_features, m->n_trace);
-	if (VARSIZE(m) != expected)
+	if (m->version == 1 && VARSIZE(m) != expected)
 		ereport(ERROR,
 				(errcode(struct_code),
 				 errmsg("gmm value has %zu bytes, expected %zu",
@@ -665,4 +699,9 @@ gmm_model_finish(GmmModel *m, int struct_code)
 					 errmsg("covariance matrix of component %d is not positive definite", bad),
 					 errhint("Decrease the number of components, increase reg_covar, or scale the data.")));
 	}
+
+	/* version 2's sections, last: their checks may use every other field */
+	has_sections = gmm_model_check_sections(m, expected, struct_code);
+	/* stored in the lowest version that holds it */
+	m->version = (has_sections || m->rng != 0) ? 2 : 1;
 }

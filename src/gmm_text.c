@@ -15,7 +15,10 @@
  *				 "random_state": 0, "init_params": "kmeans", "n_init": 1},
  *	 "bic_trace": [{"n_components": 1, "bic": ...}, ...]}
  *
- * on one line; "bic_trace" only when the model has one.  Floats are in the
+ * on one line; "bic_trace" only when the model has one.  Format version 2
+ * adds one key per section after "bic_trace", in tag order ("n_missing",
+ * "calibration", "bayesian"; gmm_sections.c), and "rng" in "options" when
+ * it is not the default.  Floats are in the
  * shortest form that reads back to the same double, NaN lower_bound and
  * log_likelihood as null, so text -> gmm reproduces the same bytes.
  *
@@ -74,12 +77,33 @@ enum
 	O_RANDOM_STATE,
 	O_INIT_PARAMS,
 	O_N_INIT,
+	O_RNG,
 	O_NKEYS
 };
 
 static const char *const option_keys[O_NKEYS] = {
-	"max_iter", "tol", "reg_covar", "random_state", "init_params", "n_init"
+	"max_iter", "tol", "reg_covar", "random_state", "init_params", "n_init",
+	"rng"
 };
+
+/* the JSON forms of the section kinds */
+static void MissingToJson(StringInfo buf, const GmmModel *m,
+						  const double *words, uint32 nwords);
+static double *MissingFromJson(const JsonbValue *v, const GmmModel *m,
+							   uint32 *nwords);
+
+static const GmmSectionJson section_json[] = {
+	{GMM_SECTION_MISSING, MissingToJson, MissingFromJson},
+};
+
+const GmmSectionJson *
+gmm_section_json(int tag)
+{
+	for (int i = 0; i < lengthof(section_json); i++)
+		if ((int) section_json[i].tag == tag)
+			return &section_json[i];
+	return NULL;
+}
 
 static const char *const trace_keys[2] = {"n_components", "bic"};
 
@@ -154,9 +178,12 @@ gmm_append_options_json(StringInfo buf, const GmmModel *m)
 	appendStringInfoString(buf, ", \"reg_covar\": ");
 	AppendDouble(buf, m->reg_covar);
 	appendStringInfo(buf, ", \"random_state\": " INT64_FORMAT
-					 ", \"init_params\": \"%s\", \"n_init\": %d}",
+					 ", \"init_params\": \"%s\", \"n_init\": %d",
 					 m->random_state,
 					 gmm_init_name((GmmInit) m->init_params), m->n_init);
+	if (m->rng != GMM_RNG_XOSHIRO256)
+		appendStringInfo(buf, ", \"rng\": \"%s\"", gmm_rng_name(m->rng));
+	appendStringInfoChar(buf, '}');
 }
 
 /* The JSON text of a model. */
@@ -224,6 +251,16 @@ GmmToJsonText(GmmModel *m)
 			appendStringInfoChar(&buf, '}');
 		}
 		appendStringInfoChar(&buf, ']');
+	}
+	for (int tag = 1; tag <= GMM_SECTION_MAX_TAG; tag++)
+	{
+		uint32		n;
+		const double *w = gmm_model_section(m, (GmmSectionTag) tag, &n);
+
+		if (w == NULL)
+			continue;
+		appendStringInfo(&buf, ", \"%s\": ", gmm_section_kind(tag)->json_key);
+		gmm_section_json(tag)->to_json(&buf, m, w, n);
 	}
 	appendStringInfoChar(&buf, '}');
 	return buf.data;
@@ -556,6 +593,18 @@ ReadOptions(const JsonbValue *v, GmmModel *m)
 									   PG_INT64_MIN, PG_INT64_MAX);
 	if (present[O_N_INIT])
 		m->n_init = JsonbToInt32(&vals[O_N_INIT], OPTION_PATH(O_N_INIT));
+	if (present[O_RNG])
+	{
+		char	   *name = JsonbToString(&vals[O_RNG], OPTION_PATH(O_RNG));
+		int			rng;
+
+		if (!gmm_rng_from_name(name, &rng))
+			ereport(ERROR,
+					(errcode(ERRCODE_INVALID_PARAMETER_VALUE),
+					 errmsg("invalid rng \"%s\"", name),
+					 errhint("Valid values are xoshiro256 and sklearn.")));
+		m->rng = (uint8) rng;
+	}
 	if (present[O_INIT_PARAMS])
 	{
 		char	   *name = JsonbToString(&vals[O_INIT_PARAMS],
@@ -615,8 +664,12 @@ ReadTrace(const JsonbValue *v, GmmModel *m)
 static GmmModel *
 GmmFromJsonb(Jsonb *jb)
 {
-	JsonbValue	vals[K_NKEYS];
-	bool		present[K_NKEYS];
+	/* the keys of version 1, then one per section kind */
+	const char *keys[K_NKEYS + GMM_SECTION_MAX_TAG];
+	int			key_tag[K_NKEYS + GMM_SECTION_MAX_TAG];
+	int			nkeys = K_NKEYS;
+	JsonbValue	vals[K_NKEYS + GMM_SECTION_MAX_TAG];
+	bool		present[K_NKEYS + GMM_SECTION_MAX_TAG];
 	ValuePath	path = {NULL, 0, {0, 0, 0}, NULL};
 	GmmCovType	cov_type = GMM_COV_FULL;
 	GmmModel   *m;
@@ -641,7 +694,14 @@ GmmFromJsonb(Jsonb *jb)
 				(errcode(ERRCODE_INVALID_TEXT_REPRESENTATION),
 				 errmsg("gmm value must be a JSON object"),
 				 errhint("Write a model as {\"weights\": [...], \"means\": [[...], ...], \"covariances\": [...]}.")));
-	ReadObject(&jb->root, "gmm value", model_keys, K_NKEYS, vals, present);
+	memcpy(keys, model_keys, sizeof(model_keys));
+	for (int tag = 1; tag <= GMM_SECTION_MAX_TAG; tag++)
+		if (gmm_section_kind(tag) != NULL)
+		{
+			key_tag[nkeys] = tag;
+			keys[nkeys++] = gmm_section_kind(tag)->json_key;
+		}
+	ReadObject(&jb->root, "gmm value", keys, nkeys, vals, present);
 
 #define KEY_PATH(i) (path.field = model_keys[i], &path)
 	for (int i = K_WEIGHTS; i <= K_COVARIANCES; i++)
@@ -651,14 +711,21 @@ GmmFromJsonb(Jsonb *jb)
 					 errmsg("gmm value is missing required key \"%s\"",
 							model_keys[i])));
 
-	if (present[K_FORMAT_VERSION] &&
-		JsonbToInt32(&vals[K_FORMAT_VERSION], KEY_PATH(K_FORMAT_VERSION)) != GMM_FORMAT_VERSION)
-		ereport(ERROR,
-				(errcode(ERRCODE_INVALID_TEXT_REPRESENTATION),
-				 errmsg("unsupported gmm format version %d",
-						JsonbToInt32(&vals[K_FORMAT_VERSION], &path)),
-				 errdetail("This version of the extension reads format version %d.",
-						   GMM_FORMAT_VERSION)));
+	/* any version this extension reads; the model is stored in the lowest that holds it */
+	if (present[K_FORMAT_VERSION])
+	{
+		int			version = JsonbToInt32(&vals[K_FORMAT_VERSION],
+										   KEY_PATH(K_FORMAT_VERSION));
+
+		if (version < GMM_FORMAT_VERSION_MIN || version > GMM_FORMAT_VERSION)
+			ereport(ERROR,
+					(errcode(ERRCODE_INVALID_TEXT_REPRESENTATION),
+					 errmsg("unsupported gmm format version %d", version),
+					 errdetail("This version of the extension reads format versions %d to %d.",
+							   GMM_FORMAT_VERSION_MIN, GMM_FORMAT_VERSION),
+					 version > GMM_FORMAT_VERSION ?
+					 errhint("The model was written by a newer version of gmm; update the extension to read it.") : 0));
+	}
 	if (present[K_COVARIANCE_TYPE])
 	{
 		char	   *name = JsonbToString(&vals[K_COVARIANCE_TYPE],
@@ -733,10 +800,119 @@ GmmFromJsonb(Jsonb *jb)
 		ReadOptions(&vals[K_OPTIONS], m);
 	if (n_trace > 0)
 		ReadTrace(&vals[K_BIC_TRACE], m);
+	/* sections, in tag order, on the version-1 part read so far */
+	for (int i = K_NKEYS; i < nkeys; i++)
+		if (present[i])
+		{
+			uint32		n;
+			double	   *w = gmm_section_json(key_tag[i])->from_json(&vals[i], m, &n);
+
+			if (w != NULL)
+				m = gmm_model_add_section_unchecked(m, (GmmSectionTag) key_tag[i], w, n);
+		}
 #undef KEY_PATH
 
+	/* "format_version" is informational: the content decides (the lowest that holds it) */
+	m->version = GMM_FORMAT_VERSION;
 	gmm_model_finish(m, ERRCODE_INVALID_TEXT_REPRESENTATION);
 	return m;
+}
+
+/* ------------------------------------------- JSON pieces for the sections */
+
+void
+gmm_json_append_double(StringInfo buf, double x)
+{
+	AppendDouble(buf, x);
+}
+
+void
+gmm_json_append_vector(StringInfo buf, const double *x, int n)
+{
+	AppendVector(buf, x, n);
+}
+
+void
+gmm_json_append_matrix(StringInfo buf, const double *x, int rows, int cols)
+{
+	AppendMatrix(buf, x, rows, cols);
+}
+
+void
+gmm_json_object(const JsonbValue *v, const char *where,
+				const char *const *keys, int nkeys, JsonbValue *vals,
+				bool *present)
+{
+	JsonbContainer *c = JsonbContainerOf(v, false);
+	ValuePath	path = {where, 0, {0, 0, 0}, NULL};
+
+	if (c == NULL)
+		WrongType(v, &path, "an object");
+	ReadObject(c, psprintf("\"%s\"", where), keys, nkeys, vals, present);
+}
+
+double
+gmm_json_number(const JsonbValue *v, const char *field, const char *member)
+{
+	ValuePath	path = {field, 0, {0, 0, 0}, member};
+
+	return JsonbToDouble(v, &path);
+}
+
+int64
+gmm_json_integer(const JsonbValue *v, const char *field, const char *member,
+				 int64 min, int64 max)
+{
+	ValuePath	path = {field, 0, {0, 0, 0}, member};
+
+	return JsonbToInt64(v, &path, min, max);
+}
+
+char *
+gmm_json_string(const JsonbValue *v, const char *field, const char *member)
+{
+	ValuePath	path = {field, 0, {0, 0, 0}, member};
+
+	return JsonbToString(v, &path);
+}
+
+int
+gmm_json_array_length(const JsonbValue *v, const char *field)
+{
+	return ArrayLength(v, field, "an array");
+}
+
+void
+gmm_json_number_array(const JsonbValue *v, const char *field, int ndims,
+					  const int *dims, const char *const *dimnames, double *out)
+{
+	Assert(ndims >= 1 && ndims <= 3);
+	ReadField(v, field, ndims, dims, dimnames, out);
+}
+
+/* MISSING: "n_missing": the number of values missing in the training rows */
+static void
+MissingToJson(StringInfo buf, const GmmModel *m, const double *words,
+			  uint32 nwords)
+{
+	appendStringInfo(buf, INT64_FORMAT, (int64) words[0]);
+}
+
+static double *
+MissingFromJson(const JsonbValue *v, const GmmModel *m, uint32 *nwords)
+{
+	int64		n = gmm_json_integer(v, "n_missing", NULL, 0,
+									 INT64CONST(9007199254740992));
+	double	   *w;
+
+	/* 0: nothing was missing, which is a model without the section */
+	*nwords = 0;
+	if (n == 0)
+		return NULL;
+	w = palloc(sizeof(double));
+	w[0] = (double) n;
+	*nwords = 1;
+	return w;
 }
 
 PG_FUNCTION_INFO_V1(gmm_in);

@@ -5,7 +5,7 @@
 
 One small, deterministic file per covariance type and shape (with and without
 a bic_trace), in the format gmm_binary.c documents (big-endian, 104-byte
-header).  `make fuzz-corpus` regenerates them; the files are committed.
+header), and version-2 models with sections.  `make fuzz-corpus` regenerates them; the files are committed.
 """
 import os
 import struct
@@ -42,6 +42,18 @@ def model(cov_type, k, d, trace=0, flags=1):
     return out
 
 
+def model_v2(cov_type, k, d, sections, rng=0):
+    """A version-2 model: version 1's bytes with version 2 in byte 4 and rng in byte 88,
+    then the sections, each (tag, [doubles])."""
+    out = bytearray(model(cov_type, k, d))
+    out[4] = 2
+    out[88] = rng
+    out += struct.pack(">I", len(sections))
+    for tag, words in sections:
+        out += struct.pack(">HHI%dd" % len(words), tag, 0, len(words), *words)
+    return bytes(out)
+
+
 def main():
     outdir = sys.argv[1]
     os.makedirs(outdir, exist_ok=True)
@@ -51,6 +63,10 @@ def main():
             seeds["%s_k%d_d%d" % (cov_type, k, d)] = model(cov_type, k, d)
         seeds["%s_k2_d2_trace" % cov_type] = model(cov_type, 2, 2, trace=3)
     seeds["full_k1_d1_notconverged"] = model("full", 1, 1, flags=0)
+    # format version 2: the MISSING section (1), the rng field, no section at all
+    seeds["v2_full_k2_d2_missing"] = model_v2("full", 2, 2, [(1, [7.0])])
+    seeds["v2_diag_k3_d2_missing_rng"] = model_v2("diag", 3, 2, [(1, [3.0])], rng=1)
+    seeds["v2_spherical_k2_d3_rng"] = model_v2("spherical", 2, 3, [], rng=1)
     for name, data in sorted(seeds.items()):
         with open(os.path.join(outdir, name + ".bin"), "wb") as f:
             f.write(data)
