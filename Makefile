@@ -14,6 +14,7 @@ SQL_OBJS = src/gmm_model.o src/gmm_sections.o src/gmm_text.o src/gmm_binary.o sr
 	src/gmm_rowstore.o src/gmm_score.o src/gmm_sampling.o src/gmm_srf.o \
 	src/gmm_em_state.o src/gmm_em_step.o src/gmm_init.o src/gmm_train.o \
 	src/gmm_plot.o
+SQL_OBJS += src/gmm_calibration.o src/gmm_calibration_json.o src/gmm_anomaly.o
 OBJS = $(CORE_OBJS) $(SQL_OBJS)
 
 # Install scripts.  gmm--1.0.sql (released) is assembled from one frozen piece per concern in
@@ -77,7 +78,7 @@ FUZZ_CFLAGS = -g -O1 -D_GNU_SOURCE -DUSE_ASSERT_CHECKING -Wall -Wno-ignored-attr
 	-fsanitize=fuzzer,address,undefined -fno-sanitize-recover=undefined \
 	-I$(includedir_server) -Isrc -Isrc/core -Itest/fuzz
 FUZZ_SRCS = test/fuzz/fuzz_codec.c test/fuzz/pg_shim.c src/gmm_binary.c src/gmm_wire.c src/gmm_model.c \
-	src/gmm_sections.c \
+	src/gmm_sections.c src/gmm_calibration.c \
 	$(CORE_SRCS)
 FUZZ_LIBS = -L$(pkglibdir) -L$(libdir) -lpgcommon -lpgport -llapack -lblas -lm -ldl
 EXTRA_CLEAN += test/fuzz/fuzz_codec

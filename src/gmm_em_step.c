@@ -152,7 +152,7 @@ FlushBuffer(GmmEmState *s)
  */
 static Datum
 EmStepTransition(FunctionCallInfo fcinfo, int xarg, int warg, int marg,
-				 GmmRowReader read)
+				 GmmRowReader read, uint8 flags)
 {
 	GmmEmState *s;
 	void	   *to_free;
@@ -194,7 +194,7 @@ EmStepTransition(FunctionCallInfo fcinfo, int xarg, int warg, int marg,
 		 * Built in the per-row context: the executor copies a new state
 		 * into the aggregate context itself.
 		 */
-		s = gmm_em_state_create(m, UsableAsKey(raw) ? raw : NULL);
+		s = gmm_em_state_create_flags(m, UsableAsKey(raw) ? raw : NULL, flags);
 	}
 	else
 	{
@@ -230,8 +230,21 @@ EmStepTransition(FunctionCallInfo fcinfo, int xarg, int warg, int marg,
 Datum
 gmm_em_step_transition(FunctionCallInfo fcinfo, bool weighted, GmmRowReader read)
 {
-	return weighted ? EmStepTransition(fcinfo, 1, 2, 3, read) :
-		EmStepTransition(fcinfo, 1, -1, 2, read);
+	return weighted ? EmStepTransition(fcinfo, 1, 2, 3, read, 0) :
+		EmStepTransition(fcinfo, 1, -1, 2, read, 0);
+}
+
+/*
+ * The same pass with a sketch of the rows' log-densities in the state
+ * (gmm_calibrate, gmm_anomaly.c), weighted or not.
+ */
+Datum
+gmm_em_step_transition_sketch(FunctionCallInfo fcinfo, bool weighted,
+							  GmmRowReader read)
+{
+	return weighted ?
+		EmStepTransition(fcinfo, 1, 2, 3, read, GMM_EM_STATE_SKETCH) :
+		EmStepTransition(fcinfo, 1, -1, 2, read, GMM_EM_STATE_SKETCH);
 }
 
 PG_FUNCTION_INFO_V1(gmm_em_step_transfn);
@@ -278,6 +291,8 @@ gmm_em_step_combine(PG_FUNCTION_ARGS)
 	gmm_em_state_view(b, &vb);
 	gmm_em_accumulate(&va.stats, &va.params, vb.xbuf, vb.wbuf, b->nbuf);
 	gmm_stats_merge(&va.stats, &vb.stats);
+	if (va.sketch && !gmm_sketch_merge(va.sketch, vb.sketch))
+		elog(ERROR, "gmm_em_state sketches of the same model differ in their anchor");
 	gmm_em_state_store_counters(a, &va.stats);
 	PG_RETURN_POINTER(a);
 }

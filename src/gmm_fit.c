@@ -390,6 +390,11 @@ gmm_fit_rows(const double *X, const double *w, int64 n, int d, int k,
 
 	m = gmm_model_alloc(o->fit.cov_type, k, d, 0);
 	gmm_model_params(m, &params);
+	/*
+	 * the final E-step's log-densities: the model's calibration (not of
+	 * gmm_init's starting points, which are not fitted models)
+	 */
+	o->fit.sketch = strcmp(name, "gmm_init") != 0 ? palloc(sizeof(GmmSketch)) : NULL;
 
 	/* everything the core allocates goes away with this context */
 	fitctx = AllocSetContextCreate(CurrentMemoryContext, "gmm fit",
@@ -416,6 +421,12 @@ gmm_fit_rows(const double *X, const double *w, int64 n, int d, int k,
 	m->tol = o->fit.tol;
 	m->reg_covar = o->fit.reg_covar;
 	gmm_model_finish(m, ERRCODE_DATA_EXCEPTION);
+	if (o->fit.sketch)
+	{
+		m = gmm_model_with_sketch(m, o->fit.sketch);
+		pfree(o->fit.sketch);
+		o->fit.sketch = NULL;
+	}
 
 	if (!res.converged && o->fit.max_iter > 0)
 		ereport(WARNING,
@@ -535,5 +546,6 @@ gmm_fit_auto_finalfn(PG_FUNCTION_ARGS)
 	result->n_trace = ntrace;
 	memcpy(gmm_model_trace(result), trace, sizeof(double) * 2 * ntrace);
 	gmm_model_finish(result, ERRCODE_DATA_EXCEPTION);
+	result = gmm_model_copy_section(result, best, GMM_SECTION_CALIBRATION);
 	PG_RETURN_GMM_P(result);
 }
