@@ -407,7 +407,7 @@ extern bool gmm_sketch_unpack(GmmSketch *s, const uint64_t *in, size_t nwords);
 #define GMM_CALIB_SD			5
 #define GMM_CALIB_N_KNOTS		6
 #define GMM_CALIB_HEADER		7
-#define GMM_CALIB_KNOTS			513
+#define GMM_CALIB_KNOTS			1025
 #define GMM_CALIB_MAX_KNOTS		4096
 
 extern size_t gmm_sketch_summary(const GmmSketch *s, int m, double *out);
