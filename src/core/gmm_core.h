@@ -376,8 +376,8 @@ typedef struct GmmSketch
 } GmmSketch;
 
 /*
- * Values are bucketed by their distance below anchor (values above it all go
- * into the first bucket), relative resolution far from it; beyond u_far
+ * Values are bucketed by their signed distance below anchor: absolute
+ * resolution near it, relative resolution far from it; beyond u_far
  * below it buckets are coarse.  Only sketches with the same anchor and u_far
  * merge (gmm_sketch_merge returns false otherwise).  gmm_sketch_init_model:
  * the anchor and u_far for the log-densities of a model's rows.

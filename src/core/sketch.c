@@ -9,17 +9,21 @@
  * (value, weight) pairs, however the rows are split and in whatever order
  * the parts are merged, because every part of it is an exact, associative
  * sum or an order-free statistic:
- *	  - a histogram over a fixed transform of the value, g(v) = v for
- *		|v| <= 1 and sign(v) (1 + log2~|v|) beyond, with log2~ the exact
- *		piecewise-linear logarithm of the IEEE bits (exponent plus mantissa
- *		fraction), so that buckets are absolute near 0 and relative far from
- *		it.  Bucket b at level L holds g in [b 2^-L, (b + 1) 2^-L).  The
- *		level starts at GMM_SKETCH_LEVEL0 and drops by one (pairs of buckets
- *		merge: b -> floor(b / 2)) whenever more than GMM_SKETCH_MAX_BUCKETS
- *		buckets would be occupied.  Occupancy only grows with more rows, so
- *		the final level is the finest one at which all the rows fit, whatever
- *		the split; merging two sketches coarsens both to the lower level and
- *		then coarsens while too many buckets are occupied, which is the same.
+ *	  - a histogram over a fixed transform of the value's signed distance
+ *		below an anchor (for a model: the mixture's highest density at its
+ *		means, so that rows near the modes get the finest buckets), u = 2^8
+ *		(anchor - v): g(u) = u for |u| <= 1 and sign(u) (1 + log2~|u|)
+ *		beyond, with log2~ the exact piecewise-linear logarithm of the IEEE
+ *		bits (exponent plus mantissa fraction), so that buckets are absolute
+ *		near the anchor and relative far from it.  Bucket b at level L holds
+ *		g in [b 2^-L, (b + 1) 2^-L); beyond a far boundary set from the
+ *		model (only outliers there) the level is at most 4.  The level starts
+ *		at GMM_SKETCH_LEVEL0 and drops by one (pairs of buckets merge)
+ *		whenever more than GMM_SKETCH_MAX_BUCKETS buckets would be occupied.
+ *		Occupancy only grows with more rows, so the final level is the
+ *		finest one at which all the rows fit, whatever the split; merging two
+ *		sketches coarsens both to the lower level and then coarsens while too
+ *		many buckets are occupied, which is the same.
  *	  - bucket weights are integers: each row's weight in units of 2^-32,
  *		truncated (so 1.0 is exact), summed in 96 bits;
  *	  - the count, the minimum and the maximum;
@@ -207,43 +211,50 @@ xsum_value(const GmmXSum *x)
  * ---------------------------------------------------------------------
  */
 
-/* floor(g(v) 2^52), exact, for v >= 0 (inf included) */
+/* floor(g(v) 2^52), exact (inf included); g is odd */
 static int64_t
 g_key52(double v)
 {
 	uint64_t	bits;
 	int			e;
+	int64_t		G;
 
-	if (v <= 1.0)
+	if (v >= -1.0 && v <= 1.0)
 		return (int64_t) floor(ldexp(v, 52));
 	memcpy(&bits, &v, sizeof(bits));
 	e = (int) ((bits >> 52) & 0x7ff) - 1023;	/* >= 0; 1024 for inf */
-	return ((int64_t) (1 + e) << 52) + (int64_t) (bits & ((UINT64_C(1) << 52) - 1));
+	G = ((int64_t) (1 + e) << 52) + (int64_t) (bits & ((UINT64_C(1) << 52) - 1));
+	return v < 0 ? -G : G;
 }
 
-/* the inverse of g, g >= 0 */
+/* the inverse of g */
 static double
 g_inverse(double g)
 {
 	double		a,
-				e;
+				e,
+				v;
 
-	if (g <= 1.0)
+	if (g >= -1.0 && g <= 1.0)
 		return g;
-	a = g - 1.0;
+	a = fabs(g) - 1.0;
 	e = floor(a);
-	if (e >= 1024)
-		return INFINITY;
-	return ldexp(1.0 + (a - e), (int) e);
+	v = e >= 1024 ? INFINITY : ldexp(1.0 + (a - e), (int) e);
+	return g < 0 ? -v : v;
 }
 
-/* the scaled distance below the anchor that the buckets are over */
+/* the scaled (signed) distance below the anchor that the buckets are over */
 static inline double
 sketch_u(const GmmSketch *s, double v)
 {
-	double		u = s->anchor - v;
+	return ldexp(s->anchor - v, GMM_SKETCH_USCALE);
+}
 
-	return u > 0 ? ldexp(u, GMM_SKETCH_USCALE) : 0.0;
+/* multiples of 2^sh: floor(start / 2^sh) 2^sh, for either sign */
+static inline int64_t
+floor_align(int64_t start, int sh)
+{
+	return floor_shift(start, sh) * ((int64_t) 1 << sh);
 }
 
 /* a bucket's level: the far region's is capped */
@@ -265,16 +276,14 @@ bucket_start(const GmmSketch *s, double us, int level)
 
 	if (G >= ((int64_t) s->g_far << 52) && level > GMM_SKETCH_FAR_LEVEL)
 		e = GMM_SKETCH_FAR_LEVEL;
-	return (G >> (52 - e)) << (GMM_SKETCH_LEVEL0 - e);
+	return floor_shift(G, 52 - e) * ((int64_t) 1 << (GMM_SKETCH_LEVEL0 - e));
 }
 
 /* start aligned to the bucket of its effective level at level */
 static inline int64_t
 align_start(const GmmSketch *s, int64_t start, int level)
 {
-	int			sh = GMM_SKETCH_LEVEL0 - eff_level(s, start, level);
-
-	return (start >> sh) << sh;
+	return floor_align(start, GMM_SKETCH_LEVEL0 - eff_level(s, start, level));
 }
 
 static inline double
@@ -359,9 +368,63 @@ gmm_sketch_init(GmmSketch *s, double anchor, double u_far)
 }
 
 /*
- * Anchored at the model's largest possible log-density, sum_j w_j N_j(mu_j):
- * rows lie below it and their distance to it is about chi2_d / 2 plus the
- * component's offset.  The far region (coarse buckets, where only outliers
+ * The log-density of the mixture p at x, streaming (no workspace): the
+ * per-component quadratic forms are recomputed in the two passes of the
+ * log-sum-exp.  O(k^2 d^2) over all the means, once per sketch.
+ */
+static double
+mixture_logpdf(const GmmParams *p, const double *x)
+{
+	int			d = p->d;
+	double		mx = -INFINITY;
+	double		sum = 0.0;
+
+	for (int pass = 0; pass < 2; pass++)
+		for (int j = 0; j < p->k; j++)
+		{
+			const double *mu = p->means + (size_t) j * d;
+			double		q = 0.0;
+			double		lp;
+
+			for (int t = 0; t < d; t++)
+			{
+				double		z = 0.0;
+
+				switch (p->cov_type)
+				{
+					case GMM_COV_FULL:
+					case GMM_COV_TIED:
+						{
+							const double *U = p->prec_chol +
+								(p->cov_type == GMM_COV_FULL ? (size_t) j * d * d : 0);
+
+							for (int a = 0; a <= t; a++)
+								z += (x[a] - mu[a]) * U[(size_t) a * d + t];
+						}
+						break;
+					case GMM_COV_DIAG:
+						z = (x[t] - mu[t]) * p->prec_chol[(size_t) j * d + t];
+						break;
+					case GMM_COV_SPHERICAL:
+						z = (x[t] - mu[t]) * p->prec_chol[j];
+						break;
+				}
+				q += z * z;
+			}
+			lp = log(p->weights[j]) + p->log_det[j] - 0.5 * (d * 1.8378770664093453 + q);
+			if (pass == 0)
+				mx = fmax(mx, lp);
+			else
+				sum += exp(lp - mx);
+		}
+	return mx + log(sum);
+}
+
+/*
+ * Anchored at the mixture's highest density over its means, near its mode:
+ * a row's distance below it is about chi2_d / 2 plus its component's offset
+ * (rows above it, near a mode, have small negative distances, where the
+ * buckets are finest).  The far region (coarse buckets, where only outliers
  * are) starts four times beyond the largest offset plus d/2 plus ten
  * standard deviations of chi2_d / 2.
  */
@@ -369,16 +432,11 @@ void
 gmm_sketch_init_model(GmmSketch *s, const GmmParams *p)
 {
 	double		cst = 0.5 * p->d * 1.8378770664093453;	/* log(2 pi) */
-	double		mx = -INFINITY;
-	double		sum = 0.0;
-	double		anchor;
+	double		anchor = -INFINITY;
 	double		off = 0.0;
 
 	for (int j = 0; j < p->k; j++)
-		mx = fmax(mx, log(p->weights[j]) + p->log_det[j]);
-	for (int j = 0; j < p->k; j++)
-		sum += exp(log(p->weights[j]) + p->log_det[j] - mx);
-	anchor = mx + log(sum) - cst;
+		anchor = fmax(anchor, mixture_logpdf(p, p->means + (size_t) j * p->d));
 	for (int j = 0; j < p->k; j++)
 		off = fmax(off, anchor - (log(p->weights[j]) + p->log_det[j] - cst));
 	gmm_sketch_init(s, anchor, 4.0 * (off + 0.5 * p->d + 10.0 * sqrt(0.5 * p->d) + 10.0));
@@ -679,8 +737,8 @@ gmm_sketch_unpack(GmmSketch *s, const uint64_t *in, size_t nwords)
 		s->wlo[i] = in[p++];
 		if (i > 0 && s->key[i] <= s->key[i - 1])
 			return false;
-		/* a key is a start within g in [0, 1026], aligned to its level */
-		if (s->key[i] < 0 || s->key[i] > kmax ||
+		/* a key is a start within g in [-1026, 1026], aligned to its level */
+		if (s->key[i] < -kmax || s->key[i] > kmax ||
 			align_start(s, s->key[i], s->level) != s->key[i])
 			return false;
 	}
@@ -774,9 +832,6 @@ gmm_sketch_summary(const GmmSketch *s, int m, double *out)
 			double		hi = s->anchor - ldexp(g_inverse(g0), -GMM_SKETCH_USCALE);
 			double		f = wj > 0 ? (t - cum) / wj : 0.0;
 
-			/* the first bucket (distance 0) holds everything above the anchor */
-			if (j == 0 && s->key[0] == 0)
-				hi = s->vmax;
 			lo = fmax(lo, s->vmin);
 			hi = fmin(hi, s->vmax);
 			if (hi < lo)

@@ -1424,8 +1424,8 @@ test_sketch_accuracy(void)
 		long double m1 = 0,
 					m2 = 0;
 
-		/* anchored at the top, as a model's largest log-density */
-		gmm_sketch_init(sk, offsets[c][0], 100 * offsets[c][1]);
+		/* anchored at the top, as near a model's mode (case 1: inside the data) */
+		gmm_sketch_init(sk, offsets[c][0] - (c == 1 ? 2 * offsets[c][1] : 0), 100 * offsets[c][1]);
 		for (size_t i = 0; i < n; i++)
 		{
 			gmm_sketch_add(sk, v[i], 1.0);
