@@ -1503,8 +1503,8 @@ test_sketch_deterministic(void)
 	GmmSketch  *acc = malloc(sizeof(GmmSketch));
 	uint64_t   *pw = malloc(sizeof(uint64_t) * 8192);
 	uint64_t   *pa = malloc(sizeof(uint64_t) * 8192);
-	double	   *s1 = malloc(sizeof(double) * 1024);
-	double	   *s2 = malloc(sizeof(double) * 1024);
+	double	   *s1 = malloc(sizeof(double) * (GMM_CALIB_HEADER + GMM_CALIB_KNOTS));
+	double	   *s2 = malloc(sizeof(double) * (GMM_CALIB_HEADER + GMM_CALIB_KNOTS));
 	GmmRng		r;
 
 	/* a wide spread of outliers so that the level drops in some parts only */
