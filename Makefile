@@ -7,12 +7,14 @@ MODULE_big = gmm
 # numerical core, src/core/ (no PostgreSQL headers; linked by the C unit tests too)
 CORE_OBJS = $(addprefix src/core/,params.o linalg.o em.o mstep_centred.o bayes.o kmeans.o rng.o sample.o \
 	plot.o blas_kernel.o threads.o mt19937.o kmeans_sklearn.o em_missing.o marginal.o)
+CORE_OBJS += src/core/sketch.o
 # SQL-facing layer, src/: the type, fitting and scoring, the combinable passes
 SQL_OBJS = src/gmm_model.o src/gmm_sections.o src/gmm_text.o src/gmm_binary.o src/gmm_wire.o \
 	src/gmm_accessors.o src/gmm_array.o src/gmm_options.o src/gmm_fit.o \
 	src/gmm_rowstore.o src/gmm_score.o src/gmm_sampling.o src/gmm_srf.o \
 	src/gmm_em_state.o src/gmm_em_step.o src/gmm_init.o src/gmm_train.o \
 	src/gmm_plot.o src/gmm_bayes.o src/gmm_bayes_section.o src/gmm_missing.o
+SQL_OBJS += src/gmm_calibration.o src/gmm_calibration_json.o src/gmm_anomaly.o
 OBJS = $(CORE_OBJS) $(SQL_OBJS)
 
 # Install scripts.  gmm--1.0.sql (released) is assembled from one frozen piece per concern in
@@ -80,7 +82,7 @@ FUZZ_CFLAGS = -g -O1 -D_GNU_SOURCE -DUSE_ASSERT_CHECKING -Wall -Wno-ignored-attr
 	-fsanitize=fuzzer,address,undefined -fno-sanitize-recover=undefined \
 	-I$(includedir_server) -Isrc -Isrc/core -Itest/fuzz
 FUZZ_SRCS = test/fuzz/fuzz_codec.c test/fuzz/pg_shim.c src/gmm_binary.c src/gmm_wire.c src/gmm_model.c \
-	src/gmm_sections.c src/gmm_bayes_section.c \
+	src/gmm_sections.c src/gmm_bayes_section.c src/gmm_calibration.c \
 	$(CORE_SRCS)
 FUZZ_LIBS = -L$(pkglibdir) -L$(libdir) -lpgcommon -lpgport -llapack -lblas -lm -ldl -lpthread
 EXTRA_CLEAN += test/fuzz/fuzz_codec

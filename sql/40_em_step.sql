@@ -178,7 +178,7 @@ SELECT 'abc'::gmm_em_state;
 SELECT 'zz'::gmm_em_state;
 SELECT overlay(t placing '00000000' from 1)::gmm_em_state FROM em_txt;
 SELECT overlay(t placing '02' from 9)::gmm_em_state FROM em_txt;
-SELECT overlay(t placing '02' from 13)::gmm_em_state FROM em_txt;
+SELECT overlay(t placing '04' from 13)::gmm_em_state FROM em_txt;
 SELECT overlay(t placing '09' from 11)::gmm_em_state FROM em_txt;
 SELECT overlay(t placing '00000000' from 17)::gmm_em_state FROM em_txt;
 SELECT overlay(t placing '7fffffff' from 17)::gmm_em_state FROM em_txt;

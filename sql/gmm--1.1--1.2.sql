@@ -167,3 +167,68 @@ RETURNS gmm AS 'MODULE_PATHNAME', 'gmm_condition'
 LANGUAGE C IMMUTABLE STRICT PARALLEL SAFE;
 COMMENT ON FUNCTION gmm_condition(gmm, float8[])
 	IS 'the mixture of the row''s NULL features given the values of its non-NULL ones';
+
+-- ---- anomaly detection: calibration, percentiles, explanations ----
+
+CREATE FUNCTION gmm_calibrate_transfn(gmm_em_state, float8[], gmm)
+	RETURNS gmm_em_state AS 'MODULE_PATHNAME', 'gmm_calibrate_transfn'
+	LANGUAGE C IMMUTABLE PARALLEL SAFE;
+COMMENT ON FUNCTION gmm_calibrate_transfn(gmm_em_state, float8[], gmm)
+	IS 'transition function of gmm_calibrate: an EM pass whose state also sketches the rows'' log-densities';
+
+CREATE FUNCTION gmm_calibrate_weighted_transfn(gmm_em_state, float8[], float8, gmm)
+	RETURNS gmm_em_state AS 'MODULE_PATHNAME', 'gmm_calibrate_weighted_transfn'
+	LANGUAGE C IMMUTABLE PARALLEL SAFE;
+COMMENT ON FUNCTION gmm_calibrate_weighted_transfn(gmm_em_state, float8[], float8, gmm)
+	IS 'transition function of the weighted gmm_calibrate';
+
+CREATE FUNCTION gmm_calibrate_final(gmm_em_state)
+	RETURNS gmm AS 'MODULE_PATHNAME', 'gmm_calibrate_final'
+	LANGUAGE C IMMUTABLE STRICT PARALLEL SAFE;
+COMMENT ON FUNCTION gmm_calibrate_final(gmm_em_state)
+	IS 'final function of gmm_calibrate: the model with the calibration of the rows';
+
+CREATE AGGREGATE gmm_calibrate(x float8[], model gmm) (
+	SFUNC = gmm_calibrate_transfn,
+	STYPE = gmm_em_state,
+	COMBINEFUNC = gmm_em_step_combine,
+	FINALFUNC = gmm_calibrate_final,
+	PARALLEL = SAFE
+);
+COMMENT ON AGGREGATE gmm_calibrate(float8[], gmm)
+	IS 'the model with its calibration (the distribution of log-densities behind gmm_score_percentile and gmm_score_threshold) recomputed on these rows';
+
+CREATE AGGREGATE gmm_calibrate(x float8[], weight float8, model gmm) (
+	SFUNC = gmm_calibrate_weighted_transfn,
+	STYPE = gmm_em_state,
+	COMBINEFUNC = gmm_em_step_combine,
+	FINALFUNC = gmm_calibrate_final,
+	PARALLEL = SAFE
+);
+COMMENT ON AGGREGATE gmm_calibrate(float8[], float8, gmm)
+	IS 'gmm_calibrate over weighted rows (a row of weight w counts as w rows)';
+
+CREATE FUNCTION gmm_score_percentile(model gmm, x float8[])
+	RETURNS float8 AS 'MODULE_PATHNAME', 'gmm_score_percentile'
+	LANGUAGE C IMMUTABLE STRICT PARALLEL SAFE;
+COMMENT ON FUNCTION gmm_score_percentile(gmm, float8[])
+	IS 'the (weighted) fraction of the calibration rows whose log-density is lower than the row''s, in [0, 1]';
+
+CREATE FUNCTION gmm_score_threshold(model gmm, fraction float8)
+	RETURNS float8 AS 'MODULE_PATHNAME', 'gmm_score_threshold'
+	LANGUAGE C IMMUTABLE STRICT PARALLEL SAFE;
+COMMENT ON FUNCTION gmm_score_threshold(gmm, float8)
+	IS 'the log-density below which that fraction of the calibration rows lies (the inverse of gmm_score_percentile)';
+
+CREATE FUNCTION gmm_mahalanobis(model gmm, x float8[])
+	RETURNS float8[] AS 'MODULE_PATHNAME', 'gmm_mahalanobis'
+	LANGUAGE C IMMUTABLE STRICT PARALLEL SAFE;
+COMMENT ON FUNCTION gmm_mahalanobis(gmm, float8[])
+	IS 'squared Mahalanobis distance of the row to each component';
+
+CREATE FUNCTION gmm_explain(model gmm, x float8[])
+	RETURNS TABLE(feature int, value float8, expected float8, sd float8, z float8, log_density float8)
+	AS 'MODULE_PATHNAME', 'gmm_explain'
+	LANGUAGE C IMMUTABLE STRICT PARALLEL SAFE;
+COMMENT ON FUNCTION gmm_explain(gmm, float8[])
+	IS 'per feature (1-based), the distribution of the value given all the other features under the mixture: mean, sd, z and log-density, least likely first';

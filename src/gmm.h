@@ -213,6 +213,12 @@ extern void gmm_bayes_to_json(StringInfo buf, const GmmModel *m,
 							  const double *words, uint32 nwords);
 extern double *gmm_bayes_from_json(const JsonbValue *v, const GmmModel *m,
 								   uint32 *nwords);
+extern const GmmSectionKind gmm_section_calibration;
+/* gmm_calibration_json.c: the CALIBRATION section's JSON form */
+extern void gmm_calibration_to_json(StringInfo buf, const GmmModel *m,
+									const double *words, uint32 nwords);
+extern double *gmm_calibration_from_json(const JsonbValue *v, const GmmModel *m,
+										 uint32 *nwords);
 extern const GmmSectionJson *gmm_section_json(int tag);
 
 /*
@@ -289,6 +295,32 @@ extern void gmm_check_n_components(const char *what, int k);
 
 /* gmm_score.c: a model argument that is a Const of the plan */
 extern bool gmm_arg_is_plan_const(FunctionCallInfo fcinfo, int argno);
+
+/*
+ * gmm_score.c: the decoded model of a scoring function's argument argno,
+ * from the query-long cache in fn_extra (decoded once, not per row): the
+ * model, its parameters, log(weights) and k + d doubles of workspace.
+ */
+typedef struct GmmPrepared
+{
+	GmmModel   *model;
+	GmmParams	params;
+	double	   *log_weights;	/* k */
+	double	   *logprob;		/* k, scratch */
+	double	   *work;			/* d, scratch */
+} GmmPrepared;
+extern void gmm_score_prepared(FunctionCallInfo fcinfo, int argno,
+							   GmmPrepared *out);
+
+/* gmm_anomaly.c: calibration of fitted models */
+extern GmmModel *gmm_model_with_sketch(GmmModel *m, const GmmSketch *s);
+extern GmmModel *gmm_model_copy_section(GmmModel *dst, const GmmModel *src,
+										GmmSectionTag tag);
+/* gmm_anomaly.c: gmm_train's final pass (SPIPlanPtr, executor/spi.h) */
+extern struct _SPI_plan *gmm_train_final_plan(const char *extschema,
+											  const char *qcol,
+											  const char *relname, Oid gmm_oid);
+extern void gmm_train_final_counters(const GmmModel *final, GmmModel *result);
 
 /* gmm_wire.c: reading untrusted big-endian binary input */
 typedef struct GmmWireReader

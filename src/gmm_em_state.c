@@ -10,10 +10,11 @@
  *	0		4		uint32		magic 0x474D4553 ("GMES")
  *	4		1		uint8		format version (1)
  *	5		1		uint8		covariance type, as the gmm format
- *	6		1		uint8		flags: 1 = missing => 'em' (gmm 1.2:
+ *	6		1		uint8		flags: 0x02 = missing => 'em' (gmm 1.2:
  *								buffered rows may hold NaN, a missing
  *								value, and the missing count follows the
  *								weights), else zero
+ *								and 0x01 = a sketch
  *	7		1		uint8		reserved, zero
  *	8		4		int32		n_components (K)
  *	12		4		int32		n_features (D)
@@ -31,10 +32,17 @@
  *								spherical K x D)
  *			8RD		float8[]	buffered rows, R x D
  *			8R		float8[]	their weights
- *			8		int64		flag 1 only: missing values of the rows in
+ *			8		int64		flag 0x02 only: missing values of the rows in
  *								the statistics
  *
  * gmm 1.0 and 1.1 wrote no flag: their states read the same.
+ *	with flag 0x01 (a sketch: gmm_calibrate and gmm_train's final pass):
+ *			4		uint32		W, words of the sketch
+ *			8W		uint64[]	the sketch, gmm_sketch_pack's words
+ *
+ * The state is transient (it lives for one aggregate, between workers and
+ * Citus nodes of one query), so the sketch flag changed the format without
+ * a new version: a state without it has the bytes of before.
  *
  * The shift is not sent: it is a function of the model's means (and, tied,
  * weights), recomputed on input exactly as on the sending node.  The
@@ -108,8 +116,8 @@ S2Size(GmmCovType t, int k, int d)
  * Bytes of a state; raises ERRCODE_PROGRAM_LIMIT_EXCEEDED beyond
  * MaxAllocSize.  k and d are within the gmm limits (the model exists).
  */
-Size
-gmm_em_state_size(GmmCovType t, int k, int d, Size model_bytes)
+static Size
+StateSize(GmmCovType t, int k, int d, Size model_bytes, uint8 flags)
 {
 	Size		nd;
 	Size		size;
@@ -118,6 +126,8 @@ gmm_em_state_size(GmmCovType t, int k, int d, Size model_bytes)
 	nd = add_size(nd, mul_size(GMM_EM_BUF_ROWS, add_size(d, 1)));
 	size = add_size(add_size(GMM_EM_STATE_HEADER_SIZE, MAXALIGN(model_bytes)),
 					mul_size(nd, sizeof(double)));
+	if (flags & GMM_EM_STATE_SKETCH)
+		size = add_size(size, MAXALIGN(sizeof(GmmSketch)));
 	if (size > MaxAllocSize)
 		ereport(ERROR,
 				(errcode(ERRCODE_PROGRAM_LIMIT_EXCEEDED),
@@ -125,6 +135,12 @@ gmm_em_state_size(GmmCovType t, int k, int d, Size model_bytes)
 				 errdetail("A pass over a model of %d components and %d features with %s covariance needs %zu bytes, the maximum is %zu.",
 						   k, d, gmm_cov_type_name(t), size, (Size) MaxAllocSize)));
 	return size;
+}
+
+Size
+gmm_em_state_size(GmmCovType t, int k, int d, Size model_bytes)
+{
+	return StateSize(t, k, d, model_bytes, 0);
 }
 
 void
@@ -149,6 +165,9 @@ gmm_em_state_view(GmmEmState *s, GmmEmView *v)
 	v->stats.sum_loglik = s->sum_loglik;
 	v->xbuf = stats + gmm_stats_ndoubles(t, s->k, s->d);
 	v->wbuf = v->xbuf + (size_t) GMM_EM_BUF_ROWS * s->d;
+	v->sketch = (s->flags & GMM_EM_STATE_SKETCH) ?
+		(GmmSketch *) (v->wbuf + GMM_EM_BUF_ROWS) : NULL;
+	v->stats.sketch = v->sketch;
 }
 
 void
@@ -168,10 +187,17 @@ gmm_em_state_store_counters(GmmEmState *s, const GmmStats *st)
 GmmEmState *
 gmm_em_state_create(GmmModel *m, const struct varlena *key)
 {
+	return gmm_em_state_create_flags(m, key, 0);
+}
+
+/* the same with flags (GMM_EM_STATE_SKETCH: an empty sketch for the model) */
+GmmEmState *
+gmm_em_state_create_flags(GmmModel *m, const struct varlena *key, uint8 flags)
+{
 	GmmCovType	t = (GmmCovType) m->cov_type;
 	Size		mbytes = VARSIZE(m);
-	Size		size = gmm_em_state_size(t, m->n_components, m->n_features,
-										 mbytes);
+	Size		size = StateSize(t, m->n_components, m->n_features,
+								 mbytes, flags);
 	Size		kbytes = key != NULL ? VARSIZE_ANY(key) : 0;
 	GmmEmState *s;
 	GmmEmView	v;
@@ -181,8 +207,8 @@ gmm_em_state_create(GmmModel *m, const struct varlena *key)
 	s = (GmmEmState *) palloc0(size + kbytes);
 	SET_VARSIZE(s, size + kbytes);
 	s->version = GMM_EM_STATE_VERSION;
+	s->flags = flags;
 	s->cov_type = m->cov_type;
-	s->flags = 0;
 	s->n_missing = 0;
 	s->k = m->n_components;
 	s->d = m->n_features;
@@ -196,6 +222,8 @@ gmm_em_state_create(GmmModel *m, const struct varlena *key)
 	}
 	gmm_em_state_view(s, &v);
 	gmm_stats_reset(&v.stats, &v.params);
+	if (v.sketch)
+		gmm_sketch_init_model(v.sketch, &v.params);
 	return s;
 }
 
@@ -269,6 +297,11 @@ gmm_em_state_check_compatible(const GmmEmState *a, const GmmEmState *b)
 				(errcode(ERRCODE_DATA_EXCEPTION),
 				 errmsg("cannot combine gmm_em_state values of different missing options"),
 				 errdetail("One pass took missing => 'em', the other did not.")));
+	if ((a->flags & GMM_EM_STATE_SKETCH) != (b->flags & GMM_EM_STATE_SKETCH))
+		ereport(ERROR,
+				(errcode(ERRCODE_DATA_EXCEPTION),
+				 errmsg("cannot combine a gmm_em_state with a sketch and one without"),
+				 errhint("Combine states of the same aggregate (gmm_em_step or gmm_calibrate).")));
 	if (a->fingerprint != b->fingerprint)
 		ereport(ERROR,
 				(errcode(ERRCODE_DATA_EXCEPTION),
@@ -385,7 +418,7 @@ EmStateDecode(const char *data, size_t len, int code)
 				 errmsg("unsupported gmm_em_state format version %d", version),
 				 errdetail("This version of the extension reads format version %d.",
 						   GMM_EM_WIRE_VERSION)));
-	if ((flags & ~GMM_EM_FLAG_MISSING) != 0 || reserved != 0)
+	if ((flags & ~(GMM_EM_FLAG_MISSING | GMM_EM_STATE_SKETCH)) != 0 || reserved != 0)
 		BadState(&r, "unknown flags or non-zero reserved field", NULL);
 	if (cov_type >= GMM_COV_NTYPES)
 		BadState(&r, "bad covariance type code", NULL);
@@ -416,6 +449,17 @@ EmStateDecode(const char *data, size_t len, int code)
 	expected = GMM_EM_STATE_WIRE_HEADER + (uint64) mlen +
 		8 * ((uint64) k + (uint64) k * d + S2Size(cov_type, k, d) +
 			 (uint64) nbuf * (d + 1)) + ((flags & GMM_EM_FLAG_MISSING) ? 8 : 0);
+	if (flags & GMM_EM_STATE_SKETCH)
+	{
+		/* the sketch's word count sits right after the buffered weights */
+		uint32		nw;
+
+		if (len < expected + 4)
+			BadState(&r, "wrong length", NULL);
+		memcpy(&nw, data + expected, 4);
+		nw = pg_ntoh32(nw);
+		expected += 4 + 8 * (uint64) nw;
+	}
 	if (expected != len)
 		ereport(ERROR,
 				(errcode(code),
@@ -435,7 +479,7 @@ EmStateDecode(const char *data, size_t len, int code)
 														 PointerGetDatum(mb)));
 	if (m->n_components != k || m->n_features != d || m->cov_type != cov_type)
 		BadState(&r, "the model does not have the state's shape", NULL);
-	s = gmm_em_state_create(m, NULL);
+	s = gmm_em_state_create_flags(m, NULL, flags);
 	if (s->fingerprint != fp)
 		BadState(&r, "the fingerprint does not match the model", NULL);
 
@@ -472,6 +516,24 @@ EmStateDecode(const char *data, size_t len, int code)
 		ReadChecked(&r, v.xbuf, (size_t) nbuf * d, "buffered rows", false, false);
 	ReadChecked(&r, v.wbuf, nbuf, "buffered weights", false, true);
 	n_missing = (flags & GMM_EM_FLAG_MISSING) ? (int64) gmm_wire_u64(&r) : 0;
+	if (v.sketch)
+	{
+		uint32		nw = gmm_wire_u32(&r);
+		uint64	   *words = palloc(sizeof(uint64) * (nw > 0 ? nw : 1));
+		GmmSketch  *fresh = palloc(sizeof(GmmSketch));
+
+		for (uint32 i = 0; i < nw; i++)
+			words[i] = gmm_wire_u64(&r);
+		memcpy(fresh, v.sketch, sizeof(GmmSketch));
+		if (!gmm_sketch_unpack(v.sketch, words, nw))
+			BadState(&r, "invalid sketch", NULL);
+		if (!gmm_sketch_compatible(v.sketch, fresh))
+			BadState(&r, "the sketch was not made for the state's model", NULL);
+		if (v.sketch->n_rows > n_rows)
+			BadState(&r, "the sketch has more rows than the statistics", NULL);
+		pfree(words);
+		pfree(fresh);
+	}
 	Assert(r.pos == r.len);
 	if (n_missing < 0 || (double) n_missing > (double) n_rows * (d - 1))
 		BadState(&r, "bad count of missing values", NULL);
@@ -528,6 +590,17 @@ EmStateEncode(GmmEmState *s)
 	SendF8s(&buf, v.wbuf, s->nbuf);
 	if (s->flags & GMM_EM_FLAG_MISSING)
 		pq_sendint64(&buf, s->n_missing);
+	if (v.sketch)
+	{
+		size_t		nw = gmm_sketch_packed_nwords(v.sketch);
+		uint64	   *words = palloc(sizeof(uint64) * nw);
+
+		gmm_sketch_pack(v.sketch, words);
+		pq_sendint32(&buf, (uint32) nw);
+		for (size_t i = 0; i < nw; i++)
+			pq_sendint64(&buf, words[i]);
+		pfree(words);
+	}
 	return pq_endtypsend(&buf);
 }
 

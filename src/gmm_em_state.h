@@ -33,6 +33,7 @@
 #define GMM_EM_STATE_H
 
 #include "gmm.h"
+#include "gmm_row.h"
 
 /*
  * The in-memory layout's version.  2 (gmm 1.2) added n_missing and flag
@@ -45,7 +46,13 @@
  */
 #define GMM_EM_STATE_VERSION	2
 #define GMM_EM_WIRE_VERSION		1
-#define GMM_EM_FLAG_MISSING		0x01
+#define GMM_EM_FLAG_MISSING		0x02
+/*
+ * flags: the state also carries a quantile sketch of the rows'
+ * log-densities (GmmSketch, after the buffer; gmm_calibrate and gmm_train's
+ * final pass)
+ */
+#define GMM_EM_STATE_SKETCH		0x01
 /* rows buffered before one blocked E-step (the core's block length) */
 #define GMM_EM_BUF_ROWS			256
 
@@ -54,7 +61,7 @@ typedef struct GmmEmState
 	int32		vl_len_;		/* varlena header (do not touch directly) */
 	uint8		version;		/* GMM_EM_STATE_VERSION */
 	uint8		cov_type;		/* GmmCovType, as the model's */
-	uint8		flags;			/* GMM_EM_FLAG_MISSING or zero */
+	uint8		flags;			/* GMM_EM_STATE_SKETCH, GMM_EM_FLAG_MISSING, or zero */
 	uint8		reserved8;		/* zero */
 	int32		k;
 	int32		d;
@@ -82,6 +89,8 @@ typedef struct GmmEmView
 	GmmStats	stats;
 	double	   *xbuf;			/* GMM_EM_BUF_ROWS x d */
 	double	   *wbuf;			/* GMM_EM_BUF_ROWS */
+	GmmSketch  *sketch;			/* with GMM_EM_STATE_SKETCH, else NULL (also
+								 * stats.sketch: the E-step feeds it) */
 } GmmEmView;
 
 #define DatumGetGmmEmStateP(x)	((GmmEmState *) PG_DETOAST_DATUM(x))
@@ -91,12 +100,18 @@ extern uint64 gmm_model_fingerprint(GmmModel *m);
 extern Size gmm_em_state_size(GmmCovType t, int k, int d, Size model_bytes);
 extern GmmEmState *gmm_em_state_create(GmmModel *m,
 										const struct varlena *key);
+extern GmmEmState *gmm_em_state_create_flags(GmmModel *m,
+											  const struct varlena *key,
+											  uint8 flags);
 extern const struct varlena *gmm_em_state_key(const GmmEmState *s);
 extern void gmm_em_state_view(GmmEmState *s, GmmEmView *v);
 extern void gmm_em_state_store_counters(GmmEmState *s, const GmmStats *st);
 extern void gmm_em_accumulate(GmmStats *st, const GmmParams *p,
 							  const double *X, const double *w, int n,
 							  int64 *n_missing);
+/* gmm_em_step.c: the transition of a pass whose state carries a sketch */
+extern Datum gmm_em_step_transition_sketch(FunctionCallInfo fcinfo,
+										   bool weighted, GmmRowReader read);
 extern void gmm_em_state_check_compatible(const GmmEmState *a,
 										  const GmmEmState *b);
 

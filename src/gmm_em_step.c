@@ -153,7 +153,7 @@ FlushBuffer(GmmEmState *s)
  */
 static Datum
 EmStepTransition(FunctionCallInfo fcinfo, int xarg, int warg, int marg,
-				 int oarg, GmmRowReader read)
+				 int oarg, GmmRowReader read, uint8 flags)
 {
 	GmmEmState *s;
 	void	   *to_free;
@@ -207,9 +207,8 @@ EmStepTransition(FunctionCallInfo fcinfo, int xarg, int warg, int marg,
 		 * Built in the per-row context: the executor copies a new state
 		 * into the aggregate context itself.
 		 */
-		s = gmm_em_state_create(m, UsableAsKey(raw) ? raw : NULL);
-		if (missing)
-			s->flags |= GMM_EM_FLAG_MISSING;
+		s = gmm_em_state_create_flags(m, UsableAsKey(raw) ? raw : NULL,
+									  flags | (missing ? GMM_EM_FLAG_MISSING : 0));
 	}
 	else
 	{
@@ -253,8 +252,21 @@ gmm_em_step_transition(FunctionCallInfo fcinfo, bool weighted, GmmRowReader read
 	int			nargs = PG_NARGS();
 
 	/* with a trailing options argument (gmm 1.2) */
-	return weighted ? EmStepTransition(fcinfo, 1, 2, 3, nargs > 4 ? 4 : -1, read) :
-		EmStepTransition(fcinfo, 1, -1, 2, nargs > 3 ? 3 : -1, read);
+	return weighted ? EmStepTransition(fcinfo, 1, 2, 3, nargs > 4 ? 4 : -1, read, 0) :
+		EmStepTransition(fcinfo, 1, -1, 2, nargs > 3 ? 3 : -1, read, 0);
+}
+
+/*
+ * The same pass with a sketch of the rows' log-densities in the state
+ * (gmm_calibrate, gmm_anomaly.c), weighted or not.
+ */
+Datum
+gmm_em_step_transition_sketch(FunctionCallInfo fcinfo, bool weighted,
+							  GmmRowReader read)
+{
+	return weighted ?
+		EmStepTransition(fcinfo, 1, 2, 3, -1, read, GMM_EM_STATE_SKETCH) :
+		EmStepTransition(fcinfo, 1, -1, 2, -1, read, GMM_EM_STATE_SKETCH);
 }
 
 PG_FUNCTION_INFO_V1(gmm_em_step_transfn);
@@ -303,6 +315,8 @@ gmm_em_step_combine(PG_FUNCTION_ARGS)
 					  &a->n_missing);
 	gmm_stats_merge(&va.stats, &vb.stats);
 	a->n_missing += b->n_missing;
+	if (va.sketch && !gmm_sketch_merge(va.sketch, vb.sketch))
+		elog(ERROR, "gmm_em_state sketches of the same model differ in their anchor");
 	gmm_em_state_store_counters(a, &va.stats);
 	PG_RETURN_POINTER(a);
 }

@@ -493,6 +493,12 @@ gmm_fit_rows(const double *X, const double *w, int64 n, int d, int k,
 
 	m = gmm_model_alloc(o->fit.cov_type, k, d, 0);
 	gmm_model_params(m, &params);
+	/*
+	 * the final E-step's log-densities: the model's calibration (not of
+	 * gmm_init's starting points, which are not fitted models)
+	 */
+	/* zeroed: a fit that feeds no sketch (missing => 'em') stores no calibration */
+	o->fit.sketch = strcmp(name, "gmm_init") != 0 ? palloc0(sizeof(GmmSketch)) : NULL;
 
 	/* everything the core allocates goes away with this context */
 	fitctx = AllocSetContextCreate(CurrentMemoryContext, "gmm fit",
@@ -530,6 +536,12 @@ gmm_fit_rows(const double *X, const double *w, int64 n, int d, int k,
 		double		nm = (double) res.n_missing;
 
 		m = gmm_model_set_section(m, GMM_SECTION_MISSING, &nm, 1);
+	}
+	if (o->fit.sketch)
+	{
+		m = gmm_model_with_sketch(m, o->fit.sketch);
+		pfree(o->fit.sketch);
+		o->fit.sketch = NULL;
 	}
 
 	if (!res.converged && o->fit.max_iter > 0)
@@ -679,5 +691,6 @@ gmm_fit_auto_finalfn(PG_FUNCTION_ARGS)
 
 		result = gmm_model_set_section(result, GMM_SECTION_MISSING, &nm, 1);
 	}
+	result = gmm_model_copy_section(result, best, GMM_SECTION_CALIBRATION);
 	PG_RETURN_GMM_P(result);
 }

@@ -308,6 +308,24 @@ GetScoreCache(FunctionCallInfo fcinfo, int argno)
 	return c;
 }
 
+/*
+ * The prepared model of argument argno from this function's cache (see the
+ * top of the file), for the scoring functions of other files
+ * (gmm_anomaly.c): valid until the next call.
+ */
+void
+gmm_score_prepared(FunctionCallInfo fcinfo, int argno, GmmPrepared *out)
+{
+	GmmScoreCache *c = GetScoreCache(fcinfo, argno);
+
+	out->model = c->model;
+	out->params = c->params;
+	out->log_weights = c->log_weights;
+	out->logprob = c->logprob;
+	out->work = c->work;
+}
+
+
 /* the missing-value workspace of c for rows with up to m missing features */
 static double *
 MissingWork(GmmScoreCache *c, int m)

@@ -29,6 +29,7 @@
 /* the section kinds, by tag */
 static const GmmSectionKind *const section_kinds[] = {
 	&gmm_section_missing,
+	&gmm_section_calibration,
 	&gmm_section_bayesian,
 };
 

@@ -94,6 +94,7 @@ static double *MissingFromJson(const JsonbValue *v, const GmmModel *m,
 
 static const GmmSectionJson section_json[] = {
 	{GMM_SECTION_MISSING, MissingToJson, MissingFromJson},
+	{GMM_SECTION_CALIBRATION, gmm_calibration_to_json, gmm_calibration_from_json},
 	{GMM_SECTION_BAYESIAN, gmm_bayes_to_json, gmm_bayes_from_json},
 };
 

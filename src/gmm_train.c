@@ -184,6 +184,7 @@ gmm_train(PG_FUNCTION_ARGS)
 	Oid			relid;
 	char	   *colname;
 	int			k;
+	bool		missing_rows;
 	Jsonb	   *opts;
 	TrainOptions t;
 	char		relkind;
@@ -334,9 +335,22 @@ gmm_train(PG_FUNCTION_ARGS)
 			break;
 	}
 
-	/* 3. the log-likelihood of the final model, over every row */
+	/*
+	 * 3. the log-likelihood of the final model over every row, and its
+	 * calibration: an EM pass whose state also sketches the log-densities
+	 * (gmm_calibrate, gmm_anomaly.c)
+	 */
 	values[0] = PointerGetDatum(model);
-	final = RunModelQuery(step_plan, values, nulls, loopctx);
+	/*
+	 * Rows with NULL elements (missing => 'em', some value missing): a plain
+	 * pass, as gmm_calibrate takes complete rows only; the model then has no
+	 * calibration.  Without a missing value the model is the one without
+	 * the option, byte for byte.
+	 */
+	missing_rows = t.fit.missing_em && gmm_model_n_missing(model) > 0;
+	final = RunModelQuery(missing_rows ? step_plan :
+						  gmm_train_final_plan(extschema, qcol, relname, gmm_oid),
+						  values, nulls, loopctx);
 	if (final == NULL)
 		ereport(ERROR,
 				(errcode(ERRCODE_OBJECT_NOT_IN_PREREQUISITE_STATE),
@@ -360,10 +374,17 @@ gmm_train(PG_FUNCTION_ARGS)
 	result->random_state = (int64) t.fit.fit.random_state;
 	result->init_params = (uint8) t.fit.fit.init_params;
 	result->lower_bound = n_iter > 0 ? lb : get_float8_nan();
-	result->log_likelihood = final->lower_bound;
-	result->n_samples = final->n_samples;
-	result->sum_weights = final->sum_weights;
+	if (missing_rows)
+	{
+		/* the pass's E-step is of the final parameters: its lower bound */
+		result->log_likelihood = final->lower_bound;
+		result->n_samples = final->n_samples;
+		result->sum_weights = final->sum_weights;
+	}
+	else
+		gmm_train_final_counters(final, result);
 	gmm_model_finish(result, ERRCODE_DATA_EXCEPTION);
+	result = gmm_model_copy_section(result, final, GMM_SECTION_CALIBRATION);
 	MemoryContextDelete(loopctx);
 
 	if (!converged && t.fit.fit.max_iter > 0)

@@ -306,6 +306,7 @@ gmm_stats_bind(GmmStats *s, GmmCovType t, int k, int d, double *buf)
 	s->log_weights = NULL;
 	s->want_entropy = false;
 	s->sum_entropy = 0.0;
+	s->sketch = NULL;
 }
 
 /* zero the sums, keep the shift */
@@ -974,6 +975,9 @@ gmm_stats_accumulate(GmmStats *s, const GmmParams *model, const double *X,
 		estep_block(model, nb, &bw);
 		s->sum_loglik += block_responsibilities(k, nb, wb, &bw,
 												s->want_entropy ? &s->sum_entropy : NULL);
+		if (s->sketch)
+			for (int i = 0; i < nb; i++)
+				gmm_sketch_add(s->sketch, bw.m[i] + log(bw.s[i]), wb ? wb[i] : 1.0);
 		stats_add_block(s, wb, nb, bw.lp, true, &bw);
 	}
 }
@@ -1089,6 +1093,16 @@ gmm_stats_accumulate_parallel(GmmStats *s, const GmmParams *model,
 	size_t		shift = stats_shift_size(s->cov_type, s->k, s->d);
 	ChunkJob	job;
 
+	/*
+	 * A pass that feeds a sketch (the final E-step of a fit: calibration)
+	 * runs on the caller's thread, in row order: the sketch is not shared
+	 * between threads, and the pass is one of many.
+	 */
+	if (s->sketch != NULL)
+	{
+		gmm_stats_accumulate(s, model, X, w, n, pool->bw[0].logw, hooks);
+		return;
+	}
 	job.model = model;
 	job.X = X;
 	job.w = w;
@@ -1925,6 +1939,9 @@ gmm_fit(const double *X, const double *w, size_t n, int d,
 		if (opt->variational)
 			opt->variational->restore(opt->variational->arg);
 		res->lower_bound = best_lb;
+		ctx.st.sketch = opt->sketch;
+		if (opt->sketch)
+			gmm_sketch_init_model(opt->sketch, out);
 		res->log_likelihood = estep_pass(&ctx, out);
 	}
 	else

@@ -236,6 +236,9 @@ typedef struct GmmFitOptions
 	size_t		chunk_rows;
 	/* the variational fit's M-step and lower bound (bayes.c; NULL: EM) */
 	const struct GmmVariational *variational;
+	/* optional (NULL: none): the log-densities of the rows under the final
+	 * parameters (the last E-step) are added to it */
+	struct GmmSketch *sketch;
 } GmmFitOptions;
 
 extern void gmm_fit_options_default(GmmFitOptions *opt, int n_components);
@@ -326,6 +329,9 @@ typedef struct GmmStats
 	const double *log_weights;
 	bool		want_entropy;
 	double		sum_entropy;
+	/* optional (NULL: none; gmm_stats_bind sets NULL): the E-step adds
+	 * each row's log-density to it */
+	struct GmmSketch *sketch;
 } GmmStats;
 
 extern size_t gmm_stats_ndoubles(GmmCovType t, int k, int d);
@@ -651,5 +657,86 @@ extern GmmStatus gmm_condition_params(const GmmParams *p, const double *x,
 extern GmmStatus gmm_marginal_params(const GmmParams *p, int nf,
 									 const int *features, GmmParams *out,
 									 int *bad);
+
+/*
+ * Quantile sketch of weighted values (sketch.c): mergeable and
+ * deterministic (the same rows give the same sketch, bit for bit, however
+ * they are split and merged), at most GMM_SKETCH_MAX_BUCKETS buckets (a
+ * flat struct of about 30 kB, no pointers).  Rows with weight <= 0 or a NaN
+ * value are ignored.  gmm_sketch_merge is not reentrant (static scratch).
+ */
+#define GMM_SKETCH_MAX_BUCKETS	1400
+#define GMM_SKETCH_LEVEL0		40
+#define GMM_SKETCH_FAR_LEVEL	4	/* the far region's finest level */
+#define GMM_SKETCH_USCALE		8	/* buckets over 2^8 (anchor - v) */
+#define GMM_XSUM_WORDS			70
+
+typedef struct GmmXSum
+{
+	int64_t		d[GMM_XSUM_WORDS];	/* base-2^32 digits of an exact sum */
+	int64_t		nadd;
+} GmmXSum;
+
+typedef struct GmmSketch
+{
+	int32_t		level;			/* buckets are 2^-level wide in g */
+	int32_t		nbuckets;
+	int32_t		last;			/* the bucket last added to (a hint) */
+	int32_t		g_far;			/* the far region: g >= g_far */
+	double		anchor;			/* values are bucketed by anchor - v */
+	int64_t		n_rows;
+	double		vmin;
+	double		vmax;
+	GmmXSum		sw;				/* sum of w */
+	GmmXSum		swv;			/* sum of w v */
+	GmmXSum		swv2;			/* sum of w v^2 */
+	int64_t		key[GMM_SKETCH_MAX_BUCKETS];	/* starts, level-L0 cells,
+												 * increasing */
+	uint64_t	wlo[GMM_SKETCH_MAX_BUCKETS];	/* weight, 2^-32 units: low */
+	uint32_t	whi[GMM_SKETCH_MAX_BUCKETS];	/* and high 32 bits */
+} GmmSketch;
+
+/*
+ * Values are bucketed by their signed distance below anchor: absolute
+ * resolution near it, relative resolution far from it; beyond u_far
+ * below it buckets are coarse.  Only sketches with the same anchor and u_far
+ * merge (gmm_sketch_merge returns false otherwise).  gmm_sketch_init_model:
+ * the anchor and u_far for the log-densities of a model's rows.
+ */
+extern void gmm_sketch_init(GmmSketch *s, double anchor, double u_far);
+extern void gmm_sketch_init_model(GmmSketch *s, const GmmParams *p);
+extern void gmm_sketch_add(GmmSketch *s, double v, double w);
+extern bool gmm_sketch_compatible(const GmmSketch *a, const GmmSketch *b);
+extern bool gmm_sketch_merge(GmmSketch *a, const GmmSketch *b);
+/* a canonical encoding in 64-bit words, and its checked inverse */
+extern size_t gmm_sketch_packed_nwords(const GmmSketch *s);
+extern void gmm_sketch_pack(const GmmSketch *s, uint64_t *out);
+extern bool gmm_sketch_unpack(GmmSketch *s, const uint64_t *in, size_t nwords);
+
+/*
+ * The calibration summary of a sketch, as a model stores it (doubles):
+ * n_rows, sum_weights, min, max, mean, sd, n_knots M, then M knots, knot i
+ * the quantile at q_i = gmm_calib_knot_q(i, M) = sin^2(pi i / (2 (M - 1))).
+ * gmm_sketch_summary writes GMM_CALIB_HEADER + m words (0 when the sketch
+ * is empty).
+ */
+#define GMM_CALIB_N_ROWS		0
+#define GMM_CALIB_SUM_W			1
+#define GMM_CALIB_MIN			2
+#define GMM_CALIB_MAX			3
+#define GMM_CALIB_MEAN			4
+#define GMM_CALIB_SD			5
+#define GMM_CALIB_N_KNOTS		6
+#define GMM_CALIB_HEADER		7
+#define GMM_CALIB_KNOTS			1025
+#define GMM_CALIB_MAX_KNOTS		4096
+
+extern size_t gmm_sketch_summary(const GmmSketch *s, int m, double *out);
+extern double gmm_calib_knot_q(int i, int m);
+/* NULL if valid (-0 made 0), else the problem; *structural: a length problem */
+extern const char *gmm_calib_check(double *w, size_t n, bool *structural);
+/* fraction of the weight below v; value below which fraction q lies */
+extern double gmm_calib_percentile(const double *w, double v);
+extern double gmm_calib_threshold(const double *w, double q);
 
 #endif							/* GMM_CORE_H */

@@ -84,6 +84,14 @@ def main():
     seeds["v2_diag_k3_d2_bayes_dd"] = model_v2("diag", 3, 2, [(3, bayes_words("diag", 3, 2, 1))])
     seeds["v2_spherical_k2_d2_missing_bayes_dd"] = model_v2(
         "spherical", 2, 2, [(1, [4.0]), (3, bayes_words("spherical", 2, 2, 1))])
+    # the CALIBRATION section (2): n_rows, sum_weights, min, max, mean, sd, n_knots, knots
+    # (arcsine-spaced quantiles, from min to max); alone, after MISSING, and with 2 knots
+    knots = [-9.0 + 6.0 * i / 16 for i in range(17)]
+    calib = [500.0, 500.0, -9.0, -3.0, -5.5, 1.25, 17.0] + knots
+    seeds["v2_full_k2_d2_calibration"] = model_v2("full", 2, 2, [(2, calib)])
+    seeds["v2_tied_k2_d2_missing_calibration"] = model_v2("tied", 2, 2, [(1, [2.0]), (2, calib)])
+    seeds["v2_diag_k1_d1_calibration2"] = model_v2(
+        "diag", 1, 1, [(2, [3.0, 4.5, -2.0, 0.0, -1.0, 0.5, 2.0, -2.0, 0.0])], rng=1)
     for name, data in sorted(seeds.items()):
         with open(os.path.join(outdir, name + ".bin"), "wb") as f:
             f.write(data)

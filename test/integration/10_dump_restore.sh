@@ -142,17 +142,21 @@ done
 # --- format version 2 fixtures (test/fixtures/gen_models_v2.sh, written once by gmm 1.2) --------
 gmm_psql -c "CREATE TABLE fx2 (name text PRIMARY KEY, cov text, json text, hex text)"
 check "load the v2 fixture file" gmm_psql -c "\\copy fx2 FROM '$FIX/models_v2.tsv'"
-check_sql "fixtures: 12 models of format version 2 (text and binary say so)" "12|12" \
+check_sql "fixtures: 16 models of format version 2 (text and binary say so)" "16|16" \
 	"SELECT count(*) || '|' || count(*) FILTER (WHERE json::jsonb ->> 'format_version' = '2'
 	        AND get_byte(decode(hex, 'hex'), 4) = 2 AND gmm_format_version(json::gmm) = 2) FROM fx2"
-check_sql "v2 text and v2 binary load to the same model, and both read back unchanged" "12|12|12" \
+check_sql "v2 text and v2 binary load to the same model, and both read back unchanged" "16|16|16" \
 	"SELECT count(*) FILTER (WHERE json::gmm::text = decode(hex, 'hex')::gmm::text) || '|' ||
 	        count(*) FILTER (WHERE json::gmm::text = json) || '|' ||
 	        count(*) FILTER (WHERE encode(json::gmm::bytea, 'hex') = hex) FROM fx2"
 check_sql "v2 fixtures keep their n_missing and rng" "4|4" \
 	"SELECT count(*) FILTER (WHERE name LIKE 'missing%' AND gmm_n_missing(json::gmm) = 17 + length(cov)) || '|' ||
 	        count(*) FILTER (WHERE name LIKE 'rng%' AND gmm_fit_options(json::gmm) ->> 'rng' = 'sklearn') FROM fx2"
-check_sql "v2 fixture models give the v1 models' stored predictions" "240|0|0" \
+check_sql "v2 calibration fixtures keep their calibration (300 rows), percentiles in [0, 1]" "4|4" \
+	"SELECT count(*) FILTER (WHERE (json::jsonb -> 'calibration' ->> 'n_rows')::int = 300) || '|' ||
+	        count(*) FILTER (WHERE gmm_score_percentile(json::gmm, '{4, 2, 0}') BETWEEN 0 AND 1)
+	 FROM fx2 WHERE name LIKE 'calibration%'"
+check_sql "v2 fixture models give the v1 models' stored predictions" "360|0|0" \
 	"SELECT count(*) || '|' || count(*) FILTER (WHERE gmm_predict(json::gmm, fp.x) <> fp.label)
 	        || '|' || count(*) FILTER (WHERE abs(gmm_score_samples(json::gmm, fp.x) - fp.score) > 1e-9 * greatest(1, abs(fp.score)))
 	 FROM fp JOIN fx2 USING (cov) WHERE name NOT LIKE 'bayesian%'"
