@@ -175,12 +175,57 @@ SELECT (err($$SELECT gmm_fit_bayesian(x, 2, '{"nonsense": 1}') FROM bpts$$)).*;
 -- the priors are gmm_fit_bayesian's only
 SELECT (err($$SELECT gmm_fit(x, 2, '{"mean_precision_prior": 2}') FROM bpts$$)).*;
 SELECT (err($$SELECT gmm_fit(x, 2, gmm_options(weight_concentration_prior_type => 'dirichlet_process')) FROM bpts$$)).*;
--- no bic or aic, no warm start for a Bayesian model
+-- no bic or aic for a Bayesian model
 SELECT (err($$SELECT gmm_bic(m) FROM bfit WHERE t = 'full'$$)).*;
 SELECT (err($$SELECT gmm_aic(m) FROM bfit WHERE t = 'full'$$)).*;
 SELECT (err($$SELECT gmm_bic(m, x) FROM bfit, bpts WHERE t = 'full' GROUP BY m::bytea$$)).*;
 SELECT (err($$SELECT gmm_aic(m, x) FROM bfit, bpts WHERE t = 'full' GROUP BY m::bytea$$)).*;
-SELECT (err($$SELECT gmm_refit(x, (SELECT m FROM bfit WHERE t = 'full')) FROM bpts$$)).*;
+-- gmm_refit of a Bayesian model: scikit-learn's warm_start, the variational
+-- fit continued from the model's posterior and priors (the numbers against
+-- scikit-learn: test/conformance/sklearn_bayes.py)
+SET client_min_messages = error;
+CREATE TABLE bwarm AS
+SELECT t, gmm_fit_bayesian(x, 6, jsonb_build_object('covariance_type', t,
+		'weight_concentration_prior', 0.001, 'random_state', 1, 'max_iter', 1)) AS m1,
+	   gmm_fit_bayesian(x, 6, jsonb_build_object('covariance_type', t,
+		'weight_concentration_prior', 0.001, 'random_state', 1, 'max_iter', 100)) AS m100
+FROM bpts, (VALUES ('full'), ('tied'), ('diag'), ('spherical')) v(t) GROUP BY t;
+-- one iteration, then 99 more by gmm_refit: the same fit as 100 at once
+-- (the refit counts its own iterations)
+SELECT t, gmm_n_iter(r) = gmm_n_iter(m100) - 1 AS n_iter, gmm_converged(r),
+	   abs(gmm_lower_bound(r) - gmm_lower_bound(m100)) <= 1e-12 * abs(gmm_lower_bound(m100)) AS lower_bound,
+	   (SELECT max(abs(a - b)) FROM unnest(gmm_means(r), gmm_means(m100)) u(a, b)) < 1e-12 AS means,
+	   (SELECT max(abs(a - b)) FROM unnest(gmm_weights(r), gmm_weights(m100)) u(a, b)) < 1e-12 AS weights,
+	   (r::jsonb -> 'bayesian' -> 'mean_prior') = (m100::jsonb -> 'bayesian' -> 'mean_prior') AS same_prior
+FROM (SELECT t, m100, (SELECT gmm_refit(x, m1, '{"max_iter": 99}') FROM bpts) AS r FROM bwarm) s
+ORDER BY t;
+-- a chain of max_iter 1 refits: the lower bound never decreases, and the
+-- first iteration's convergence test compares with the model's lower bound,
+-- so the chain converges (once converged, a refit converges at once)
+CREATE TABLE bchain AS
+WITH RECURSIVE c(t, i, m) AS (
+	SELECT t, 1, m1 FROM bwarm
+	UNION ALL
+	SELECT t, i + 1, (SELECT gmm_refit(x, m, '{"max_iter": 1}') FROM bpts)
+	FROM c WHERE i < 60 AND NOT gmm_converged(m))
+SELECT * FROM c;
+SELECT t, bool_or(gmm_converged(m)) AS converges, count(*) < 60 AS within_60,
+	   bool_and(gmm_n_iter(m) = 1) AS one_iteration_each,
+	   bool_and(dlb >= -1e-9 * abs(gmm_lower_bound(m))) AS monotonic
+FROM (SELECT t, m, gmm_lower_bound(m) - lag(gmm_lower_bound(m)) OVER (PARTITION BY t ORDER BY i) AS dlb
+	  FROM bchain) s
+GROUP BY t ORDER BY t;
+RESET client_min_messages;
+SELECT t, gmm_converged(r), gmm_n_iter(r), r::jsonb ? 'bayesian' AS bayesian
+FROM (SELECT t, (SELECT gmm_refit(x, m) FROM bpts) AS r FROM bfit) s ORDER BY t;
+-- a weighted refit continues it too (weights 1: the same model)
+SELECT t, abs(gmm_lower_bound((SELECT gmm_refit_weighted(x, 1.0, m) FROM bpts)) -
+			  gmm_lower_bound((SELECT gmm_refit(x, m) FROM bpts))) < 1e-9 AS weights_1
+FROM bfit ORDER BY t;
+-- the priors are the model's; no EM step, no change of the covariance type, n_components rows at least
+SELECT (err($$SELECT gmm_refit(x, (SELECT m FROM bfit WHERE t = 'full'), '{"mean_precision_prior": 2}') FROM bpts$$)).*;
+SELECT (err($$SELECT gmm_refit(x, (SELECT m FROM bfit WHERE t = 'full'), '{"covariance_type": "diag"}') FROM bpts$$)).*;
+SELECT (err($$SELECT gmm_refit(x, (SELECT m FROM bfit WHERE t = 'full')) FROM bpts WHERE id < 4$$)).*;
 SELECT (err($$SELECT gmm_em_step(x, (SELECT m FROM bfit WHERE t = 'full')) FROM bpts$$)).*;
 -- a plain model still has both
 SELECT gmm_bic(m) > 0 AS bic, gmm_aic(m) > 0 AS aic FROM (SELECT gmm_fit(x, 3) AS m FROM bpts) s;

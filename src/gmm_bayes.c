@@ -43,7 +43,10 @@
 void
 gmm_bayes_reject(const GmmModel *m, const char *fname)
 {
-	/* gmm_refit, gmm_em_step: EM from the model's parameters */
+	/*
+	 * gmm_em_step: EM from the model's parameters (gmm_refit of a Bayesian
+	 * model is its warm start, gmm_bayes_refit_rows, and comes not here)
+	 */
 	bool		refit = strncmp(fname, "gmm_refit", 9) == 0 ||
 		strcmp(fname, "gmm_em_step") == 0;
 
@@ -347,6 +350,118 @@ BayesPrior(const GmmBayesOptions *b, GmmCovType t, const double *X,
 	pfree(work);
 }
 
+/*
+ * The variational fit of rows X with options o and the section words
+ * (priors set; with warm, the model's posterior too): a new model in the
+ * caller's context.  warm: the model a warm start continues (gmm_refit),
+ * else NULL.  name is the SQL function, for messages.
+ */
+static GmmModel *
+BayesFitRows(const double *X, const double *w, int64 n, int d, int k,
+			 GmmOptions *o, double *words, uint32 nwords, const GmmModel *warm,
+			 const char *name)
+{
+	GmmCovType	t = o->fit.cov_type;
+	GmmBayesPrior pr;
+	GmmBayesPost q;
+	GmmModel   *m;
+	GmmParams	params;
+	GmmParams	warm_params;
+	GmmFitResult res;
+	GmmHooks	hooks;
+	GmmVerbose	verbose;
+	GmmStatus	status;
+	MemoryContext fitctx;
+	MemoryContext old;
+
+	gmm_bayes_section_bind(t, k, d, words, &pr, &q);
+
+	o->fit.n_components = k;
+	o->fit.warm_start = NULL;
+	if (warm != NULL)
+	{
+		gmm_model_params((GmmModel *) warm, &warm_params);
+		o->fit.warm_start = &warm_params;
+		/* NaN (no iteration yet) is not finite: the test starts afresh */
+		o->fit.warm_lower_bound = warm->lower_bound;
+	}
+	gmm_verbose_start(&verbose, o);
+	o->fit.progress = o->verbose > 0 ? gmm_verbose_progress : NULL;
+	o->fit.progress_arg = &verbose;
+
+	m = gmm_model_alloc(t, k, d, 0);
+	gmm_model_params(m, &params);
+
+	fitctx = AllocSetContextCreate(CurrentMemoryContext, "gmm fit bayesian",
+								   ALLOCSET_DEFAULT_SIZES);
+	old = MemoryContextSwitchTo(fitctx);
+	gmm_core_hooks(&hooks);
+	memset(&res, 0, sizeof(res));
+	status = gmm_fit_bayesian(X, w, (size_t) n, d, &o->fit, &pr, &hooks,
+							  &params, &q, &res);
+	MemoryContextSwitchTo(old);
+	MemoryContextDelete(fitctx);
+	gmm_report_status(status, res.bad_component, n, k);
+
+	/* a weight that underflowed still has to be positive in the type */
+	for (int j = 0; j < k; j++)
+		if (params.weights[j] < DBL_MIN)
+			params.weights[j] = DBL_MIN;
+
+	m->init_params = (uint8) o->fit.init_params;
+	m->rng = (uint8) o->fit.rng;
+	m->flags = res.converged ? GMM_FLAG_CONVERGED : 0;
+	m->n_iter = res.n_iter;
+	m->max_iter = o->fit.max_iter;
+	m->n_init = o->fit.n_init;
+	m->n_samples = res.n_samples;
+	m->random_state = (int64) o->fit.random_state;
+	m->sum_weights = res.sum_weights;
+	m->lower_bound = isfinite(res.lower_bound) ? res.lower_bound : get_float8_nan();
+	m->log_likelihood = res.log_likelihood;
+	m->tol = o->fit.tol;
+	m->reg_covar = o->fit.reg_covar;
+	m = gmm_model_set_section(m, GMM_SECTION_BAYESIAN, words, nwords);
+	gmm_model_finish(m, ERRCODE_DATA_EXCEPTION);
+
+	if (!res.converged && o->fit.max_iter > 0)
+		ereport(WARNING,
+				(errmsg_plural("%s did not converge after %d iteration",
+							   "%s did not converge after %d iterations",
+							   res.n_iter, name, res.n_iter),
+				 errdetail("The lower bound still changed by more than tol = %g.",
+						   o->fit.tol),
+				 errhint("Increase max_iter or tol, or check the scale of the features.")));
+	return m;
+}
+
+/*
+ * gmm_refit of a Bayesian model (gmm_fit_rows hands it here): scikit-learn's
+ * warm_start, the variational fit continued from the model's posterior with
+ * its priors.
+ */
+GmmModel *
+gmm_bayes_refit_rows(const double *X, const double *w, int64 n, int d, int k,
+					 GmmOptions *o, const GmmModel *warm, const char *name)
+{
+	uint32		nwords;
+	const double *section = gmm_model_section(warm, GMM_SECTION_BAYESIAN, &nwords);
+	double	   *words;
+
+	Assert(section != NULL);
+	if (o->bayes.given)
+		ereport(ERROR,
+				(errcode(ERRCODE_INVALID_PARAMETER_VALUE),
+				 errmsg("%s does not take option \"%s\"", name, o->bayes.given),
+				 errdetail("A refit of a Bayesian mixture continues with the priors of the model."),
+				 errhint("Fit the rows again with gmm_fit_bayesian to change the priors.")));
+	if (n < k)
+		gmm_report_status(GMM_ERR_TOO_FEW_SAMPLES, 0, n, k);
+	words = palloc(sizeof(double) * nwords);
+	memcpy(words, section, sizeof(double) * nwords);
+	return BayesFitRows(X, w, n, d, k, o, words, nwords, warm, name);
+}
+
 PG_FUNCTION_INFO_V1(gmm_fit_bayesian_finalfn);
 Datum
 gmm_fit_bayesian_finalfn(PG_FUNCTION_ARGS)
@@ -360,16 +475,6 @@ gmm_fit_bayesian_finalfn(PG_FUNCTION_ARGS)
 	GmmCovType	t;
 	uint32		nwords;
 	double	   *words;
-	GmmBayesPrior pr;
-	GmmBayesPost q;
-	GmmModel   *m;
-	GmmParams	params;
-	GmmFitResult res;
-	GmmHooks	hooks;
-	GmmVerbose	verbose;
-	GmmStatus	status;
-	MemoryContext fitctx;
-	MemoryContext old;
 
 	if (!AggCheckCallContext(fcinfo, NULL))
 		elog(ERROR, "gmm_fit_bayesian_finalfn called in non-aggregate context");
@@ -402,54 +507,6 @@ gmm_fit_bayesian_finalfn(PG_FUNCTION_ARGS)
 	nwords = gmm_bayes_section_words(t, k, d);
 	words = palloc0(sizeof(double) * nwords);
 	BayesPrior(&o.bayes, t, X, w, n, k, d, words);
-	gmm_bayes_section_bind(t, k, d, words, &pr, &q);
-
-	o.fit.n_components = k;
-	gmm_verbose_start(&verbose, &o);
-	o.fit.progress = o.verbose > 0 ? gmm_verbose_progress : NULL;
-	o.fit.progress_arg = &verbose;
-
-	m = gmm_model_alloc(t, k, d, 0);
-	gmm_model_params(m, &params);
-
-	fitctx = AllocSetContextCreate(CurrentMemoryContext, "gmm fit bayesian",
-								   ALLOCSET_DEFAULT_SIZES);
-	old = MemoryContextSwitchTo(fitctx);
-	gmm_core_hooks(&hooks);
-	memset(&res, 0, sizeof(res));
-	status = gmm_fit_bayesian(X, w, (size_t) n, d, &o.fit, &pr, &hooks,
-							  &params, &q, &res);
-	MemoryContextSwitchTo(old);
-	MemoryContextDelete(fitctx);
-	gmm_report_status(status, res.bad_component, n, k);
-
-	/* a weight that underflowed still has to be positive in the type */
-	for (int j = 0; j < k; j++)
-		if (params.weights[j] < DBL_MIN)
-			params.weights[j] = DBL_MIN;
-
-	m->init_params = (uint8) o.fit.init_params;
-	m->flags = res.converged ? GMM_FLAG_CONVERGED : 0;
-	m->n_iter = res.n_iter;
-	m->max_iter = o.fit.max_iter;
-	m->n_init = o.fit.n_init;
-	m->n_samples = res.n_samples;
-	m->random_state = (int64) o.fit.random_state;
-	m->sum_weights = res.sum_weights;
-	m->lower_bound = isfinite(res.lower_bound) ? res.lower_bound : get_float8_nan();
-	m->log_likelihood = res.log_likelihood;
-	m->tol = o.fit.tol;
-	m->reg_covar = o.fit.reg_covar;
-	m = gmm_model_set_section(m, GMM_SECTION_BAYESIAN, words, nwords);
-	gmm_model_finish(m, ERRCODE_DATA_EXCEPTION);
-
-	if (!res.converged && o.fit.max_iter > 0)
-		ereport(WARNING,
-				(errmsg_plural("%s did not converge after %d iteration",
-							   "%s did not converge after %d iterations",
-							   res.n_iter, "gmm_fit_bayesian", res.n_iter),
-				 errdetail("The lower bound still changed by more than tol = %g.",
-						   o.fit.tol),
-				 errhint("Increase max_iter or tol, or check the scale of the features.")));
-	PG_RETURN_GMM_P(m);
+	PG_RETURN_GMM_P(BayesFitRows(X, w, n, d, k, &o, words, nwords, NULL,
+								 "gmm_fit_bayesian"));
 }

@@ -475,11 +475,13 @@ gmm_fit_rows(const double *X, const double *w, int64 n, int d, int k,
 
 	if (n < k)
 		gmm_report_status(GMM_ERR_TOO_FEW_SAMPLES, 0, n, k);
+	/* a Bayesian model continues its variational fit (gmm_bayes.c) */
+	if (warm != NULL && gmm_model_is_bayesian(warm))
+		return gmm_bayes_refit_rows(X, w, n, d, k, o, warm, name);
 
 	gmm_options_bind_init(o, k, d);
 	if (warm != NULL)
 	{
-		gmm_bayes_reject(warm, name);
 		gmm_model_params(warm, &warm_params);
 		o->fit.warm_start = &warm_params;
 		/* NaN (no EM iteration yet) is not finite: the test starts afresh */

@@ -104,4 +104,9 @@ extern GmmModel *gmm_fit_rows(const double *X, const double *w, int64 n,
 							  int d, int k, GmmOptions *o, GmmModel *warm,
 							  const char *name);
 
+/* gmm_bayes.c: gmm_refit of a Bayesian model (scikit-learn's warm_start) */
+extern GmmModel *gmm_bayes_refit_rows(const double *X, const double *w,
+									  int64 n, int d, int k, GmmOptions *o,
+									  const GmmModel *warm, const char *name);
+
 #endif							/* GMM_FIT_H */

@@ -511,7 +511,14 @@ gmm_fit_bayesian(const double *X, const double *w, size_t n, int d,
 	o.variational = &var;
 	/* nothing of EM's to start from: scikit-learn has no *_init here */
 	o.weights_init = o.means_init = o.precisions_init = NULL;
-	o.warm_start = NULL;
+
+	/*
+	 * A warm start (scikit-learn's warm_start, gmm_refit): the model's
+	 * means and covariances are in opt->warm_start, its variational
+	 * parameters in post; the first E-step needs their log weights.
+	 */
+	if (o.warm_start)
+		gmm_bayes_log_weights(prior->type, k, d, &b.cur, b.log_weights);
 
 	st = gmm_fit(X, w, n, d, &o, hooks, out, res);
 	/* restore made the kept run current, in the caller's post */

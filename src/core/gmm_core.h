@@ -496,7 +496,10 @@ extern double gmm_bayes_lower_bound(GmmWeightPrior type, const GmmParams *p,
  * Fit as gmm_fit does (options, initialisations, n_init, progress), with the
  * variational updates; out and post (bound for k) receive the kept run, and
  * res->lower_bound is scikit-learn's lower_bound_ (a sum, not a mean).
- * Ignores *_init and warm_start.
+ * Ignores *_init.  With opt->warm_start (scikit-learn's warm_start): the fit
+ * continues from those means and covariances and the variational parameters
+ * in post (in and out), one run, the first convergence test against
+ * opt->warm_lower_bound.
  */
 extern GmmStatus gmm_fit_bayesian(const double *X, const double *w, size_t n,
 								  int d, const GmmFitOptions *opt,

@@ -20,6 +20,14 @@ are switched off), with RTOL = 1e-6 relative (ATOL 1e-9 for values near 0):
     degrees_of_freedom_ (the model's text form);
   - predict_proba and score_samples of every row, predict's labels.
 
+Warm start (gmm_refit of a Bayesian model, scikit-learn's warm_start): from
+the same one-iteration model (our max_iter 1 fit; scikit-learn's loop above
+with max_iter 1), a chain of gmm_refit(x, model, max_iter 1) calls against
+BayesianGaussianMixture(warm_start=True, max_iter=1).fit(X) calls until
+scikit-learn's converges: the lower bound and converged_ of every call, and
+the final parameters, to the same tolerances (WARM_CASES: both prior types,
+every covariance type).
+
 Run by tools/test.sh against its private cluster; prints "N passed, N failed".
 """
 import json
@@ -200,7 +208,67 @@ def main():
             w = np.array(model["weights"])
             check("extra: the priors switch off components (weights below 1e-2)",
                   np.sum(w < 1e-2) >= 2, f"weights {w}")
+        for prior, cov, tol in WARM_CASES.get(name, []):
+            warm_chain(table, X, k, init0, prior, cov, tol, extra)
     return tap.summary()
+
+
+# warm start: (dataset, prior, covariance type) chains
+# (not blobs: from k-means on separated clusters it is at its fixed point
+# after one iteration, so the chain would be one call long)
+WARM_CASES = {
+    "overlapping": [("dirichlet_process", "full", 1e-3), ("dirichlet_distribution", "tied", 1e-3),
+                    ("dirichlet_process", "spherical", 1e-5)],
+    "extra": [("dirichlet_distribution", "diag", 1e-3), ("dirichlet_process", "full", 1e-3)],
+}
+WARM_MAX_CALLS = 80
+
+
+def warm_chain(table, X, k, init0, prior, cov, tol, extra):
+    """gmm_refit(x, model, max_iter 1) chained against scikit-learn's
+    warm_start=True, max_iter=1 fits from the same one-iteration model: the
+    lower bound and converged_ of every call and the final parameters."""
+    case = f"warm start {table[6:]} {prior} {cov} tol {tol:g}"
+    init = "kmeans" if cov == "tied" else init0
+    opts = dict(extra, covariance_type=cov, init_params=init, random_state=3,
+                weight_concentration_prior_type=prior, tol=tol)
+    m0 = json.loads(psql(f"SELECT gmm_fit_bayesian(x, {k}, '{json.dumps(dict(opts, max_iter=0))}')::text "
+                         f"FROM {table}"))
+    beta0 = extra.get("mean_precision_prior", 1.0)
+    resp, ok = recover_resp(X, m0, init, beta0, X.mean(axis=0))
+    check(f"{case}: our initial responsibilities recovered", ok)
+    # one iteration from the same start on both sides, then warm fits
+    ref, _ = sklearn_fit(X, resp, prior, cov, extra, max_iter=1, tol=tol)
+    ref.set_params(warm_start=True, max_iter=1)
+    text = psql(f"SELECT gmm_fit_bayesian(x, {k}, '{json.dumps(dict(opts, max_iter=1))}')::text "
+                f"FROM {table}").strip()
+    ours_lb, ref_lb, ours_conv, ref_conv = [], [], [], []
+    while len(ref_lb) < WARM_MAX_CALLS and not any(ref_conv):
+        text = psql(f"SELECT gmm_refit(x, m, '{{\"max_iter\": 1}}' ORDER BY id)::text "
+                    f"FROM {table}, (SELECT '{text}'::gmm m) s").strip()
+        model = json.loads(text)
+        ref.fit(X)
+        ours_lb.append(model["lower_bound"])
+        ref_lb.append(ref.lower_bound_)
+        ours_conv.append(model["converged"])
+        ref_conv.append(bool(ref.converged_))
+    check(f"{case}: lower bound of each of {len(ref_lb)} gmm_refit max_iter 1 calls",
+          close(ours_lb, ref_lb), f"ours {ours_lb}\nsklearn {ref_lb}")
+    check(f"{case}: converged_ of each call (the last converged)",
+          ours_conv == ref_conv and ref_conv[-1], f"ours {ours_conv}\nsklearn {ref_conv}")
+    check(f"{case}: lower bound monotonic until convergence",
+          all(b >= a - 1e-9 * abs(a) for a, b in zip(ours_lb, ours_lb[1:])), f"{ours_lb}")
+    b = model["bayesian"]
+    wc = ref.weight_concentration_
+    wc_ref = np.array(wc) if prior == "dirichlet_process" else wc
+    for key, got, want in [
+            ("weights_", model["weights"], ref.weights_),
+            ("means_", model["means"], ref.means_),
+            ("covariances_", model["covariances"], ref.covariances_),
+            ("weight_concentration_", b["weight_concentration"], wc_ref),
+            ("mean_precision_", b["mean_precision"], ref.mean_precision_),
+            ("degrees_of_freedom_", b["degrees_of_freedom"], ref.degrees_of_freedom_)]:
+        check(f"{case}: final {key}", close(got, want), maxdiff(got, want))
 
 
 sys.exit(main())
