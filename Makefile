@@ -58,7 +58,7 @@ UNIT_CFLAGS = -O2 -g -std=gnu99 -Wall -Wextra -Isrc/core $(UNIT_SAN)
 CORE_SRCS = $(CORE_OBJS:.o=.c)
 UNIT_ENV = OPENBLAS_NUM_THREADS=1
 test/unit/test_core: test/unit/test_core.c test/unit/unit.h test/unit/golden.h test/unit/golden_bayes.h \
-		$(CORE_SRCS) src/core/gmm_core.h src/core/blas.h
+		$(CORE_SRCS) src/core/gmm_core.h src/core/blas.h src/core/vec8.h
 	$(CC) $(UNIT_CFLAGS) -o $@ test/unit/test_core.c $(CORE_SRCS) -llapack -lblas -lm -lpthread
 
 .PHONY: unittest unittest-valgrind unittest-golden

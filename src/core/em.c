@@ -11,128 +11,20 @@
 
 #include "blas.h"
 #include "gmm_core.h"
+#include "vec8.h"
 
 #define LOG_2PI 1.8378770664093454836
 
 /* scikit-learn adds 10 machine epsilons to every component's mass */
 #define NK_EPS (10.0 * DBL_EPSILON)
 
-/*
- * Eight doubles; unaligned loads and stores through memcpy.  The vectors
- * never cross a non-inlined call of another unit, so GCC's note that their
- * argument-passing ABI depends on AVX-512 does not apply.
- */
-#pragma GCC diagnostic ignored "-Wpsabi"
-typedef double v8d __attribute__((vector_size(64)));
-typedef int64_t v8l __attribute__((vector_size(64)));
-
-#define VW 8
-
-/*
- * The kernels below over blocks of rows are built twice on x86-64 with GCC
- * (AVX-512, where one vector is one register, and the baseline), the
- * loader picking one per CPU (an ifunc); elsewhere once.
- */
-#if defined(__GNUC__) && !defined(__clang__) && defined(__x86_64__) && \
-	defined(__linux__) && defined(__has_attribute)
-#if __has_attribute(target_clones)
-#define EM_KERNEL __attribute__((target_clones("arch=x86-64-v4", "default")))
-#endif
-#endif
-#ifndef EM_KERNEL
-#define EM_KERNEL
-#endif
-
-/*
- * Each macro's local has its own name, so that one macro's argument may use
- * another (vstore(p, vload(q))) without shadowing (-Wshadow=compatible-local,
- * which PostgreSQL 17's PGXS turns on).
- */
-#define vload(p) \
-	__extension__ ({ v8d vload_v_; memcpy(&vload_v_, (p), sizeof(vload_v_)); vload_v_; })
-#define vstore(p, v) \
-	do { v8d vstore_v_ = (v); memcpy((p), &vstore_v_, sizeof(vstore_v_)); } while (0)
-#define vsplat(x) \
-	__extension__ ({ double vsplat_x_ = (x); \
-		(v8d) {vsplat_x_, vsplat_x_, vsplat_x_, vsplat_x_, vsplat_x_, vsplat_x_, vsplat_x_, vsplat_x_}; })
-
-/* lanes summed in a fixed order (v: a variable) */
-#define vsum(v) \
-	((((v)[0] + (v)[1]) + ((v)[2] + (v)[3])) + (((v)[4] + (v)[5]) + ((v)[6] + (v)[7])))
+#define EM_KERNEL GMM_KERNEL
 
 /* round n up to a multiple of the vector width */
 static inline int
 vround(int n)
 {
 	return (n + VW - 1) & ~(VW - 1);
-}
-
-/*
- * out = exp(in) for in <= 0 on eight lanes, without a call or a branch: x = n ln2 + r
- * with |r| <= ln2/2, e^r by its degree-13 Taylor polynomial (truncation
- * below 1e-17 relative), 2^n put into the exponent bits.  Below -708, where
- * exp is subnormal, the result is 0.
- */
-static inline __attribute__((always_inline)) void
-vexp_nonpos(const double *in, double *out)
-{
-	v8d			x = vload(in);
-	const double shifter = 6755399441055744.0;	/* 1.5 * 2^52 */
-	v8l			tiny = x < vsplat(-708.0);
-	v8d			xc = (v8d) (((v8l) x & ~tiny) | ((v8l) vsplat(-708.0) & tiny));
-	v8d			t = xc * vsplat(1.4426950408889634074) + vsplat(shifter);
-	v8d			n = t - vsplat(shifter);
-	v8d			r = (xc - n * vsplat(6.93147180369123816490e-01)) -
-		n * vsplat(1.90821492927058770002e-10);
-	v8d			p;
-	v8l			bits;
-
-	p = vsplat(1.0 / 6227020800.0);
-	p = p * r + vsplat(1.0 / 479001600.0);
-	p = p * r + vsplat(1.0 / 39916800.0);
-	p = p * r + vsplat(1.0 / 3628800.0);
-	p = p * r + vsplat(1.0 / 362880.0);
-	p = p * r + vsplat(1.0 / 40320.0);
-	p = p * r + vsplat(1.0 / 5040.0);
-	p = p * r + vsplat(1.0 / 720.0);
-	p = p * r + vsplat(1.0 / 120.0);
-	p = p * r + vsplat(1.0 / 24.0);
-	p = p * r + vsplat(1.0 / 6.0);
-	p = p * r + vsplat(0.5);
-	p = p * r + vsplat(1.0);
-	p = p * r + vsplat(1.0);
-	/* the low bits of t hold n (two's complement); 2^n's exponent is n + 1023 */
-	bits = ((v8l) t + 1023) << 52;
-	p = p * (v8d) bits;
-	vstore(out, (v8d) ((v8l) p & ~tiny));
-}
-
-/*
- * log(sum(exp(a))) over k values, shifted by the maximum; the exps eight at
- * a time, summed in component order.
- */
-static inline __attribute__((always_inline)) double
-log_sum_exp(const double *a, int k)
-{
-	double		m = a[0],
-				s = 0.0;
-
-	for (int j = 1; j < k; j++)
-		if (a[j] > m)
-			m = a[j];
-	if (!isfinite(m))
-		return m;
-	for (int j0 = 0; j0 < k; j0 += VW)
-	{
-		double		e[VW];
-
-		for (int l = 0; l < VW; l++)
-			e[l] = j0 + l < k ? a[j0 + l] - m : -1e300;
-		vexp_nonpos(e, e);
-		for (int l = 0; l < VW && j0 + l < k; l++)
-			s += e[l];
-	}
-	return m + log(s);
 }
 
 /* tied: the one shift of the statistics, sum_j weights_j means_j */

@@ -47,6 +47,7 @@
 
 #include "blas.h"
 #include "gmm_core.h"
+#include "vec8.h"
 
 #define LOG_2PI 1.8378770664093454836
 
@@ -255,69 +256,13 @@ small_chol_inverse(double *a, int n, double *linv)
 	return log(mant) + ex * 0.69314718055994530942;
 }
 
-/*
- * Eight doubles at a time, as em.c (whose helpers are static there): GCC
- * vector extensions, the kernels built for AVX-512 and the baseline on
- * x86-64 with GCC.
- */
-#pragma GCC diagnostic ignored "-Wpsabi"
-typedef double v8d __attribute__((vector_size(64)));
-typedef int64_t v8l __attribute__((vector_size(64)));
-
-#define VW 8
-
-#if defined(__GNUC__) && !defined(__clang__) && defined(__x86_64__) && \
-	defined(__linux__) && defined(__has_attribute)
-#if __has_attribute(target_clones)
-#define MISS_KERNEL __attribute__((target_clones("arch=x86-64-v4", "default")))
-#endif
-#endif
-#ifndef MISS_KERNEL
-#define MISS_KERNEL
-#endif
-
-#define mload(p) \
-	__extension__ ({ v8d mload_v_; memcpy(&mload_v_, (p), sizeof(mload_v_)); mload_v_; })
-#define mstore(p, v) \
-	do { v8d mstore_v_ = (v); memcpy((p), &mstore_v_, sizeof(mstore_v_)); } while (0)
-#define msplat(x) \
-	__extension__ ({ double msplat_x_ = (x); \
-		(v8d) {msplat_x_, msplat_x_, msplat_x_, msplat_x_, msplat_x_, msplat_x_, msplat_x_, msplat_x_}; })
-#define msum(v) \
-	((((v)[0] + (v)[1]) + ((v)[2] + (v)[3])) + (((v)[4] + (v)[5]) + ((v)[6] + (v)[7])))
-
-/* exp(in) for in <= 0 on eight lanes (em.c's vexp_nonpos: 0 below -708) */
-static inline __attribute__((always_inline)) v8d
-mexp_nonpos(v8d x)
-{
-	const double shifter = 6755399441055744.0;
-	v8l			tiny = x < msplat(-708.0);
-	v8d			xc = (v8d) (((v8l) x & ~tiny) | ((v8l) msplat(-708.0) & tiny));
-	v8d			t = xc * msplat(1.4426950408889634074) + msplat(shifter);
-	v8d			n = t - msplat(shifter);
-	v8d			r = (xc - n * msplat(6.93147180369123816490e-01)) -
-		n * msplat(1.90821492927058770002e-10);
-	v8d			p;
-	v8l			bits;
-
-	p = msplat(1.0 / 6227020800.0);
-	p = p * r + msplat(1.0 / 479001600.0);
-	p = p * r + msplat(1.0 / 39916800.0);
-	p = p * r + msplat(1.0 / 3628800.0);
-	p = p * r + msplat(1.0 / 362880.0);
-	p = p * r + msplat(1.0 / 40320.0);
-	p = p * r + msplat(1.0 / 5040.0);
-	p = p * r + msplat(1.0 / 720.0);
-	p = p * r + msplat(1.0 / 120.0);
-	p = p * r + msplat(1.0 / 24.0);
-	p = p * r + msplat(1.0 / 6.0);
-	p = p * r + msplat(0.5);
-	p = p * r + msplat(1.0);
-	p = p * r + msplat(1.0);
-	bits = ((v8l) t + 1023) << 52;
-	p = p * (v8d) bits;
-	return (v8d) ((v8l) p & ~tiny);
-}
+/* eight doubles at a time (vec8.h), the kernels built as em.c's */
+#define MISS_KERNEL GMM_KERNEL
+#define mload vload
+#define mstore vstore
+#define msplat vsplat
+#define msum vsum
+#define mexp_nonpos v8_exp_nonpos
 
 /* Workspace of one pass (allocated per pass through the hooks). */
 typedef struct MissWork
