@@ -105,7 +105,7 @@ def accuracy(n, table, X):
         qs = q_grid()
         thr = [float(v) for v in psql(
             "SELECT gmm_score_threshold(m, q) FROM fitm, unnest(ARRAY[%s]::float8[]) WITH ORDINALITY u(q, o) ORDER BY o"
-            % ",".join(repr(q) for q in qs)).split()]
+            % ",".join(repr(float(q)) for q in qs)).split()]
         frac = np.searchsorted(srt, thr, side="left") / n
         err = np.abs(frac - np.array(qs))
         bound = np.where((np.array(qs) < 0.01) | (np.array(qs) > 0.99), 5e-4, 5e-3)
