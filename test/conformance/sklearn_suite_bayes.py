@@ -94,7 +94,7 @@ class PgBayesianGaussianMixture(BayesianGaussianMixture):
 
     def fit_predict(self, X, y=None):
         self._validate_params()
-        X = self._validate_data(X, dtype=[np.float64, np.float32], ensure_min_samples=2)
+        X = sklearn_suite.validate(self, X, dtype=[np.float64, np.float32], ensure_min_samples=2)
         if X.shape[0] < self.n_components:
             raise ValueError("Expected n_samples >= n_components but got "
                              f"n_components = {self.n_components}, n_samples = {X.shape[0]}")
