@@ -1,7 +1,7 @@
 # gmm: Gaussian mixture models for PostgreSQL (PGXS build)
 
 EXTENSION = gmm
-EXTVERSION = 1.2
+EXTVERSION = 1.3
 
 MODULE_big = gmm
 # numerical core, src/core/ (no PostgreSQL headers; linked by the C unit tests too)
@@ -22,10 +22,11 @@ OBJS = $(CORE_OBJS) $(SQL_OBJS)
 # the newest version is the oldest one plus every upgrade in order (as hll does), so that a
 # fresh install always equals an upgraded one.  A released piece or upgrade is never edited.
 INSTALL_PIECES_1_0 = $(sort $(wildcard sql/1.0/*.sql))
-UPGRADES = sql/gmm--1.0--1.1.sql sql/gmm--1.1--1.2.sql
+UPGRADES = sql/gmm--1.0--1.1.sql sql/gmm--1.1--1.2.sql sql/gmm--1.2--1.3.sql
 DATA = $(UPGRADES)
-# every released version's full script stays installed, as it shipped: 1.1 = 1.0 + 1.0--1.1
-DATA_built = $(EXTENSION)--1.0.sql $(EXTENSION)--1.1.sql $(EXTENSION)--$(EXTVERSION).sql
+# every released version's full script stays installed, as it shipped: 1.1 = 1.0 + 1.0--1.1,
+# 1.2 = 1.1 + 1.1--1.2
+DATA_built = $(EXTENSION)--1.0.sql $(EXTENSION)--1.1.sql $(EXTENSION)--1.2.sql $(EXTENSION)--$(EXTVERSION).sql
 
 REGRESS = $(patsubst sql/%.sql,%,$(sort $(wildcard sql/[0-9]*.sql)))
 REGRESS_OPTS = --inputdir=. --load-extension=$(EXTENSION)
@@ -46,6 +47,9 @@ $(EXTENSION)--1.0.sql: $(INSTALL_PIECES_1_0)
 
 $(EXTENSION)--1.1.sql: $(EXTENSION)--1.0.sql sql/gmm--1.0--1.1.sql
 	{ cat $(EXTENSION)--1.0.sql; grep -v '^\\echo .*\\quit$$' sql/gmm--1.0--1.1.sql; } > $@
+
+$(EXTENSION)--1.2.sql: $(EXTENSION)--1.1.sql sql/gmm--1.1--1.2.sql
+	{ cat $(EXTENSION)--1.1.sql; grep -v '^\\echo .*\\quit$$' sql/gmm--1.1--1.2.sql; } > $@
 
 # 1.0 plus each upgrade, without the upgrades' own "\echo ... \quit" guard lines
 $(EXTENSION)--$(EXTVERSION).sql: $(EXTENSION)--1.0.sql $(UPGRADES)

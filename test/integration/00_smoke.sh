@@ -15,7 +15,7 @@ fi
 want_version=$(sed -n 's/^EXTVERSION = //p' "$GMM_ROOT/Makefile")
 check_sql "extension version is the Makefile's ($want_version)" "$want_version" \
 	"SELECT extversion FROM pg_extension WHERE extname = 'gmm'"
-check_sql "installable versions: 1.0, 1.1, 1.2; update paths 1.0 -> 1.1 -> 1.2" "1.0,1.1,1.2|1.0--1.1,1.0--1.2,1.1--1.2" \
+check_sql "installable versions: 1.0 to 1.3; update paths 1.0 -> 1.1 -> 1.2 -> 1.3" "1.0,1.1,1.2,1.3|1.0--1.1,1.0--1.2,1.0--1.3,1.1--1.2,1.1--1.3,1.2--1.3" \
 	"SELECT (SELECT string_agg(version, ',' ORDER BY version) FROM pg_available_extension_versions WHERE name = 'gmm')
 	 || '|' || (SELECT string_agg(source || '--' || target, ',' ORDER BY source, target) FROM pg_extension_update_paths('gmm') WHERE path IS NOT NULL AND source < target)"
 
