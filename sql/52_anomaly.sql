@@ -157,3 +157,97 @@ SELECT round(sum(log_density)::numeric, 10) = round(gmm_score_samples('{"covaria
 	FROM gmm_explain('{"covariance_type": "diag", "weights": [1], "means": [[1, 2]], "covariances": [[4, 9]]}', '{3, 2}');
 SELECT * FROM gmm_explain((SELECT m FROM fitted), '{1}');
 SELECT count(*) FROM v1, gmm_explain(m, '{0, 0, 0}');
+
+-- ---- NULL elements (issue 11) ----
+-- gmm_mahalanobis over the observed features, each component's observed block (hand derivations):
+-- full [[2, 1], [1, 2]], x = [1, NULL]: 1 / 2; [NULL, 2]: 4 / 2 = 2
+SELECT gmm_mahalanobis('{"weights": [1], "means": [[0, 0]], "covariances": [[[2, 1], [1, 2]]]}', x)
+	FROM (VALUES ('{1, NULL}'::float8[]), ('{NULL, 2}')) t(x);
+-- full 3-D: [[2, 1, 0], [1, 2, 0], [0, 0, 1]], x = [1, 0, NULL] is the 2-D case above: 2/3
+SELECT round((gmm_mahalanobis('{"weights": [1], "means": [[0, 0, 0]], "covariances": [[[2, 1, 0], [1, 2, 0], [0, 0, 1]]]}', '{1, 0, NULL}'))[1]::numeric, 12);
+-- diag variances [4, 1], x = [2, NULL]: 4/4 = 1, and 0 to the second component's mean [2, 1];
+-- tied [[2, 1], [1, 2]], x = [NULL, 1]: 1/2 and (1 - 1)^2 / 2 = 0; spherical 2: 1/2
+SELECT gmm_mahalanobis('{"covariance_type": "diag", "weights": [0.5, 0.5], "means": [[0, 0], [2, 1]], "covariances": [[4, 1], [4, 1]]}', '{2, NULL}') AS diag,
+	gmm_mahalanobis('{"covariance_type": "tied", "weights": [0.5, 0.5], "means": [[0, 0], [0, 1]], "covariances": [[2, 1], [1, 2]]}', '{NULL, 1}') AS tied,
+	gmm_mahalanobis('{"covariance_type": "spherical", "weights": [1], "means": [[0, 0]], "covariances": [2]}', '{NULL, 1}') AS spherical;
+-- a row of NULLs only: NULL
+SELECT gmm_mahalanobis(m, '{NULL, NULL}') IS NULL FROM fitted;
+-- gmm_explain of N(0, [[2, 1], [1, 2]]) at x = [1, NULL] (hand derivation): feature 1 given no
+-- other observed feature is N(0, 2): z = 1/sqrt(2), log N(1; 0, 2) = -log(4 pi)/2 - 1/4 = -1.5155;
+-- feature 2 (missing) given x1 = 1: N(0 + 1/2, 2 - 1/2), sd sqrt(1.5) = 1.224745, value/z/log_density NULL
+SELECT feature, value, round(expected::numeric, 6) AS expected, round(sd::numeric, 6) AS sd,
+	round(z::numeric, 4) AS z, round(log_density::numeric, 4) AS log_density
+	FROM gmm_explain('{"weights": [1], "means": [[0, 0]], "covariances": [[[2, 1], [1, 2]]]}', '{1, NULL}');
+-- 3-D with feature 3 missing (independent of the others): features 1 and 2 as the complete
+-- 2-D case above (-1.4550, -1.2050), feature 3 its own N(0, 1); missing features come last
+SELECT feature, value, round(expected::numeric, 6) AS expected, round(sd::numeric, 6) AS sd,
+	round(z::numeric, 4) AS z, round(log_density::numeric, 4) AS log_density
+	FROM gmm_explain('{"weights": [1], "means": [[0, 0, 5]], "covariances": [[[2, 1, 0], [1, 2, 0], [0, 0, 1]]]}', '{1, 0, NULL}');
+-- two spherical components far apart, x2 = 100 observed: x1 (missing) is the second's mean, sd 1;
+-- x2 given no other observed feature is the mixture 0.5 N(0, 1) + 0.5 N(100, 1): mean 50,
+-- sd sqrt(1 + 50^2) = 50.009999, z = 50 / 50.009999 = 0.9998, log(0.5 N(100; 100, 1)) = -1.6121
+SELECT feature, value, round(expected::numeric, 6), round(sd::numeric, 6), round(z::numeric, 4) AS z,
+	round(log_density::numeric, 4) AS log_density
+	FROM gmm_explain('{"covariance_type": "spherical", "weights": [0.5, 0.5], "means": [[0, 0], [100, 100]], "covariances": [1, 1]}', '{NULL, 100}');
+-- a row of NULLs only: no rows
+SELECT count(*) FROM fitted, gmm_explain(m, '{NULL, NULL}');
+-- a Bayesian model refuses rows with NULL elements, as gmm_score_samples does
+CREATE TABLE bayes AS SELECT gmm_fit_bayesian(x, 2, '{"random_state": 1}') AS m FROM (SELECT x FROM big LIMIT 300) t;
+SELECT gmm_mahalanobis(m, '{1, NULL}') FROM bayes;
+SELECT * FROM gmm_explain((SELECT m FROM bayes), '{1, NULL}');
+SELECT array_length(gmm_mahalanobis(m, '{1, 2}'), 1), (SELECT count(*) FROM gmm_explain((SELECT m FROM bayes), '{1, 2}')) FROM bayes;
+-- percentiles of rows with NULL elements are refused: the calibration is of complete rows
+SELECT gmm_score_percentile(m, '{1, NULL}') FROM fitted;
+SELECT gmm_score_percentile(m, '{NULL, NULL}') FROM fitted;
+SELECT gmm_calibrate(x, m) FROM (VALUES ('{1, 2}'::float8[]), ('{1, NULL}')) t(x), fitted;
+-- the working path: a marginal model calibrated on the observed feature's held-out values,
+-- scoring the sub-rows; its log-density is the marginal one gmm_score_samples gives the row
+-- (held-out rows: big's formula on i = 30001 .. 60000)
+CREATE TABLE held AS SELECT ARRAY[sin(i * 0.37) * 3 + (i % 7), cos(i * 0.11) * 2]::float8[] AS x
+	FROM generate_series(30001, 60000) i;
+CREATE TABLE marg AS SELECT gmm_calibrate(ARRAY[x[1]], (SELECT gmm_marginal(m, ARRAY[1]) FROM fitted)) AS m
+	FROM held;
+SELECT (m::text::jsonb->'calibration'->>'n_rows')::int AS n_rows FROM marg;
+SELECT max(abs(gmm_score_samples(marg.m, ARRAY[x[1]]) - gmm_score_samples(fitted.m, ARRAY[x[1], NULL]))) < 1e-12 AS same_scale
+	FROM big, marg, fitted;
+-- big's rows with their second feature NULL, flagged against it: about 1% below 1%
+SELECT abs(avg((gmm_score_percentile(marg.m, ARRAY[x[1]]) < 0.01)::int) - 0.01) < 0.002 AS flags_1pct,
+	abs(avg(gmm_score_percentile(marg.m, ARRAY[x[1]])) - 0.5) < 0.01 AS mean_half
+	FROM big, marg;
+
+-- missing => 'em': the calibration of the fit's complete training rows (every tenth row of
+-- big has its second feature NULL)
+CREATE TABLE bigm AS SELECT CASE WHEN i % 10 = 0 THEN ARRAY[x[1], NULL] ELSE x END AS x
+	FROM (SELECT x, row_number() OVER () AS i FROM big) t;
+ANALYZE bigm;
+CREATE TABLE fitm AS SELECT gmm_fit(x, 3, '{"random_state": 1, "missing": "em"}') AS m FROM bigm;
+SELECT (m::text::jsonb->'calibration'->>'n_rows')::int AS n_rows,
+	(m::text::jsonb->>'n_samples')::int AS n_samples FROM fitm;
+-- the complete rows' log-densities under the final model, gmm_calibrate's (to rounding of the blocks)
+CREATE TABLE calm AS SELECT gmm_calibrate(x, (SELECT m FROM fitm)) AS m FROM bigm WHERE array_position(x, NULL) IS NULL;
+SELECT max(abs(a.v::float8 - b.v::float8)) < 1e-9 AS same_quantiles, count(*) AS knots
+	FROM jsonb_array_elements_text((SELECT m::text::jsonb->'calibration'->'quantiles' FROM fitm)) WITH ORDINALITY a(v, i)
+	JOIN jsonb_array_elements_text((SELECT m::text::jsonb->'calibration'->'quantiles' FROM calm)) WITH ORDINALITY b(v, i) USING (i);
+SELECT abs((a.m::text::jsonb->'calibration'->>'mean')::float8 - (b.m::text::jsonb->'calibration'->>'mean')::float8) < 1e-9 AS same_mean
+	FROM fitm a, calm b;
+-- gmm_train with missing => 'em': the same scan as its last pass calibrates on the complete rows,
+-- which is gmm_calibrate's calibration of its model over them, serial and parallel alike
+CREATE TABLE trainm AS SELECT gmm_train('bigm', 'x', 3, '{"random_state": 1, "missing": "em"}') AS m;
+SELECT (m::text::jsonb->'calibration') = (SELECT gmm_calibrate(x, (SELECT m FROM trainm))::text::jsonb->'calibration'
+		FROM bigm WHERE array_position(x, NULL) IS NULL) AS train_calibrated,
+	(m::text::jsonb->'calibration'->>'n_rows')::int AS n_rows,
+	(m::text::jsonb->>'n_samples')::int AS n_samples FROM trainm;
+SET parallel_setup_cost = 0; SET parallel_tuple_cost = 0; SET min_parallel_table_scan_size = 0;
+SET max_parallel_workers_per_gather = 2;
+SELECT an_plan_shape('SELECT gmm_calibrate(x, (SELECT m FROM trainm)) FROM bigm WHERE array_position(x, NULL) IS NULL');
+SELECT (m::text::jsonb->'calibration') = (SELECT gmm_calibrate(x, (SELECT m FROM trainm))::text::jsonb->'calibration'
+		FROM bigm WHERE array_position(x, NULL) IS NULL) AS parallel_equals_train FROM trainm;
+CREATE TABLE trainmp AS SELECT gmm_train('bigm', 'x', 3, '{"random_state": 1, "missing": "em"}') AS m;
+SELECT (SELECT m::bytea FROM trainmp) = (SELECT m::bytea FROM trainm) AS parallel_train_same;
+RESET parallel_setup_cost; RESET parallel_tuple_cost; RESET min_parallel_table_scan_size;
+RESET max_parallel_workers_per_gather;
+-- no complete row: no calibration
+CREATE TABLE nocomplete AS SELECT CASE WHEN i % 2 = 0 THEN ARRAY[x[1], NULL] ELSE ARRAY[NULL, x[2]] END::float8[] AS x
+	FROM (SELECT x, row_number() OVER () AS i FROM big LIMIT 500) t;
+SELECT gmm_score_threshold(gmm_fit(x, 2, '{"random_state": 1, "missing": "em"}'), 0.01) FROM nocomplete;
+SELECT gmm_score_threshold(gmm_train('nocomplete', 'x', 2, '{"random_state": 1, "missing": "em"}'), 0.01);

@@ -308,9 +308,11 @@ typedef struct GmmPrepared
 	double	   *log_weights;	/* k */
 	double	   *logprob;		/* k, scratch */
 	double	   *work;			/* d, scratch */
+	void	   *cache;			/* gmm_score.c's */
 } GmmPrepared;
 extern void gmm_score_prepared(FunctionCallInfo fcinfo, int argno,
 							   GmmPrepared *out);
+extern double *gmm_prepared_buffer(const GmmPrepared *p, size_t n, bool *fresh);
 
 /* gmm_anomaly.c: calibration of fitted models */
 extern GmmModel *gmm_model_with_sketch(GmmModel *m, const GmmSketch *s);
@@ -319,7 +321,8 @@ extern GmmModel *gmm_model_copy_section(GmmModel *dst, const GmmModel *src,
 /* gmm_anomaly.c: gmm_train's final pass (SPIPlanPtr, executor/spi.h) */
 extern struct _SPI_plan *gmm_train_final_plan(const char *extschema,
 											  const char *qcol,
-											  const char *relname, Oid gmm_oid);
+											  const char *relname, Oid gmm_oid,
+											  bool missing);
 extern void gmm_train_final_counters(const GmmModel *final, GmmModel *result);
 
 /* gmm_wire.c: reading untrusted big-endian binary input */

@@ -74,9 +74,24 @@ Calibration(const GmmModel *m, const char *fn)
 		ereport(ERROR,
 				(errcode(ERRCODE_OBJECT_NOT_IN_PREREQUISITE_STATE),
 				 errmsg("%s needs a calibrated model, and this model has no calibration", fn),
-				 errdetail("Models fitted by gmm 1.2 carry the distribution of their training rows' log-densities; models of format version 1, imported models and gmm_marginal results do not."),
+				 errdetail("Models fitted by gmm 1.2 carry the distribution of their training rows' log-densities (with missing => 'em': of their complete rows); models of format version 1, imported models, gmm_marginal results and fits without a complete row do not."),
 				 errhint("Calibrate it on normal rows: SELECT gmm_calibrate(x, model) FROM rows.")));
 	return w;
+}
+
+/*
+ * The error of a row with NULL elements given to fn (gmm_calibrate,
+ * gmm_score_percentile): a calibration is of complete rows' log-densities,
+ * and a marginal log-density is on another scale.
+ */
+static void
+CalibrationNulls(const char *fn)
+{
+	ereport(ERROR,
+			(errcode(ERRCODE_NULL_VALUE_NOT_ALLOWED),
+			 errmsg("%s cannot take a row with NULL elements", fn),
+			 errdetail("A calibration holds the log-densities of complete rows; the log-density of a row's observed features is a marginal over fewer features, on another scale, so a percentile of it against that calibration would be wrong."),
+			 errhint("Calibrate a marginal model on the observed features, e.g. gmm_calibrate(x_sub, gmm_marginal(m, ARRAY[...])) over held-out rows, and score the sub-rows against it.")));
 }
 
 /* ---------------------------------------------------------------------
@@ -84,10 +99,26 @@ Calibration(const GmmModel *m, const char *fn)
  * ---------------------------------------------------------------------
  */
 
+/* ERROR if argument 1, the row, has NULL elements */
+static void
+CalibrateCheckRow(FunctionCallInfo fcinfo)
+{
+	ArrayType  *a;
+
+	if (PG_ARGISNULL(1))
+		return;
+	a = DatumGetArrayTypeP(PG_GETARG_DATUM(1));
+	if (ARR_HASNULL(a) && array_contains_nulls(a))
+		CalibrationNulls("gmm_calibrate");
+	if ((Pointer) a != DatumGetPointer(PG_GETARG_DATUM(1)))
+		pfree(a);
+}
+
 PG_FUNCTION_INFO_V1(gmm_calibrate_transfn);
 Datum
 gmm_calibrate_transfn(PG_FUNCTION_ARGS)
 {
+	CalibrateCheckRow(fcinfo);
 	return gmm_em_step_transition_sketch(fcinfo, false, gmm_array_reader);
 }
 
@@ -95,6 +126,7 @@ PG_FUNCTION_INFO_V1(gmm_calibrate_weighted_transfn);
 Datum
 gmm_calibrate_weighted_transfn(PG_FUNCTION_ARGS)
 {
+	CalibrateCheckRow(fcinfo);
 	return gmm_em_step_transition_sketch(fcinfo, true, gmm_array_reader);
 }
 
@@ -140,14 +172,21 @@ gmm_calibrate_final(PG_FUNCTION_ARGS)
 /*
  * gmm_train's final pass (gmm_train.c): gmm_calibrate over the source, whose
  * result is the final model with its calibration, prepared in the caller's
- * SPI connection.
+ * SPI connection.  missing (missing => 'em' over rows with NULL elements):
+ * the same scan gives the plain pass over every row first (the counts and
+ * log-likelihood) and then gmm_calibrate over the complete rows only (NULL
+ * when there is none).
  */
 SPIPlanPtr
 gmm_train_final_plan(const char *extschema, const char *qcol,
-					 const char *relname, Oid gmm_oid)
+					 const char *relname, Oid gmm_oid, bool missing)
 {
-	char	   *q = psprintf("SELECT %s.gmm_calibrate(%s, $1) FROM %s",
-							 quote_identifier(extschema), qcol, relname);
+	const char *s = quote_identifier(extschema);
+	char	   *q = missing ?
+		psprintf("SELECT %s.gmm_em_step(%s, $1, '{\"missing\": \"em\"}'::jsonb), "
+				 "%s.gmm_calibrate(%s, $1) FILTER (WHERE array_position(%s, NULL) IS NULL) "
+				 "FROM %s", s, qcol, s, qcol, qcol, relname) :
+		psprintf("SELECT %s.gmm_calibrate(%s, $1) FROM %s", s, qcol, relname);
 	SPIPlanPtr	plan = SPI_prepare_cursor(q, 1, &gmm_oid, CURSOR_OPT_PARALLEL_OK);
 
 	if (plan == NULL)
@@ -175,7 +214,8 @@ gmm_train_final_counters(const GmmModel *final, GmmModel *result)
 
 /*
  * gmm_score_percentile(model, x): the weighted fraction of the training rows
- * whose log-density is lower than the row's, in [0, 1].
+ * whose log-density is lower than the row's, in [0, 1].  A row with NULL
+ * elements is refused (CalibrationNulls).
  */
 PG_FUNCTION_INFO_V1(gmm_score_percentile);
 Datum
@@ -190,7 +230,9 @@ gmm_score_percentile(PG_FUNCTION_ARGS)
 
 	gmm_score_prepared(fcinfo, 0, &p);
 	w = Calibration(p.model, "gmm_score_percentile");
-	x = gmm_array_reader(PG_GETARG_DATUM(1), p.params.d, "the model", &d, &to_free);
+	x = gmm_array_reader_nulls(PG_GETARG_DATUM(1), p.params.d, "the model", &d, &to_free);
+	if (gmm_row_count_missing(x, d) > 0)
+		CalibrationNulls("gmm_score_percentile");
 	lse = gmm_row_log_prob(&p.params, p.log_weights, x, p.logprob, p.work);
 	if (to_free)
 		pfree(to_free);
@@ -219,96 +261,29 @@ gmm_score_threshold(PG_FUNCTION_ARGS)
 /* ---------------------------------------------------------------------
  * Mahalanobis distances and per-feature explanations
  * ---------------------------------------------------------------------
+ *
+ * Both take one row of D values under parameters p: the model, or for a
+ * row with NULL elements the marginal over its observed features (whose
+ * components are the observed blocks, gmm_marginal_params), with the row
+ * packed to those features.  Component c's precision-Cholesky factor U
+ * (precision P = U U^T, upper triangular, row-major) is read in place: full
+ * and tied models store it, diagonal and spherical ones its diagonal.  What
+ * they need beyond the row lives in the scoring cache's buffer
+ * (gmm_prepared_buffer): the precision diagonals P_jj of the model, made
+ * when the cache takes the model, and the workspace, so that a complete row
+ * costs O(k D^2) and no allocation but the result's.  A row with NULL
+ * elements builds the marginal of its pattern in that buffer (a factor of
+ * each observed block: O(k D^3)).
  */
 
-/*
- * Component j's precision-Cholesky factor as a dense upper-triangular d x d
- * row-major U (precision = U U^T), for every covariance type.
- */
-static void
-DenseFactor(const GmmParams *p, int j, double *U)
-{
-	int			d = p->d;
-
-	switch (p->cov_type)
-	{
-		case GMM_COV_FULL:
-			memcpy(U, p->prec_chol + (size_t) j * d * d, sizeof(double) * d * d);
-			break;
-		case GMM_COV_TIED:
-			memcpy(U, p->prec_chol, sizeof(double) * d * d);
-			break;
-		case GMM_COV_DIAG:
-		case GMM_COV_SPHERICAL:
-			memset(U, 0, sizeof(double) * d * d);
-			for (int t = 0; t < d; t++)
-				U[(size_t) t * d + t] = p->cov_type == GMM_COV_DIAG ?
-					p->prec_chol[(size_t) j * d + t] : p->prec_chol[j];
-			break;
-	}
-}
-
-/* z = U^T (x - mu_j): the whitened row (its squared norm: the distance) */
-static void
-Whiten(const GmmParams *p, int j, const double *U, const double *x, double *diff,
-	   double *z)
-{
-	int			d = p->d;
-
-	for (int a = 0; a < d; a++)
-		diff[a] = x[a] - p->means[(size_t) j * d + a];
-	for (int t = 0; t < d; t++)
-	{
-		double		s = 0.0;
-
-		for (int a = 0; a <= t; a++)
-			s += diff[a] * U[(size_t) a * d + t];
-		z[t] = s;
-	}
-}
-
-/* gmm_mahalanobis(model, x): squared Mahalanobis distance to each component */
-PG_FUNCTION_INFO_V1(gmm_mahalanobis);
-Datum
-gmm_mahalanobis(PG_FUNCTION_ARGS)
-{
-	GmmPrepared p;
-	void	   *to_free;
-	int			d;
-	int			k;
-	const double *x;
-	double	   *U;
-	double	   *diff;
-	double	   *z;
-	Datum	   *out;
-
-	gmm_score_prepared(fcinfo, 0, &p);
-	k = p.params.k;
-	x = gmm_array_reader(PG_GETARG_DATUM(1), p.params.d, "the model", &d, &to_free);
-	U = palloc(sizeof(double) * d * d);
-	diff = palloc(sizeof(double) * d);
-	z = palloc(sizeof(double) * d);
-	out = palloc(sizeof(Datum) * k);
-	for (int j = 0; j < k; j++)
-	{
-		double		q = 0.0;
-
-		if (j == 0 || (p.params.cov_type != GMM_COV_TIED))
-			DenseFactor(&p.params, j, U);
-		Whiten(&p.params, j, U, x, diff, z);
-		for (int t = 0; t < d; t++)
-			q += z[t] * z[t];
-		out[j] = Float8GetDatum(q);
-	}
-	if (to_free)
-		pfree(to_free);
-	PG_RETURN_ARRAYTYPE_P(construct_array(out, k, FLOAT8OID, sizeof(float8),
-										  FLOAT8PASSBYVAL, TYPALIGN_DOUBLE));
-}
+/* the ExplainRow array's size in doubles */
+#define EXPLAIN_ROW_DOUBLES(d) \
+	(((size_t) (d) * sizeof(ExplainRow) + sizeof(double) - 1) / sizeof(double))
 
 typedef struct ExplainRow
 {
 	int			feature;
+	bool		missing;		/* value NULL: expected, sd only */
 	double		value;
 	double		expected;
 	double		sd;
@@ -316,13 +291,272 @@ typedef struct ExplainRow
 	double		log_density;
 } ExplainRow;
 
+/* the parts of the cache's buffer (AnomalyBuffer) */
+typedef struct AnomalyBuf
+{
+	double	   *pdiag;			/* k x d (tied: d): the model's P_jj */
+	double	   *margbuf;		/* gmm_params_ndoubles(t, k, d): a marginal */
+	GmmParams	marg;
+	double	   *xo;				/* d: the row's observed values */
+	int		   *obs;			/* d: their positions */
+	double	   *work;			/* ExplainValues's: 2 d + 2 k + 3 k d */
+	double	   *mean;			/* d */
+	double	   *sd;				/* d */
+	double	   *ld;				/* d */
+	double	   *vec;			/* 2 d */
+	double	   *mm;				/* k x d: conditional means of missing features */
+	double	   *mv;				/* k x d: and variances */
+	double	   *resp;			/* k */
+	Datum	   *datums;			/* k */
+	ExplainRow *rows;			/* d */
+} AnomalyBuf;
+
+/* z = U_c^T (x - mu_c): the whitened row (its squared norm: the distance) */
+static void
+Whiten(const GmmParams *p, int c, const double *x, double *z)
+{
+	int			D = p->d;
+	const double *mu = p->means + (size_t) c * D;
+
+	switch (p->cov_type)
+	{
+		case GMM_COV_FULL:
+		case GMM_COV_TIED:
+			{
+				const double *U = p->prec_chol +
+					(p->cov_type == GMM_COV_FULL ? (size_t) c * D * D : 0);
+
+				for (int t = 0; t < D; t++)
+					z[t] = 0.0;
+				/* row a of U adds (x_a - mu_a) U_at to z_t, t >= a */
+				for (int a = 0; a < D; a++)
+				{
+					double		da = x[a] - mu[a];
+					const double *Ua = U + (size_t) a * D;
+
+					for (int t = a; t < D; t++)
+						z[t] += da * Ua[t];
+				}
+			}
+			break;
+		case GMM_COV_DIAG:
+			for (int t = 0; t < D; t++)
+				z[t] = (x[t] - mu[t]) * p->prec_chol[(size_t) c * D + t];
+			break;
+		case GMM_COV_SPHERICAL:
+			for (int t = 0; t < D; t++)
+				z[t] = (x[t] - mu[t]) * p->prec_chol[c];
+			break;
+	}
+}
+
+/* (U_c z)_j: row j of U_c times z */
+static inline double
+URow(const GmmParams *p, int c, int j, const double *z)
+{
+	int			D = p->d;
+
+	switch (p->cov_type)
+	{
+		case GMM_COV_FULL:
+		case GMM_COV_TIED:
+			{
+				const double *Uj = p->prec_chol +
+					(p->cov_type == GMM_COV_FULL ? (size_t) c * D * D : 0) + (size_t) j * D;
+				double		s = 0.0;
+
+				for (int t = j; t < D; t++)
+					s += Uj[t] * z[t];
+				return s;
+			}
+		case GMM_COV_DIAG:
+			return p->prec_chol[(size_t) c * D + j] * z[j];
+		case GMM_COV_SPHERICAL:
+			return p->prec_chol[c] * z[j];
+	}
+	return 0.0;
+}
+
+/* P_jj of every component (tied: one) into pd, k x D (tied: D) */
+static void
+PrecisionDiagonals(const GmmParams *p, double *pd)
+{
+	int			D = p->d;
+	int			nb = p->cov_type == GMM_COV_TIED ? 1 : p->k;
+
+	for (int c = 0; c < nb; c++)
+		for (int j = 0; j < D; j++)
+		{
+			double		s = 0.0;
+
+			switch (p->cov_type)
+			{
+				case GMM_COV_FULL:
+				case GMM_COV_TIED:
+					{
+						const double *Uj = p->prec_chol + (size_t) c * D * D + (size_t) j * D;
+
+						for (int t = j; t < D; t++)
+							s += Uj[t] * Uj[t];
+					}
+					break;
+				case GMM_COV_DIAG:
+					s = p->prec_chol[(size_t) c * D + j] * p->prec_chol[(size_t) c * D + j];
+					break;
+				case GMM_COV_SPHERICAL:
+					s = p->prec_chol[c] * p->prec_chol[c];
+					break;
+			}
+			pd[(size_t) c * D + j] = s;
+		}
+}
+
+/* the cache's buffer for model p, its parts in b (prepared on first use) */
+static void
+AnomalyBuffer(const GmmPrepared *pp, AnomalyBuf *b)
+{
+	const GmmParams *p = &pp->params;
+	int			k = p->k;
+	int			d = p->d;
+	size_t		kd = (size_t) k * d;
+	size_t		npar = gmm_params_ndoubles(p->cov_type, k, d);
+	size_t		n = kd + npar + d + d + (2 * (size_t) d + 2 * k + 3 * kd) +
+		3 * (size_t) d + 2 * (size_t) d + 2 * kd + k + k + EXPLAIN_ROW_DOUBLES(d);
+	bool		fresh;
+	double	   *w = gmm_prepared_buffer(pp, n, &fresh);
+
+	b->pdiag = w;
+	w += kd;
+	b->margbuf = w;
+	w += npar;
+	b->xo = w;
+	w += d;
+	b->obs = (int *) w;			/* d ints in d doubles */
+	w += d;
+	b->work = w;
+	w += 2 * (size_t) d + 2 * k + 3 * kd;
+	b->mean = w;
+	w += d;
+	b->sd = w;
+	w += d;
+	b->ld = w;
+	w += d;
+	b->vec = w;
+	w += 2 * (size_t) d;
+	b->mm = w;
+	w += kd;
+	b->mv = w;
+	w += kd;
+	b->resp = w;
+	w += k;
+	b->datums = (Datum *) w;	/* sizeof(Datum) == sizeof(double) */
+	w += k;
+	b->rows = (ExplainRow *) w;
+	if (fresh)
+		PrecisionDiagonals(p, b->pdiag);
+}
+
+/*
+ * The row's observed features (m of p's d missing, 0 < m < d) into b->obs,
+ * b->xo, and the marginal over them into b->marg.
+ */
+static const GmmParams *
+ObservedMarginal(const GmmParams *p, const double *x, int m, AnomalyBuf *b)
+{
+	int			no = 0;
+	int			bad = -1;
+
+	for (int t = 0; t < p->d; t++)
+		if (!isnan(x[t]))
+		{
+			b->obs[no] = t;
+			b->xo[no++] = x[t];
+		}
+	Assert(no == p->d - m);
+	gmm_params_bind(&b->marg, p->cov_type, p->k, no, b->margbuf);
+	if (gmm_marginal_params(p, no, b->obs, &b->marg, &bad) != GMM_OK)
+		ereport(ERROR,
+				(errcode(ERRCODE_DATA_EXCEPTION),
+				 errmsg("the model's covariance is numerically singular on the observed features of the row")));
+	return &b->marg;
+}
+
+/* the error of a Bayesian model given a row with NULL elements */
+static void
+BayesianNulls(const GmmModel *m, const char *verb, int d)
+{
+	if (gmm_model_is_bayesian(m))
+		ereport(ERROR,
+				(errcode(ERRCODE_NULL_VALUE_NOT_ALLOWED),
+				 errmsg("a Bayesian model cannot %s a row with NULL elements", verb),
+				 errdetail("Its per-component terms (scikit-learn's digamma terms) are those of all %d features, not of a marginal.", d),
+				 errhint("Fill the row first, e.g. with gmm_impute under a gmm_fit model, or use its complete rows only.")));
+}
+
+/*
+ * gmm_mahalanobis(model, x): squared Mahalanobis distance to each
+ * component; over the observed features of a row with NULL elements (each
+ * component's observed block), NULL for a row of NULLs only.
+ */
+PG_FUNCTION_INFO_V1(gmm_mahalanobis);
+Datum
+gmm_mahalanobis(PG_FUNCTION_ARGS)
+{
+	GmmPrepared p;
+	AnomalyBuf	b;
+	void	   *to_free;
+	int			d;
+	int			k;
+	int			m;
+	const double *x;
+	const GmmParams *q;
+	ArrayType  *result;
+
+	gmm_score_prepared(fcinfo, 0, &p);
+	k = p.params.k;
+	x = gmm_array_reader_nulls(PG_GETARG_DATUM(1), p.params.d, "the model", &d, &to_free);
+	m = gmm_row_count_missing(x, d);
+	if (m == d)
+	{
+		if (to_free)
+			pfree(to_free);
+		PG_RETURN_NULL();
+	}
+	if (m > 0)
+		BayesianNulls(p.model, "measure", d);
+	AnomalyBuffer(&p, &b);
+	q = &p.params;
+	if (m > 0)
+	{
+		q = ObservedMarginal(&p.params, x, m, &b);
+		x = b.xo;
+	}
+	for (int j = 0; j < k; j++)
+	{
+		double		s = 0.0;
+
+		Whiten(q, j, x, b.vec);
+		for (int t = 0; t < q->d; t++)
+			s += b.vec[t] * b.vec[t];
+		b.datums[j] = Float8GetDatum(s);
+	}
+	result = construct_array(b.datums, k, FLOAT8OID, sizeof(float8),
+							 FLOAT8PASSBYVAL, TYPALIGN_DOUBLE);
+	if (to_free)
+		pfree(to_free);
+	PG_RETURN_ARRAYTYPE_P(result);
+}
+
 static int
 ExplainCmp(const void *a, const void *b)
 {
 	const ExplainRow *x = a;
 	const ExplainRow *y = b;
 
-	if (x->log_density != y->log_density)
+	/* missing features (no log-density) last, by feature */
+	if (x->missing != y->missing)
+		return x->missing ? 1 : -1;
+	if (!x->missing && x->log_density != y->log_density)
 		return x->log_density < y->log_density ? -1 : 1;
 	return x->feature - y->feature;
 }
@@ -343,113 +577,260 @@ LogSumExp(const double *a, int n)
 }
 
 /*
- * gmm_explain(model, x): for each feature j the one-dimensional mixture of
- * x_j given every other feature.  Per component c, with precision P = U U^T
- * and r = P (x - mu_c) = U z: the conditional variance is 1 / P_jj and the
- * conditional mean x_j - r_j / P_jj, so all features cost O(d^2) per
+ * For each of the D features j of row x under p: the one-dimensional
+ * mixture of x_j given the other D - 1 features, its mean, sd and log p(x_j
+ * | x_-j) into mean[j], sd[j], ld[j].  Per component c, with precision P =
+ * U U^T and r = P (x - mu_c) = U z: the conditional variance is 1 / P_jj and
+ * the conditional mean x_j - r_j / P_jj, so all features cost O(D^2) per
  * component.  Since p_c(x) = p_c(x_-j) p_c(x_j | x_-j), the conditional
  * responsibilities are those of log w_c + log p_c(x) - log p_c(x_j | x_-j),
- * and log p(x_j | x_-j) = log p(x) - log sum_c w_c p_c(x_-j).
+ * and log p(x_j | x_-j) = log p(x) - log sum_c w_c p_c(x_-j).  pdiag: the
+ * P_jj (PrecisionDiagonals); work: 2 D + 2 k + 3 k D doubles.
+ */
+static void
+ExplainValues(const GmmParams *p, const double *log_weights, const double *x,
+			  const double *pdiag, double *work, double *mean, double *sd,
+			  double *ld)
+{
+	int			k = p->k;
+	int			D = p->d;
+	size_t		kD = (size_t) k * D;
+	double	   *z = work;
+	double	   *rowwork = z + D;
+	double	   *lp = rowwork + D;
+	double	   *a = lp + k;
+	double	   *cm = a + k;
+	double	   *cv = cm + kD;
+	double	   *l1 = cv + kD;
+	double		lse = gmm_row_log_prob(p, log_weights, x, lp, rowwork);
+
+	for (int c = 0; c < k; c++)
+	{
+		const double *pd = pdiag + (p->cov_type == GMM_COV_TIED ? 0 : (size_t) c * D);
+
+		Whiten(p, c, x, z);
+		for (int j = 0; j < D; j++)
+		{
+			double		pjj = pd[j];
+			double		r = URow(p, c, j, z);
+			size_t		i = (size_t) c * D + j;
+
+			cv[i] = 1.0 / pjj;
+			cm[i] = x[j] - r / pjj;
+			l1[i] = -0.5 * (LOG_2PI + log(cv[i]) + (x[j] - cm[i]) * (x[j] - cm[i]) / cv[i]);
+		}
+	}
+	for (int j = 0; j < D; j++)
+	{
+		double		ln;
+		double		mu = 0.0,
+					m2 = 0.0;
+
+		for (int c = 0; c < k; c++)
+			a[c] = lp[c] - l1[(size_t) c * D + j];
+		ln = LogSumExp(a, k);
+		for (int c = 0; c < k; c++)
+		{
+			a[c] = exp(a[c] - ln);	/* the conditional responsibility */
+			mu += a[c] * cm[(size_t) c * D + j];
+		}
+		/* the mixture's variance about its mean: no cancellation */
+		for (int c = 0; c < k; c++)
+		{
+			size_t		i = (size_t) c * D + j;
+
+			m2 += a[c] * (cv[i] + (cm[i] - mu) * (cm[i] - mu));
+		}
+		mean[j] = mu;
+		sd[j] = sqrt(m2);
+		ld[j] = lse - ln;
+	}
+}
+
+/*
+ * The missing features of row x (model p, the marginal q over its observed
+ * features b->obs, their values b->xo): per missing feature j the mixture of
+ * x_j given all observed features, into b->rows[j].expected and sd.  Per
+ * component c, with S its covariance, r = x_o - mu_o and U the factor of
+ * the observed block's precision (S_oo^-1 = U U^T): the conditional mean is
+ * mu_j + S_jo U U^T r and the variance S_jj - |U^T S_oj|^2; the weights are
+ * the responsibilities of the observed features.
+ */
+static void
+ExplainMissing(const GmmParams *p, const double *log_weights, const GmmParams *q,
+			   const double *x, AnomalyBuf *b)
+{
+	int			k = p->k;
+	int			d = p->d;
+	int			no = q->d;
+	double	   *z = b->vec;
+	double	   *wv = b->vec + d;
+	double		lse = gmm_row_log_prob(q, log_weights, b->xo, b->resp, b->work);
+
+	/* the responsibilities; a row whose densities all underflow: the weights */
+	for (int c = 0; c < k; c++)
+		b->resp[c] = lse == -INFINITY ? p->weights[c] : exp(b->resp[c] - lse);
+	for (int c = 0; c < k; c++)
+	{
+		bool		fullish = p->cov_type == GMM_COV_FULL || p->cov_type == GMM_COV_TIED;
+		const double *S = p->covariances +
+			(p->cov_type == GMM_COV_FULL ? (size_t) c * d * d : 0);
+		const double *U = q->prec_chol +
+			(q->cov_type == GMM_COV_FULL ? (size_t) c * no * no : 0);
+
+		if (fullish)
+		{
+			/* wv = U U^T r = U z */
+			Whiten(q, c, b->xo, z);
+			for (int a = 0; a < no; a++)
+				wv[a] = URow(q, c, a, z);
+		}
+		for (int j = 0; j < d; j++)
+		{
+			size_t		i = (size_t) c * d + j;
+
+			if (!isnan(x[j]))
+				continue;
+			if (!fullish)
+			{
+				b->mm[i] = p->means[i];
+				b->mv[i] = p->cov_type == GMM_COV_DIAG ? p->covariances[i] :
+					p->covariances[c];
+				continue;
+			}
+			{
+				double		mu = p->means[i];
+				double		v = S[(size_t) j * d + j];
+
+				/* z = U^T S_oj: the explained part of the variance is |z|^2 */
+				for (int t = 0; t < no; t++)
+					z[t] = 0.0;
+				for (int a = 0; a < no; a++)
+				{
+					double		s = S[(size_t) j * d + b->obs[a]];
+					const double *Ua = U + (size_t) a * no;
+
+					mu += s * wv[a];
+					for (int t = a; t < no; t++)
+						z[t] += s * Ua[t];
+				}
+				for (int t = 0; t < no; t++)
+					v -= z[t] * z[t];
+				b->mm[i] = mu;
+				b->mv[i] = v > 0.0 ? v : 0.0;	/* rounding only */
+			}
+		}
+	}
+	for (int j = 0; j < d; j++)
+	{
+		double		mu = 0.0,
+					m2 = 0.0;
+
+		if (!isnan(x[j]))
+			continue;
+		for (int c = 0; c < k; c++)
+			mu += b->resp[c] * b->mm[(size_t) c * d + j];
+		for (int c = 0; c < k; c++)
+		{
+			size_t		i = (size_t) c * d + j;
+
+			m2 += b->resp[c] * (b->mv[i] + (b->mm[i] - mu) * (b->mm[i] - mu));
+		}
+		b->rows[j].expected = mu;
+		b->rows[j].sd = sqrt(m2);
+	}
+}
+
+/*
+ * gmm_explain(model, x): for each feature j the one-dimensional mixture of
+ * x_j given every other feature (ExplainValues).  A row with NULL elements:
+ * an observed feature given the other observed ones (the same under the
+ * marginal over the observed features), a missing one given all observed
+ * ones (ExplainMissing) with value, z and log_density NULL, after the
+ * observed ones; a row of NULLs only gives no rows.
  */
 PG_FUNCTION_INFO_V1(gmm_explain);
 Datum
 gmm_explain(PG_FUNCTION_ARGS)
 {
 	GmmPrepared p;
+	AnomalyBuf	b;
 	void	   *to_free;
 	int			d;
-	int			k;
+	int			m;
 	const double *x;
-	double	   *U,
-			   *diff,
-			   *z,
-			   *lp,
-			   *cm,
-			   *cv,
-			   *l1,
-			   *a;
-	double		lse;
-	ExplainRow *rows;
 	ReturnSetInfo *rsinfo;
 
 	gmm_score_prepared(fcinfo, 0, &p);
-	k = p.params.k;
-	x = gmm_array_reader(PG_GETARG_DATUM(1), p.params.d, "the model", &d, &to_free);
-	U = palloc(sizeof(double) * d * d);
-	diff = palloc(sizeof(double) * d);
-	z = palloc(sizeof(double) * d);
-	lp = palloc(sizeof(double) * k);
-	cm = palloc(sizeof(double) * k * d);
-	cv = palloc(sizeof(double) * k * d);
-	l1 = palloc(sizeof(double) * k * d);
-	a = palloc(sizeof(double) * k);
-	lse = gmm_row_log_prob(&p.params, p.log_weights, x, lp, p.work);
-	for (int c = 0; c < k; c++)
+	x = gmm_array_reader_nulls(PG_GETARG_DATUM(1), p.params.d, "the model", &d, &to_free);
+	m = gmm_row_count_missing(x, d);
+	rsinfo = gmm_srf_materialize(fcinfo);
+	if (m == d)
 	{
-		DenseFactor(&p.params, c, U);
-		Whiten(&p.params, c, U, x, diff, z);
+		/* no evidence, nothing to explain (as gmm_predict_top) */
+		if (to_free)
+			pfree(to_free);
+		return (Datum) 0;
+	}
+	if (m > 0)
+		BayesianNulls(p.model, "explain", d);
+	AnomalyBuffer(&p, &b);
+	if (m == 0)
+	{
+		ExplainValues(&p.params, p.log_weights, x, b.pdiag, b.work, b.mean,
+					  b.sd, b.ld);
 		for (int j = 0; j < d; j++)
 		{
-			double		pjj = 0.0,
-						r = 0.0;
-			size_t		i = (size_t) c * d + j;
-
-			/* row j of U: P_jj = sum_t U_jt^2, r_j = sum_t U_jt z_t */
-			for (int t = j; t < d; t++)
-			{
-				pjj += U[(size_t) j * d + t] * U[(size_t) j * d + t];
-				r += U[(size_t) j * d + t] * z[t];
-			}
-			cv[i] = 1.0 / pjj;
-			cm[i] = x[j] - r / pjj;
-			l1[i] = -0.5 * (LOG_2PI + log(cv[i]) + (x[j] - cm[i]) * (x[j] - cm[i]) / cv[i]);
+			b.rows[j].feature = j + 1;
+			b.rows[j].missing = false;
+			b.rows[j].value = x[j];
+			b.rows[j].expected = b.mean[j];
+			b.rows[j].sd = b.sd[j];
+			b.rows[j].z = (x[j] - b.mean[j]) / b.sd[j];
+			b.rows[j].log_density = b.ld[j];
 		}
 	}
-	rows = palloc(sizeof(ExplainRow) * d);
-	for (int j = 0; j < d; j++)
+	else
 	{
-		double		ln;
-		double		mean = 0.0,
-					m2 = 0.0;
+		const GmmParams *q = ObservedMarginal(&p.params, x, m, &b);
 
-		for (int c = 0; c < k; c++)
-			a[c] = lp[c] - l1[(size_t) c * d + j];
-		ln = LogSumExp(a, k);
-		for (int c = 0; c < k; c++)
+		/* the marginal's P_jj, in b.mm until ExplainMissing needs it */
+		PrecisionDiagonals(q, b.mm);
+		ExplainValues(q, p.log_weights, b.xo, b.mm, b.work, b.mean, b.sd, b.ld);
+		for (int j = 0; j < d; j++)
 		{
-			a[c] = exp(a[c] - ln);	/* the conditional responsibility */
-			mean += a[c] * cm[(size_t) c * d + j];
+			b.rows[j].feature = j + 1;
+			b.rows[j].missing = isnan(x[j]);
+			b.rows[j].value = x[j];
 		}
-		/* the mixture's variance about its mean: no cancellation */
-		for (int c = 0; c < k; c++)
+		for (int a = 0; a < q->d; a++)
 		{
-			size_t		i = (size_t) c * d + j;
+			ExplainRow *r = &b.rows[b.obs[a]];
 
-			m2 += a[c] * (cv[i] + (cm[i] - mean) * (cm[i] - mean));
+			r->expected = b.mean[a];
+			r->sd = b.sd[a];
+			r->z = (r->value - b.mean[a]) / b.sd[a];
+			r->log_density = b.ld[a];
 		}
-		rows[j].feature = j + 1;
-		rows[j].value = x[j];
-		rows[j].expected = mean;
-		rows[j].sd = sqrt(m2);
-		rows[j].z = (x[j] - mean) / rows[j].sd;
-		rows[j].log_density = lse - ln;
+		ExplainMissing(&p.params, p.log_weights, q, x, &b);
 	}
 	if (to_free)
 		pfree(to_free);
-	qsort(rows, d, sizeof(ExplainRow), ExplainCmp);
+	qsort(b.rows, d, sizeof(ExplainRow), ExplainCmp);
 
-	rsinfo = gmm_srf_materialize(fcinfo);
 	for (int j = 0; j < d; j++)
 	{
 		Datum		values[6];
 		bool		nulls[6] = {false, false, false, false, false, false};
+		ExplainRow *r = &b.rows[j];
 
-		values[0] = Int32GetDatum(rows[j].feature);
-		values[1] = Float8GetDatum(rows[j].value);
-		values[2] = Float8GetDatum(rows[j].expected);
-		values[3] = Float8GetDatum(rows[j].sd);
-		values[4] = Float8GetDatum(rows[j].z);
-		values[5] = Float8GetDatum(rows[j].log_density);
+		values[0] = Int32GetDatum(r->feature);
+		values[1] = Float8GetDatum(r->value);
+		values[2] = Float8GetDatum(r->expected);
+		values[3] = Float8GetDatum(r->sd);
+		values[4] = Float8GetDatum(r->z);
+		values[5] = Float8GetDatum(r->log_density);
+		nulls[1] = nulls[4] = nulls[5] = r->missing;
 		tuplestore_putvalues(rsinfo->setResult, rsinfo->setDesc, values, nulls);
 	}
 	return (Datum) 0;

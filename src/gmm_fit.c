@@ -457,11 +457,13 @@ gmm_report_status(GmmStatus status, int bad, int64 n, int k)
 /*
  * Run EM over rows X (n x d, weights w or NULL) with options o; warm, when
  * not NULL, is the model EM starts from.  Returns a new model in the caller's
- * memory context.  name is the SQL function, for messages.
+ * memory context.  name is the SQL function, for messages.  calibrate: the
+ * model carries the calibration of its final E-step (false for gmm_init's
+ * starting points, which are not fitted models).
  */
 GmmModel *
 gmm_fit_rows(const double *X, const double *w, int64 n, int d, int k,
-			 GmmOptions *o, GmmModel *warm, const char *name)
+			 GmmOptions *o, GmmModel *warm, const char *name, bool calibrate)
 {
 	GmmModel   *m;
 	GmmParams	params;
@@ -496,11 +498,11 @@ gmm_fit_rows(const double *X, const double *w, int64 n, int d, int k,
 	m = gmm_model_alloc(o->fit.cov_type, k, d, 0);
 	gmm_model_params(m, &params);
 	/*
-	 * the final E-step's log-densities: the model's calibration (not of
-	 * gmm_init's starting points, which are not fitted models)
+	 * the final E-step's log-densities: the model's calibration; zeroed, so
+	 * a fit that feeds no row to the sketch (missing => 'em' without a
+	 * complete row) stores none
 	 */
-	/* zeroed: a fit that feeds no sketch (missing => 'em') stores no calibration */
-	o->fit.sketch = strcmp(name, "gmm_init") != 0 ? palloc0(sizeof(GmmSketch)) : NULL;
+	o->fit.sketch = calibrate ? palloc0(sizeof(GmmSketch)) : NULL;
 
 	/* everything the core allocates goes away with this context */
 	fitctx = AllocSetContextCreate(CurrentMemoryContext, "gmm fit",
@@ -612,7 +614,7 @@ gmm_fit_finalfn(PG_FUNCTION_ARGS)
 	/* the state is read-only here: work on a copy of the parsed options */
 	o = st->options;
 	PG_RETURN_GMM_P(gmm_fit_rows(X, w, n, st->d, st->k, &o, st->warm,
-								 st->warm ? "gmm_refit" : "gmm_fit"));
+								 st->warm ? "gmm_refit" : "gmm_fit", true));
 }
 
 /* scikit-learn's bic(X) on the training rows, from a fitted model */
@@ -661,7 +663,7 @@ gmm_fit_auto_finalfn(PG_FUNCTION_ARGS)
 	{
 		GmmOptions	o = st->options;
 		GmmModel   *m = gmm_fit_rows(X, w, n, st->d, k, &o, NULL,
-									 "gmm_fit_auto");
+									 "gmm_fit_auto", true);
 		double		bic = TrainingBic(m);
 
 		trace[2 * (k - st->k)] = k;

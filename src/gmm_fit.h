@@ -102,7 +102,7 @@ extern int64 gmm_fit_state_rows(void *state, const double **X,
 extern void gmm_report_status(GmmStatus status, int bad, int64 n, int k);
 extern GmmModel *gmm_fit_rows(const double *X, const double *w, int64 n,
 							  int d, int k, GmmOptions *o, GmmModel *warm,
-							  const char *name);
+							  const char *name, bool calibrate);
 
 /* gmm_bayes.c: gmm_refit of a Bayesian model (scikit-learn's warm_start) */
 extern GmmModel *gmm_bayes_refit_rows(const double *X, const double *w,

@@ -596,8 +596,9 @@ gmm_init_final(PG_FUNCTION_ARGS)
 	InitParseOptions(InitOptions(s), s->k, &o, &sample_size);
 	max_iter = o.fit.max_iter;
 	o.fit.max_iter = 0;
+	/* starting points, not a fitted model: no calibration */
 	m = gmm_fit_rows(InitSampleRows(s), NULL, s->nsample, s->d, s->k, &o, NULL,
-					 "gmm_init");
+					 "gmm_init", false);
 	m->max_iter = max_iter;
 	PG_RETURN_GMM_P(m);
 }

@@ -110,6 +110,9 @@ typedef struct GmmScoreCache
 	bits8	   *mask;			/* d bits: the current row's pattern */
 	uint64		clock;
 	GmmMissingPattern patterns[GMM_MISSING_PATTERNS];
+	/* gmm_anomaly.c's per-model data and workspace (on first use) */
+	double	   *anomaly;
+	size_t		anomaly_n;
 	MemoryContextCallback gone; /* a shared cache: clears its slot */
 } GmmScoreCache;
 
@@ -212,6 +215,8 @@ FillCache(GmmScoreCache *c, struct varlena *raw)
 	c->mask = NULL;
 	c->clock = 0;
 	memset(c->patterns, 0, sizeof(c->patterns));
+	c->anomaly = NULL;
+	c->anomaly_n = 0;
 
 	if (VARATT_IS_EXTERNAL_ONDISK(raw))
 	{
@@ -323,6 +328,31 @@ gmm_score_prepared(FunctionCallInfo fcinfo, int argno, GmmPrepared *out)
 	out->log_weights = c->log_weights;
 	out->logprob = c->logprob;
 	out->work = c->work;
+	out->cache = c;
+}
+
+/*
+ * n doubles of the prepared model's cache for its caller's use (gmm_anomaly.c:
+ * per-model data, then workspace), kept while the cache holds this model;
+ * *fresh is set when they were allocated now (to be prepared), so a row
+ * costs no allocation after the first.
+ */
+double *
+gmm_prepared_buffer(const GmmPrepared *p, size_t n, bool *fresh)
+{
+	GmmScoreCache *c = (GmmScoreCache *) p->cache;
+
+	*fresh = false;
+	if (c->anomaly == NULL || c->anomaly_n < n)
+	{
+		if (c->anomaly)
+			pfree(c->anomaly);
+		c->anomaly = NULL;
+		c->anomaly = MemoryContextAllocHuge(c->mcxt, sizeof(double) * n);
+		c->anomaly_n = n;
+		*fresh = true;
+	}
+	return c->anomaly;
 }
 
 

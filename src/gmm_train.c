@@ -152,20 +152,15 @@ WithRunOptions(GmmModel *m, const GmmFitOptions *o)
 	return c;
 }
 
-/* run a prepared one-row, one-column query; its gmm result copied to ctx */
+/* column col of the query's one row (NULL: NULL), copied to ctx */
 static GmmModel *
-RunModelQuery(SPIPlanPtr plan, Datum *values, const char *nulls,
-			  MemoryContext ctx)
+ModelColumn(int col, MemoryContext ctx)
 {
-	int			rc = SPI_execute_plan(plan, values, nulls, true, 0);
 	bool		isnull;
-	Datum		d;
+	Datum		d = SPI_getbinval(SPI_tuptable->vals[0], SPI_tuptable->tupdesc, col,
+								  &isnull);
 	GmmModel   *m = NULL;
 
-	if (rc != SPI_OK_SELECT || SPI_processed != 1)
-		elog(ERROR, "gmm_train: unexpected SPI result %d (" UINT64_FORMAT " rows)",
-			 rc, (uint64) SPI_processed);
-	d = SPI_getbinval(SPI_tuptable->vals[0], SPI_tuptable->tupdesc, 1, &isnull);
 	if (!isnull)
 	{
 		MemoryContext old = MemoryContextSwitchTo(ctx);
@@ -173,8 +168,36 @@ RunModelQuery(SPIPlanPtr plan, Datum *values, const char *nulls,
 		m = (GmmModel *) PG_DETOAST_DATUM_COPY(d);
 		MemoryContextSwitchTo(old);
 	}
+	return m;
+}
+
+/*
+ * Run a prepared one-row query of gmm columns; its first result copied to
+ * ctx, and its second to *second when not NULL.
+ */
+static GmmModel *
+RunModelsQuery(SPIPlanPtr plan, Datum *values, const char *nulls,
+			   MemoryContext ctx, GmmModel **second)
+{
+	int			rc = SPI_execute_plan(plan, values, nulls, true, 0);
+	GmmModel   *m;
+
+	if (rc != SPI_OK_SELECT || SPI_processed != 1)
+		elog(ERROR, "gmm_train: unexpected SPI result %d (" UINT64_FORMAT " rows)",
+			 rc, (uint64) SPI_processed);
+	m = ModelColumn(1, ctx);
+	if (second)
+		*second = ModelColumn(2, ctx);
 	SPI_freetuptable(SPI_tuptable);
 	return m;
+}
+
+/* run a prepared one-row, one-column query; its gmm result copied to ctx */
+static GmmModel *
+RunModelQuery(SPIPlanPtr plan, Datum *values, const char *nulls,
+			  MemoryContext ctx)
+{
+	return RunModelsQuery(plan, values, nulls, ctx, NULL);
 }
 
 PG_FUNCTION_INFO_V1(gmm_train);
@@ -185,6 +208,7 @@ gmm_train(PG_FUNCTION_ARGS)
 	char	   *colname;
 	int			k;
 	bool		missing_rows;
+	GmmModel   *calibrated;
 	Jsonb	   *opts;
 	TrainOptions t;
 	char		relkind;
@@ -343,14 +367,16 @@ gmm_train(PG_FUNCTION_ARGS)
 	values[0] = PointerGetDatum(model);
 	/*
 	 * Rows with NULL elements (missing => 'em', some value missing): a plain
-	 * pass, as gmm_calibrate takes complete rows only; the model then has no
-	 * calibration.  Without a missing value the model is the one without
-	 * the option, byte for byte.
+	 * pass over every row (the counts and the log-likelihood) and, in the
+	 * same scan, gmm_calibrate over the complete rows, whose log-densities
+	 * are the calibration (none without a complete row).  Without a missing
+	 * value the model is the one without the option, byte for byte.
 	 */
 	missing_rows = t.fit.missing_em && gmm_model_n_missing(model) > 0;
-	final = RunModelQuery(missing_rows ? step_plan :
-						  gmm_train_final_plan(extschema, qcol, relname, gmm_oid),
-						  values, nulls, loopctx);
+	calibrated = NULL;
+	final = RunModelsQuery(gmm_train_final_plan(extschema, qcol, relname, gmm_oid,
+												missing_rows),
+						   values, nulls, loopctx, missing_rows ? &calibrated : NULL);
 	if (final == NULL)
 		ereport(ERROR,
 				(errcode(ERRCODE_OBJECT_NOT_IN_PREREQUISITE_STATE),
@@ -384,7 +410,10 @@ gmm_train(PG_FUNCTION_ARGS)
 	else
 		gmm_train_final_counters(final, result);
 	gmm_model_finish(result, ERRCODE_DATA_EXCEPTION);
-	result = gmm_model_copy_section(result, final, GMM_SECTION_CALIBRATION);
+	if (!missing_rows)
+		result = gmm_model_copy_section(result, final, GMM_SECTION_CALIBRATION);
+	else if (calibrated != NULL)
+		result = gmm_model_copy_section(result, calibrated, GMM_SECTION_CALIBRATION);
 	MemoryContextDelete(loopctx);
 
 	if (!converged && t.fit.fit.max_iter > 0)

@@ -419,6 +419,25 @@ miss_responsibilities(int k, int nb, MissWork *mw)
 }
 
 /*
+ * The calibration (a fit's final E-step, s->sketch): the log-densities of
+ * the block's complete rows, right after miss_responsibilities, which left
+ * each row's largest term in G and w / sum of exps in G + B.  Rows with a
+ * missing value are left out: their marginal log-densities are over fewer
+ * features, on another scale.
+ */
+static void
+miss_sketch_complete(GmmSketch *sk, int nruns, const MissWork *mw)
+{
+	const double *m = mw->G;
+	const double *sum = mw->G + mw->B;
+
+	for (int r = 0; r < nruns; r++)
+		if (mw->nmiss[r] == 0)
+			for (int i = mw->run_start[r]; i < mw->run_start[r + 1]; i++)
+				gmm_sketch_add(sk, m[i] + log(mw->wb[i] / sum[i]), mw->wb[i]);
+}
+
+/*
  * One block of nb rows (sorted by pattern, gathered into mw->Xb, Ob, wb)
  * against p into s.  Returns GMM_ERR_NOT_PD (with *bad) if a P_mm cannot be
  * factored, which only rounding can cause.
@@ -605,6 +624,8 @@ miss_block(GmmStats *s, const GmmParams *p, int nb, MissWork *mw, int *bad)
 
 	/* responsibilities (times the weights) and the log-likelihood */
 	s->sum_loglik += miss_responsibilities(k, nb, mw);
+	if (s->sketch)
+		miss_sketch_complete(s->sketch, nruns, mw);
 	for (int i = 0; i < nb; i++)
 		s->sum_w += mw->wb[i];
 	s->n_rows += nb;
@@ -1118,6 +1139,10 @@ gmm_fit_missing(const double *X, const double *w, size_t n, int d,
 
 		params_copy(out, &f.best);
 		res->lower_bound = best_lb;
+		/* the calibration: of the complete rows (miss_sketch_complete) */
+		f.st.sketch = opt->sketch;
+		if (opt->sketch)
+			gmm_sketch_init_model(opt->sketch, out);
 		st = miss_estep(&f, out, &ll, &bad);
 		res->log_likelihood = ll;
 	}
