@@ -10,6 +10,8 @@
 #  2. calibration's cost in a fit (target <= 5%): the core's gmm_fit (10 iterations, tol 0)
 #     over the same shape with and without the sketch of the final E-step, compiled from
 #     src/core here (no PostgreSQL), one BLAS thread, best of REPS.
+#  3. gmm_mahalanobis and gmm_explain (its D result rows summed) per row against
+#     gmm_score_samples over the same rows and model, serial, best of REPS.
 # Needs a database where CREATE EXTENSION gmm works (part 1); creates and drops gmm_bench_an.
 set -euo pipefail
 
@@ -49,6 +51,12 @@ t_samples=$(best_time "SELECT sum(gmm_score_samples((SELECT model FROM m), x)) F
 t_pct=$(best_time "SELECT sum(gmm_score_percentile((SELECT model FROM m), x)) FROM features")
 awk -v a="$t_pct" -v b="$t_samples" 'BEGIN {
 	printf "gmm_score_samples     %.3f s\ngmm_score_percentile  %.3f s\nratio                 %.3f (target <= 1.1)\n", b, a, a / b }'
+
+echo "== 3. gmm_mahalanobis and gmm_explain vs gmm_score_samples: the same rows and model"
+t_maha=$(best_time "SELECT sum((gmm_mahalanobis((SELECT model FROM m), x))[1]) FROM features")
+t_explain=$(best_time "SELECT sum(e.z) FROM features, gmm_explain((SELECT model FROM m), x) e")
+awk -v a="$t_maha" -v e="$t_explain" -v b="$t_samples" 'BEGIN {
+	printf "gmm_mahalanobis       %.3f s  ratio %.3f\ngmm_explain           %.3f s  ratio %.3f\n", a, a / b, e, e / b }'
 
 echo "== 2. calibration in a fit (core gmm_fit, 10 iterations): $ROWS x $D x $K full"
 work=$(mktemp -d)
