@@ -2917,6 +2917,79 @@ test_sketch_fit(void)
 	free(lp);
 }
 
+/*
+ * gmm_fit over rows with NaN (missing => 'em', em_missing.c): the sketch holds
+ * the complete rows' log-densities under the final parameters only, weighted;
+ * with no complete row it stays empty.
+ */
+static void
+test_sketch_fit_missing(void)
+{
+	size_t		n = 3000;
+	int			d = 3;
+	double	   *X = normal_rows(n, d, 7, 0.0);
+	double	   *w = malloc(sizeof(double) * n);
+	GmmParams	p;
+	double	   *pb = new_params(&p, GMM_COV_FULL, 2, d);
+	GmmFitOptions opt;
+	GmmFitResult res;
+	GmmSketch  *sk = malloc(sizeof(GmmSketch));
+	double	   *sum = malloc(sizeof(double) * (GMM_CALIB_HEADER + GMM_CALIB_KNOTS));
+	double		logw[2],
+				tmp[2],
+				work[3];
+	double		mn = INFINITY,
+				mx = -INFINITY,
+				sw = 0.0,
+				swl = 0.0;
+	size_t		nc = 0;
+
+	for (size_t i = 0; i < n; i++)
+	{
+		X[i * d] += (i % 2) ? 4 : 0;
+		if (i % 5 == 0)
+			X[i * d + 1 + (i % 2)] = NAN;	/* every fifth row: one missing */
+		w[i] = 1.0 + (double) (i % 3);
+	}
+	gmm_fit_options_default(&opt, 2);
+	opt.sketch = sk;
+	CHECK(gmm_fit(X, w, n, d, &opt, &unit_hooks, &p, &res) == GMM_OK, "fit");
+	CHECK(res.n_missing == (int64_t) (n / 5), "missing count %ld", (long) res.n_missing);
+	gmm_sketch_summary(sk, GMM_CALIB_KNOTS, sum);
+	for (int j = 0; j < 2; j++)
+		logw[j] = log(p.weights[j]);
+	for (size_t i = 0; i < n; i++)
+	{
+		double		lp;
+
+		if (i % 5 == 0)
+			continue;
+		lp = gmm_row_log_prob(&p, logw, X + i * d, tmp, work);
+		mn = fmin(mn, lp);
+		mx = fmax(mx, lp);
+		sw += w[i];
+		swl += w[i] * lp;
+		nc++;
+	}
+	CHECK(sum[GMM_CALIB_N_ROWS] == nc, "rows %g, complete %zu", sum[GMM_CALIB_N_ROWS], nc);
+	CHECK(sum[GMM_CALIB_SUM_W] == sw, "sum of weights %g vs %g", sum[GMM_CALIB_SUM_W], sw);
+	CHECK_CLOSE(sum[GMM_CALIB_MIN], mn, 1e-10, 0, "min is the lowest complete row's log-density");
+	CHECK_CLOSE(sum[GMM_CALIB_MAX], mx, 1e-10, 0, "max is the highest complete row's");
+	CHECK_CLOSE(sum[GMM_CALIB_MEAN], swl / sw, 1e-10, 0, "weighted mean of the complete rows'");
+
+	/* no complete row: an empty sketch (the model then stores no calibration) */
+	for (size_t i = 0; i < n; i++)
+		X[i * d + (i % 3)] = NAN;
+	CHECK(gmm_fit(X, NULL, n, d, &opt, &unit_hooks, &p, &res) == GMM_OK, "fit without complete rows");
+	CHECK(sk->n_rows == 0 && gmm_sketch_summary(sk, GMM_CALIB_KNOTS, sum) == 0,
+		  "no complete row: %ld rows in the sketch", (long) sk->n_rows);
+	free(X);
+	free(w);
+	free(pb);
+	free(sk);
+	free(sum);
+}
+
 int
 main(void)
 {
@@ -2954,6 +3027,7 @@ main(void)
 	RUN(test_sketch_accuracy);
 	RUN(test_sketch_deterministic);
 	RUN(test_sketch_fit);
+	RUN(test_sketch_fit_missing);
 	if (unit_hs.outstanding != 0)
 	{
 		printf("FAIL %ld allocations not released\n", unit_hs.outstanding);
