@@ -226,17 +226,25 @@ gmm_score_percentile(PG_FUNCTION_ARGS)
 	int			d;
 	const double *x;
 	const double *w;
+	double	   *kq;
+	int			m;
+	bool		fresh;
 	double		lse;
 
 	gmm_score_prepared(fcinfo, 0, &p);
 	w = Calibration(p.model, "gmm_score_percentile");
+	/* the knots' probabilities, once per model in the scoring cache */
+	m = (int) w[GMM_CALIB_N_KNOTS];
+	kq = gmm_prepared_buffer(&p, (size_t) m, &fresh);
+	if (fresh)
+		gmm_calib_knots_q(m, kq);
 	x = gmm_array_reader_nulls(PG_GETARG_DATUM(1), p.params.d, "the model", &d, &to_free);
 	if (gmm_row_count_missing(x, d) > 0)
 		CalibrationNulls("gmm_score_percentile");
 	lse = gmm_row_log_prob(&p.params, p.log_weights, x, p.logprob, p.work);
 	if (to_free)
 		pfree(to_free);
-	PG_RETURN_FLOAT8(gmm_calib_percentile(w, lse));
+	PG_RETURN_FLOAT8(gmm_calib_percentile_q(w, kq, lse));
 }
 
 /*

@@ -731,7 +731,8 @@ extern bool gmm_sketch_unpack(GmmSketch *s, const uint64_t *in, size_t nwords);
 #define GMM_CALIB_SD			5
 #define GMM_CALIB_N_KNOTS		6
 #define GMM_CALIB_HEADER		7
-#define GMM_CALIB_KNOTS			1025
+/* knots of new models (gmm 1.2 stored 1025; any count up to the maximum reads) */
+#define GMM_CALIB_KNOTS			513
 #define GMM_CALIB_MAX_KNOTS		4096
 
 extern size_t gmm_sketch_summary(const GmmSketch *s, int m, double *out);
@@ -740,6 +741,9 @@ extern double gmm_calib_knot_q(int i, int m);
 extern const char *gmm_calib_check(double *w, size_t n, bool *structural);
 /* fraction of the weight below v; value below which fraction q lies */
 extern double gmm_calib_percentile(const double *w, double v);
+/* the same with the knots' probabilities kq of gmm_calib_knots_q (m of them) */
+extern void gmm_calib_knots_q(int m, double *kq);
+extern double gmm_calib_percentile_q(const double *w, const double *kq, double v);
 extern double gmm_calib_threshold(const double *w, double q);
 
 #endif							/* GMM_CORE_H */

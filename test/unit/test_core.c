@@ -2990,6 +2990,73 @@ test_sketch_fit_missing(void)
 	free(sum);
 }
 
+/*
+ * gmm_calib_percentile_q (the knots' probabilities precomputed, a search
+ * without branches) gives gmm_calib_percentile's results bit for bit, for
+ * any stored knot count (new models have GMM_CALIB_KNOTS, gmm 1.2's 1025);
+ * and at a knot v = k_i it is q_j of the first knot j equal to it (to
+ * rounding).
+ */
+static void
+test_calib_percentile_q(void)
+{
+	GmmSketch  *sk = malloc(sizeof(GmmSketch));
+	int			counts[] = {2, 3, 7, 257, GMM_CALIB_KNOTS, 1025, 4096};
+	double	   *w = malloc(sizeof(double) * (GMM_CALIB_HEADER + 4096));
+	double	   *kq = malloc(sizeof(double) * 4096);
+	uint64_t	st = 12345;
+
+	gmm_sketch_init(sk, 0.0, 50.0);
+	for (int i = 0; i < 20000; i++)
+	{
+		double		u;
+
+		st = st * 6364136223846793005ULL + 1442695040888963407ULL;
+		u = (double) (st >> 11) / 9007199254740992.0;
+		/* a skewed distribution with ties: -exp, rounded on a grid */
+		gmm_sketch_add(sk, -floor(exp(4 * u) * 64) / 64, 1.0);
+	}
+	for (size_t c = 0; c < sizeof(counts) / sizeof(counts[0]); c++)
+	{
+		int			m = counts[c];
+		int			bad = 0;
+		int			atknot = 0;
+		const double *k = w + GMM_CALIB_HEADER;
+
+		gmm_sketch_summary(sk, m, w);
+		gmm_calib_knots_q(m, kq);
+		for (int i = 0; i <= 4000; i++)
+		{
+			double		v = w[GMM_CALIB_MIN] - 1 + (w[GMM_CALIB_MAX] - w[GMM_CALIB_MIN] + 2) * i / 4000.0;
+			double		a = gmm_calib_percentile(w, v),
+						b = gmm_calib_percentile_q(w, kq, v);
+
+			if (memcmp(&a, &b, sizeof(double)) != 0)
+				bad++;
+		}
+		for (int i = 1; i < m; i++)
+		{
+			double		b = gmm_calib_percentile_q(w, kq, k[i]);
+			int			j = i;
+
+			while (j > 0 && k[j - 1] == k[i])
+				j--;
+			/* (q1 - q0) + q0 may round: to 1e-15 */
+			if (fabs(b - kq[j]) > 1e-15 && !(j == 0 && b == 0.0))
+			{
+				if (atknot++ == 0)
+					printf("    %d knots: knot %d (%.17g, first equal %d): %.17g, q %.17g\n",
+						   m, i, k[i], j, b, kq[j]);
+			}
+		}
+		CHECK(bad == 0, "%d knots: %d values differ from gmm_calib_percentile", m, bad);
+		CHECK(atknot == 0, "%d knots: %d knots not at their probability", m, atknot);
+	}
+	free(sk);
+	free(w);
+	free(kq);
+}
+
 int
 main(void)
 {
@@ -3028,6 +3095,7 @@ main(void)
 	RUN(test_sketch_deterministic);
 	RUN(test_sketch_fit);
 	RUN(test_sketch_fit_missing);
+	RUN(test_calib_percentile_q);
 	if (unit_hs.outstanding != 0)
 	{
 		printf("FAIL %ld allocations not released\n", unit_hs.outstanding);
