@@ -11,7 +11,8 @@
 #     over the same shape with and without the sketch of the final E-step, compiled from
 #     src/core here (no PostgreSQL), one BLAS thread, best of REPS.
 #  3. gmm_mahalanobis and gmm_explain (its D result rows summed) per row against
-#     gmm_score_samples over the same rows and model, serial, best of REPS.
+#     gmm_score_samples over the same rows and model, serial, best of REPS; with unnest(x)
+#     (D rows a row, no work) for the executor's share of a set-returning function.
 # Needs a database where CREATE EXTENSION gmm works (part 1); creates and drops gmm_bench_an.
 set -euo pipefail
 
@@ -38,6 +39,7 @@ best_time() {
 
 echo "== 1. gmm_score_percentile vs gmm_score_samples: $ROWS rows x $D features, $K components (full)"
 q "CREATE EXTENSION IF NOT EXISTS gmm"
+echo "cpu: $(awk -F': ' '/^model name/ { print $2; exit }' /proc/cpuinfo) ($(nproc) cores); $(q "SELECT gmm_blas_info()")"
 q "DROP SCHEMA IF EXISTS gmm_bench_an CASCADE"
 q "CREATE SCHEMA gmm_bench_an"
 trap 'q "DROP SCHEMA IF EXISTS gmm_bench_an CASCADE" || true' EXIT
@@ -55,8 +57,11 @@ awk -v a="$t_pct" -v b="$t_samples" 'BEGIN {
 echo "== 3. gmm_mahalanobis and gmm_explain vs gmm_score_samples: the same rows and model"
 t_maha=$(best_time "SELECT sum((gmm_mahalanobis((SELECT model FROM m), x))[1]) FROM features")
 t_explain=$(best_time "SELECT sum(e.z) FROM features, gmm_explain((SELECT model FROM m), x) e")
-awk -v a="$t_maha" -v e="$t_explain" -v b="$t_samples" 'BEGIN {
-	printf "gmm_mahalanobis       %.3f s  ratio %.3f\ngmm_explain           %.3f s  ratio %.3f\n", a, a / b, e, e / b }'
+# the same number of result rows from a set-returning function doing nothing: what the
+# executor's part of gmm_explain costs
+t_unnest=$(best_time "SELECT sum(v) FROM features, unnest(x) v")
+awk -v a="$t_maha" -v e="$t_explain" -v u="$t_unnest" -v b="$t_samples" 'BEGIN {
+	printf "gmm_mahalanobis       %.3f s  ratio %.3f\ngmm_explain           %.3f s  ratio %.3f\nunnest (D rows a row) %.3f s  ratio %.3f\n", a, a / b, e, e / b, u, u / b }'
 
 echo "== 2. calibration in a fit (core gmm_fit, 10 iterations): $ROWS x $D x $K full"
 work=$(mktemp -d)
