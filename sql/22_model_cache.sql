@@ -149,3 +149,67 @@ FROM mc_x;
 SELECT gmm_em_step(x, CASE WHEN i = 300 THEN :'mb'::gmm
 						   ELSE (SELECT m FROM mc_main WHERE name = 'a') END)
 FROM mc_x;
+
+-- External parameters.  A generic plan keeps $1 as a Param, whose value
+-- stays the same for one execution: the cache identifies it by address, and
+-- every execution (a new plan state) starts afresh, so a different model on
+-- the next EXECUTE is scored with its own parameters.
+SET plan_cache_mode = force_generic_plan;
+PREPARE mc_sum(gmm) AS
+	SELECT sum(gmm_score_samples($1, x)) AS s, sum(gmm_predict($1, x)) AS p, gmm_score($1, x) AS g
+	FROM mc_x;
+EXPLAIN (COSTS OFF) EXECUTE mc_sum(:'ma');
+SELECT sum(sa) AS lit_sa, sum(sb) AS lit_sb, sum(pa) AS lit_pa, sum(pb) AS lit_pb FROM mc_lit \gset
+EXECUTE mc_sum(:'ma') \gset e1_
+EXECUTE mc_sum(:'mb') \gset e2_
+EXECUTE mc_sum(:'ma') \gset e3_
+SELECT abs(:e1_s - :lit_sa) < 1e-9 AND :e1_p = :lit_pa AND abs(:e1_g - :lit_sa / 300) < 1e-12 AS first_a,
+	   abs(:e2_s - :lit_sb) < 1e-9 AND :e2_p = :lit_pb AND abs(:e2_g - :lit_sb / 300) < 1e-12 AS then_b,
+	   abs(:e3_s - :lit_sa) < 1e-9 AND :e3_p = :lit_pa AND abs(:e3_g - :lit_sa / 300) < 1e-12 AS again_a;
+DEALLOCATE mc_sum;
+RESET plan_cache_mode;
+
+-- PL/pgSQL.  A simple expression (no FROM) keeps its expression state for
+-- the whole transaction while its variables change between evaluations (an
+-- assignment frees the old value, whose address the next one may take):
+-- each evaluation must score with the current value.  A query with the
+-- variable as a parameter sees one value per execution, and a cursor's
+-- query the values it was opened with (PostgreSQL copies them into the
+-- portal), even when the loop body assigns the variable meanwhile.
+CREATE FUNCTION mc_plpgsql(OUT simple_equal int, OUT query_equal int,
+						   OUT cursor_first_model boolean)
+LANGUAGE plpgsql AS $$
+DECLARE
+	r record;
+	m gmm;
+	x7 float8[];
+	s float8;
+	lit float8;
+	total float8;
+BEGIN
+	simple_equal := 0;
+	query_equal := 0;
+	SELECT x INTO x7 FROM mc_x WHERE i = 7;
+	FOR r IN SELECT name, mm.m FROM mc_main mm, generate_series(1, 4) g ORDER BY g, name LOOP
+		SELECT CASE r.name WHEN 'a' THEN sa ELSE sb END INTO lit FROM mc_lit WHERE i = 7;
+		s := gmm_score_samples(r.m, x7);
+		IF s = lit THEN simple_equal := simple_equal + 1; END IF;
+		m := r.m;
+		s := gmm_score_samples(m, x7);
+		IF s = lit THEN simple_equal := simple_equal + 1; END IF;
+		SELECT sum(gmm_score_samples(m, x)) INTO total FROM mc_x;
+		IF abs(total - (SELECT sum(CASE r.name WHEN 'a' THEN sa ELSE sb END) FROM mc_lit)) < 1e-9 THEN
+			query_equal := query_equal + 1;
+		END IF;
+	END LOOP;
+	m := (SELECT mm.m FROM mc_main mm WHERE name = 'a');
+	total := 0;
+	FOR r IN SELECT gmm_score_samples(m, x) AS s FROM mc_x ORDER BY i LOOP
+		total := total + r.s;
+		m := (SELECT mm.m FROM mc_main mm WHERE name = 'b');
+	END LOOP;
+	cursor_first_model := abs(total - (SELECT sum(sa) FROM mc_lit)) < 1e-9;
+END
+$$;
+-- 8 models in turn: 16 simple evaluations and 8 queries
+SELECT * FROM mc_plpgsql();
