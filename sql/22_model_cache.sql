@@ -180,36 +180,46 @@ CREATE FUNCTION mc_plpgsql(OUT simple_equal int, OUT query_equal int,
 						   OUT cursor_first_model boolean)
 LANGUAGE plpgsql AS $$
 DECLARE
+	-- small models (palloc'd chunks under 8 kB, which a context reuses
+	-- last freed first), each a different one
+	models gmm[] := ARRAY(SELECT format('{"weights": [0.5, 0.5], "means": [[%s, 0], [0, %s]],
+										 "covariances": [[1, 0.5], [0.5, 2]], "covariance_type": "tied"}',
+										c, -c)::gmm
+						  FROM generate_series(1, 3) c ORDER BY c);
+	x2 float8[] := ARRAY[0.25, -0.75];
 	r record;
 	m gmm;
-	x7 float8[];
 	s float8;
-	lit float8;
+	lit float8[];
+	lit_sums float8[];
 	total float8;
 BEGIN
 	simple_equal := 0;
 	query_equal := 0;
-	SELECT x INTO x7 FROM mc_x WHERE i = 7;
-	FOR r IN SELECT name, mm.m FROM mc_main mm, generate_series(1, 4) g ORDER BY g, name LOOP
-		SELECT CASE r.name WHEN 'a' THEN sa ELSE sb END INTO lit FROM mc_lit WHERE i = 7;
-		s := gmm_score_samples(r.m, x7);
-		IF s = lit THEN simple_equal := simple_equal + 1; END IF;
-		m := r.m;
-		s := gmm_score_samples(m, x7);
-		IF s = lit THEN simple_equal := simple_equal + 1; END IF;
-		SELECT sum(gmm_score_samples(m, x)) INTO total FROM mc_x;
-		IF abs(total - (SELECT sum(CASE r.name WHEN 'a' THEN sa ELSE sb END) FROM mc_lit)) < 1e-9 THEN
+	lit := ARRAY[gmm_score_samples(models[1], x2), gmm_score_samples(models[2], x2),
+				 gmm_score_samples(models[3], x2)];
+	SELECT ARRAY[sum(gmm_score_samples(models[1], x[1:2])), sum(gmm_score_samples(models[2], x[1:2])),
+				 sum(gmm_score_samples(models[3], x[1:2]))] INTO lit_sums FROM mc_x;
+	-- three models in turn; the variable is emptied first, so that each new
+	-- copy takes the address the previous one had
+	FOR g IN 0..8 LOOP
+		m := NULL;
+		m := models[1 + g % 3];
+		s := gmm_score_samples(m, x2);
+		IF s = lit[1 + g % 3] THEN simple_equal := simple_equal + 1; END IF;
+		SELECT sum(gmm_score_samples(m, x[1:2])) INTO total FROM mc_x;
+		IF abs(total - lit_sums[1 + g % 3]) < 1e-9 THEN
 			query_equal := query_equal + 1;
 		END IF;
 	END LOOP;
-	m := (SELECT mm.m FROM mc_main mm WHERE name = 'a');
+	m := models[1];
 	total := 0;
-	FOR r IN SELECT gmm_score_samples(m, x) AS s FROM mc_x ORDER BY i LOOP
+	FOR r IN SELECT gmm_score_samples(m, x[1:2]) AS s FROM mc_x ORDER BY i LOOP
 		total := total + r.s;
-		m := (SELECT mm.m FROM mc_main mm WHERE name = 'b');
+		m := models[2];
 	END LOOP;
-	cursor_first_model := abs(total - (SELECT sum(sa) FROM mc_lit)) < 1e-9;
+	cursor_first_model := abs(total - lit_sums[1]) < 1e-9;
 END
 $$;
--- 8 models in turn: 16 simple evaluations and 8 queries
+-- 9 simple evaluations and 9 queries
 SELECT * FROM mc_plpgsql();
