@@ -7,7 +7,7 @@ MODULE_big = gmm
 # numerical core, src/core/ (no PostgreSQL headers; linked by the C unit tests too)
 CORE_OBJS = $(addprefix src/core/,params.o linalg.o em.o mstep_centred.o bayes.o kmeans.o rng.o sample.o \
 	plot.o blas_kernel.o threads.o mt19937.o kmeans_sklearn.o em_missing.o marginal.o)
-CORE_OBJS += src/core/sketch.o
+CORE_OBJS += src/core/sketch.o src/core/score.o
 # SQL-facing layer, src/: the type, fitting and scoring, the combinable passes
 SQL_OBJS = src/gmm_model.o src/gmm_sections.o src/gmm_text.o src/gmm_binary.o src/gmm_wire.o \
 	src/gmm_accessors.o src/gmm_array.o src/gmm_options.o src/gmm_fit.o \

@@ -149,3 +149,77 @@ FROM mc_x;
 SELECT gmm_em_step(x, CASE WHEN i = 300 THEN :'mb'::gmm
 						   ELSE (SELECT m FROM mc_main WHERE name = 'a') END)
 FROM mc_x;
+
+-- External parameters.  A generic plan keeps $1 as a Param, whose value
+-- stays the same for one execution: the cache identifies it by address, and
+-- every execution (a new plan state) starts afresh, so a different model on
+-- the next EXECUTE is scored with its own parameters.
+SET plan_cache_mode = force_generic_plan;
+PREPARE mc_sum(gmm) AS
+	SELECT sum(gmm_score_samples($1, x)) AS s, sum(gmm_predict($1, x)) AS p, gmm_score($1, x) AS g
+	FROM mc_x;
+EXPLAIN (COSTS OFF) EXECUTE mc_sum(:'ma');
+SELECT sum(sa) AS lit_sa, sum(sb) AS lit_sb, sum(pa) AS lit_pa, sum(pb) AS lit_pb FROM mc_lit \gset
+EXECUTE mc_sum(:'ma') \gset e1_
+EXECUTE mc_sum(:'mb') \gset e2_
+EXECUTE mc_sum(:'ma') \gset e3_
+SELECT abs(:e1_s - :lit_sa) < 1e-9 AND :e1_p = :lit_pa AND abs(:e1_g - :lit_sa / 300) < 1e-12 AS first_a,
+	   abs(:e2_s - :lit_sb) < 1e-9 AND :e2_p = :lit_pb AND abs(:e2_g - :lit_sb / 300) < 1e-12 AS then_b,
+	   abs(:e3_s - :lit_sa) < 1e-9 AND :e3_p = :lit_pa AND abs(:e3_g - :lit_sa / 300) < 1e-12 AS again_a;
+DEALLOCATE mc_sum;
+RESET plan_cache_mode;
+
+-- PL/pgSQL.  A simple expression (no FROM) keeps its expression state for
+-- the whole transaction while its variables change between evaluations (an
+-- assignment frees the old value, whose address the next one may take):
+-- each evaluation must score with the current value.  A query with the
+-- variable as a parameter sees one value per execution, and a cursor's
+-- query the values it was opened with (PostgreSQL copies them into the
+-- portal), even when the loop body assigns the variable meanwhile.
+CREATE FUNCTION mc_plpgsql(OUT simple_equal int, OUT query_equal int,
+						   OUT cursor_first_model boolean)
+LANGUAGE plpgsql AS $$
+DECLARE
+	-- small models (palloc'd chunks under 8 kB, which a context reuses
+	-- last freed first), each a different one
+	models gmm[] := ARRAY(SELECT format('{"weights": [0.5, 0.5], "means": [[%s, 0], [0, %s]],
+										 "covariances": [[1, 0.5], [0.5, 2]], "covariance_type": "tied"}',
+										c, -c)::gmm
+						  FROM generate_series(1, 3) c ORDER BY c);
+	x2 float8[] := ARRAY[0.25, -0.75];
+	r record;
+	m gmm;
+	s float8;
+	lit float8[];
+	lit_sums float8[];
+	total float8;
+BEGIN
+	simple_equal := 0;
+	query_equal := 0;
+	lit := ARRAY[gmm_score_samples(models[1], x2), gmm_score_samples(models[2], x2),
+				 gmm_score_samples(models[3], x2)];
+	SELECT ARRAY[sum(gmm_score_samples(models[1], x[1:2])), sum(gmm_score_samples(models[2], x[1:2])),
+				 sum(gmm_score_samples(models[3], x[1:2]))] INTO lit_sums FROM mc_x;
+	-- three models in turn; the variable is emptied first, so that each new
+	-- copy takes the address the previous one had
+	FOR g IN 0..8 LOOP
+		m := NULL;
+		m := models[1 + g % 3];
+		s := gmm_score_samples(m, x2);
+		IF s = lit[1 + g % 3] THEN simple_equal := simple_equal + 1; END IF;
+		SELECT sum(gmm_score_samples(m, x[1:2])) INTO total FROM mc_x;
+		IF abs(total - lit_sums[1 + g % 3]) < 1e-9 THEN
+			query_equal := query_equal + 1;
+		END IF;
+	END LOOP;
+	m := models[1];
+	total := 0;
+	FOR r IN SELECT gmm_score_samples(m, x[1:2]) AS s FROM mc_x ORDER BY i LOOP
+		total := total + r.s;
+		m := models[2];
+	END LOOP;
+	cursor_first_model := abs(total - lit_sums[1]) < 1e-9;
+END
+$$;
+-- 9 simple evaluations and 9 queries
+SELECT * FROM mc_plpgsql();

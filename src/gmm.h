@@ -293,8 +293,9 @@ extern const double *gmm_array_reader_nulls(Datum row, int expected_dim,
 /* gmm_fit.c: argument checks shared by the fitting functions */
 extern void gmm_check_n_components(const char *what, int k);
 
-/* gmm_score.c: a model argument that is a Const of the plan */
-extern bool gmm_arg_is_plan_const(FunctionCallInfo fcinfo, int argno);
+/* gmm_score.c: a model argument whose value cannot change under its address */
+extern bool gmm_arg_is_fixed(FunctionCallInfo fcinfo, int argno);
+extern void gmm_score_init(void);
 
 /*
  * gmm_score.c: the decoded model of a scoring function's argument argno,

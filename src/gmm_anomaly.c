@@ -428,7 +428,7 @@ AnomalyBuffer(const GmmPrepared *pp, AnomalyBuf *b)
 	int			d = p->d;
 	size_t		kd = (size_t) k * d;
 	size_t		npar = gmm_params_ndoubles(p->cov_type, k, d);
-	size_t		n = kd + npar + d + d + (2 * (size_t) d + 2 * k + 3 * kd) +
+	size_t		n = kd + npar + d + d + (3 * (size_t) d + 2 * k + 3 * kd) +
 		3 * (size_t) d + 2 * (size_t) d + 2 * kd + k + k + EXPLAIN_ROW_DOUBLES(d);
 	bool		fresh;
 	double	   *w = gmm_prepared_buffer(pp, n, &fresh);
@@ -442,7 +442,7 @@ AnomalyBuffer(const GmmPrepared *pp, AnomalyBuf *b)
 	b->obs = (int *) w;			/* d ints in d doubles */
 	w += d;
 	b->work = w;
-	w += 2 * (size_t) d + 2 * k + 3 * kd;
+	w += 3 * (size_t) d + 2 * k + 3 * kd;
 	b->mean = w;
 	w += d;
 	b->sd = w;
@@ -593,7 +593,7 @@ LogSumExp(const double *a, int n)
  * component.  Since p_c(x) = p_c(x_-j) p_c(x_j | x_-j), the conditional
  * responsibilities are those of log w_c + log p_c(x) - log p_c(x_j | x_-j),
  * and log p(x_j | x_-j) = log p(x) - log sum_c w_c p_c(x_-j).  pdiag: the
- * P_jj (PrecisionDiagonals); work: 2 D + 2 k + 3 k D doubles.
+ * P_jj (PrecisionDiagonals); work: 3 D + 2 k + 3 k D doubles.
  */
 static void
 ExplainValues(const GmmParams *p, const double *log_weights, const double *x,
@@ -604,8 +604,8 @@ ExplainValues(const GmmParams *p, const double *log_weights, const double *x,
 	int			D = p->d;
 	size_t		kD = (size_t) k * D;
 	double	   *z = work;
-	double	   *rowwork = z + D;
-	double	   *lp = rowwork + D;
+	double	   *rowwork = z + D;	/* gmm_row_log_prob's: 2 D */
+	double	   *lp = rowwork + 2 * D;
 	double	   *a = lp + k;
 	double	   *cm = a + k;
 	double	   *cv = cm + kD;

@@ -118,7 +118,7 @@ CheckSameModel(FunctionCallInfo fcinfo, int argno, GmmEmState *s)
 				 errhint("Run one gmm_em_step per model, e.g. with GROUP BY on the model's key.")));
 	if ((Pointer) m != (Pointer) raw)
 		pfree(m);
-	if (gmm_arg_is_plan_const(fcinfo, argno))
+	if (gmm_arg_is_fixed(fcinfo, argno))
 	{
 		if (c == NULL)
 		{

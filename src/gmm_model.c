@@ -86,6 +86,8 @@ _PG_init(void)
 							NULL, NULL, NULL);
 
 	MarkGUCPrefixReserved("gmm");
+
+	gmm_score_init();
 }
 
 /* Append "label: library path" for the library that defines addr. */

@@ -13,9 +13,10 @@
  * misses the cache and is decoded afresh.  Comparing bytes costs a memcmp
  * of the model per row, which matters for large models held in memory; when
  * the argument is a Const of the plan (a literal, or a parameter that the
- * planner substituted, as custom plans do), its value cannot change while
- * the plan exists, so the datum's address identifies it and no comparison is
- * needed.
+ * planner substituted, as custom plans do), or an external Param of a plan
+ * being executed (a generic plan's $1, a PL/pgSQL variable in a query), its
+ * value cannot change while the cache exists, so the datum's address
+ * identifies it and no comparison is needed (gmm_arg_is_fixed).
  *
  * A scoring aggregate's transition function is usually called through one
  * FmgrInfo for the whole query, but Citus's worker_partial_agg calls it
@@ -51,7 +52,9 @@
 
 #include "access/detoast.h"
 #include "catalog/pg_type.h"
+#include "executor/executor.h"
 #include "fmgr.h"
+#include "nodes/nodeFuncs.h"
 #include "nodes/pg_list.h"
 #include "nodes/primnodes.h"
 #include "utils/array.h"
@@ -90,8 +93,8 @@ typedef struct GmmScoreCache
 {
 	MemoryContext mcxt;			/* holds everything below; reset on a miss
 								 * (a shared cache: holds the struct too) */
-	Pointer		const_ptr;		/* the plan Const's value the cache was built
-								 * from, or NULL */
+	Pointer		const_ptr;		/* the fixed argument's value the cache was
+								 * built from (gmm_arg_is_fixed), or NULL */
 	/* the key: the raw datum bytes (inline) or the TOAST pointer (on disk) */
 	bool		is_toast_ptr;
 	struct varatt_external toast;
@@ -101,7 +104,7 @@ typedef struct GmmScoreCache
 	GmmParams	params;
 	double	   *log_weights;	/* k */
 	double	   *logprob;		/* k */
-	double	   *work;			/* d */
+	double	   *work;			/* 2 d: gmm_row_log_prob's */
 	/* rows with missing values (allocated on the first such row) */
 	double	   *mwork;			/* gmm_missing_work_ndoubles(.., mwork_m) */
 	int			mwork_m;
@@ -126,18 +129,103 @@ static GmmScoreCache *shared_caches[GMM_SHARED_SCORE_CACHES];
 static int	shared_next = 0;
 
 /*
- * Whether the datum of argument argno (numbered as in fcinfo) is the value of
- * a non-NULL Const of the plan, for a function call or an aggregate's
- * transition function (whose argument 0 is the state).  A Const's value
- * cannot change while the plan exists, so its address identifies it; any
- * other datum's address may be reused for another value.
+ * The query contexts (es_query_cxt) of the plans started by ExecutorStart
+ * and not yet freed, each registered by an ExecutorStart hook and dropped by
+ * a reset callback of the context itself (FreeExecutorState deletes it,
+ * also on error), so a context here is always a live plan's.  A function
+ * call or aggregate of a plan gets its FmgrInfo in that plan's query
+ * context; an expression evaluated outside any plan does not (PL/pgSQL's
+ * simple expressions keep their expression state in an executor state of
+ * their own, for the whole transaction, with variables that change between
+ * evaluations).  Walked only when a cache is filled, not per row.
+ */
+typedef struct GmmPlanCxt
+{
+	MemoryContext cxt;
+	struct GmmPlanCxt *prev;
+	struct GmmPlanCxt *next;
+	MemoryContextCallback gone;
+} GmmPlanCxt;
+
+static GmmPlanCxt *plan_cxts = NULL;
+static ExecutorStart_hook_type prev_executor_start = NULL;
+
+static void
+PlanCxtGone(void *arg)
+{
+	GmmPlanCxt *p = (GmmPlanCxt *) arg;
+
+	if (p->prev)
+		p->prev->next = p->next;
+	else
+		plan_cxts = p->next;
+	if (p->next)
+		p->next->prev = p->prev;
+}
+
+static void
+GmmExecutorStart(QueryDesc *queryDesc, int eflags)
+{
+	GmmPlanCxt *p;
+
+	if (prev_executor_start)
+		prev_executor_start(queryDesc, eflags);
+	else
+		standard_ExecutorStart(queryDesc, eflags);
+	if (queryDesc->estate == NULL)
+		return;
+	p = MemoryContextAlloc(queryDesc->estate->es_query_cxt, sizeof(GmmPlanCxt));
+	p->cxt = queryDesc->estate->es_query_cxt;
+	p->prev = NULL;
+	p->next = plan_cxts;
+	if (plan_cxts)
+		plan_cxts->prev = p;
+	plan_cxts = p;
+	p->gone.func = PlanCxtGone;
+	p->gone.arg = p;
+	MemoryContextRegisterResetCallback(p->cxt, &p->gone);
+}
+
+/* _PG_init: register the plans' query contexts from now on */
+void
+gmm_score_init(void)
+{
+	prev_executor_start = ExecutorStart_hook;
+	ExecutorStart_hook = GmmExecutorStart;
+}
+
+static bool
+IsPlanContext(MemoryContext cxt)
+{
+	for (GmmPlanCxt *p = plan_cxts; p != NULL; p = p->next)
+		if (p->cxt == cxt)
+			return true;
+	return false;
+}
+
+/*
+ * Whether the datum of argument argno (numbered as in fcinfo) keeps its
+ * value for as long as this FmgrInfo exists, so that its address identifies
+ * it, for a function call or an aggregate's transition function (whose
+ * argument 0 is the state).  That holds for a non-NULL Const of the plan,
+ * whose value cannot change while the plan exists, and for an external
+ * Param (PREPARE's $1 in a generic plan, a PL/pgSQL variable in a query)
+ * when the FmgrInfo belongs to a plan being executed: PostgreSQL keeps a
+ * query's parameter values for the whole execution (a cursor's portal has
+ * its own copy), and the plan's FmgrInfos go with it.  Any other datum's
+ * address may be reused for another value (a row's, or a PL/pgSQL simple
+ * expression's variable, evaluated again in the same expression state after
+ * an assignment freed its old value).
  */
 bool
-gmm_arg_is_plan_const(FunctionCallInfo fcinfo, int argno)
+gmm_arg_is_fixed(FunctionCallInfo fcinfo, int argno)
 {
 	Node	   *expr = fcinfo->flinfo->fn_expr;
 	Aggref	   *aggref;
 	Node	   *arg;
+
+	if (fcinfo->args[argno].isnull)
+		return false;
 
 	/*
 	 * A transition function's fn_expr is a stand-in with Params for the
@@ -155,8 +243,7 @@ gmm_arg_is_plan_const(FunctionCallInfo fcinfo, int argno)
 			list_length(aggref->args) != fcinfo->nargs - 1)
 			return false;
 		arg = (Node *) ((TargetEntry *) list_nth(aggref->args, argno - 1))->expr;
-		if (!IsA(arg, Const) ||
-			((Const *) arg)->consttype != get_fn_expr_argtype(fcinfo->flinfo, argno))
+		if (exprType(arg) != get_fn_expr_argtype(fcinfo->flinfo, argno))
 			return false;
 	}
 	else if (expr != NULL && IsA(expr, FuncExpr))
@@ -169,10 +256,12 @@ gmm_arg_is_plan_const(FunctionCallInfo fcinfo, int argno)
 	}
 	else
 		return false;
-	return IsA(arg, Const) && !((Const *) arg)->constisnull &&
-		!((Const *) arg)->constbyval &&
-		DatumGetPointer(((Const *) arg)->constvalue) ==
-		DatumGetPointer(fcinfo->args[argno].value);
+	if (IsA(arg, Const))
+		return !((Const *) arg)->constisnull && !((Const *) arg)->constbyval &&
+			DatumGetPointer(((Const *) arg)->constvalue) ==
+			DatumGetPointer(fcinfo->args[argno].value);
+	return IsA(arg, Param) && ((Param *) arg)->paramkind == PARAM_EXTERN &&
+		IsPlanContext(fcinfo->flinfo->fn_mcxt);
 }
 
 static bool
@@ -244,7 +333,7 @@ FillCache(GmmScoreCache *c, struct varlena *raw)
 	c->log_weights = palloc(sizeof(double) * k);
 	gmm_model_log_weights(c->model, c->log_weights);
 	c->logprob = palloc(sizeof(double) * k);
-	c->work = palloc(sizeof(double) * d);
+	c->work = palloc(sizeof(double) * 2 * d);
 	MemoryContextSwitchTo(old);
 }
 
@@ -308,7 +397,7 @@ GetScoreCache(FunctionCallInfo fcinfo, int argno)
 
 	MemoryContextReset(c->mcxt);
 	c->model = NULL;
-	c->const_ptr = gmm_arg_is_plan_const(fcinfo, argno) ? (Pointer) raw : NULL;
+	c->const_ptr = gmm_arg_is_fixed(fcinfo, argno) ? (Pointer) raw : NULL;
 	FillCache(c, raw);
 	return c;
 }

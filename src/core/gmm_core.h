@@ -114,8 +114,8 @@ extern GmmStatus gmm_compute_precision_cholesky(GmmParams *p, int *bad);
 /*
  * Scoring one row.  Fills logprob[j] = log(weight_j) + log N(x | j) for each
  * component and returns log-sum-exp over j (scikit-learn's score_samples).
- * log_weights: k precomputed log(weights); work: at least d doubles.  No
- * allocation, no LAPACK call.
+ * log_weights: k precomputed log(weights); work: at least 2 d doubles.  No
+ * allocation, no LAPACK call (src/core/score.c).
  */
 extern double gmm_row_log_prob(const GmmParams *p, const double *log_weights,
 							   const double *x, double *logprob, double *work);

@@ -86,12 +86,12 @@ gmm_mstep_centred(const GmmParams *model, const double *X, const double *w,
 	int			k = s->k;
 	int			d = s->d;
 	GmmCovType	t = s->cov_type;
-	double	   *buf = hooks->alloc(sizeof(double) * (2 * (size_t) k + 2 * (size_t) d),
+	double	   *buf = hooks->alloc(sizeof(double) * (2 * (size_t) k + 3 * (size_t) d),
 								   hooks->arg);
 	double	   *logw = buf;
 	double	   *lp = logw + k;
 	double	   *work = lp + k;
-	double	   *diff = work + d;
+	double	   *diff = work + 2 * d;	/* gmm_row_log_prob's work: 2 d */
 	double		sum_nk = 0.0;
 
 	for (int j = 0; j < k; j++)

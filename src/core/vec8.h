@@ -31,12 +31,14 @@ typedef int64_t v8l __attribute__((vector_size(64)));
  * one per CPU (an ifunc); elsewhere once.
  */
 #if defined(__GNUC__) && !defined(__clang__) && defined(__x86_64__) && \
-	defined(__linux__) && defined(__has_attribute)
+	defined(__linux__) && defined(__has_attribute) && !defined(GMM_NO_CLONES)
 #if __has_attribute(target_clones)
 #define GMM_KERNEL __attribute__((target_clones("arch=x86-64-v4", "default")))
+#define GMM_KERNEL3 __attribute__((target_clones("arch=x86-64-v4", "arch=x86-64-v3", "default")))
 #endif
 #endif
 #ifndef GMM_KERNEL
+#define GMM_KERNEL3
 #define GMM_KERNEL
 #endif
 

@@ -193,6 +193,8 @@ def load_table(args, psql, name, X):
 
 
 WORK_MEM = None
+# the cores of one fit for the gmm.fit_workers row (at most 2 on the test VM)
+CORES = min(os.cpu_count() or 1, 2)
 
 
 def session(psql):
@@ -204,8 +206,9 @@ def session(psql):
     return s
 
 
-def pg_fit(args, psql, name, cov, k, it):
+def pg_fit(args, psql, name, cov, k, it, workers=1):
     s = session(psql)
+    s.query("SET gmm.fit_workers = %d" % workers)
     s.query("SELECT count(*) FROM %s" % name)		# warm, in this backend too
     sql = "SELECT gmm_fit(x, %d, '%s') IS NOT NULL FROM %s" % (
         k, fit_opts(cov, it, args.reg_covar), name)
@@ -345,6 +348,10 @@ def main():
           "medians of %d" % (cov, i1, i2, args.reg_covar, WORK_MEM, args.reps), flush=True)
 
     rows = []		# (what, size, gmm, reference, ratio, target, met)
+    cpu = next((l.split(":", 1)[1].strip() for l in open("/proc/cpuinfo")
+                if l.startswith("model name")), "unknown")
+    print("# CPU: %s, %d cores; fits on %d cores with gmm.fit_workers" % (cpu, os.cpu_count(), CORES),
+          flush=True)
     raw = {"dgemm_flops": rate, "exp_per_s": exp_rate, "sizes": {}, "growth": {}}
 
     def add(what, size, a, b, ratio, target, met):
@@ -373,6 +380,14 @@ def main():
             "%.2f" % (g_it / floor), "<= 2", g_it / floor <= 2)
         add("whole fit (%d it): sklearn / gmm" % i2, size, "%.3f" % g2, "%.3f" % sk[i2],
             "%.2f" % (sk[i2] / g2), "> 1", sk[i2] / g2 > 1)
+        # one fit on every core (gmm.fit_workers): the issue's target is at 1e6 x 16
+        w1 = pg_fit(args, psql, name, cov, k, i1, CORES)
+        w2 = pg_fit(args, psql, name, cov, k, i2, CORES)
+        w_it = (w2 - w1) / (i2 - i1)
+        big = (n, d, k) == (1000000, 16, 8)
+        add("EM s/iteration: 1 core / %d cores" % CORES, size, "%.4f" % w_it, "%.4f" % g_it,
+            "%.2f" % (g_it / w_it), ">= 1.7" if big and CORES == 2 else "(info)",
+            g_it / w_it >= 1.7 or not big or CORES != 2)
 
         mem, hwm = pg_fit_memory(args, psql, name, cov, k, i1)
         limit = 1.3 * raw_bytes + 64 * 2 ** 20
@@ -384,13 +399,15 @@ def main():
         st, ssum = sk_score_time(args, sk_model_from_gmm(mtext), X)
         add("scoring rows/s: gmm / sklearn", size, "%.3g" % (n / param), "%.3g" % (n / st),
             "%.2f" % (st / param), ">= 1", st / param >= 1)
+        # issue 13: 1.5x the scan, 5x at 64 dims (16640 multiply-adds a row)
+        scan_target = 5.0 if d >= 64 else 1.5
         add("scoring time / bare scan", size, "%.3f" % param, "%.3f" % bare,
-            "%.2f" % (param / bare), "<= 2", param / bare <= 2)
+            "%.2f" % (param / bare), "<= %g" % scan_target, param / bare <= scan_target)
         add("view+%s model / parameter" % ("TOASTed" if toasted else "inline"), size,
-            "%.3f" % view, "%.3f" % param, "%.2f" % (view / param), "<= 1.2",
-            view / param <= 1.2)
+            "%.3f" % view, "%.3f" % param, "%.2f" % (view / param), "<= 1.1",
+            view / param <= 1.1)
         add("generic-plan Param / parameter", size, "%.3f" % generic, "%.3f" % param,
-            "%.2f" % (generic / param), "(info)", True)
+            "%.2f" % (generic / param), "<= 1.2", generic / param <= 1.2)
         rel = abs(v1 - ssum) / abs(ssum)
         add("sum of score_samples vs sklearn", size, "%.10g" % v1, "%.10g" % ssum,
             "%.1e" % rel, "(info)", True)

@@ -7,6 +7,10 @@
  *		  fit deterministic mixture data (n x d, k well separated clusters)
  *		  with max_iter IT1 and IT2, tol 0; prints the median seconds of each
  *		  and the seconds per EM iteration (the difference over IT2 - IT1).
+ *	  em_bench score N D K TYPE [REPS]
+ *		  fit a model to such data (5 iterations), then score every row
+ *		  with gmm_row_log_prob, the per-row kernel of gmm_score_samples and
+ *		  the scoring aggregates; prints the median nanoseconds per row.
  *	  em_bench rates
  *		  DGEMM GFLOP/s (1024^3, and the E-step shape d x 512 x d for d = 8,
  *		  16, 64) and exp() per second, one thread.
@@ -243,6 +247,48 @@ main(int argc, char **argv)
 		free(X);
 		return 0;
 	}
-	fprintf(stderr, "usage: em_bench rates | fit N D K TYPE IT1 IT2 [REPS]\n");
+	if (argc >= 6 && strcmp(argv[1], "score") == 0)
+	{
+		size_t		n = strtoull(argv[2], NULL, 10);
+		int			d = atoi(argv[3]);
+		int			k = atoi(argv[4]);
+		GmmCovType	t = parse_type(argv[5]);
+		int			reps = argc > 6 ? atoi(argv[6]) : 5;
+		double	   *X = mixture_rows(n, d, k, 42);
+		GmmFitOptions opt;
+		GmmFitResult res;
+		GmmParams	p;
+		double	   *buf = malloc(sizeof(double) * gmm_params_ndoubles(t, k, d));
+		double	   *logw = malloc(sizeof(double) * k);
+		double	   *lp = malloc(sizeof(double) * k);
+		double	   *work = malloc(sizeof(double) * 2 * d);
+		double		ns[64],
+					sum = 0.0;
+
+		gmm_fit_options_default(&opt, k);
+		opt.cov_type = t;
+		opt.max_iter = 5;
+		gmm_params_bind(&p, t, k, d, buf);
+		if (gmm_fit(X, NULL, n < 20000 ? n : 20000, d, &opt, &hooks, &p, &res) != GMM_OK)
+		{
+			fprintf(stderr, "fit failed\n");
+			return 1;
+		}
+		for (int j = 0; j < k; j++)
+			logw[j] = log(p.weights[j]);
+		for (int r = 0; r < reps && r < 64; r++)
+		{
+			double		t0 = now();
+
+			sum = 0.0;
+			for (size_t i = 0; i < n; i++)
+				sum += gmm_row_log_prob(&p, logw, X + i * d, lp, work);
+			ns[r] = (now() - t0) / n * 1e9;
+		}
+		printf("score n=%zu d=%d k=%d %s: %.1f ns per row (sum %.10g)\n",
+			   n, d, k, argv[5], median(ns, reps), sum);
+		return 0;
+	}
+	fprintf(stderr, "usage: em_bench rates | fit N D K TYPE IT1 IT2 [REPS] | score N D K TYPE [REPS]\n");
 	return 2;
 }

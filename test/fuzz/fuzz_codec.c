@@ -129,7 +129,7 @@ CheckScores(GmmModel *m)
 	gmm_model_params(m, &p);
 	logw = palloc(sizeof(double) * p.k);
 	logprob = palloc(sizeof(double) * p.k);
-	work = palloc(sizeof(double) * p.d);
+	work = palloc(sizeof(double) * 2 * p.d);	/* gmm_row_log_prob's */
 	for (int j = 0; j < p.k; j++)
 		logw[j] = log(p.weights[j]);
 	lse = gmm_row_log_prob(&p, logw, p.means, logprob, work);

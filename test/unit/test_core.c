@@ -45,7 +45,7 @@ mean_row_log_prob(const GmmParams *p, const double *X, size_t n)
 {
 	double		lw[16],
 				lp[16],
-				work[16],
+				work[32],
 				s = 0.0;
 
 	for (int j = 0; j < p->k; j++)
@@ -61,7 +61,7 @@ predict(const GmmParams *p, const double *x)
 {
 	double		lw[16],
 				lp[16],
-				work[16];
+				work[32];
 	double		lse;
 
 	for (int j = 0; j < p->k; j++)
@@ -123,6 +123,119 @@ plain_log_pdf(const double *x, const double *mu, const double *S, int d)
 		logdet += log(L[i * 8 + i]);
 	}
 	return -0.5 * d * log(2 * M_PI) - logdet - 0.5 * q;
+}
+
+/*
+ * The scoring kernel (src/core/score.c: four lanes, two components at a
+ * time, column blocks of the triangle) against the textbook sums in plain
+ * scalar loops over the same parameters, for every covariance type, d = 1
+ * to 21 (every remainder of four, blocks past the first) and k = 1 to 5
+ * (odd k: the lone last component).  The work array is exactly 2 d, in
+ * guarded memory.
+ */
+static void
+test_score_kernel(void)
+{
+	GmmRng		r;
+
+	gmm_rng_seed(&r, 4242, 0);
+	for (int t = 0; t < GMM_COV_NTYPES; t++)
+		for (int d = 1; d <= 21; d++)
+			for (int k = 1; k <= 5; k++)
+			{
+				GmmParams	p;
+				double	   *buf = new_params(&p, (GmmCovType) t, k, d);
+				double	   *work = malloc(sizeof(double) * (2 * d + 1));
+				double		lw[5],
+							lp[5],
+							ref[5],
+							x[21];
+				int			bad;
+				size_t		ncov = gmm_cov_size((GmmCovType) t, k, d);
+
+				for (int j = 0; j < k; j++)
+				{
+					p.weights[j] = (1.0 + j) / (k * (k + 1) / 2.0);
+					lw[j] = log(p.weights[j]);
+					for (int a = 0; a < d; a++)
+						p.means[j * d + a] = 2.0 * gmm_rng_normal(&r);
+				}
+				if (t == GMM_COV_FULL || t == GMM_COV_TIED)
+				{
+					int			nc = t == GMM_COV_FULL ? k : 1;
+
+					/* A A^T / d + I: symmetric positive definite */
+					for (int c = 0; c < nc; c++)
+					{
+						double		A[21 * 21];
+						double	   *S = p.covariances + (size_t) c * d * d;
+
+						for (int a = 0; a < d * d; a++)
+							A[a] = gmm_rng_normal(&r);
+						for (int a = 0; a < d; a++)
+							for (int b = 0; b < d; b++)
+							{
+								double		v = a == b ? 1.0 : 0.0;
+
+								for (int m = 0; m < d; m++)
+									v += A[a * d + m] * A[b * d + m] / d;
+								S[a * d + b] = v;
+							}
+					}
+				}
+				else
+					for (size_t a = 0; a < ncov; a++)
+						p.covariances[a] = 0.5 + gmm_rng_uniform(&r);
+				CHECK(gmm_compute_precision_cholesky(&p, &bad) == GMM_OK, "%s d=%d k=%d",
+					  type_names[t], d, k);
+				work[2 * d] = 12345.0;
+				for (int row = 0; row < 3; row++)
+				{
+					double		got,
+								want,
+								mx = -INFINITY,
+								sum = 0.0;
+
+					for (int a = 0; a < d; a++)
+						x[a] = p.means[a] + 1.5 * gmm_rng_normal(&r) * (row + 1);
+					for (int j = 0; j < k; j++)
+					{
+						const double *mu = p.means + j * d;
+						double		q = 0.0;
+
+						for (int c = 0; c < d; c++)
+						{
+							double		z;
+
+							if (t == GMM_COV_FULL || t == GMM_COV_TIED)
+							{
+								const double *U = p.prec_chol + (t == GMM_COV_FULL ? (size_t) j * d * d : 0);
+
+								z = 0.0;
+								for (int s2 = 0; s2 <= c; s2++)
+									z += (x[s2] - mu[s2]) * U[s2 * d + c];
+							}
+							else
+								z = (x[c] - mu[c]) * (t == GMM_COV_DIAG ? p.prec_chol[j * d + c] : p.prec_chol[j]);
+							q += z * z;
+						}
+						ref[j] = lw[j] + p.log_det[j] - 0.5 * (d * log(2 * M_PI) + q);
+						if (ref[j] > mx)
+							mx = ref[j];
+					}
+					for (int j = 0; j < k; j++)
+						sum += exp(ref[j] - mx);
+					want = mx + log(sum);
+					got = gmm_row_log_prob(&p, lw, x, lp, work);
+					CHECK_CLOSE(got, want, 1e-12, 1e-12, "%s d=%d k=%d row %d", type_names[t], d, k, row);
+					for (int j = 0; j < k; j++)
+						CHECK_CLOSE(lp[j], ref[j], 1e-12, 1e-12, "%s d=%d k=%d row %d component %d",
+									type_names[t], d, k, row, j);
+				}
+				CHECK(work[2 * d] == 12345.0, "work past 2 d untouched (%s d=%d k=%d)", type_names[t], d, k);
+				free(work);
+				free(buf);
+			}
 }
 
 /* 1. K = 1: the sample mean, the biased covariance + reg, and the mean log-pdf */
@@ -226,7 +339,7 @@ test_seed_docstring_example(void)
 	double	   *buf = new_params(&p, GMM_COV_FULL, 2, 2);
 	double		lw[2],
 				lp[2],
-				work[2];
+				work[4];
 	int			a,
 				lab[6];
 	GmmStatus	st;
@@ -1508,7 +1621,7 @@ test_bayes_sklearn(void)
 					work[2];
 		double		lw[2],
 					lp[2],
-					rw[2];
+					rw[4];
 		GmmBayesPost q;
 		GmmBayesPrior pr;
 		GmmFitOptions opt;
@@ -2891,7 +3004,7 @@ test_sketch_fit(void)
 	double	   *lp = malloc(sizeof(double) * n);
 	double		logw[2],
 				tmp[2],
-				work[3];
+				work[6];
 	double		mn = INFINITY;
 
 	for (size_t i = 0; i < n; i++)
@@ -2937,7 +3050,7 @@ test_sketch_fit_missing(void)
 	double	   *sum = malloc(sizeof(double) * (GMM_CALIB_HEADER + GMM_CALIB_KNOTS));
 	double		logw[2],
 				tmp[2],
-				work[3];
+				work[6];
 	double		mn = INFINITY,
 				mx = -INFINITY,
 				sw = 0.0,
@@ -3096,6 +3209,7 @@ main(void)
 	RUN(test_sketch_fit);
 	RUN(test_sketch_fit_missing);
 	RUN(test_calib_percentile_q);
+	RUN(test_score_kernel);
 	if (unit_hs.outstanding != 0)
 	{
 		printf("FAIL %ld allocations not released\n", unit_hs.outstanding);
