@@ -327,6 +327,8 @@ def main():
                     help="work_mem of the fits: rows past it spill to temporary files "
                     "(default 1GB: every size but 1e7 x 16 fits in memory)")
     ap.add_argument("--json", help="also write the raw numbers here")
+    ap.add_argument("--scoring-only", action="store_true",
+                    help="measure the scoring rows only (no fits but the model's own)")
     args = ap.parse_args()
     global WORK_MEM
     WORK_MEM = args.work_mem
@@ -368,33 +370,33 @@ def main():
         raw_bytes = n * d * 8
         print("# %s: loaded in %.1f s" % (size, tl), flush=True)
 
-        g1 = pg_fit(args, psql, name, cov, k, i1)
-        g2 = pg_fit(args, psql, name, cov, k, i2)
-        sk = sk_fit_times(args, X, cov, k, (i1, i2))
-        g_it = (g2 - g1) / (i2 - i1)
-        s_it = (sk[i2] - sk[i1]) / (i2 - i1)
-        floor = em_flops(cov, n, d, k) / rate + n * k / exp_rate
-        add("EM s/iteration: sklearn / gmm", size, "%.4f" % g_it, "%.4f" % s_it,
-            "%.2f" % (s_it / g_it), ">= 3", s_it / g_it >= 3)
-        add("EM s/iteration: gmm / floor", size, "%.4f" % g_it, "%.4f" % floor,
-            "%.2f" % (g_it / floor), "<= 2", g_it / floor <= 2)
-        add("whole fit (%d it): sklearn / gmm" % i2, size, "%.3f" % g2, "%.3f" % sk[i2],
-            "%.2f" % (sk[i2] / g2), "> 1", sk[i2] / g2 > 1)
-        # one fit on every core (gmm.fit_workers): the target is at 1e6 x 16
-        w1 = pg_fit(args, psql, name, cov, k, i1, CORES)
-        w2 = pg_fit(args, psql, name, cov, k, i2, CORES)
-        w_it = (w2 - w1) / (i2 - i1)
-        big = (n, d, k) == (1000000, 16, 8)
-        add("EM s/iteration: 1 core / %d cores" % CORES, size, "%.4f" % w_it, "%.4f" % g_it,
-            "%.2f" % (g_it / w_it), ">= 1.7" if big and CORES == 2 else "(info)",
-            g_it / w_it >= 1.7 or not big or CORES != 2)
+        if not args.scoring_only:
+            g1 = pg_fit(args, psql, name, cov, k, i1)
+            g2 = pg_fit(args, psql, name, cov, k, i2)
+            sk = sk_fit_times(args, X, cov, k, (i1, i2))
+            g_it = (g2 - g1) / (i2 - i1)
+            s_it = (sk[i2] - sk[i1]) / (i2 - i1)
+            floor = em_flops(cov, n, d, k) / rate + n * k / exp_rate
+            add("EM s/iteration: sklearn / gmm", size, "%.4f" % g_it, "%.4f" % s_it,
+                "%.2f" % (s_it / g_it), ">= 3", s_it / g_it >= 3)
+            add("EM s/iteration: gmm / floor", size, "%.4f" % g_it, "%.4f" % floor,
+                "%.2f" % (g_it / floor), "<= 2", g_it / floor <= 2)
+            add("whole fit (%d it): sklearn / gmm" % i2, size, "%.3f" % g2, "%.3f" % sk[i2],
+                "%.2f" % (sk[i2] / g2), "> 1", sk[i2] / g2 > 1)
+            # one fit on every core (gmm.fit_workers): the target is at 1e6 x 16
+            w1 = pg_fit(args, psql, name, cov, k, i1, CORES)
+            w2 = pg_fit(args, psql, name, cov, k, i2, CORES)
+            w_it = (w2 - w1) / (i2 - i1)
+            big = (n, d, k) == (1000000, 16, 8)
+            add("EM s/iteration: 1 core / %d cores" % CORES, size, "%.4f" % w_it, "%.4f" % g_it,
+                "%.2f" % (g_it / w_it), ">= 1.7" if big and CORES == 2 else "(info)",
+                g_it / w_it >= 1.7 or not big or CORES != 2)
 
-        mem, hwm = pg_fit_memory(args, psql, name, cov, k, i1)
-        limit = 1.3 * raw_bytes + 64 * 2 ** 20
-        add("fit peak memory / raw N*D*8", size, "%.0fMB" % (mem / 2 ** 20),
-            "%.0fMB" % (raw_bytes / 2 ** 20), "%.2f" % (mem / raw_bytes),
-            "<= %.2f" % (limit / raw_bytes), mem <= limit)
-
+            mem, hwm = pg_fit_memory(args, psql, name, cov, k, i1)
+            limit = 1.3 * raw_bytes + 64 * 2 ** 20
+            add("fit peak memory / raw N*D*8", size, "%.0fMB" % (mem / 2 ** 20),
+                "%.0fMB" % (raw_bytes / 2 ** 20), "%.2f" % (mem / raw_bytes),
+                "<= %.2f" % (limit / raw_bytes), mem <= limit)
         bare, param, generic, view, v1, v2, toasted, mtext = pg_scoring(args, psql, name, cov, k)
         st, ssum = sk_score_time(args, sk_model_from_gmm(mtext), X)
         add("scoring rows/s: gmm / sklearn", size, "%.3g" % (n / param), "%.3g" % (n / st),
@@ -413,8 +415,7 @@ def main():
             "%.1e" % rel, "(info)", True)
         if abs(v1 - v2) > 1e-9 * abs(v1):
             print("# WARNING: view and parameter sums differ: %r %r" % (v1, v2))
-        raw["sizes"][size] = dict(gmm_fit={i1: g1, i2: g2}, sklearn_fit=sk, floor=floor,
-                                  mem=mem, hwm=hwm, bare=bare, param=param, view=view,
+        raw["sizes"][size] = dict(bare=bare, param=param, view=view,
                                   generic=generic,
                                   sklearn_score=st, sum_param=v1, sum_view=v2)
         del X
