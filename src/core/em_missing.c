@@ -821,35 +821,6 @@ gmm_stats_accumulate_missing(GmmStats *s, const GmmParams *model,
  * ---------------------------------------------------------------------
  */
 
-static void
-report(const GmmFitOptions *opt, GmmProgressKind kind, int init, int iter,
-	   double lb, double change, bool converged)
-{
-	GmmProgress ev;
-
-	if (opt->progress == NULL)
-		return;
-	ev.kind = kind;
-	ev.init = init;
-	ev.iter = iter;
-	ev.lower_bound = lb;
-	ev.change = change;
-	ev.converged = converged;
-	opt->progress(&ev, opt->progress_arg);
-}
-
-static void
-params_copy(GmmParams *dst, const GmmParams *src)
-{
-	size_t		c = gmm_cov_size(src->cov_type, src->k, src->d);
-
-	memcpy(dst->weights, src->weights, sizeof(double) * src->k);
-	memcpy(dst->means, src->means, sizeof(double) * src->k * src->d);
-	memcpy(dst->covariances, src->covariances, sizeof(double) * c);
-	memcpy(dst->prec_chol, src->prec_chol, sizeof(double) * c);
-	memcpy(dst->log_det, src->log_det, sizeof(double) * src->k);
-}
-
 typedef struct MissFit
 {
 	const double *X;
@@ -865,6 +836,10 @@ typedef struct MissFit
 	GmmParams	cur;
 	GmmParams	best;
 	GmmParams	prev;
+	bool	   *flag;			/* k flags of gmm_stats_cancelled */
+	double	   *Xi;				/* the initialisation's rows (init_rows) */
+	double	   *wi;				/* and their weights (NULL: w is) */
+	size_t		ni;
 } MissFit;
 
 /* E-step of p into f->st (shifted by p's means); the mean log-likelihood */
@@ -894,7 +869,7 @@ miss_mstep(MissFit *f, bool *flag, int *bad)
 
 	if (gmm_stats_cancelled(&f->st, flag) == 0)
 		return gmm_stats_mstep(&f->st, f->opt->reg_covar, &f->cur, bad);
-	params_copy(&f->prev, &f->cur);
+	gmm_params_copy(&f->prev, &f->cur);
 	gmm_stats_mstep_params(&f->st, f->opt->reg_covar, &f->cur);
 	gmm_stats_reset(&f->st, &f->prev);
 	if (f->st.cov_type == GMM_COV_TIED)
@@ -989,6 +964,42 @@ init_rows(const MissFit *f, int k, bool all_given, double **Xi, double **wi,
 	return GMM_OK;
 }
 
+/* gmm_em_loop's steps for rows with NaN (arg: a MissFit) */
+static GmmStatus
+miss_init(void *arg, int run, GmmParams *cur, int *bad)
+{
+	MissFit    *f = arg;
+	GmmFitOptions io = *f->opt;
+	GmmFitResult ir;
+	GmmStatus	st;
+
+	/* the complete-data initialisation on init_rows' rows */
+	io.max_iter = 0;
+	io.n_init = 1;
+	io.first_init = f->opt->first_init + run;
+	io.progress = NULL;
+	io.warm_start = NULL;
+	st = gmm_fit(f->Xi, f->wi, f->ni, f->d, &io, f->hooks, cur, &ir);
+	*bad = ir.bad_component;
+	return st;
+}
+
+static GmmStatus
+miss_estep_op(void *arg, const GmmParams *p, double *lb, int *bad)
+{
+	return miss_estep(arg, p, lb, bad);
+}
+
+static GmmStatus
+miss_mstep_op(void *arg, GmmParams *cur, double *lb, int *bad)
+{
+	MissFit    *f = arg;
+
+	(void) cur;					/* miss_mstep updates f->cur, which it is */
+	(void) lb;
+	return miss_mstep(f, f->flag, bad);
+}
+
 GmmStatus
 gmm_fit_missing(const double *X, const double *w, size_t n, int d,
 				const GmmFitOptions *opt, const GmmHooks *hooks, GmmParams *out,
@@ -1000,15 +1011,11 @@ gmm_fit_missing(const double *X, const double *w, size_t n, int d,
 	MissFit		f;
 	MissRow    *rows;
 	double	   *buf;
-	bool	   *flag;
-	double	   *Xi = NULL;
-	double	   *wi = NULL;
-	size_t		ni = 0;
 	double		sum_w;
 	int64_t		n_missing;
 	double		best_lb = -INFINITY;
-	int			n_init = opt->n_init;
 	int			bad = -1;
+	GmmEmOps	ops = {0};
 	GmmStatus	st = GMM_OK;
 
 	memset(res, 0, sizeof(*res));
@@ -1042,81 +1049,28 @@ gmm_fit_missing(const double *X, const double *w, size_t n, int d,
 
 	buf = hooks->alloc(sizeof(double) * (gmm_stats_ndoubles(t, k, d) + 3 * np),
 					   hooks->arg);
-	flag = hooks->alloc(sizeof(bool) * k, hooks->arg);
+	f.flag = hooks->alloc(sizeof(bool) * k, hooks->arg);
 	gmm_stats_bind(&f.st, t, k, d, buf);
 	gmm_params_bind(&f.cur, t, k, d, buf + gmm_stats_ndoubles(t, k, d));
 	gmm_params_bind(&f.best, t, k, d, f.cur.weights + np);
 	gmm_params_bind(&f.prev, t, k, d, f.best.weights + np);
 
-	if (opt->warm_start ||
-		(opt->weights_init && opt->means_init && opt->precisions_init))
-		n_init = 1;
 	if (!opt->warm_start)
 		st = init_rows(&f, k, opt->weights_init && opt->means_init &&
-					   opt->precisions_init, &Xi, &wi, &ni, &bad);
+					   opt->precisions_init, &f.Xi, &f.wi, &f.ni, &bad);
+	ops.arg = &f;
+	ops.init = miss_init;
+	ops.estep = miss_estep_op;
+	ops.mstep = miss_mstep_op;
+	if (st == GMM_OK)
+		st = gmm_em_loop(&ops, opt, hooks, &f.cur, &f.best, res, &best_lb, &bad);
 
-	for (int run = 0; run < n_init && st == GMM_OK; run++)
-	{
-		double		lb = opt->warm_start && isfinite(opt->warm_lower_bound) ?
-			opt->warm_lower_bound : -INFINITY;
-		int			n_iter = 0;
-		bool		conv = false;
-
-		report(opt, GMM_PROGRESS_INIT_BEGIN, run, 0, 0.0, 0.0, false);
-		if (opt->warm_start)
-		{
-			params_copy(&f.cur, opt->warm_start);
-			st = gmm_compute_precision_cholesky(&f.cur, &bad);
-		}
-		else
-		{
-			GmmFitOptions io = *opt;
-			GmmFitResult ir;
-
-			io.max_iter = 0;
-			io.n_init = 1;
-			io.first_init = opt->first_init + run;
-			io.progress = NULL;
-			io.warm_start = NULL;
-			st = gmm_fit(Xi, wi, ni, d, &io, hooks, &f.cur, &ir);
-			bad = ir.bad_component;
-		}
-		for (int it = 1; st == GMM_OK && it <= opt->max_iter; it++)
-		{
-			double		prev = lb;
-
-			hooks->check_interrupts(hooks->arg);
-			st = miss_estep(&f, &f.cur, &lb, &bad);
-			if (st == GMM_OK)
-				st = miss_mstep(&f, flag, &bad);
-			if (st != GMM_OK)
-				break;
-			n_iter = it;
-			report(opt, GMM_PROGRESS_ITER_END, run, it, lb, lb - prev, false);
-			if (fabs(lb - prev) < opt->tol)
-			{
-				conv = true;
-				break;
-			}
-		}
-		if (st != GMM_OK)
-			break;
-		report(opt, GMM_PROGRESS_INIT_END, run, n_iter, lb, 0.0, conv);
-		if (opt->max_iter == 0 || lb > best_lb || best_lb == -INFINITY)
-		{
-			best_lb = lb;
-			params_copy(&f.best, &f.cur);
-			res->n_iter = n_iter;
-			res->converged = conv;
-			res->best_init = run;
-		}
-	}
-
+	/* the final E-step: the log-likelihood of the kept parameters */
 	if (st == GMM_OK)
 	{
 		double		ll;
 
-		params_copy(out, &f.best);
+		gmm_params_copy(out, &f.best);
 		res->lower_bound = best_lb;
 		st = miss_estep(&f, out, &ll, &bad);
 		res->log_likelihood = ll;
@@ -1124,11 +1078,11 @@ gmm_fit_missing(const double *X, const double *w, size_t n, int d,
 	if (st != GMM_OK)
 		res->bad_component = bad;
 
-	if (Xi)
-		hooks->release(Xi, hooks->arg);
-	if (wi)
-		hooks->release(wi, hooks->arg);
-	hooks->release(flag, hooks->arg);
+	if (f.Xi)
+		hooks->release(f.Xi, hooks->arg);
+	if (f.wi)
+		hooks->release(f.wi, hooks->arg);
+	hooks->release(f.flag, hooks->arg);
 	hooks->release(buf, hooks->arg);
 	hooks->release(rows, hooks->arg);
 	return st;
