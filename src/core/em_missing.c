@@ -645,7 +645,7 @@ miss_block_full(GmmStats *s, const GmmParams *p, int nb, MissWork *mw,
 					}
 				}
 				q = mload(qd) - qc;
-				q = (v8d) ((v8l) q & (q > msplat(0.0)));	/* < 0: rounding only */
+				q = (v8d) ((v8l) q & ~(q < msplat(0.0)));	/* < 0: rounding only */
 				for (int l = 0; l < kg; l++)
 				{
 					int			j = g * VW + l;
