@@ -326,12 +326,13 @@ miss_work_alloc(MissWork *mw, const GmmParams *p, int mm_max,
 }
 
 /*
- * Responsibilities times weights (in place, lp k x B component-major) and
- * the sum of w * log p(x) over the nb rows; rows nb .. B-1 have weight 0.
- * m, sum: B doubles each of scratch.
+ * Responsibilities times weights (in place, lp k x B component-major), and
+ * into s the sum of w * log p(x) over the nb rows, their weights and count;
+ * rows nb .. B-1 have weight 0.  m, sum: B doubles each of scratch.
  */
-MISS_KERNEL static double
-miss_responsibilities(int k, int nb, MissWork *mw, double *m, double *sum)
+MISS_KERNEL static void
+miss_responsibilities(GmmStats *s, int k, int nb, MissWork *mw, double *m,
+					  double *sum)
 {
 	int			B = mw->B;
 	int			np = (nb + VW - 1) & ~(VW - 1);
@@ -392,7 +393,10 @@ miss_responsibilities(int k, int nb, MissWork *mw, double *m, double *sum)
 		for (int i = 0; i < np; i += VW)
 			mstore(l + i, mload(l + i) * mload(sum + i));
 	}
-	return ll;
+	s->sum_loglik += ll;
+	for (int i = 0; i < nb; i++)
+		s->sum_w += mw->wb[i];
+	s->n_rows += nb;
 }
 
 /*
@@ -657,10 +661,7 @@ miss_block_full(GmmStats *s, const GmmParams *p, int nb, MissWork *mw,
 	}
 
 	/* responsibilities (times the weights) and the log-likelihood */
-	s->sum_loglik += miss_responsibilities(k, nb, mw, mw->Z, mw->Z + B);
-	for (int i = 0; i < nb; i++)
-		s->sum_w += mw->wb[i];
-	s->n_rows += nb;
+	miss_responsibilities(s, k, nb, mw, mw->Z, mw->Z + B);
 
 	/* the expected sufficient statistics */
 	for (int j = 0; j < k; j++)
@@ -807,10 +808,7 @@ miss_block_diag(GmmStats *s, const GmmParams *p, int nb, MissWork *mw)
 			mstore(lp + i, msplat(mw->logw[j]) - msplat(0.5) * mload(q + i));
 	}
 
-	s->sum_loglik += miss_responsibilities(k, nb, mw, mw->Z, mw->Z + B);
-	for (int i = 0; i < nb; i++)
-		s->sum_w += mw->wb[i];
-	s->n_rows += nb;
+	miss_responsibilities(s, k, nb, mw, mw->Z, mw->Z + B);
 
 	/*
 	 * Per feature over the rows: A0 = sum w r o, A1 = sum w r o (x - shift),
