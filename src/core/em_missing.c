@@ -887,6 +887,51 @@ miss_gather(const double *x, int d, double *xb, double *ob)
 	}
 }
 
+/*
+ * nb rows into the block transposed (diag, spherical: XT, OT d x B), the
+ * values with 0 for NaN and 1/0 observed, eight rows a vector; the rows up
+ * to the next multiple of 8 zero.
+ */
+MISS_KERNEL static void
+miss_gather_t(const double *X, const MissRow *rows, int nb, int d, int B,
+			  double *XT, double *OT)
+{
+	int			np = (nb + VW - 1) & ~(VW - 1);
+	int			i = 0;
+
+	for (; i + VW <= nb; i += VW)
+	{
+		const double *xr[VW];
+
+		for (int q = 0; q < VW; q++)
+			xr[q] = X + rows[i + q].idx * (size_t) d;
+		for (int t = 0; t < d; t++)
+		{
+			v8d			v = {xr[0][t], xr[1][t], xr[2][t], xr[3][t],
+			xr[4][t], xr[5][t], xr[6][t], xr[7][t]};
+			v8l			obs = v == v;
+
+			mstore(XT + (size_t) t * B + i, (v8d) ((v8l) v & obs));
+			mstore(OT + (size_t) t * B + i, (v8d) ((v8l) msplat(1.0) & obs));
+		}
+	}
+	for (; i < nb; i++)
+	{
+		const double *x = X + rows[i].idx * (size_t) d;
+
+		for (int t = 0; t < d; t++)
+		{
+			bool		miss = isnan(x[t]);
+
+			XT[(size_t) t * B + i] = miss ? 0.0 : x[t];
+			OT[(size_t) t * B + i] = miss ? 0.0 : 1.0;
+		}
+	}
+	for (int t = 0; t < d; t++)
+		for (int r = nb; r < np; r++)
+			XT[(size_t) t * B + r] = OT[(size_t) t * B + r] = 0.0;
+}
+
 /* the E-step over the planned rows (usable; full, tied: sorted) against p, into s */
 static GmmStatus
 miss_pass(GmmStats *s, const GmmParams *p, const double *X, const double *w,
@@ -918,26 +963,9 @@ miss_pass(GmmStats *s, const GmmParams *p, const double *X, const double *w,
 		}
 		else
 		{
-			/* transposed, rows up to the next multiple of 8 zero */
-			int			np = (nb + VW - 1) & ~(VW - 1);
-
+			miss_gather_t(X, rows + i0, nb, d, B, mw.Xb, mw.Ob);
 			for (int i = 0; i < nb; i++)
-			{
-				size_t		r = rows[i0 + i].idx;
-				const double *x = X + r * (size_t) d;
-
-				for (int t = 0; t < d; t++)
-				{
-					bool		miss = isnan(x[t]);
-
-					mw.Xb[(size_t) t * B + i] = miss ? 0.0 : x[t];
-					mw.Ob[(size_t) t * B + i] = miss ? 0.0 : 1.0;
-				}
-				mw.wb[i] = gmm_row_weight(w, r);
-			}
-			for (int t = 0; t < d; t++)
-				for (int i = nb; i < np; i++)
-					mw.Xb[(size_t) t * B + i] = mw.Ob[(size_t) t * B + i] = 0.0;
+				mw.wb[i] = gmm_row_weight(w, rows[i0 + i].idx);
 		}
 		for (int i = nb; i < B; i++)
 			mw.wb[i] = 0.0;
