@@ -237,6 +237,38 @@ FROM (SELECT gmm_init(x, 3, '{"missing": "em", "sample_size": 50}' ORDER BY i) A
 	  UNION ALL
 	  SELECT gmm_init(x, 3, '{"missing": "em", "sample_size": 50}' ORDER BY (i * 7919) % 601) FROM mf) q;
 
+-- gmm_init_key accepts NULL elements: a NULL hashes as one distinct value (the sample's missing
+-- value).  Golden keys from the hash as documented in src/gmm_init.c, written in Python for
+-- this test (splitmix64's finaliser, a NULL as the bits 0x7FF8000000000000; the same code
+-- reproduces 41_gmm_init's keys of complete rows)
+SELECT gmm_init_key('{1, NULL, 3}', 0) = 527577235296494556 AS k1,
+	   gmm_init_key('{NULL, NULL}', 5) = 3194482745305186353 AS k2,
+	   gmm_init_key('{NULL}') = 70322057382049021 AS k3,
+	   gmm_init_key('{2.5, NULL}', 9) = 1297391187217295047 AS k4,
+	   gmm_init_key('{1, NULL}') <> gmm_init_key('{1, 0}') AS null_is_not_zero,
+	   gmm_init_key('{1, NULL}') <> gmm_init_key('{1}') AS null_counts,
+	   gmm_init_key('{NULL, 1}') <> gmm_init_key('{1, NULL}') AS position_counts;
+-- equal rows, equal keys (every row twice)
+SELECT count(DISTINCT gmm_init_key(x, 3)) = count(DISTINCT x) AS one_key_per_distinct_row,
+	   count(DISTINCT x) AS distinct_rows
+FROM (SELECT x FROM mf_allnull UNION ALL SELECT x FROM mf_allnull) q;
+-- NaN stays an error
+SELECT gmm_init_key('{NaN, NULL, 1}', 0);
+-- gmm_init with missing => 'em' is gmm_fit's initial model over its sample in the sampling
+-- order: every row (the all-NULL one skipped by both), and a sample of 100 rows
+SELECT mf_maxdiff(i, f) = 0 AS every_row_equals_gmm_fit,
+	   gmm_n_missing(i) = gmm_n_missing(f) AS same_count, gmm_n_samples(i) AS n_samples
+FROM (SELECT gmm_init(x, 3, '{"missing": "em", "random_state": 4}') AS i FROM mf_allnull) a,
+	 (SELECT gmm_fit(x, 3, '{"missing": "em", "random_state": 4, "max_iter": 0}'
+					 ORDER BY gmm_init_key(x, 4), x) AS f FROM mf_allnull) b;
+SELECT mf_maxdiff(i, f) = 0 AS sample_equals_gmm_fit,
+	   gmm_n_missing(i) = gmm_n_missing(f) AS same_count, gmm_n_samples(i) AS n_samples
+FROM (SELECT gmm_init(x, 3, '{"missing": "em", "random_state": 4, "sample_size": 100}') AS i
+	  FROM mf) a,
+	 (SELECT gmm_fit(x, 3, '{"missing": "em", "random_state": 4, "max_iter": 0}'
+					 ORDER BY gmm_init_key(x, 4), x) AS f
+	  FROM (SELECT x FROM mf ORDER BY gmm_init_key(x, 4), x LIMIT 100) s) b;
+
 -- gmm_train: gmm_init and gmm_em_step passes with the option
 WITH i AS (SELECT gmm_init(x, 3, '{"missing": "em"}') AS m0 FROM mf),
 	 r AS (SELECT gmm_refit(x, m0, '{"missing": "em"}') AS r FROM mf, i GROUP BY m0::bytea)

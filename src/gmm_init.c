@@ -603,7 +603,13 @@ gmm_init_final(PG_FUNCTION_ARGS)
 	PG_RETURN_GMM_P(m);
 }
 
-/* gmm_init_key(x, random_state): a row's sampling key */
+/*
+ * gmm_init_key(x, random_state): a row's sampling key.  NULL elements are
+ * accepted and hash as the one NaN that stands for a missing value in the
+ * sample (GMM_INIT_NAN_BITS), so that ORDER BY gmm_init_key(x, seed), x is
+ * gmm_init's sampling order with missing => 'em' too; NaN elements stay
+ * errors.
+ */
 PG_FUNCTION_INFO_V1(gmm_init_key);
 Datum
 gmm_init_key(PG_FUNCTION_ARGS)
@@ -617,7 +623,8 @@ gmm_init_key(PG_FUNCTION_ARGS)
 		ereport(ERROR,
 				(errcode(ERRCODE_INVALID_PARAMETER_VALUE),
 				 errmsg("random_state must not be negative, not " INT64_FORMAT, seed)));
-	x = gmm_array_row(xa, 0, NULL, NULL, &d);
+	/* a NULL element hashes as the missing value (NaN) of missing => 'em' */
+	x = gmm_array_row_nulls(xa, 0, NULL, NULL, &d, NULL);
 	PG_RETURN_INT64((int64) RowKey(x, d, (uint64) seed, NULL));
 }
 

@@ -1107,6 +1107,7 @@ typedef struct FitCtx
 	GmmMt	   *mt;				/* rng 'sklearn': the one stream of every
 								 * run; NULL: xoshiro256** per run */
 	size_t	   *perm;			/* rng 'sklearn', random_from_data: n */
+	int64_t		n_pos;			/* rows of positive weight */
 } FitCtx;
 
 /*
@@ -1133,8 +1134,8 @@ typedef enum RespSource
 } RespSource;
 
 /* copy every array of src into dst (same type and shape, any layout) */
-static void
-params_copy(GmmParams *dst, const GmmParams *src)
+void
+gmm_params_copy(GmmParams *dst, const GmmParams *src)
 {
 	size_t		c = gmm_cov_size(src->cov_type, src->k, src->d);
 
@@ -1562,7 +1563,7 @@ mstep(FitCtx *ctx, int *bad)
 
 	if (gmm_stats_cancelled(&ctx->st, ctx->cancelled) == 0)
 		return stats_mstep(ctx, &ctx->cur, bad);
-	params_copy(&ctx->prev, &ctx->cur);
+	gmm_params_copy(&ctx->prev, &ctx->cur);
 	gmm_stats_mstep_params(&ctx->st, ctx->opt->reg_covar, &ctx->cur);
 	st = gmm_mstep_centred(&ctx->prev, ctx->X, ctx->w, ctx->n, &ctx->st,
 						   ctx->cancelled, ctx->opt->reg_covar, ctx->hooks,
@@ -1572,44 +1573,139 @@ mstep(FitCtx *ctx, int *bad)
 }
 
 /*
- * EM from ctx->cur (scikit-learn's loop in fit_predict): the lower bound of
+ * EM from cur (scikit-learn's loop in fit_predict): the lower bound of
  * iteration i is the mean log-likelihood of the E-step, i.e. of the
  * parameters before that iteration's M-step.
  */
 static GmmStatus
-em_run(FitCtx *ctx, int run, double *lower_bound, int *n_iter, bool *converged,
-	   int *bad)
+em_run(const GmmEmOps *ops, const GmmFitOptions *opt, const GmmHooks *hooks,
+	   GmmParams *cur, int run, double *lower_bound, int *n_iter,
+	   bool *converged, int *bad)
 {
 	/* a warm start continues the previous fit's convergence test */
-	double		lb = ctx->opt->warm_start && isfinite(ctx->opt->warm_lower_bound) ?
-		ctx->opt->warm_lower_bound : -INFINITY;
+	double		lb = opt->warm_start && isfinite(opt->warm_lower_bound) ?
+		opt->warm_lower_bound : -INFINITY;
 
 	*n_iter = 0;
 	*converged = false;
-	for (int it = 1; it <= ctx->opt->max_iter; it++)
+	for (int it = 1; it <= opt->max_iter; it++)
 	{
 		double		prev = lb;
 		GmmStatus	st;
 
-		ctx->hooks->check_interrupts(ctx->hooks->arg);
-		lb = estep_pass(ctx, &ctx->cur);
-		st = mstep(ctx, bad);
+		hooks->check_interrupts(hooks->arg);
+		st = ops->estep(ops->arg, cur, &lb, bad);
+		if (st == GMM_OK)
+			st = ops->mstep(ops->arg, cur, &lb, bad);
 		if (st != GMM_OK)
 			return st;
-		if (ctx->opt->variational)
-			lb = ctx->opt->variational->lower_bound(ctx->opt->variational->arg,
-													&ctx->st, &ctx->cur);
 		*n_iter = it;
-		report(ctx->opt, GMM_PROGRESS_ITER_END, run, it, lb, lb - prev, false);
-		if (fabs(lb - prev) < ctx->opt->tol)
+		report(opt, GMM_PROGRESS_ITER_END, run, it, lb, lb - prev, false);
+		if (fabs(lb - prev) < opt->tol)
 		{
 			*converged = true;
 			break;
 		}
 	}
 	*lower_bound = lb;
-	report(ctx->opt, GMM_PROGRESS_INIT_END, run, *n_iter, lb, 0.0, *converged);
+	report(opt, GMM_PROGRESS_INIT_END, run, *n_iter, lb, 0.0, *converged);
 	return GMM_OK;
+}
+
+GmmStatus
+gmm_em_loop(const GmmEmOps *ops, const GmmFitOptions *opt,
+			const GmmHooks *hooks, GmmParams *cur, GmmParams *best,
+			GmmFitResult *res, double *best_lb, int *bad)
+{
+	int			n_init = opt->n_init;
+	GmmStatus	st = GMM_OK;
+
+	*best_lb = -INFINITY;
+
+	/*
+	 * A warm start, or all three initial parameters, leaves nothing random:
+	 * the n_init runs would be identical, so run once.
+	 */
+	if (opt->warm_start ||
+		(opt->weights_init && opt->means_init && opt->precisions_init))
+		n_init = 1;
+
+	for (int run = 0; run < n_init && st == GMM_OK; run++)
+	{
+		double		lb = -INFINITY;
+		int			n_iter;
+		bool		conv;
+
+		report(opt, GMM_PROGRESS_INIT_BEGIN, run, 0, 0.0, 0.0, false);
+		if (opt->warm_start)
+		{
+			gmm_params_copy(cur, opt->warm_start);
+			st = gmm_compute_precision_cholesky(cur, bad);
+		}
+		else
+			st = ops->init(ops->arg, run, cur, bad);
+		if (st == GMM_OK)
+			st = em_run(ops, opt, hooks, cur, run, &lb, &n_iter, &conv, bad);
+		if (st != GMM_OK)
+			break;
+
+		/* scikit-learn keeps the first run with the highest lower bound */
+		if (opt->max_iter == 0 || lb > *best_lb || *best_lb == -INFINITY)
+		{
+			*best_lb = lb;
+			gmm_params_copy(best, cur);
+			if (ops->keep)
+				ops->keep(ops->arg);
+			res->n_iter = n_iter;
+			res->converged = conv;
+			res->best_init = run;
+		}
+	}
+	return st;
+}
+
+/* gmm_em_loop's steps for complete rows (ctx: a FitCtx) */
+static GmmStatus
+fit_init(void *arg, int run, GmmParams *cur, int *bad)
+{
+	FitCtx	   *ctx = arg;
+	GmmRng		rng;
+
+	(void) cur;					/* init_run fills ctx->cur, which it is */
+	gmm_rng_seed(&rng, ctx->opt->random_state,
+				 (uint64_t) ctx->opt->first_init + (uint64_t) run);
+	return init_run(ctx, &rng, ctx->n_pos, bad);
+}
+
+static GmmStatus
+fit_estep(void *arg, const GmmParams *p, double *lb, int *bad)
+{
+	(void) bad;
+	*lb = estep_pass(arg, p);
+	return GMM_OK;
+}
+
+static GmmStatus
+fit_mstep(void *arg, GmmParams *cur, double *lb, int *bad)
+{
+	FitCtx	   *ctx = arg;
+	const GmmVariational *var = ctx->opt->variational;
+	GmmStatus	st;
+
+	(void) cur;					/* mstep updates ctx->cur, which it is */
+	st = mstep(ctx, bad);
+	if (st == GMM_OK && var)
+		*lb = var->lower_bound(var->arg, &ctx->st, &ctx->cur);
+	return st;
+}
+
+static void
+fit_keep(void *arg)
+{
+	FitCtx	   *ctx = arg;
+
+	if (ctx->opt->variational)
+		ctx->opt->variational->keep(ctx->opt->variational->arg);
 }
 
 GmmStatus
@@ -1623,10 +1719,10 @@ gmm_fit(const double *X, const double *w, size_t n, int d,
 	int64_t		n_pos;
 	double		sum_w;
 	double	   *buf;
-	double		best_lb = -INFINITY;
-	int			n_init = opt->n_init;
+	double		best_lb;
 	int			bad = -1;
 	FitCtx		ctx;
+	GmmEmOps	ops;
 	GmmStatus	st;
 
 	/* rows with missing values: EM under missing at random (em_missing.c) */
@@ -1648,6 +1744,7 @@ gmm_fit(const double *X, const double *w, size_t n, int d,
 	ctx.n = n;
 	ctx.d = d;
 	ctx.k = k;
+	ctx.n_pos = n_pos;
 	ctx.opt = opt;
 	ctx.hooks = hooks;
 	buf = hooks->alloc(sizeof(double) * (gmm_stats_ndoubles(t, k, d) +
@@ -1676,52 +1773,16 @@ gmm_fit(const double *X, const double *w, size_t n, int d,
 									hooks->arg);
 	}
 
-	/*
-	 * A warm start, or all three initial parameters, leaves nothing random:
-	 * the n_init runs would be identical, so run once.
-	 */
-	if (opt->warm_start ||
-		(opt->weights_init && opt->means_init && opt->precisions_init))
-		n_init = 1;
-
-	for (int run = 0; run < n_init && st == GMM_OK; run++)
-	{
-		GmmRng		rng;
-		double		lb = -INFINITY;
-		int			n_iter;
-		bool		conv;
-
-		gmm_rng_seed(&rng, opt->random_state,
-					 (uint64_t) opt->first_init + (uint64_t) run);
-		report(opt, GMM_PROGRESS_INIT_BEGIN, run, 0, 0.0, 0.0, false);
-		if (opt->warm_start)
-		{
-			params_copy(&ctx.cur, opt->warm_start);
-			st = gmm_compute_precision_cholesky(&ctx.cur, &bad);
-		}
-		else
-			st = init_run(&ctx, &rng, n_pos, &bad);
-		if (st == GMM_OK)
-			st = em_run(&ctx, run, &lb, &n_iter, &conv, &bad);
-		if (st != GMM_OK)
-			break;
-
-		/* scikit-learn keeps the first run with the highest lower bound */
-		if (opt->max_iter == 0 || lb > best_lb || best_lb == -INFINITY)
-		{
-			best_lb = lb;
-			params_copy(&ctx.best, &ctx.cur);
-			if (opt->variational)
-				opt->variational->keep(opt->variational->arg);
-			res->n_iter = n_iter;
-			res->converged = conv;
-			res->best_init = run;
-		}
-	}
+	ops.arg = &ctx;
+	ops.init = fit_init;
+	ops.estep = fit_estep;
+	ops.mstep = fit_mstep;
+	ops.keep = fit_keep;
+	st = gmm_em_loop(&ops, opt, hooks, &ctx.cur, &ctx.best, res, &best_lb, &bad);
 
 	if (st == GMM_OK)
 	{
-		params_copy(out, &ctx.best);
+		gmm_params_copy(out, &ctx.best);
 		if (opt->variational)
 			opt->variational->restore(opt->variational->arg);
 		res->lower_bound = best_lb;

@@ -22,10 +22,20 @@
  * xhat xhat^T + C (C on the m x m block) to s2.  Diagonal and spherical
  * covariances need no factorisation: xhat_m = mu_m, C = the variances.
  *
- * Rows are grouped by missingness pattern within each block of rows the
- * E-step takes at once (up to 512; sorted once per fit, plan_rows), so the
- * factorisations of P_mm are done once per pattern, component and block
- * the pattern occurs in.  A global sort would factor each pattern once per
+ * Full and tied, per block of rows: G = R P by one dgemm per component, the
+ * scatter of the imputed rows scaled by sqrt(w r) by one dsyrk per
+ * component, and what depends on the pattern (the LDL^T factorisation of
+ * P_mm and C = P_mm^-1, delta = C g_m, the correction sum w r C of the
+ * scatter's missing block) for eight components at once, one per lane of a
+ * vector (vec8.h), which is what the per-row work costs at m of about 3.
+ * Diagonal and spherical: the block transposed (a feature's values
+ * contiguous), a missing value 0 with an observed-mask 0, vectorised over
+ * the rows as em.c's complete-row path, with no pattern grouping at all.
+ *
+ * Full and tied rows are grouped by missingness pattern within each block of
+ * rows the E-step takes at once (up to 512; sorted once per fit, plan_rows),
+ * so the factorisations of P_mm are done once per pattern, group of
+ * components and block the pattern occurs in.  A global sort would factor each pattern once per
  * pass, but made every pass read the rows in random order, which cost more
  * than it saved (with 20% of 16 values missing nearly every row has its own
  * pattern).  A row whose values are all missing
@@ -155,6 +165,7 @@ plan_rows(const double *X, const double *w, size_t n, int d, int k,
 		  int64_t *n_missing, double *sum_w)
 {
 	size_t		m = 0;
+	bool		fullish = t == GMM_COV_FULL || t == GMM_COV_TIED;
 	int			B;
 
 	*mm_max = 0;
@@ -175,85 +186,16 @@ plan_rows(const double *X, const double *w, size_t n, int d, int k,
 			*mm_max = c;
 		*n_missing += c;
 		*sum_w += wi;
-		rows[m].key = c == 0 ? 0 : pattern_key(x, d);
+		rows[m].key = c == 0 || !fullish ? 0 : pattern_key(x, d);
 		rows[m].idx = i;
 		m++;
 	}
-	B = miss_block_rows(k, d, t == GMM_COV_TIED ? 1 : k, *mm_max);
+	if (!fullish)
+		return m;				/* no factorisation: patterns do not matter */
+	B = miss_block_rows(k, d, (k + VW - 1) / VW * VW, *mm_max);
 	for (size_t i0 = 0; i0 < m; i0 += B)
 		sort_rows(rows + i0, tmp, m - i0 < (size_t) B ? m - i0 : (size_t) B);
 	return m;
-}
-
-/*
- * In-place Cholesky of the n x n row-major a (lower L), then a = inverse of
- * the original; returns log det of the original, or NAN when it is not
- * positive definite.  The log-determinant takes one log: the pivots'
- * product is kept as a mantissa and a binary exponent.  linv: n x n scratch.
- */
-static double
-small_chol_inverse(double *a, int n, double *linv)
-{
-	double		mant = 1.0;
-	int			ex = 0;
-
-	for (int i = 0; i < n; i++)
-	{
-		double	   *ai = a + i * n;
-
-		for (int j = 0; j < i; j++)
-		{
-			const double *aj = a + j * n;
-			double		v = ai[j];
-
-			for (int t = 0; t < j; t++)
-				v -= ai[t] * aj[t];
-			ai[j] = v * linv[j];	/* linv[j]: 1 / L_jj for now */
-		}
-		{
-			double		v = ai[i];
-			int			e;
-
-			for (int t = 0; t < i; t++)
-				v -= ai[t] * ai[t];
-			if (!(v > 0.0) || !isfinite(v))
-				return NAN;
-			ai[i] = sqrt(v);
-			linv[i] = 1.0 / ai[i];
-			mant = frexp(mant * v, &e);
-			ex += e;
-		}
-	}
-	/* L^-1 (lower, row-major) into the upper part of linv transposed: use a
-	 * second pass in place of linv, row by row, with linv's diagonal kept */
-	for (int i = 0; i < n; i++)
-	{
-		double		dii = linv[i];
-
-		for (int j = 0; j < i; j++)
-			linv[i * n + j] = 0.0;	/* filled below */
-		linv[i * n + i] = dii;
-	}
-	for (int i = 0; i < n; i++)
-		for (int j = 0; j < i; j++)
-		{
-			double		v = 0.0;
-
-			for (int t = j; t < i; t++)
-				v -= a[i * n + t] * linv[t * n + j];
-			linv[i * n + j] = v * linv[i * n + i];
-		}
-	/* a = L^-T L^-1 */
-	for (int i = 0; i < n; i++)
-		for (int j = 0; j <= i; j++)
-		{
-			double		v = 0.0;
-
-			for (int t = i; t < n; t++)
-				v += linv[t * n + i] * linv[t * n + j];
-			a[i * n + j] = a[j * n + i] = v;
-		}
-	return log(mant) + ex * 0.69314718055994530942;
 }
 
 /* eight doubles at a time (vec8.h), the kernels built as em.c's */
@@ -264,27 +206,38 @@ small_chol_inverse(double *a, int n, double *linv)
 #define msum vsum
 #define mexp_nonpos v8_exp_nonpos
 
-/* Workspace of one pass (allocated per pass through the hooks). */
+/*
+ * Workspace of one pass (allocated per pass through the hooks).  Full and
+ * tied covariances work on groups of eight components, one per lane of a
+ * vector (lanes past k hold the identity and weight 0): the factorisation
+ * of each run's P_mm, the conditional means and the correction of the
+ * scatter are done for the eight components at once.
+ */
 typedef struct MissWork
 {
 	int			B;				/* rows per block, a multiple of 8 */
-	int			nbc;			/* covariance blocks: tied 1, else k */
+	int			ng;				/* full, tied: groups of 8 components */
 	double	   *prec;			/* full, tied: nbc x d x d precisions */
+	double	   *Pk;				/* full, tied: ng x d x d x 8, lane l of group
+								 * g: component 8 g + l's precision */
 	double	   *logw;			/* k */
-	double	   *logpc;			/* diag k x d, spherical k: log prec_chol */
-	double	   *Xb;				/* B x d, the block's rows, missing = 0 */
-	double	   *Ob;				/* B x d, 1 observed, 0 missing */
+	double	   *ecst;			/* diag, spherical: k x d, log 2pi - 2 log
+								 * prec_chol */
+	double	   *Xb;				/* full, tied: B x d, the block's rows,
+								 * missing = 0; diag, spherical: d x B */
+	double	   *Ob;				/* the same layout, 1 observed, 0 missing */
 	double	   *wb;				/* B (0 past the block's rows) */
 	double	   *R;				/* full, tied: k x B x d imputed residuals */
-	double	   *G;				/* B x d */
+	double	   *G;				/* full, tied: k x B x d, R P */
+	double	   *Z;				/* B x d; diag, spherical: 3 B scratch */
 	double	   *lp;				/* k x B */
-	double	   *cst;			/* runs x nbc: -|o|/2 log 2pi - log|S_oo|/2 */
-	double	   *arena;			/* per run and covariance block: C */
-	double	   *scratch;		/* 2 d x d + 3 d */
+	double	   *cst;			/* runs x ng x 8: -|o|/2 log 2pi - log|S_oo|/2 */
+	double	   *arena;			/* per run and group: C (mm x mm x 8) */
+	double	   *corr;			/* ng x d x d x 8: sum w r C per block */
+	double	   *scratch;		/* (2 d x d + 2 d) x 8 */
 	int		   *run_start;		/* B + 1 */
 	int		   *miss;			/* B x d: per run the missing features */
 	int		   *nmiss;			/* B */
-	size_t		arena_n;
 } MissWork;
 
 static void *
@@ -298,66 +251,91 @@ miss_work_alloc(MissWork *mw, const GmmParams *p, int mm_max,
 	size_t		ni;
 	double	   *buf;
 	bool		fullish = p->cov_type == GMM_COV_FULL || p->cov_type == GMM_COV_TIED;
-	size_t		nR;
+	int			nbc = p->cov_type == GMM_COV_TIED ? 1 : k;
+	size_t		dd = (size_t) d * d;
+	size_t		nR,
+				nP,
+				nA,
+				nC,
+				nZ;
 
-	mw->nbc = p->cov_type == GMM_COV_TIED ? 1 : k;
-	B = mw->B = miss_block_rows(k, d, mw->nbc, mm_max);
-	mw->arena_n = fullish ? (size_t) B * mw->nbc * (size_t) mm_max * mm_max : 0;
+	mw->ng = fullish ? (k + VW - 1) / VW : 0;
+	B = mw->B = miss_block_rows(k, d, fullish ? mw->ng * VW : 1, mm_max);
 	nR = fullish ? (size_t) k * B * d : 0;
-	nd = (fullish ? (size_t) mw->nbc * d * d : 0) + k + (size_t) k * d +
-		2 * (size_t) B * d + B +
-		nR + (size_t) B * d + (size_t) k * B +
-		(size_t) B * mw->nbc + mw->arena_n + 2 * (size_t) d * d + 3 * (size_t) d;
+	nP = fullish ? (size_t) nbc * dd : 0;
+	nA = fullish ? (size_t) B * mw->ng * VW * mm_max * mm_max : 0;
+	nC = fullish ? (size_t) mw->ng * VW * dd : 0;
+	nZ = fullish ? (size_t) B * d : 3 * (size_t) B;
+	nd = nP + nC + k + (fullish ? 0 : (size_t) k * d) +
+		2 * (size_t) B * d + B + 2 * nR + nZ + (size_t) k * B +
+		(fullish ? (size_t) B * mw->ng * VW : 0) + nA + nC +
+		(2 * dd + 2 * (size_t) d) * VW;
 	ni = (size_t) B + 1 + (size_t) B * d + B;
 	buf = hooks->alloc(sizeof(double) * nd + sizeof(int) * ni, hooks->arg);
 	mw->prec = buf;
-	mw->logw = mw->prec + (fullish ? (size_t) mw->nbc * d * d : 0);
-	mw->logpc = mw->logw + k;
-	mw->Xb = mw->logpc + (size_t) k * d;
+	mw->Pk = mw->prec + nP;
+	mw->logw = mw->Pk + nC;
+	mw->ecst = mw->logw + k;
+	mw->Xb = mw->ecst + (fullish ? 0 : (size_t) k * d);
 	mw->Ob = mw->Xb + (size_t) B * d;
 	mw->wb = mw->Ob + (size_t) B * d;
 	mw->R = mw->wb + B;
 	mw->G = mw->R + nR;
-	mw->lp = mw->G + (size_t) B * d;
+	mw->Z = mw->G + nR;
+	mw->lp = mw->Z + nZ;
 	mw->cst = mw->lp + (size_t) k * B;
-	mw->arena = mw->cst + (size_t) B * mw->nbc;
-	mw->scratch = mw->arena + mw->arena_n;
-	mw->run_start = (int *) (mw->scratch + 2 * (size_t) d * d + 3 * (size_t) d);
+	mw->arena = mw->cst + (fullish ? (size_t) B * mw->ng * VW : 0);
+	mw->corr = mw->arena + nA;
+	mw->scratch = mw->corr + nC;
+	mw->run_start = (int *) (mw->scratch + (2 * dd + 2 * (size_t) d) * VW);
 	mw->miss = mw->run_start + B + 1;
 	mw->nmiss = mw->miss + (size_t) B * d;
 
 	for (int j = 0; j < k; j++)
 		mw->logw[j] = log(p->weights[j]);
 	if (!fullish)
-		for (size_t i = 0; i < gmm_cov_size(p->cov_type, k, d); i++)
-			mw->logpc[i] = log(p->prec_chol[i]);
+		for (int j = 0; j < k; j++)
+			for (int t = 0; t < d; t++)
+				mw->ecst[(size_t) j * d + t] = LOG_2PI - 2.0 *
+					log(p->cov_type == GMM_COV_DIAG ?
+						p->prec_chol[(size_t) j * d + t] : p->prec_chol[j]);
 	if (fullish)
 	{
 		/* P = U U^T; U row-major upper is U^T column-major */
-		for (int c = 0; c < mw->nbc; c++)
+		for (int c = 0; c < nbc; c++)
 		{
-			const double *U = p->prec_chol + (size_t) c * d * d;
+			const double *U = p->prec_chol + (size_t) c * dd;
 			const double one = 1.0,
 						zero = 0.0;
 
 			dgemm_("T", "N", &d, &d, &d, &one, U, &d, U, &d, &zero,
-				   mw->prec + (size_t) c * d * d, &d, 1, 1);
+				   mw->prec + (size_t) c * dd, &d, 1, 1);
 		}
+		/* interleaved by component; the identity past k */
+		for (int j = 0; j < mw->ng * VW; j++)
+		{
+			const double *P = mw->prec + (nbc == 1 ? 0 : (size_t) j * dd);
+			double	   *dst = mw->Pk + (size_t) (j / VW) * dd * VW + j % VW;
+
+			for (size_t e = 0; e < dd; e++)
+				dst[e * VW] = j < k ? P[e] : (e % (d + 1) == 0 ? 1.0 : 0.0);
+		}
+		memset(mw->corr, 0, sizeof(double) * nC);
 	}
 	return buf;
 }
 
 /*
- * Responsibilities times weights (in place, lp k x B component-major) and
- * the sum of w * log p(x) over the nb rows; rows nb .. B-1 have weight 0.
+ * Responsibilities times weights (in place, lp k x B component-major), and
+ * into s the sum of w * log p(x) over the nb rows, their weights and count;
+ * rows nb .. B-1 have weight 0.  m, sum: B doubles each of scratch.
  */
-MISS_KERNEL static double
-miss_responsibilities(int k, int nb, MissWork *mw)
+MISS_KERNEL static void
+miss_responsibilities(GmmStats *s, int k, int nb, MissWork *mw, double *m,
+					  double *sum)
 {
 	int			B = mw->B;
 	int			np = (nb + VW - 1) & ~(VW - 1);
-	double	   *m = mw->G;		/* free here: B doubles each */
-	double	   *sum = mw->G + B;
 	double		ll = 0.0;
 
 	for (int j = 0; j < k; j++)
@@ -415,46 +393,139 @@ miss_responsibilities(int k, int nb, MissWork *mw)
 		for (int i = 0; i < np; i += VW)
 			mstore(l + i, mload(l + i) * mload(sum + i));
 	}
-	return ll;
+	s->sum_loglik += ll;
+	for (int i = 0; i < nb; i++)
+		s->sum_w += mw->wb[i];
+	s->n_rows += nb;
 }
 
 /*
  * The calibration (a fit's final E-step, s->sketch): the log-densities of
  * the block's complete rows, right after miss_responsibilities, which left
- * each row's largest term in G and w / sum of exps in G + B.  Rows with a
+ * each row's largest term in m and w / sum of exps in sum.  Rows with a
  * missing value are left out: their marginal log-densities are over fewer
- * features, on another scale.
+ * features, on another scale.  rowmajor: mw->Ob is B x d (full, tied),
+ * else d x B (diag, spherical).
  */
 static void
-miss_sketch_complete(GmmSketch *sk, int nruns, const MissWork *mw)
+miss_sketch_complete(GmmSketch *sk, bool rowmajor, int d, int nb,
+					 const MissWork *mw, const double *m, const double *sum)
 {
-	const double *m = mw->G;
-	const double *sum = mw->G + mw->B;
+	for (int i = 0; i < nb; i++)
+	{
+		bool		complete = true;
 
-	for (int r = 0; r < nruns; r++)
-		if (mw->nmiss[r] == 0)
-			for (int i = mw->run_start[r]; i < mw->run_start[r + 1]; i++)
-				gmm_sketch_add(sk, m[i] + log(mw->wb[i] / sum[i]), mw->wb[i]);
+		for (int t = 0; t < d && complete; t++)
+			complete = (rowmajor ? mw->Ob[(size_t) i * d + t] :
+						mw->Ob[(size_t) t * mw->B + i]) != 0.0;
+		if (complete)
+			gmm_sketch_add(sk, m[i] + log(mw->wb[i] / sum[i]), mw->wb[i]);
+	}
 }
 
 /*
- * One block of nb rows (sorted by pattern, gathered into mw->Xb, Ob, wb)
- * against p into s.  Returns GMM_ERR_NOT_PD (with *bad) if a P_mm cannot be
- * factored, which only rounding can cause.
+ * On eight lanes (eight components): LDL^T of the mm x mm block M of the
+ * interleaved precisions Pk (d x d x 8), then C = P_mm^-1 = L^-T D^-1 L^-1
+ * into Cv (mm x mm x 8) and log|P_mm| into ld (8).  Returns the first lane
+ * whose block is not positive definite (only rounding can cause it), else
+ * -1.  sc: (2 mm x mm + 2 mm) x 8 scratch.
+ */
+MISS_KERNEL static int
+lanes_ldl_inverse(const double *Pk, int d, const int *M, int mm, double *Cv,
+				  double *ld, double *sc)
+{
+	double	   *L = sc;			/* mm x mm x 8, unit lower, then L^-1 */
+	double	   *D = L + (size_t) mm * mm * VW;	/* mm x 8 */
+	double	   *Di = D + (size_t) mm * VW;	/* mm x 8: 1 / D */
+	v8d			prod = msplat(1.0);
+	v8l			ok = (v8l) (msplat(0.0) == msplat(0.0));
+
+#define LV(i, j) (L + ((size_t) (i) * mm + (j)) * VW)
+	for (int i = 0; i < mm; i++)
+	{
+		v8d			v;
+
+		for (int j = 0; j < i; j++)
+		{
+			v = mload(Pk + ((size_t) M[i] * d + M[j]) * VW);
+			for (int t = 0; t < j; t++)
+				v -= mload(LV(i, t)) * mload(LV(j, t)) * mload(D + t * VW);
+			mstore(LV(i, j), v * mload(Di + j * VW));
+		}
+		v = mload(Pk + ((size_t) M[i] * d + M[i]) * VW);
+		for (int t = 0; t < i; t++)
+		{
+			v8d			l = mload(LV(i, t));
+
+			v -= l * l * mload(D + t * VW);
+		}
+		ok &= (v > msplat(0.0)) & (v < msplat(INFINITY));
+		mstore(D + i * VW, v);
+		mstore(Di + i * VW, msplat(1.0) / v);
+		prod *= v;
+	}
+	for (int l = 0; l < VW; l++)
+		if (!ok[l])
+			return l;
+	/* L^-1 in place, row by row (rows above are L^-1 already) */
+	for (int i = 1; i < mm; i++)
+		for (int j = 0; j < i; j++)
+		{
+			v8d			v = -mload(LV(i, j));
+
+			for (int t = j + 1; t < i; t++)
+				v -= mload(LV(i, t)) * mload(LV(t, j));
+			mstore(LV(i, j), v);
+		}
+	/* C[a][b] = sum_t L^-1[t][a] L^-1[t][b] / D[t] (L^-1[t][t] = 1) */
+	for (int a = 0; a < mm; a++)
+		for (int b = 0; b <= a; b++)
+		{
+			v8d			v = a == b ? mload(Di + a * VW) :
+				mload(LV(a, b)) * mload(Di + a * VW);
+
+			for (int t = a + 1; t < mm; t++)
+				v += mload(LV(t, a)) * mload(LV(t, b)) * mload(Di + t * VW);
+			mstore(Cv + ((size_t) a * mm + b) * VW, v);
+			mstore(Cv + ((size_t) b * mm + a) * VW, v);
+		}
+#undef LV
+	/* the log-determinant: one log per lane unless the product left range */
+	for (int l = 0; l < VW; l++)
+	{
+		if (prod[l] > DBL_MIN && prod[l] < DBL_MAX)
+			ld[l] = log(prod[l]);
+		else
+		{
+			ld[l] = 0.0;
+			for (int i = 0; i < mm; i++)
+				ld[l] += log(D[i * VW + l]);
+		}
+	}
+	return -1;
+}
+
+/*
+ * Full and tied: one block of nb rows (sorted by pattern, gathered into
+ * mw->Xb, Ob, wb row-major) against p into s.  Returns GMM_ERR_NOT_PD (with
+ * *bad) if a P_mm cannot be factored, which only rounding can cause.
  */
 MISS_KERNEL static GmmStatus
-miss_block(GmmStats *s, const GmmParams *p, int nb, MissWork *mw, int *bad)
+miss_block_full(GmmStats *s, const GmmParams *p, int nb, MissWork *mw,
+				int *bad)
 {
 	int			k = p->k;
 	int			d = p->d;
 	int			d8 = d & ~(VW - 1);
 	int			B = mw->B;
+	int			ng = mw->ng;
 	int			nruns = 0;
-	bool		fullish = p->cov_type == GMM_COV_FULL || p->cov_type == GMM_COV_TIED;
-	bool		diag = p->cov_type == GMM_COV_DIAG;
+	bool		tied = p->cov_type == GMM_COV_TIED;
+	size_t		dd = (size_t) d * d;
 	size_t		aoff = 0;
 	const double one = 1.0,
 				zero = 0.0;
+	const int	inc = 1;
 
 	/* runs of one pattern */
 	for (int i = 0; i < nb; i++)
@@ -475,168 +546,159 @@ miss_block(GmmStats *s, const GmmParams *p, int nb, MissWork *mw, int *bad)
 	}
 	mw->run_start[nruns] = nb;
 
-	/* per run and covariance block: C = P_mm^-1 and the log-density constant */
+	/* per run and group: C = P_mm^-1 and the log-density constant */
 	for (int r = 0; r < nruns; r++)
 	{
 		int			mm = mw->nmiss[r];
 		const int  *M = mw->miss + (size_t) r * d;
 
-		for (int c = 0; c < mw->nbc; c++)
+		for (int g = 0; g < ng; g++)
 		{
-			double	   *cst = mw->cst + (size_t) r * mw->nbc + c;
+			double	   *cst = mw->cst + ((size_t) r * ng + g) * VW;
+			double		ld[VW];
 
-			*cst = -0.5 * (d - mm) * LOG_2PI + p->log_det[c];
+			for (int l = 0; l < VW; l++)
+			{
+				int			j = g * VW + l;
+
+				cst[l] = -0.5 * (d - mm) * LOG_2PI +
+					(j < k ? p->log_det[tied ? 0 : j] : 0.0);
+			}
 			if (mm == 0)
 				continue;
-			if (fullish)
 			{
-				const double *P = mw->prec + (size_t) c * d * d;
-				double	   *C = mw->arena + aoff;
-				double		ldm;
+				int			fail = lanes_ldl_inverse(mw->Pk + (size_t) g * dd * VW,
+													 d, M, mm, mw->arena + aoff,
+													 ld, mw->scratch);
 
-				for (int a = 0; a < mm; a++)
-					for (int b = 0; b < mm; b++)
-						C[a * mm + b] = P[(size_t) M[a] * d + M[b]];
-				ldm = small_chol_inverse(C, mm, mw->scratch);
-				if (isnan(ldm))
+				if (fail >= 0 && g * VW + fail < k)
 				{
-					*bad = c;
+					*bad = tied ? 0 : g * VW + fail;
 					return GMM_ERR_NOT_PD;
 				}
-				*cst -= 0.5 * ldm;
-				aoff += (size_t) mm * mm;
 			}
-			else
-			{
-				/* diag, spherical: drop the missing features' log(prec) */
-				for (int a = 0; a < mm; a++)
-					*cst -= diag ? mw->logpc[(size_t) c * d + M[a]] :
-						mw->logpc[c];
-			}
+			for (int l = 0; l < VW; l++)
+				cst[l] -= 0.5 * ld[l];
+			aoff += (size_t) mm * mm * VW;
 		}
 	}
 
-	/* E-step: log-probabilities per component (full, tied: imputed residuals) */
+	/* imputed residuals with 0 for the missing part, G = R P */
 	for (int j = 0; j < k; j++)
 	{
 		const double *mu = p->means + (size_t) j * d;
-		double	   *lp = mw->lp + (size_t) j * B;
-		int			c = p->cov_type == GMM_COV_TIED ? 0 : j;
+		const double *P = mw->prec + (tied ? 0 : (size_t) j * dd);
+		double	   *R = mw->R + (size_t) j * B * d;
 
-		if (fullish)
+		for (int i = 0; i < nb; i++)
 		{
-			const double *P = mw->prec + (size_t) c * d * d;
-			double	   *R = mw->R + (size_t) j * B * d;
+			const double *x = mw->Xb + (size_t) i * d;
+			const double *o = mw->Ob + (size_t) i * d;
+			double	   *ri = R + (size_t) i * d;
 
-			for (int i = 0; i < nb; i++)
+			for (int t = 0; t < d8; t += VW)
+				mstore(ri + t, mload(o + t) * (mload(x + t) - mload(mu + t)));
+			for (int t = d8; t < d; t++)
+				ri[t] = o[t] * (x[t] - mu[t]);
+		}
+		/* G (row-major nb x d) = R P; P symmetric */
+		dgemm_("N", "N", &d, &nb, &d, &one, P, &d, R, &d, &zero,
+			   mw->G + (size_t) j * B * d, &d, 1, 1);
+	}
+
+	/*
+	 * E-step per row: q = r.g - g_m.delta with delta = C g_m (eight
+	 * components a vector), the imputed residual's missing part -delta
+	 */
+	aoff = 0;
+	for (int r = 0; r < nruns; r++)
+	{
+		int			mm = mw->nmiss[r];
+		const int  *M = mw->miss + (size_t) r * d;
+		const double *Cr = mw->arena + aoff;
+
+		aoff += (size_t) ng * mm * mm * VW;
+		for (int i = mw->run_start[r]; i < mw->run_start[r + 1]; i++)
+			for (int g = 0; g < ng; g++)
 			{
-				const double *x = mw->Xb + (size_t) i * d;
-				const double *o = mw->Ob + (size_t) i * d;
-				double	   *ri = R + (size_t) i * d;
+				const double *C = Cr + (size_t) g * mm * mm * VW;
+				const double *cst = mw->cst + ((size_t) r * ng + g) * VW;
+				int			kg = k - g * VW < VW ? k - g * VW : VW;
+				double		qd[VW];
+				v8d			qc = msplat(0.0);
+				v8d			q;
 
-				for (int t = 0; t < d8; t += VW)
-					mstore(ri + t, mload(o + t) * (mload(x + t) - mload(mu + t)));
-				for (int t = d8; t < d; t++)
-					ri[t] = o[t] * (x[t] - mu[t]);
-			}
-			/* G (row-major nb x d) = R P; P symmetric */
-			dgemm_("N", "N", &d, &nb, &d, &one, P, &d, R, &d, &zero, mw->G, &d,
-				   1, 1);
-			aoff = 0;
-			for (int r = 0; r < nruns; r++)
-			{
-				int			mm = mw->nmiss[r];
-				const int  *M = mw->miss + (size_t) r * d;
-				double		cst = mw->cst[(size_t) r * mw->nbc + c];
-				const double *C = NULL;
+				for (int l = 0; l < VW; l++)
+				{
+					size_t		off = ((size_t) (g * VW + l) * B + i) * d;
+					const double *ri = mw->R + off;
+					const double *gi = mw->G + off;
+					v8d			qv = msplat(0.0);
+					double		qs;
 
+					if (l >= kg)
+					{
+						qd[l] = 0.0;
+						continue;
+					}
+					for (int t = 0; t < d8; t += VW)
+						qv += mload(ri + t) * mload(gi + t);
+					qs = msum(qv);
+					for (int t = d8; t < d; t++)
+						qs += ri[t] * gi[t];
+					qd[l] = qs;
+				}
 				if (mm > 0)
 				{
-					/* the arena holds runs in order, nbc blocks each */
-					size_t		per = (size_t) mm * mm;
+					double	   *gm = mw->scratch;	/* mm x 8 */
+					size_t		off0 = ((size_t) g * VW * B + i) * d;
+					size_t		str = (size_t) B * d;
 
-					C = mw->arena + aoff + (size_t) c * per;
-					aoff += per * mw->nbc;
-				}
-				for (int i = mw->run_start[r]; i < mw->run_start[r + 1]; i++)
-				{
-					double	   *ri = R + (size_t) i * d;
-					const double *g = mw->G + (size_t) i * d;
-					v8d			qv = msplat(0.0);
-					double		q;
-
-					for (int t = 0; t < d8; t += VW)
-						qv += mload(ri + t) * mload(g + t);
-					q = msum(qv);
-					for (int t = d8; t < d; t++)
-						q += ri[t] * g[t];
+					for (int b = 0; b < mm; b++)
+						for (int l = 0; l < VW; l++)
+							gm[b * VW + l] = l < kg ?
+								mw->G[off0 + l * str + M[b]] : 0.0;
 					for (int a = 0; a < mm; a++)
 					{
-						double		v = 0.0;
+						v8d			v = msplat(0.0);
+						double		vd[VW];
 
 						for (int b = 0; b < mm; b++)
-							v += C[a * mm + b] * g[M[b]];
-						q -= g[M[a]] * v;
-						ri[M[a]] = -v;
+							v += mload(C + ((size_t) a * mm + b) * VW) *
+								mload(gm + b * VW);
+						qc += mload(gm + a * VW) * v;
+						mstore(vd, v);
+						for (int l = 0; l < kg; l++)
+							mw->R[off0 + l * str + M[a]] = -vd[l];
 					}
-					if (q < 0.0)
-						q = 0.0;	/* rounding only */
-					lp[i] = mw->logw[j] + cst - 0.5 * (isnan(q) ? INFINITY : q);
 				}
-			}
-		}
-		else
-		{
-			double	   *pcv = mw->scratch;	/* d: the scale of each feature */
-
-			for (int t = 0; t < d; t++)
-				pcv[t] = diag ? p->prec_chol[(size_t) j * d + t] : p->prec_chol[j];
-			for (int r = 0; r < nruns; r++)
-			{
-				double		cst = mw->cst[(size_t) r * mw->nbc + c] + mw->logw[j];
-
-				for (int i = mw->run_start[r]; i < mw->run_start[r + 1]; i++)
+				q = mload(qd) - qc;
+				q = (v8d) ((v8l) q & ~(q < msplat(0.0)));	/* < 0: rounding only */
+				for (int l = 0; l < kg; l++)
 				{
-					const double *x = mw->Xb + (size_t) i * d;
-					const double *o = mw->Ob + (size_t) i * d;
-					v8d			qv = msplat(0.0);
-					double		q;
+					int			j = g * VW + l;
 
-					for (int t = 0; t < d8; t += VW)
-					{
-						v8d			z = mload(o + t) * (mload(x + t) - mload(mu + t)) *
-							mload(pcv + t);
-
-						qv += z * z;
-					}
-					q = msum(qv);
-					for (int t = d8; t < d; t++)
-					{
-						double		z = o[t] * (x[t] - mu[t]) * pcv[t];
-
-						q += z * z;
-					}
-					lp[i] = cst - 0.5 * (isnan(q) ? INFINITY : q);
+					mw->lp[(size_t) j * B + i] = mw->logw[j] + cst[l] -
+						0.5 * (isnan(q[l]) ? INFINITY : q[l]);
 				}
 			}
-		}
 	}
 
 	/* responsibilities (times the weights) and the log-likelihood */
-	s->sum_loglik += miss_responsibilities(k, nb, mw);
+	miss_responsibilities(s, k, nb, mw, mw->Z, mw->Z + B);
 	if (s->sketch)
-		miss_sketch_complete(s->sketch, nruns, mw);
-	for (int i = 0; i < nb; i++)
-		s->sum_w += mw->wb[i];
-	s->n_rows += nb;
+		miss_sketch_complete(s->sketch, true, d, nb, mw, mw->Z, mw->Z + B);
 
 	/* the expected sufficient statistics */
 	for (int j = 0; j < k; j++)
 	{
 		const double *mu = p->means + (size_t) j * d;
-		const double *sh = s->shift + (p->cov_type == GMM_COV_TIED ? 0 : (size_t) j * d);
+		const double *sh = s->shift + (tied ? 0 : (size_t) j * d);
 		const double *wr = mw->lp + (size_t) j * B;
 		double	   *s1 = s->s1 + (size_t) j * d;
+		double	   *R = mw->R + (size_t) j * B * d;
+		double	   *S2 = s->s2 + (tied ? 0 : (size_t) j * dd);
+		double	   *ms = mw->scratch;	/* d: mu - shift */
 		double		mass = 0.0;
 
 		for (int i = 0; i < nb; i++)
@@ -644,113 +706,190 @@ miss_block(GmmStats *s, const GmmParams *p, int nb, MissWork *mw, int *bad)
 		s->s0[j] += mass;
 		if (mass == 0.0)
 			continue;
-		if (fullish)
+		for (int t = 0; t < d; t++)
+			ms[t] = mu[t] - sh[t];
+		/* Y = xhat - shift = R + mu - shift; s1 += R^T wr + mass ms */
+		dgemv_("N", &d, &nb, &one, R, &d, wr, &inc, &one, s1, &inc, 1);
+		for (int t = 0; t < d; t++)
+			s1[t] += mass * ms[t];
+		/* Z = sqrt(w r) Y */
+		for (int i = 0; i < nb; i++)
 		{
-			double	   *R = mw->R + (size_t) j * B * d;
-			double	   *S2 = s->s2 + (p->cov_type == GMM_COV_FULL ? (size_t) j * d * d : 0);
-			double	   *ms = mw->scratch;	/* d: mu - shift */
+			double	   *ri = R + (size_t) i * d;
+			double	   *zi = mw->Z + (size_t) i * d;
+			v8d			sq = msplat(sqrt(wr[i]));
 
-			for (int t = 0; t < d; t++)
-				ms[t] = mu[t] - sh[t];
-			/* Y = xhat - shift = R + mu - shift; s1 += w r Y; G = sqrt(w r) Y */
-			for (int i = 0; i < nb; i++)
-			{
-				double	   *ri = R + (size_t) i * d;
-				double	   *gi = mw->G + (size_t) i * d;
-				double		sq = sqrt(wr[i]);
-
-				for (int t = 0; t < d8; t += VW)
-				{
-					v8d			y = mload(ri + t) + mload(ms + t);
-
-					mstore(s1 + t, mload(s1 + t) + msplat(wr[i]) * y);
-					mstore(gi + t, msplat(sq) * y);
-				}
-				for (int t = d8; t < d; t++)
-				{
-					double		y = ri[t] + ms[t];
-
-					s1[t] += wr[i] * y;
-					gi[t] = sq * y;
-				}
-			}
-			/* column-major upper of Z^T Z (Z nb x d row-major) = row-major lower */
-			dsyrk_("U", "N", &d, &nb, &one, mw->G, &d, &one, S2, &d, 1, 1);
-			aoff = 0;
-			for (int r = 0; r < nruns; r++)
-			{
-				int			mm = mw->nmiss[r];
-				const int  *M = mw->miss + (size_t) r * d;
-				int			c = p->cov_type == GMM_COV_FULL ? j : 0;
-				const double *C;
-				double		mr = 0.0;
-				size_t		per = (size_t) mm * mm;
-
-				if (mm == 0)
-					continue;
-				C = mw->arena + aoff + (size_t) c * per;
-				aoff += per * mw->nbc;
-				for (int i = mw->run_start[r]; i < mw->run_start[r + 1]; i++)
-					mr += wr[i];
-				for (int a = 0; a < mm; a++)
-					for (int b = 0; b <= a; b++)
-						S2[(size_t) M[a] * d + M[b]] += mr * C[a * mm + b];
-			}
+			for (int t = 0; t < d8; t += VW)
+				mstore(zi + t, sq * (mload(ri + t) + mload(ms + t)));
+			for (int t = d8; t < d; t++)
+				zi[t] = sq[0] * (ri[t] + ms[t]);
 		}
-		else
+		/* column-major upper of Z^T Z (Z nb x d row-major) = row-major lower */
+		dsyrk_("U", "N", &d, &nb, &one, mw->Z, &d, &one, S2, &d, 1, 1);
+	}
+
+	/* sum of w r C on the missing blocks, eight components at once */
+	aoff = 0;
+	for (int r = 0; r < nruns; r++)
+	{
+		int			mm = mw->nmiss[r];
+		const int  *M = mw->miss + (size_t) r * d;
+
+		if (mm == 0)
+			continue;
+		for (int g = 0; g < ng; g++)
 		{
-			/*
-			 * Per feature over the rows: A0 = sum w r o, A1 = sum w r o (x -
-			 * shift), A2 = sum w r o (x - shift)^2; a missing value counts as
-			 * xhat = mu with conditional variance var.
-			 */
-			double	   *A0 = mw->scratch;
-			double	   *A1 = A0 + d;
-			double	   *A2 = A1 + d;
-			double	   *s2 = s->s2 + (size_t) j * d;
+			const double *C = mw->arena + aoff;
+			double	   *corr = mw->corr + (size_t) g * dd * VW;
+			int			kg = k - g * VW < VW ? k - g * VW : VW;
+			double		mrd[VW];
+			v8d			mr;
 
-			memset(A0, 0, sizeof(double) * 3 * d);
-			for (int i = 0; i < nb; i++)
+			aoff += (size_t) mm * mm * VW;
+			for (int l = 0; l < VW; l++)
 			{
-				const double *x = mw->Xb + (size_t) i * d;
-				const double *o = mw->Ob + (size_t) i * d;
-				v8d			w8 = msplat(wr[i]);
+				const double *wr = mw->lp + (size_t) (g * VW + l) * B;
 
-				for (int t = 0; t < d8; t += VW)
-				{
-					v8d			a = w8 * mload(o + t);
-					v8d			y = mload(x + t) - mload(sh + t);
-					v8d			ay = a * y;
-
-					mstore(A0 + t, mload(A0 + t) + a);
-					mstore(A1 + t, mload(A1 + t) + ay);
-					mstore(A2 + t, mload(A2 + t) + ay * y);
-				}
-				for (int t = d8; t < d; t++)
-				{
-					double		a = wr[i] * o[t];
-					double		y = x[t] - sh[t];
-
-					A0[t] += a;
-					A1[t] += a * y;
-					A2[t] += a * y * y;
-				}
+				mrd[l] = 0.0;
+				if (l < kg)
+					for (int i = mw->run_start[r]; i < mw->run_start[r + 1]; i++)
+						mrd[l] += wr[i];
 			}
-			for (int t = 0; t < d; t++)
-			{
-				double		mt = mass - A0[t];
-				double		ms = mu[t] - sh[t];
-				double		var = diag ? p->covariances[(size_t) j * d + t] :
-					p->covariances[j];
+			mr = mload(mrd);
+			for (int a = 0; a < mm; a++)
+				for (int b = 0; b <= a; b++)
+				{
+					double	   *e = corr + ((size_t) M[a] * d + M[b]) * VW;
 
-				if (mt < 0.0)
-					mt = 0.0;
-				s1[t] += A1[t] + ms * mt;
-				s2[t] += A2[t] + (ms * ms + var) * mt;
-			}
+					mstore(e, mload(e) + mr * mload(C + ((size_t) a * mm + b) * VW));
+				}
 		}
 	}
 	return GMM_OK;
+}
+
+/* the block's correction of the scatter (mw->corr) into s, then zeroed */
+static void
+miss_flush_corr(GmmStats *s, const GmmParams *p, MissWork *mw)
+{
+	int			k = p->k;
+	int			d = p->d;
+	size_t		dd = (size_t) d * d;
+	bool		tied = p->cov_type == GMM_COV_TIED;
+
+	for (int j = 0; j < k; j++)
+	{
+		const double *corr = mw->corr + (size_t) (j / VW) * dd * VW + j % VW;
+		double	   *S2 = s->s2 + (tied ? 0 : (size_t) j * dd);
+
+		for (int t = 0; t < d; t++)
+			for (int u = 0; u <= t; u++)
+				S2[(size_t) t * d + u] += corr[((size_t) t * d + u) * VW];
+	}
+	memset(mw->corr, 0, sizeof(double) * mw->ng * VW * dd);
+}
+
+/*
+ * Diagonal and spherical: one block of nb rows transposed (mw->Xb, Ob d x
+ * B, missing = 0 and observed 0), no factorisation: the log-density of the
+ * observed part leaves out the missing terms, a missing value counts in the
+ * statistics as xhat = mu with the conditional variance var.
+ */
+MISS_KERNEL static void
+miss_block_diag(GmmStats *s, const GmmParams *p, int nb, MissWork *mw)
+{
+	int			k = p->k;
+	int			d = p->d;
+	int			B = mw->B;
+	int			np = (nb + VW - 1) & ~(VW - 1);
+	bool		diag = p->cov_type == GMM_COV_DIAG;
+	double	   *q = mw->Z + 2 * (size_t) B;
+
+	/* lp = log w - sum over the observed t of (z^2 + log 2pi - 2 log pc) / 2 */
+	for (int j = 0; j < k; j++)
+	{
+		const double *mu = p->means + (size_t) j * d;
+		const double *e = mw->ecst + (size_t) j * d;
+		double	   *lp = mw->lp + (size_t) j * B;
+
+		for (int i = 0; i < np; i += VW)
+			mstore(q + i, msplat(0.0));
+		for (int t = 0; t < d; t++)
+		{
+			const double *x = mw->Xb + (size_t) t * B;
+			const double *o = mw->Ob + (size_t) t * B;
+			v8d			a = msplat(mu[t]);
+			v8d			pc = msplat(diag ? p->prec_chol[(size_t) j * d + t] :
+									p->prec_chol[j]);
+			v8d			et = msplat(e[t]);
+
+			for (int i = 0; i < np; i += VW)
+			{
+				v8d			z = (mload(x + i) - a) * pc;
+
+				mstore(q + i, mload(q + i) + mload(o + i) * (z * z + et));
+			}
+		}
+		for (int i = 0; i < np; i += VW)
+			mstore(lp + i, msplat(mw->logw[j]) - msplat(0.5) * mload(q + i));
+	}
+
+	miss_responsibilities(s, k, nb, mw, mw->Z, mw->Z + B);
+	if (s->sketch)
+		miss_sketch_complete(s->sketch, false, d, nb, mw, mw->Z, mw->Z + B);
+
+	/*
+	 * Per feature over the rows: A0 = sum w r o, A1 = sum w r o (x - shift),
+	 * A2 = sum w r o (x - shift)^2; the missing values add (mass - A0) times
+	 * (mu - shift) and (mu - shift)^2 + var.
+	 */
+	for (int j = 0; j < k; j++)
+	{
+		const double *mu = p->means + (size_t) j * d;
+		const double *sh = s->shift + (size_t) j * d;
+		const double *wr = mw->lp + (size_t) j * B;
+		double	   *s1 = s->s1 + (size_t) j * d;
+		double	   *s2 = s->s2 + (size_t) j * d;
+		v8d			mv = msplat(0.0);
+		double		mass;
+
+		for (int i = 0; i < np; i += VW)
+			mv += mload(wr + i);
+		mass = msum(mv);
+		s->s0[j] += mass;
+		if (mass == 0.0)
+			continue;
+		for (int t = 0; t < d; t++)
+		{
+			const double *x = mw->Xb + (size_t) t * B;
+			const double *o = mw->Ob + (size_t) t * B;
+			v8d			c = msplat(sh[t]);
+			v8d			a0 = msplat(0.0),
+						a1 = msplat(0.0),
+						a2 = msplat(0.0);
+			double		mt,
+						ms,
+						var;
+
+			for (int i = 0; i < np; i += VW)
+			{
+				v8d			a = mload(wr + i) * mload(o + i);
+				v8d			y = mload(x + i) - c;
+				v8d			ay = a * y;
+
+				a0 += a;
+				a1 += ay;
+				a2 += ay * y;
+			}
+			mt = mass - msum(a0);
+			ms = mu[t] - sh[t];
+			var = diag ? p->covariances[(size_t) j * d + t] : p->covariances[j];
+			if (mt < 0.0)
+				mt = 0.0;
+			s1[t] += msum(a1) + ms * mt;
+			s2[t] += msum(a2) + (ms * ms + var) * mt;
+		}
+	}
 }
 
 /* one row into the block: the values with 0 for NaN, and 1/0 observed */
@@ -776,7 +915,52 @@ miss_gather(const double *x, int d, double *xb, double *ob)
 	}
 }
 
-/* the E-step over the planned rows (sorted, usable) against p, into s */
+/*
+ * nb rows into the block transposed (diag, spherical: XT, OT d x B), the
+ * values with 0 for NaN and 1/0 observed, eight rows a vector; the rows up
+ * to the next multiple of 8 zero.
+ */
+MISS_KERNEL static void
+miss_gather_t(const double *X, const MissRow *rows, int nb, int d, int B,
+			  double *XT, double *OT)
+{
+	int			np = (nb + VW - 1) & ~(VW - 1);
+	int			i = 0;
+
+	for (; i + VW <= nb; i += VW)
+	{
+		const double *xr[VW];
+
+		for (int q = 0; q < VW; q++)
+			xr[q] = X + rows[i + q].idx * (size_t) d;
+		for (int t = 0; t < d; t++)
+		{
+			v8d			v = {xr[0][t], xr[1][t], xr[2][t], xr[3][t],
+			xr[4][t], xr[5][t], xr[6][t], xr[7][t]};
+			v8l			obs = v == v;
+
+			mstore(XT + (size_t) t * B + i, (v8d) ((v8l) v & obs));
+			mstore(OT + (size_t) t * B + i, (v8d) ((v8l) msplat(1.0) & obs));
+		}
+	}
+	for (; i < nb; i++)
+	{
+		const double *x = X + rows[i].idx * (size_t) d;
+
+		for (int t = 0; t < d; t++)
+		{
+			bool		miss = isnan(x[t]);
+
+			XT[(size_t) t * B + i] = miss ? 0.0 : x[t];
+			OT[(size_t) t * B + i] = miss ? 0.0 : 1.0;
+		}
+	}
+	for (int t = 0; t < d; t++)
+		for (int r = nb; r < np; r++)
+			XT[(size_t) t * B + r] = OT[(size_t) t * B + r] = 0.0;
+}
+
+/* the E-step over the planned rows (usable; full, tied: sorted) against p, into s */
 static GmmStatus
 miss_pass(GmmStats *s, const GmmParams *p, const double *X, const double *w,
 		  const MissRow *rows, size_t n, int mm_max, const GmmHooks *hooks,
@@ -785,24 +969,42 @@ miss_pass(GmmStats *s, const GmmParams *p, const double *X, const double *w,
 	MissWork	mw;
 	void	   *buf = miss_work_alloc(&mw, p, mm_max, hooks);
 	int			d = p->d;
+	int			B = mw.B;
+	bool		fullish = p->cov_type == GMM_COV_FULL || p->cov_type == GMM_COV_TIED;
 	GmmStatus	st = GMM_OK;
 
-	for (size_t i0 = 0; i0 < n && st == GMM_OK; i0 += mw.B)
+	for (size_t i0 = 0; i0 < n && st == GMM_OK; i0 += B)
 	{
-		int			nb = (int) (n - i0 < (size_t) mw.B ? n - i0 : (size_t) mw.B);
+		int			nb = (int) (n - i0 < (size_t) B ? n - i0 : (size_t) B);
 
 		hooks->check_interrupts(hooks->arg);
-		for (int i = 0; i < nb; i++)
+		if (fullish)
 		{
-			size_t		r = rows[i0 + i].idx;
+			for (int i = 0; i < nb; i++)
+			{
+				size_t		r = rows[i0 + i].idx;
 
-			miss_gather(X + r * (size_t) d, d, mw.Xb + (size_t) i * d,
-						mw.Ob + (size_t) i * d);
-			mw.wb[i] = gmm_row_weight(w, r);
+				miss_gather(X + r * (size_t) d, d, mw.Xb + (size_t) i * d,
+							mw.Ob + (size_t) i * d);
+				mw.wb[i] = gmm_row_weight(w, r);
+			}
 		}
-		for (int i = nb; i < mw.B; i++)
+		else
+		{
+			miss_gather_t(X, rows + i0, nb, d, B, mw.Xb, mw.Ob);
+			for (int i = 0; i < nb; i++)
+				mw.wb[i] = gmm_row_weight(w, rows[i0 + i].idx);
+		}
+		for (int i = nb; i < B; i++)
 			mw.wb[i] = 0.0;
-		st = miss_block(s, p, nb, &mw, bad);
+		if (fullish)
+		{
+			st = miss_block_full(s, p, nb, &mw, bad);
+			if (st == GMM_OK)
+				miss_flush_corr(s, p, &mw);
+		}
+		else
+			miss_block_diag(s, p, nb, &mw);
 	}
 	hooks->release(buf, hooks->arg);
 	return st;
@@ -842,35 +1044,6 @@ gmm_stats_accumulate_missing(GmmStats *s, const GmmParams *model,
  * ---------------------------------------------------------------------
  */
 
-static void
-report(const GmmFitOptions *opt, GmmProgressKind kind, int init, int iter,
-	   double lb, double change, bool converged)
-{
-	GmmProgress ev;
-
-	if (opt->progress == NULL)
-		return;
-	ev.kind = kind;
-	ev.init = init;
-	ev.iter = iter;
-	ev.lower_bound = lb;
-	ev.change = change;
-	ev.converged = converged;
-	opt->progress(&ev, opt->progress_arg);
-}
-
-static void
-params_copy(GmmParams *dst, const GmmParams *src)
-{
-	size_t		c = gmm_cov_size(src->cov_type, src->k, src->d);
-
-	memcpy(dst->weights, src->weights, sizeof(double) * src->k);
-	memcpy(dst->means, src->means, sizeof(double) * src->k * src->d);
-	memcpy(dst->covariances, src->covariances, sizeof(double) * c);
-	memcpy(dst->prec_chol, src->prec_chol, sizeof(double) * c);
-	memcpy(dst->log_det, src->log_det, sizeof(double) * src->k);
-}
-
 typedef struct MissFit
 {
 	const double *X;
@@ -886,6 +1059,10 @@ typedef struct MissFit
 	GmmParams	cur;
 	GmmParams	best;
 	GmmParams	prev;
+	bool	   *flag;			/* k flags of gmm_stats_cancelled */
+	double	   *Xi;				/* the initialisation's rows (init_rows) */
+	double	   *wi;				/* and their weights (NULL: w is) */
+	size_t		ni;
 } MissFit;
 
 /* E-step of p into f->st (shifted by p's means); the mean log-likelihood */
@@ -915,7 +1092,7 @@ miss_mstep(MissFit *f, bool *flag, int *bad)
 
 	if (gmm_stats_cancelled(&f->st, flag) == 0)
 		return gmm_stats_mstep(&f->st, f->opt->reg_covar, &f->cur, bad);
-	params_copy(&f->prev, &f->cur);
+	gmm_params_copy(&f->prev, &f->cur);
 	gmm_stats_mstep_params(&f->st, f->opt->reg_covar, &f->cur);
 	gmm_stats_reset(&f->st, &f->prev);
 	if (f->st.cov_type == GMM_COV_TIED)
@@ -1010,6 +1187,42 @@ init_rows(const MissFit *f, int k, bool all_given, double **Xi, double **wi,
 	return GMM_OK;
 }
 
+/* gmm_em_loop's steps for rows with NaN (arg: a MissFit) */
+static GmmStatus
+miss_init(void *arg, int run, GmmParams *cur, int *bad)
+{
+	MissFit    *f = arg;
+	GmmFitOptions io = *f->opt;
+	GmmFitResult ir;
+	GmmStatus	st;
+
+	/* the complete-data initialisation on init_rows' rows */
+	io.max_iter = 0;
+	io.n_init = 1;
+	io.first_init = f->opt->first_init + run;
+	io.progress = NULL;
+	io.warm_start = NULL;
+	st = gmm_fit(f->Xi, f->wi, f->ni, f->d, &io, f->hooks, cur, &ir);
+	*bad = ir.bad_component;
+	return st;
+}
+
+static GmmStatus
+miss_estep_op(void *arg, const GmmParams *p, double *lb, int *bad)
+{
+	return miss_estep(arg, p, lb, bad);
+}
+
+static GmmStatus
+miss_mstep_op(void *arg, GmmParams *cur, double *lb, int *bad)
+{
+	MissFit    *f = arg;
+
+	(void) cur;					/* miss_mstep updates f->cur, which it is */
+	(void) lb;
+	return miss_mstep(f, f->flag, bad);
+}
+
 GmmStatus
 gmm_fit_missing(const double *X, const double *w, size_t n, int d,
 				const GmmFitOptions *opt, const GmmHooks *hooks, GmmParams *out,
@@ -1021,15 +1234,11 @@ gmm_fit_missing(const double *X, const double *w, size_t n, int d,
 	MissFit		f;
 	MissRow    *rows;
 	double	   *buf;
-	bool	   *flag;
-	double	   *Xi = NULL;
-	double	   *wi = NULL;
-	size_t		ni = 0;
 	double		sum_w;
 	int64_t		n_missing;
 	double		best_lb = -INFINITY;
-	int			n_init = opt->n_init;
 	int			bad = -1;
+	GmmEmOps	ops = {0};
 	GmmStatus	st = GMM_OK;
 
 	memset(res, 0, sizeof(*res));
@@ -1063,81 +1272,28 @@ gmm_fit_missing(const double *X, const double *w, size_t n, int d,
 
 	buf = hooks->alloc(sizeof(double) * (gmm_stats_ndoubles(t, k, d) + 3 * np),
 					   hooks->arg);
-	flag = hooks->alloc(sizeof(bool) * k, hooks->arg);
+	f.flag = hooks->alloc(sizeof(bool) * k, hooks->arg);
 	gmm_stats_bind(&f.st, t, k, d, buf);
 	gmm_params_bind(&f.cur, t, k, d, buf + gmm_stats_ndoubles(t, k, d));
 	gmm_params_bind(&f.best, t, k, d, f.cur.weights + np);
 	gmm_params_bind(&f.prev, t, k, d, f.best.weights + np);
 
-	if (opt->warm_start ||
-		(opt->weights_init && opt->means_init && opt->precisions_init))
-		n_init = 1;
 	if (!opt->warm_start)
 		st = init_rows(&f, k, opt->weights_init && opt->means_init &&
-					   opt->precisions_init, &Xi, &wi, &ni, &bad);
+					   opt->precisions_init, &f.Xi, &f.wi, &f.ni, &bad);
+	ops.arg = &f;
+	ops.init = miss_init;
+	ops.estep = miss_estep_op;
+	ops.mstep = miss_mstep_op;
+	if (st == GMM_OK)
+		st = gmm_em_loop(&ops, opt, hooks, &f.cur, &f.best, res, &best_lb, &bad);
 
-	for (int run = 0; run < n_init && st == GMM_OK; run++)
-	{
-		double		lb = opt->warm_start && isfinite(opt->warm_lower_bound) ?
-			opt->warm_lower_bound : -INFINITY;
-		int			n_iter = 0;
-		bool		conv = false;
-
-		report(opt, GMM_PROGRESS_INIT_BEGIN, run, 0, 0.0, 0.0, false);
-		if (opt->warm_start)
-		{
-			params_copy(&f.cur, opt->warm_start);
-			st = gmm_compute_precision_cholesky(&f.cur, &bad);
-		}
-		else
-		{
-			GmmFitOptions io = *opt;
-			GmmFitResult ir;
-
-			io.max_iter = 0;
-			io.n_init = 1;
-			io.first_init = opt->first_init + run;
-			io.progress = NULL;
-			io.warm_start = NULL;
-			st = gmm_fit(Xi, wi, ni, d, &io, hooks, &f.cur, &ir);
-			bad = ir.bad_component;
-		}
-		for (int it = 1; st == GMM_OK && it <= opt->max_iter; it++)
-		{
-			double		prev = lb;
-
-			hooks->check_interrupts(hooks->arg);
-			st = miss_estep(&f, &f.cur, &lb, &bad);
-			if (st == GMM_OK)
-				st = miss_mstep(&f, flag, &bad);
-			if (st != GMM_OK)
-				break;
-			n_iter = it;
-			report(opt, GMM_PROGRESS_ITER_END, run, it, lb, lb - prev, false);
-			if (fabs(lb - prev) < opt->tol)
-			{
-				conv = true;
-				break;
-			}
-		}
-		if (st != GMM_OK)
-			break;
-		report(opt, GMM_PROGRESS_INIT_END, run, n_iter, lb, 0.0, conv);
-		if (opt->max_iter == 0 || lb > best_lb || best_lb == -INFINITY)
-		{
-			best_lb = lb;
-			params_copy(&f.best, &f.cur);
-			res->n_iter = n_iter;
-			res->converged = conv;
-			res->best_init = run;
-		}
-	}
-
+	/* the final E-step: the log-likelihood of the kept parameters */
 	if (st == GMM_OK)
 	{
 		double		ll;
 
-		params_copy(out, &f.best);
+		gmm_params_copy(out, &f.best);
 		res->lower_bound = best_lb;
 		/* the calibration: of the complete rows (miss_sketch_complete) */
 		f.st.sketch = opt->sketch;
@@ -1149,11 +1305,11 @@ gmm_fit_missing(const double *X, const double *w, size_t n, int d,
 	if (st != GMM_OK)
 		res->bad_component = bad;
 
-	if (Xi)
-		hooks->release(Xi, hooks->arg);
-	if (wi)
-		hooks->release(wi, hooks->arg);
-	hooks->release(flag, hooks->arg);
+	if (f.Xi)
+		hooks->release(f.Xi, hooks->arg);
+	if (f.wi)
+		hooks->release(f.wi, hooks->arg);
+	hooks->release(f.flag, hooks->arg);
 	hooks->release(buf, hooks->arg);
 	hooks->release(rows, hooks->arg);
 	return st;

@@ -274,6 +274,35 @@ extern GmmStatus gmm_fit(const double *X, const double *w, size_t n, int d,
 						 GmmParams *out, GmmFitResult *res);
 
 /*
+ * The fit loop shared by gmm_fit (complete rows) and gmm_fit_missing (rows
+ * with NaN): n_init runs (one on a warm start or with all three initial
+ * parameters), each initialised by init (or from opt->warm_start), then EM
+ * until the lower bound changes by less than opt->tol or opt->max_iter
+ * iterations, with progress reports and interrupt checks; the first run with
+ * the highest lower bound is kept in best (res: n_iter, converged,
+ * best_init; *best_lb).  The steps work on cur, bound by the caller.
+ */
+typedef struct GmmEmOps
+{
+	void	   *arg;
+	/* run's initial parameters into cur (not called on a warm start) */
+	GmmStatus	(*init) (void *arg, int run, GmmParams *cur, int *bad);
+	/* E-step against p into the caller's statistics; *lb: the lower bound */
+	GmmStatus	(*estep) (void *arg, const GmmParams *p, double *lb, int *bad);
+	/* M-step of those statistics into cur; may replace *lb */
+	GmmStatus	(*mstep) (void *arg, GmmParams *cur, double *lb, int *bad);
+	/* cur has just been kept as the best run (NULL: nothing to do) */
+	void		(*keep) (void *arg);
+} GmmEmOps;
+
+/* copy every array of src into dst (same type and shape, any layout) */
+extern void gmm_params_copy(GmmParams *dst, const GmmParams *src);
+extern GmmStatus gmm_em_loop(const GmmEmOps *ops, const GmmFitOptions *opt,
+							 const GmmHooks *hooks, GmmParams *cur,
+							 GmmParams *best, GmmFitResult *res,
+							 double *best_lb, int *bad);
+
+/*
  * Missing values (em_missing.c).  A missing value is NaN in a packed row;
  * gmm_fit hands rows with any NaN to gmm_fit_missing: EM under missing at
  * random, with the same options, results and semantics (n_samples and
