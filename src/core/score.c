@@ -12,7 +12,7 @@
  * level; eight-double vectors (vec8.h), the E-step's width, are lowered
  * through the stack on AVX2 and made this kernel several times slower
  * there.  Built for AVX-512, AVX2 with FMA, and the baseline, the loader
- * choosing one per CPU (GMM_KERNEL).
+ * choosing one per CPU (GMM_KERNEL_AVX2).
  *
  * Full and tied.  z = (x - mu) U with U upper triangular (row-major, zeros
  * below the diagonal), four columns of z at a time: columns t..t+3 need rows
@@ -198,7 +198,7 @@ quad_all(const GmmParams *p, const double *x, double *q, double *work)
  * logprob[j] = log w_j + log N(x | mu_j, Sigma_j); returns their
  * log-sum-exp.  work: 2 d doubles.
  */
-GMM_KERNEL3 double
+GMM_KERNEL_AVX2 double
 gmm_row_log_prob(const GmmParams *p, const double *log_weights,
 				 const double *x, double *logprob, double *work)
 {

@@ -28,17 +28,21 @@ typedef int64_t v8l __attribute__((vector_size(64)));
 /*
  * Kernels over blocks of rows are built twice on x86-64 with GCC (AVX-512,
  * where one vector is one register, and the baseline), the loader picking
- * one per CPU (an ifunc); elsewhere once.
+ * one per CPU (an ifunc); elsewhere once.  GCC lowers these eight-double
+ * vectors through the stack on AVX2, so the block kernels have no AVX2
+ * build; the scoring kernel (score.c), on four doubles, has one
+ * (GMM_KERNEL_AVX2: AVX-512, AVX2 with FMA, baseline).  GMM_NO_CLONES
+ * builds one version, for the compiler's -march (test/bench comparisons).
  */
 #if defined(__GNUC__) && !defined(__clang__) && defined(__x86_64__) && \
 	defined(__linux__) && defined(__has_attribute) && !defined(GMM_NO_CLONES)
 #if __has_attribute(target_clones)
 #define GMM_KERNEL __attribute__((target_clones("arch=x86-64-v4", "default")))
-#define GMM_KERNEL3 __attribute__((target_clones("arch=x86-64-v4", "arch=x86-64-v3", "default")))
+#define GMM_KERNEL_AVX2 __attribute__((target_clones("arch=x86-64-v4", "arch=x86-64-v3", "default")))
 #endif
 #endif
 #ifndef GMM_KERNEL
-#define GMM_KERNEL3
+#define GMM_KERNEL_AVX2
 #define GMM_KERNEL
 #endif
 
