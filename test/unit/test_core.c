@@ -39,6 +39,26 @@ normal_rows(size_t n, int d, uint64_t seed, double off)
 	return X;
 }
 
+/* S = A A^T / d + ridge I (symmetric positive definite), A d x d standard normal from r */
+static void
+random_spd(GmmRng *r, int d, double ridge, double *S)
+{
+	double	   *A = malloc(sizeof(double) * d * d);
+
+	for (int a = 0; a < d * d; a++)
+		A[a] = gmm_rng_normal(r);
+	for (int a = 0; a < d; a++)
+		for (int b = 0; b < d; b++)
+		{
+			double		v = a == b ? ridge : 0.0;
+
+			for (int m = 0; m < d; m++)
+				v += A[a * d + m] * A[b * d + m] / d;
+			S[a * d + b] = v;
+		}
+	free(A);
+}
+
 /* mean of gmm_row_log_prob over the rows: the per-row scoring path */
 static double
 mean_row_log_prob(const GmmParams *p, const double *X, size_t n)
@@ -164,24 +184,8 @@ test_score_kernel(void)
 				{
 					int			nc = t == GMM_COV_FULL ? k : 1;
 
-					/* A A^T / d + I: symmetric positive definite */
 					for (int c = 0; c < nc; c++)
-					{
-						double		A[21 * 21];
-						double	   *S = p.covariances + (size_t) c * d * d;
-
-						for (int a = 0; a < d * d; a++)
-							A[a] = gmm_rng_normal(&r);
-						for (int a = 0; a < d; a++)
-							for (int b = 0; b < d; b++)
-							{
-								double		v = a == b ? 1.0 : 0.0;
-
-								for (int m = 0; m < d; m++)
-									v += A[a * d + m] * A[b * d + m] / d;
-								S[a * d + b] = v;
-							}
-					}
+						random_spd(&r, d, 1.0, p.covariances + (size_t) c * d * d);
 				}
 				else
 					for (size_t a = 0; a < ncov; a++)
@@ -2358,22 +2362,8 @@ random_model(GmmParams *p, GmmCovType t, int k, int d, uint64_t seed)
 		p->means[i] = 2.0 * gmm_rng_normal(&r);
 	if (t == GMM_COV_FULL || t == GMM_COV_TIED)
 	{
-		double		A[64];
-
 		for (int j = 0; j < (t == GMM_COV_FULL ? k : 1); j++)
-		{
-			for (int i = 0; i < d * d; i++)
-				A[i] = gmm_rng_normal(&r);
-			for (int a = 0; a < d; a++)
-				for (int b = 0; b < d; b++)
-				{
-					double		s = a == b ? 0.5 : 0.0;
-
-					for (int l = 0; l < d; l++)
-						s += A[a * d + l] * A[b * d + l] / d;
-					p->covariances[((size_t) j * d + a) * d + b] = s;
-				}
-		}
+			random_spd(&r, d, 0.5, p->covariances + (size_t) j * d * d);
 	}
 	else
 		for (size_t i = 0; i < gmm_cov_size(t, k, d); i++)
