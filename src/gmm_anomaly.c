@@ -233,11 +233,11 @@ gmm_score_percentile(PG_FUNCTION_ARGS)
 
 	gmm_score_prepared(fcinfo, 0, &p);
 	w = Calibration(p.model, "gmm_score_percentile");
-	/* the knots' probabilities, once per model in the scoring cache */
+	/* the calibration's index, once per model in the scoring cache */
 	m = (int) w[GMM_CALIB_N_KNOTS];
-	kq = gmm_prepared_buffer(&p, (size_t) m, &fresh);
+	kq = gmm_prepared_buffer(&p, gmm_calib_index_ndoubles(m), &fresh);
 	if (fresh)
-		gmm_calib_knots_q(m, kq);
+		gmm_calib_index(w, kq);
 	x = gmm_array_reader_nulls(PG_GETARG_DATUM(1), p.params.d, "the model", &d, &to_free);
 	if (gmm_row_count_missing(x, d) > 0)
 		CalibrationNulls("gmm_score_percentile");

@@ -770,9 +770,10 @@ extern double gmm_calib_knot_q(int i, int m);
 extern const char *gmm_calib_check(double *w, size_t n, bool *structural);
 /* fraction of the weight below v; value below which fraction q lies */
 extern double gmm_calib_percentile(const double *w, double v);
-/* the same with the knots' probabilities kq of gmm_calib_knots_q (m of them) */
-extern void gmm_calib_knots_q(int m, double *kq);
-extern double gmm_calib_percentile_q(const double *w, const double *kq, double v);
+/* the same with the calibration's index (gmm_calib_index_ndoubles of them) */
+extern size_t gmm_calib_index_ndoubles(int m);
+extern void gmm_calib_index(const double *w, double *idx);
+extern double gmm_calib_percentile_q(const double *w, const double *idx, double v);
 extern double gmm_calib_threshold(const double *w, double q);
 
 #endif							/* GMM_CORE_H */

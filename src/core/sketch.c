@@ -895,26 +895,50 @@ gmm_calib_check(double *w, size_t n, bool *structural)
 	return NULL;
 }
 
-/* the knots' probabilities q_i = gmm_calib_knot_q(i, m), i < m, into kq */
-void
-gmm_calib_knots_q(int m, double *kq)
+/*
+ * The index of a calibration w for gmm_calib_percentile_q, made once per
+ * model: the knots' probabilities q_i = gmm_calib_knot_q(i, m), i < m, then
+ * every GMM_CALIB_TOP_STEP-th knot's value (knots 0, 16, 32, ...), so that
+ * a percentile counts its way to the bracket in two short runs of compares
+ * that do not wait on each other, instead of a binary search's chain of
+ * dependent loads.
+ */
+#define GMM_CALIB_TOP_STEP 16
+
+static int
+calib_ntop(int m)
 {
+	return (m - 1) / GMM_CALIB_TOP_STEP + 1;
+}
+
+size_t
+gmm_calib_index_ndoubles(int m)
+{
+	return (size_t) m + (size_t) calib_ntop(m);
+}
+
+void
+gmm_calib_index(const double *w, double *idx)
+{
+	int			m = (int) w[GMM_CALIB_N_KNOTS];
+	const double *k = w + GMM_CALIB_HEADER;
+
 	for (int i = 0; i < m; i++)
-		kq[i] = gmm_calib_knot_q(i, m);
+		idx[i] = gmm_calib_knot_q(i, m);
+	for (int j = 0; j < calib_ntop(m); j++)
+		idx[m + j] = k[j * GMM_CALIB_TOP_STEP];
 }
 
 /*
  * The fraction of the weight below v (linear between knots), in [0, 1];
- * kq: the knots' probabilities (gmm_calib_knots_q), or NULL to compute the
- * two it needs.
+ * idx: the calibration's index (gmm_calib_index), or NULL to search the
+ * knots and compute the two probabilities it needs.
  */
 double
-gmm_calib_percentile_q(const double *w, const double *kq, double v)
+gmm_calib_percentile_q(const double *w, const double *idx, double v)
 {
 	int			m = (int) w[GMM_CALIB_N_KNOTS];
 	const double *k = w + GMM_CALIB_HEADER;
-	const double *b = k;
-	int			n = m;
 	int			hi;
 	double		q0,
 				q1;
@@ -925,20 +949,41 @@ gmm_calib_percentile_q(const double *w, const double *kq, double v)
 		return 0.0;
 	if (v > k[m - 1])
 		return 1.0;
-	/*
-	 * the first knot >= v: k[hi] >= v > k[hi - 1] (k[0] < v <= k[m - 1]); a
-	 * search without branches on the data, which are unpredictable
-	 */
-	while (n > 1)
+	/* the first knot >= v: k[hi] >= v > k[hi - 1] (k[0] < v <= k[m - 1]) */
+	if (idx != NULL)
 	{
-		int			half = n / 2;
+		const double *top = idx + m;
+		int			nt = calib_ntop(m);
+		int			c = 0;
+		int			lo,
+					last;
 
-		b = (b[half] < v) ? b + half : b;
-		n -= half;
+		/* top[c - 1] < v <= top[c] (or c = nt), c >= 1 as top[0] = k[0] < v */
+		for (int j = 0; j < nt; j++)
+			c += top[j] < v;
+		lo = (c - 1) * GMM_CALIB_TOP_STEP;	/* k[lo] < v */
+		last = lo + GMM_CALIB_TOP_STEP < m - 1 ? lo + GMM_CALIB_TOP_STEP : m - 1;	/* k[last] >= v */
+		hi = lo + 1;
+		for (int i = lo + 1; i < last; i++)
+			hi += k[i] < v;
 	}
-	hi = (int) (b - k) + (*b < v ? 1 : 0);
-	q0 = kq ? kq[hi - 1] : gmm_calib_knot_q(hi - 1, m);
-	q1 = kq ? kq[hi] : gmm_calib_knot_q(hi, m);
+	else
+	{
+		/* a search without branches on the data, which are unpredictable */
+		const double *b = k;
+		int			n = m;
+
+		while (n > 1)
+		{
+			int			half = n / 2;
+
+			b = (b[half] < v) ? b + half : b;
+			n -= half;
+		}
+		hi = (int) (b - k) + (*b < v ? 1 : 0);
+	}
+	q0 = idx ? idx[hi - 1] : gmm_calib_knot_q(hi - 1, m);
+	q1 = idx ? idx[hi] : gmm_calib_knot_q(hi, m);
 	return fmin(fmax(q0 + (q1 - q0) * (v - k[hi - 1]) / (k[hi] - k[hi - 1]), 0.0), 1.0);
 }
 

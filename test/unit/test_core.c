@@ -3094,8 +3094,8 @@ test_sketch_fit_missing(void)
 }
 
 /*
- * gmm_calib_percentile_q (the knots' probabilities precomputed, a search
- * without branches) gives gmm_calib_percentile's results bit for bit, for
+ * gmm_calib_percentile_q with the calibration's index (the knots'
+ * probabilities, every 16th knot's value: two runs of compares) gives gmm_calib_percentile's results bit for bit, for
  * any stored knot count (new models have GMM_CALIB_KNOTS, gmm 1.2's 1025);
  * and at a knot v = k_i it is q_j of the first knot j equal to it (to
  * rounding).
@@ -3106,7 +3106,7 @@ test_calib_percentile_q(void)
 	GmmSketch  *sk = malloc(sizeof(GmmSketch));
 	int			counts[] = {2, 3, 7, 257, GMM_CALIB_KNOTS, 1025, 4096};
 	double	   *w = malloc(sizeof(double) * (GMM_CALIB_HEADER + 4096));
-	double	   *kq = malloc(sizeof(double) * 4096);
+	double	   *kq = malloc(sizeof(double) * gmm_calib_index_ndoubles(4096));
 	uint64_t	st = 12345;
 
 	gmm_sketch_init(sk, 0.0, 50.0);
@@ -3127,7 +3127,7 @@ test_calib_percentile_q(void)
 		const double *k = w + GMM_CALIB_HEADER;
 
 		gmm_sketch_summary(sk, m, w);
-		gmm_calib_knots_q(m, kq);
+		gmm_calib_index(w, kq);
 		for (int i = 0; i <= 4000; i++)
 		{
 			double		v = w[GMM_CALIB_MIN] - 1 + (w[GMM_CALIB_MAX] - w[GMM_CALIB_MIN] + 2) * i / 4000.0;
