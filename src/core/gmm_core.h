@@ -770,8 +770,18 @@ extern double gmm_calib_knot_q(int i, int m);
 extern const char *gmm_calib_check(double *w, size_t n, bool *structural);
 /* fraction of the weight below v; value below which fraction q lies */
 extern double gmm_calib_percentile(const double *w, double v);
-/* the same with the calibration's index (gmm_calib_index_ndoubles of them) */
-extern size_t gmm_calib_index_ndoubles(int m);
+/*
+ * the same with the calibration's index (gmm_calib_index_ndoubles of them):
+ * every GMM_CALIB_TOP_STEP-th knot, GMM_CALIB_NTOP of them, padded to NTOP4
+ */
+#define GMM_CALIB_TOP_STEP		16
+#define GMM_CALIB_NTOP(m)		(((m) - 1) / GMM_CALIB_TOP_STEP + 1)
+#define GMM_CALIB_NTOP4(m)		((GMM_CALIB_NTOP(m) + 3) & ~3)
+static inline size_t
+gmm_calib_index_ndoubles(int m)
+{
+	return 2 * (size_t) m + GMM_CALIB_TOP_STEP + GMM_CALIB_NTOP4(m);
+}
 extern void gmm_calib_index(const double *w, double *idx);
 extern double gmm_calib_percentile_q(const double *w, const double *idx, double v);
 extern double gmm_calib_threshold(const double *w, double q);

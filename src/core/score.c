@@ -31,15 +31,6 @@
 
 #define LOG_2PI 1.8378770664093454836
 
-typedef double v4d __attribute__((vector_size(32)));
-
-#define v4load(p) \
-	__extension__ ({ v4d v4load_v_; memcpy(&v4load_v_, (p), sizeof(v4load_v_)); v4load_v_; })
-#define v4splat(x) \
-	__extension__ ({ double v4splat_x_ = (x); \
-		(v4d) {v4splat_x_, v4splat_x_, v4splat_x_, v4splat_x_}; })
-#define v4sum(v) (((v)[0] + (v)[1]) + ((v)[2] + (v)[3]))
-
 /* y = x - mu over d values */
 GMM_ALWAYS_INLINE void
 centre(const double *x, const double *mu, int d, double *y)

@@ -897,42 +897,69 @@ gmm_calib_check(double *w, size_t n, bool *structural)
 
 /*
  * The index of a calibration w for gmm_calib_percentile_q, made once per
- * model: the knots' probabilities q_i = gmm_calib_knot_q(i, m), i < m, then
- * every GMM_CALIB_TOP_STEP-th knot's value (knots 0, 16, 32, ...), so that
- * a percentile counts its way to the bracket in two short runs of compares
- * that do not wait on each other, instead of a binary search's chain of
- * dependent loads.
+ * model (gmm_calib_index_ndoubles(m) doubles):
+ *	  q[m]		the knots' probabilities q_i = gmm_calib_knot_q(i, m);
+ *	  kn[m + GMM_CALIB_TOP_STEP]	the knots, then +inf;
+ *	  top[GMM_CALIB_NTOP4(m)]	every GMM_CALIB_TOP_STEP-th knot (knots 0, 16,
+ *				32, ...), then +inf to a multiple of 4.
+ * A percentile counts its way to the bracket in two short runs of compares,
+ * four at a time, that do not wait on each other, instead of a binary
+ * search's chain of dependent loads; the +inf padding is never below a
+ * value, so the runs need no bounds.
  */
-#define GMM_CALIB_TOP_STEP 16
-
-static int
-calib_ntop(int m)
-{
-	return (m - 1) / GMM_CALIB_TOP_STEP + 1;
-}
-
-size_t
-gmm_calib_index_ndoubles(int m)
-{
-	return (size_t) m + (size_t) calib_ntop(m);
-}
-
 void
 gmm_calib_index(const double *w, double *idx)
 {
 	int			m = (int) w[GMM_CALIB_N_KNOTS];
+	int			nt = GMM_CALIB_NTOP(m);
 	const double *k = w + GMM_CALIB_HEADER;
+	double	   *kn = idx + m;
+	double	   *top = kn + m + GMM_CALIB_TOP_STEP;
 
 	for (int i = 0; i < m; i++)
 		idx[i] = gmm_calib_knot_q(i, m);
-	for (int j = 0; j < calib_ntop(m); j++)
-		idx[m + j] = k[j * GMM_CALIB_TOP_STEP];
+	memcpy(kn, k, sizeof(double) * m);
+	for (int i = m; i < m + GMM_CALIB_TOP_STEP; i++)
+		kn[i] = INFINITY;
+	for (int j = 0; j < GMM_CALIB_NTOP4(m); j++)
+		top[j] = j < nt ? k[j * GMM_CALIB_TOP_STEP] : INFINITY;
+}
+
+/*
+ * how many of a[0 .. n) (n a multiple of 4) are below v: two doubles a
+ * vector, which every x86-64 compares natively (GCC scalarises wider vector
+ * compares in the baseline build)
+ */
+typedef double v2d __attribute__((vector_size(16)));
+typedef int64_t v2l __attribute__((vector_size(16)));
+
+static inline int
+count_below4(const double *a, int n, double v)
+{
+	v2d			vv = {v, v};
+	v2l			acc0 = {0, 0},
+				acc1 = {0, 0};
+
+	for (int i = 0; i < n; i += 4)
+	{
+		v2d			x0,
+					x1;
+
+		memcpy(&x0, a + i, sizeof(x0));
+		memcpy(&x1, a + i + 2, sizeof(x1));
+		acc0 += (x0 < vv);		/* -1 where true */
+		acc1 += (x1 < vv);
+	}
+	acc0 += acc1;
+	return (int) -(acc0[0] + acc0[1]);
 }
 
 /*
  * The fraction of the weight below v (linear between knots), in [0, 1];
  * idx: the calibration's index (gmm_calib_index), or NULL to search the
- * knots and compute the two probabilities it needs.
+ * knots and compute the two probabilities it needs.  One build for every
+ * CPU (no GMM_KERNEL_AVX2): gmm_calib_knot_q inlined in an FMA build would
+ * round differently from the index made by the baseline build.
  */
 double
 gmm_calib_percentile_q(const double *w, const double *idx, double v)
@@ -952,20 +979,17 @@ gmm_calib_percentile_q(const double *w, const double *idx, double v)
 	/* the first knot >= v: k[hi] >= v > k[hi - 1] (k[0] < v <= k[m - 1]) */
 	if (idx != NULL)
 	{
-		const double *top = idx + m;
-		int			nt = calib_ntop(m);
-		int			c = 0;
-		int			lo,
-					last;
+		const double *kn = idx + m;
+		const double *top = kn + m + GMM_CALIB_TOP_STEP;
+		/* top[c - 1] < v <= top[c] (or c = ntop), c >= 1 as top[0] = k[0] < v */
+		int			c = count_below4(top, GMM_CALIB_NTOP4(m), v);
+		int			lo = (c - 1) * GMM_CALIB_TOP_STEP;	/* k[lo] < v */
 
-		/* top[c - 1] < v <= top[c] (or c = nt), c >= 1 as top[0] = k[0] < v */
-		for (int j = 0; j < nt; j++)
-			c += top[j] < v;
-		lo = (c - 1) * GMM_CALIB_TOP_STEP;	/* k[lo] < v */
-		last = lo + GMM_CALIB_TOP_STEP < m - 1 ? lo + GMM_CALIB_TOP_STEP : m - 1;	/* k[last] >= v */
-		hi = lo + 1;
-		for (int i = lo + 1; i < last; i++)
-			hi += k[i] < v;
+		/*
+		 * knots lo + 1 .. lo + 16 below v: k[lo + 16] = top[c] >= v when c <
+		 * ntop; else the knots past m - 1 are +inf, and k[m - 1] >= v
+		 */
+		hi = lo + 1 + count_below4(kn + lo + 1, GMM_CALIB_TOP_STEP, v);
 	}
 	else
 	{

@@ -25,6 +25,17 @@ typedef int64_t v8l __attribute__((vector_size(64)));
 
 #define VW 8
 
+/* four doubles (score.c's kernel, the calibration search): one AVX2 register */
+typedef double v4d __attribute__((vector_size(32)));
+typedef int64_t v4l __attribute__((vector_size(32)));
+
+#define v4load(p) \
+	__extension__ ({ v4d v4load_v_; memcpy(&v4load_v_, (p), sizeof(v4load_v_)); v4load_v_; })
+#define v4splat(x) \
+	__extension__ ({ double v4splat_x_ = (x); \
+		(v4d) {v4splat_x_, v4splat_x_, v4splat_x_, v4splat_x_}; })
+#define v4sum(v) (((v)[0] + (v)[1]) + ((v)[2] + (v)[3]))
+
 /*
  * Kernels over blocks of rows are built twice on x86-64 with GCC (AVX-512,
  * where one vector is one register, and the baseline), the loader picking
