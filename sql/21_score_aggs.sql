@@ -24,21 +24,8 @@ SET parallel_setup_cost = 0;
 SET parallel_tuple_cost = 0;
 SET min_parallel_table_scan_size = 0;
 SET max_parallel_workers_per_gather = 2;
--- the plan's shape on every PostgreSQL version: EXPLAIN's lines without the init
--- plan's parameter numbers, which 17 stopped printing ("InitPlan 1 (returns $1)"
--- became "InitPlan 1", "Params Evaluated: $1" is gone)
-CREATE FUNCTION sa_plan_shape(query text) RETURNS SETOF text
-LANGUAGE plpgsql AS $$
-DECLARE
-	line text;
-BEGIN
-	FOR line IN EXECUTE 'EXPLAIN (COSTS OFF) ' || query LOOP
-		CONTINUE WHEN line ~ '^\s*Params Evaluated: ';
-		RETURN NEXT regexp_replace(line, ' \(returns \$\d+\)$', '');
-	END LOOP;
-END
-$$;
-SELECT sa_plan_shape('SELECT gmm_score((SELECT m FROM sa_model), x) FROM sa');
+\i sql/include/plan_shape.sql
+SELECT plan_shape('SELECT gmm_score((SELECT m FROM sa_model), x) FROM sa');
 SELECT abs(gmm_score((SELECT m FROM sa_model), x) - (SELECT s FROM serial_result)) < 1e-9 AS parallel_equals_serial
 FROM sa;
 RESET parallel_setup_cost;

@@ -90,21 +90,8 @@ SET parallel_setup_cost = 0;
 SET parallel_tuple_cost = 0;
 SET min_parallel_table_scan_size = 0;
 SET max_parallel_workers_per_gather = 2;
--- the plan's shape on every PostgreSQL version: EXPLAIN's lines without the init
--- plan's parameter numbers, which 17 stopped printing ("InitPlan 1 (returns $1)"
--- became "InitPlan 1", "Params Evaluated: $1" is gone)
-CREATE FUNCTION tr_plan_shape(query text) RETURNS SETOF text
-LANGUAGE plpgsql AS $$
-DECLARE
-	line text;
-BEGIN
-	FOR line IN EXECUTE 'EXPLAIN (COSTS OFF) ' || query LOOP
-		CONTINUE WHEN line ~ '^\s*Params Evaluated: ';
-		RETURN NEXT regexp_replace(line, ' \(returns \$\d+\)$', '');
-	END LOOP;
-END
-$$;
-SELECT tr_plan_shape('SELECT gmm_em_step(x, (SELECT m FROM tr_ref)) FROM tr_big');
+\i sql/include/plan_shape.sql
+SELECT plan_shape('SELECT gmm_em_step(x, (SELECT m FROM tr_ref)) FROM tr_big');
 SELECT tr_same_fit(p.m, s.m, 1e-9) AS parallel_equals_serial, gmm_n_samples(p.m) AS n_samples
 FROM (SELECT gmm_train('tr_big', 'x', 3, jsonb_build_object('init_model', m::jsonb, 'tol', 1e-6)) AS m
 	  FROM tr_init) p, tr_serial s;

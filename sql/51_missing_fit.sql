@@ -196,19 +196,8 @@ SET parallel_setup_cost = 0;
 SET parallel_tuple_cost = 0;
 SET min_parallel_table_scan_size = 0;
 SET max_parallel_workers_per_gather = 2;
-CREATE FUNCTION mf_plan_shape(query text) RETURNS SETOF text
-LANGUAGE plpgsql AS $$
-DECLARE
-	line text;
-BEGIN
-	-- the plan's shape, in the same words on PostgreSQL 15 to 18 (17 dropped "(returns $1)")
-	FOR line IN EXECUTE 'EXPLAIN (COSTS OFF) ' || query LOOP
-		CONTINUE WHEN line ~ '^\s*Params Evaluated: ';
-		RETURN NEXT regexp_replace(line, ' \(returns \$\d+\)$', '');
-	END LOOP;
-END
-$$;
-SELECT mf_plan_shape($q$SELECT gmm_em_step(x, (SELECT m FROM mf_start), '{"missing": "em"}') FROM mf_big$q$);
+\i sql/include/plan_shape.sql
+SELECT plan_shape($q$SELECT gmm_em_step(x, (SELECT m FROM mf_start), '{"missing": "em"}') FROM mf_big$q$);
 CREATE TABLE mf_par AS
 SELECT gmm_em_step(x, (SELECT m FROM mf_start), '{"missing": "em"}') AS e FROM mf_big;
 RESET parallel_setup_cost;

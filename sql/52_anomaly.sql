@@ -77,19 +77,8 @@ CREATE TABLE fitted AS SELECT gmm_fit(x, 3, '{"random_state": 1}') AS m FROM big
 CREATE TABLE serial AS SELECT gmm_calibrate(x, (SELECT m FROM fitted)) AS m FROM big;
 SET parallel_setup_cost = 0; SET parallel_tuple_cost = 0; SET min_parallel_table_scan_size = 0;
 SET max_parallel_workers_per_gather = 2;
-CREATE FUNCTION an_plan_shape(query text) RETURNS SETOF text
-LANGUAGE plpgsql AS $$
-DECLARE
-	line text;
-BEGIN
-	-- the plan's shape, in the same words on PostgreSQL 15 to 18 (17 dropped "(returns $1)")
-	FOR line IN EXECUTE 'EXPLAIN (COSTS OFF) ' || query LOOP
-		CONTINUE WHEN line ~ '^\s*Params Evaluated: ';
-		RETURN NEXT regexp_replace(line, ' \(returns \$\d+\)$', '');
-	END LOOP;
-END
-$$;
-SELECT an_plan_shape('SELECT gmm_calibrate(x, (SELECT m FROM fitted)) FROM big');
+\i sql/include/plan_shape.sql
+SELECT plan_shape('SELECT gmm_calibrate(x, (SELECT m FROM fitted)) FROM big');
 SELECT gmm_calibrate(x, (SELECT m FROM fitted))::bytea = (SELECT m::bytea FROM serial) AS parallel_equals_serial FROM big;
 RESET parallel_setup_cost; RESET parallel_tuple_cost; RESET min_parallel_table_scan_size;
 RESET max_parallel_workers_per_gather;
@@ -239,7 +228,7 @@ SELECT (m::text::jsonb->'calibration') = (SELECT gmm_calibrate(x, (SELECT m FROM
 	(m::text::jsonb->>'n_samples')::int AS n_samples FROM trainm;
 SET parallel_setup_cost = 0; SET parallel_tuple_cost = 0; SET min_parallel_table_scan_size = 0;
 SET max_parallel_workers_per_gather = 2;
-SELECT an_plan_shape('SELECT gmm_calibrate(x, (SELECT m FROM trainm)) FROM bigm WHERE array_position(x, NULL) IS NULL');
+SELECT plan_shape('SELECT gmm_calibrate(x, (SELECT m FROM trainm)) FROM bigm WHERE array_position(x, NULL) IS NULL');
 SELECT (m::text::jsonb->'calibration') = (SELECT gmm_calibrate(x, (SELECT m FROM trainm))::text::jsonb->'calibration'
 		FROM bigm WHERE array_position(x, NULL) IS NULL) AS parallel_equals_train FROM trainm;
 CREATE TABLE trainmp AS SELECT gmm_train('bigm', 'x', 3, '{"random_state": 1, "missing": "em"}') AS m;
