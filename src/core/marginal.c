@@ -20,7 +20,7 @@
  * With z = U^T y for y_m = 0 (as a complete row's d(d+1)/2 multiply-adds),
  * P_mo y_o = U_m z, P_mm gathered from the precisions when the caller has
  * them (gmm_precisions) or U_m U_m^T (m(m+1)/2 dot products of rows of U),
- * one m x m LDL^T factor (for full covariances, of eight components at once,
+ * one m x m LDL^T factor (for full covariances, of four components at once,
  * one per vector lane), and z + U_m^T y_m, the quadratic form is a sum of
  * squares (no cancellation in a difference of two forms).  The
  * same step gives the conditional means (mu_m + y_m) and covariances
@@ -37,24 +37,29 @@
 
 #define LOG_2PI 1.8378770664093454836
 
-/* eight doubles at a time, with em.c's exp and log-sum-exp (vec8.h) */
-#define MISSING_KERNEL GMM_KERNEL
+/*
+ * Four doubles at a time (one AVX2 register; the per-row scoring kernel's
+ * width, score.c), built for AVX-512, AVX2 with FMA and the baseline
+ * (GMM_KERNEL_AVX2); the lanes of schur_full_lanes are four components.
+ */
+#define MISSING_KERNEL GMM_KERNEL_AVX2
+#define LW 4
 #define ALWAYS_INLINE GMM_ALWAYS_INLINE
 
-/* the most missing features the full path factors eight components at once */
+/* the most missing features the full path factors four components at once */
 #define LANE_MAX_M 16
 
-/* a[from..n) . b[from..n), the vector part from from rounded down to 8 */
+/* a[from..n) . b[from..n), the vector part from from rounded down to 4 */
 ALWAYS_INLINE double
 vdot(const double *a, const double *b, int from, int n)
 {
-	int			t = from & ~(VW - 1);
-	v8d			acc = vsplat(0.0);
+	int			t = from & ~(LW - 1);
+	v4d			acc = v4splat(0.0);
 	double		s;
 
-	for (; t + VW <= n; t += VW)
-		acc += vload(a + t) * vload(b + t);
-	s = vsum(acc);
+	for (; t + LW <= n; t += LW)
+		acc += v4load(a + t) * v4load(b + t);
+	s = v4sum(acc);
 	for (; t < n; t++)
 		s += a[t] * b[t];
 	return s;
@@ -64,10 +69,10 @@ vdot(const double *a, const double *b, int from, int n)
 ALWAYS_INLINE void
 vaxpy(double *z, double c, const double *u, int from, int n)
 {
-	int			t = from & ~(VW - 1);
+	int			t = from & ~(LW - 1);
 
-	for (; t + VW <= n; t += VW)
-		vstore(z + t, vload(z + t) + vsplat(c) * vload(u + t));
+	for (; t + LW <= n; t += LW)
+		v4store(z + t, v4load(z + t) + v4splat(c) * v4load(u + t));
 	for (; t < n; t++)
 		z[t] += c * u[t];
 }
@@ -90,7 +95,7 @@ gmm_missing_work_ndoubles(GmmCovType t, int k, int d, int m)
 	size_t		n = 4 * (size_t) d + (size_t) m * m + (size_t) k * m + k + 2 * (size_t) m + 8;
 
 	/*
-	 * full covariances, up to LANE_MAX_M missing: eight components at once
+	 * full covariances, up to LANE_MAX_M missing: at most eight components at once
 	 * (counted for min(m, LANE_MAX_M), so that the size grows with m: a
 	 * workspace for m serves every row with fewer missing features)
 	 */
@@ -232,37 +237,37 @@ schur_z(const GmmParams *p, int j, const double *x, const double *U,
 		const MissingRow *r, double *z, int m)
 {
 	int			d = p->d;
-	int			d8 = d & ~(VW - 1);
+	int			d8 = d & ~(LW - 1);
 	const double *mu = p->means + (size_t) j * d;
 	double	   *y = r->y;
 
-	for (int t = 0; t < d8; t += VW)
-		vstore(y + t, vload(x + t) - vload(mu + t));
+	for (int t = 0; t < d8; t += LW)
+		v4store(y + t, v4load(x + t) - v4load(mu + t));
 	for (int t = d8; t < d; t++)
 		y[t] = x[t] - mu[t];
 	for (int a = 0; a < m; a++)
 		y[r->mi[a]] = 0.0;
 	/*
-	 * z = U^T y, eight columns at a time from rows 0 to the chunk's last
+	 * z = U^T y, four columns at a time from rows 0 to the chunk's last
 	 * column (the stored zeros of U's lower part add nothing), as em.c
 	 */
-	for (int t0 = 0; t0 < d8; t0 += VW)
+	for (int t0 = 0; t0 < d8; t0 += LW)
 	{
 		/* four partial sums: the multiply-adds do not wait on each other */
-		v8d			z0 = vsplat(0.0),
-					z1 = vsplat(0.0),
-					z2 = vsplat(0.0),
-					z3 = vsplat(0.0);
+		v4d			z0 = v4splat(0.0),
+					z1 = v4splat(0.0),
+					z2 = v4splat(0.0),
+					z3 = v4splat(0.0);
 		const double *u = U + t0;
 
-		for (int s = 0; s < t0 + VW; s += 4)
+		for (int s = 0; s < t0 + LW; s += 4)
 		{
-			z0 += vsplat(y[s]) * vload(u + (size_t) s * d);
-			z1 += vsplat(y[s + 1]) * vload(u + (size_t) (s + 1) * d);
-			z2 += vsplat(y[s + 2]) * vload(u + (size_t) (s + 2) * d);
-			z3 += vsplat(y[s + 3]) * vload(u + (size_t) (s + 3) * d);
+			z0 += v4splat(y[s]) * v4load(u + (size_t) s * d);
+			z1 += v4splat(y[s + 1]) * v4load(u + (size_t) (s + 1) * d);
+			z2 += v4splat(y[s + 2]) * v4load(u + (size_t) (s + 2) * d);
+			z3 += v4splat(y[s + 3]) * v4load(u + (size_t) (s + 3) * d);
 		}
-		vstore(z + t0, (z0 + z1) + (z2 + z3));
+		v4store(z + t0, (z0 + z1) + (z2 + z3));
 	}
 	for (int t = d8; t < d; t++)
 	{
@@ -280,19 +285,19 @@ schur_finish(const double *U, const MissingRow *r, double *z,
 			 const double *dm, int m)
 {
 	int			d = r->d;
-	int			d8 = d & ~(VW - 1);
-	v8d			qv = vsplat(0.0);
+	int			d8 = d & ~(LW - 1);
+	v4d			qv = v4splat(0.0);
 	double		q;
 
 	for (int a = 0; a < m; a++)
 		vaxpy(z, dm[a], U + (size_t) r->mi[a] * d, r->mi[a], d);
-	for (int t = 0; t < d8; t += VW)
+	for (int t = 0; t < d8; t += LW)
 	{
-		v8d			zt = vload(z + t);
+		v4d			zt = v4load(z + t);
 
 		qv += zt * zt;
 	}
-	q = vsum(qv);
+	q = v4sum(qv);
 	for (int t = d8; t < d; t++)
 		q += z[t] * z[t];
 	return isnan(q) ? INFINITY : q;
@@ -340,7 +345,7 @@ schur_log_diag(const MissingRow *r, int m)
 
 /*
  * schur_components for full covariances with the precisions given and m <=
- * LANE_MAX_M: the m x m factor and solve of eight components at once, one
+ * LANE_MAX_M: the m x m factor and solve of four components at once, one
  * component per lane (for m of a few, a factor per component is mostly
  * latency: divisions and short dependent loops), the rest per component.
  */
@@ -352,20 +357,20 @@ schur_full_lanes(const GmmParams *p, const double *prec,
 	int			k = p->k;
 	int			d = p->d;
 	double		cst = (d - m) * LOG_2PI;
-	double	   *Gv = r->lanes;	/* m x m x VW: P_mm, then L (lower) */
-	double	   *Dv = Gv + (size_t) m * m * VW;	/* m x VW: D */
-	double	   *Iv = Dv + (size_t) m * VW;	/* m x VW: 1/D */
-	double	   *Bv = Iv + (size_t) m * VW;	/* m x VW: b, then -y_m */
-	double	   *Zc = Bv + (size_t) m * VW;	/* VW x d: z of each component */
+	double	   *Gv = r->lanes;	/* m x m x LW: P_mm, then L (lower) */
+	double	   *Dv = Gv + (size_t) m * m * LW;	/* m x LW: D */
+	double	   *Iv = Dv + (size_t) m * LW;	/* m x LW: 1/D */
+	double	   *Bv = Iv + (size_t) m * LW;	/* m x LW: b, then -y_m */
+	double	   *Zc = Bv + (size_t) m * LW;	/* LW x d: z of each component */
 
-#define LANE(base, i) ((base) + (size_t) (i) * VW)
-	for (int j0 = 0; j0 < k; j0 += VW)
+#define LANE(base, i) ((base) + (size_t) (i) * LW)
+	for (int j0 = 0; j0 < k; j0 += LW)
 	{
-		int			nj = k - j0 < VW ? k - j0 : VW;
-		v8d			prod = vsplat(1.0);
-		v8d			lsum = vsplat(0.0);
+		int			nj = k - j0 < LW ? k - j0 : LW;
+		v4d			prod = v4splat(1.0);
+		v4d			lsum = v4splat(0.0);
 
-		for (int l = 0; l < VW; l++)
+		for (int l = 0; l < LW; l++)
 		{
 			if (l < nj)
 			{
@@ -396,32 +401,32 @@ schur_full_lanes(const GmmParams *p, const double *prec,
 		/* L D L^T, as ldl_factor, on every lane */
 		for (int i = 0; i < m; i++)
 		{
-			v8d			si;
+			v4d			si;
 
 			for (int jj = 0; jj < i; jj++)
 			{
-				v8d			sv = vload(LANE(Gv, i * m + jj));
+				v4d			sv = v4load(LANE(Gv, i * m + jj));
 
 				for (int l2 = 0; l2 < jj; l2++)
-					sv -= vload(LANE(Gv, i * m + l2)) * vload(LANE(Gv, jj * m + l2)) *
-						vload(LANE(Dv, l2));
-				vstore(LANE(Gv, i * m + jj), sv * vload(LANE(Iv, jj)));
+					sv -= v4load(LANE(Gv, i * m + l2)) * v4load(LANE(Gv, jj * m + l2)) *
+						v4load(LANE(Dv, l2));
+				v4store(LANE(Gv, i * m + jj), sv * v4load(LANE(Iv, jj)));
 			}
-			si = vload(LANE(Gv, i * m + i));
+			si = v4load(LANE(Gv, i * m + i));
 			for (int l2 = 0; l2 < i; l2++)
 			{
-				v8d			li = vload(LANE(Gv, i * m + l2));
+				v4d			li = v4load(LANE(Gv, i * m + l2));
 
-				si -= li * li * vload(LANE(Dv, l2));
+				si -= li * li * v4load(LANE(Dv, l2));
 			}
 			for (int l = 0; l < nj; l++)
 				if (!(si[l] > 0.0) || !isfinite(si[l]))
 					return false;
-			vstore(LANE(Dv, i), si);
-			vstore(LANE(Iv, i), vsplat(1.0) / si);
+			v4store(LANE(Dv, i), si);
+			v4store(LANE(Iv, i), v4splat(1.0) / si);
 			/* the log-determinant: a product, logged early when it leaves the range */
 			prod *= si;
-			for (int l = 0; l < VW; l++)
+			for (int l = 0; l < LW; l++)
 				if (prod[l] > 1e200 || prod[l] < 1e-200)
 				{
 					lsum[l] += log(prod[l]);
@@ -431,21 +436,21 @@ schur_full_lanes(const GmmParams *p, const double *prec,
 		/* b = (L D L^T)^-1 b, as ldl_solve_neg without the sign */
 		for (int i = 0; i < m; i++)
 		{
-			v8d			sv = vload(LANE(Bv, i));
+			v4d			sv = v4load(LANE(Bv, i));
 
 			for (int l2 = 0; l2 < i; l2++)
-				sv -= vload(LANE(Gv, i * m + l2)) * vload(LANE(Bv, l2));
-			vstore(LANE(Bv, i), sv);
+				sv -= v4load(LANE(Gv, i * m + l2)) * v4load(LANE(Bv, l2));
+			v4store(LANE(Bv, i), sv);
 		}
 		for (int i = 0; i < m; i++)
-			vstore(LANE(Bv, i), vload(LANE(Bv, i)) * vload(LANE(Iv, i)));
+			v4store(LANE(Bv, i), v4load(LANE(Bv, i)) * v4load(LANE(Iv, i)));
 		for (int i = m - 1; i >= 0; i--)
 		{
-			v8d			sv = vload(LANE(Bv, i));
+			v4d			sv = v4load(LANE(Bv, i));
 
 			for (int l2 = i + 1; l2 < m; l2++)
-				sv -= vload(LANE(Gv, l2 * m + i)) * vload(LANE(Bv, l2));
-			vstore(LANE(Bv, i), sv);
+				sv -= v4load(LANE(Gv, l2 * m + i)) * v4load(LANE(Bv, l2));
+			v4store(LANE(Bv, i), sv);
 		}
 		for (int l = 0; l < nj; l++)
 		{

@@ -34,6 +34,8 @@ typedef int64_t v4l __attribute__((vector_size(32)));
 #define v4splat(x) \
 	__extension__ ({ double v4splat_x_ = (x); \
 		(v4d) {v4splat_x_, v4splat_x_, v4splat_x_, v4splat_x_}; })
+#define v4store(p, v) \
+	__extension__ ({ v4d v4store_v_ = (v); memcpy((p), &v4store_v_, sizeof(v4store_v_)); })
 #define v4sum(v) (((v)[0] + (v)[1]) + ((v)[2] + (v)[3]))
 
 /*
