@@ -484,10 +484,10 @@ FindPattern(GmmScoreCache *c, const double *v, int m)
 		c->mask = MemoryContextAlloc(c->mcxt, nbytes);
 		c->packed = MemoryContextAlloc(c->mcxt, sizeof(double) * d);
 	}
+	/* no branches on the data: at random, which features are missing is unpredictable */
 	memset(c->mask, 0, nbytes);
 	for (int t = 0; t < d; t++)
-		if (isnan(v[t]))
-			c->mask[t / 8] |= (bits8) (1 << (t % 8));
+		c->mask[t / 8] |= (bits8) ((isnan(v[t]) ? 1 : 0) << (t % 8));
 	for (int b = 0; b < nbytes; b++)
 		h = (h ^ c->mask[b]) * 16777619u;
 	c->clock++;
@@ -521,8 +521,10 @@ FindPattern(GmmScoreCache *c, const double *v, int m)
 	pat->rows = 1;
 	pat->n_obs = d - m;
 	for (int t = 0; t < d; t++)
-		if (!isnan(v[t]))
-			pat->obs[o++] = t;
+	{
+		pat->obs[o] = t;
+		o += isnan(v[t]) ? 0 : 1;
+	}
 	pat->too_big = (double) gmm_params_ndoubles(c->params.cov_type, c->params.k,
 												pat->n_obs) * sizeof(double) >
 		GMM_MISSING_PATTERN_BYTES;

@@ -193,9 +193,12 @@ missing_row_bind(MissingRow *r, const double *x, int k, int d, double *work)
 	r->d = d;
 	r->mi = (int *) work;
 	r->m = 0;
+	/* no branches on the data (a random missingness is unpredictable) */
 	for (int t = 0; t < d; t++)
-		if (isnan(x[t]))
-			r->mi[r->m++] = t;
+	{
+		r->mi[r->m] = t;
+		r->m += isnan(x[t]) ? 1 : 0;
+	}
 	r->y = work + d;
 	r->z = r->y + d;
 	r->b = r->z + d;
