@@ -180,6 +180,36 @@ SELECT feature, value, round(expected::numeric, 6), round(sd::numeric, 6), round
 	FROM gmm_explain('{"covariance_type": "spherical", "weights": [0.5, 0.5], "means": [[0, 0], [100, 100]], "covariances": [1, 1]}', '{NULL, 100}');
 -- a row of NULLs only: no rows
 SELECT count(*) FROM fitted, gmm_explain(m, '{NULL, NULL}');
+-- rows in three missingness patterns, interleaved, in one scan: a call site keeps each
+-- pattern's marginal from its first row on (gmm_prepared_marginal), so every row must still
+-- get its own pattern's: its distances and explanation equal those of gmm_marginal over its
+-- observed features, scoring the packed row as a complete one (all four covariance types)
+CREATE TABLE pat4 AS SELECT t, gmm_fit(x, 2, ('{"random_state": 3, "covariance_type": "' || t || '"}')::jsonb) AS m
+	FROM (SELECT ARRAY[sin(i * 0.37) * 3 + (i % 7), cos(i * 0.11) * 2 + (i % 7) * 0.3,
+		(i % 5) * 0.7 + sin(i), cos(i * 0.7) - (i % 7) * 0.2]::float8[] AS x
+		FROM generate_series(1, 400) i) s, unnest('{full,tied,diag,spherical}'::text[]) t
+	GROUP BY t;
+CREATE TABLE pat4rows AS SELECT i, obs,
+	ARRAY(SELECT CASE WHEN f = ANY (obs) THEN x[f] END FROM generate_series(1, 4) f) AS xm,
+	ARRAY(SELECT x[o] FROM unnest(obs) o) AS xo
+	FROM (SELECT i, ARRAY[sin(i * 0.53) * 3 + (i % 7), cos(i * 0.29) * 2, (i % 3) * 0.9, sin(i * 1.7)]::float8[] AS x,
+		(ARRAY['{1,3,4}', '{2,4}', '{1,2,3}'])[i % 3 + 1]::int[] AS obs
+		FROM generate_series(1, 60) i) s;
+-- (per model, the rows in order inside a LATERAL subquery that OFFSET 0 keeps from being
+-- flattened: a plan that took the models innermost would reset the cache at every row)
+SELECT t, count(*) AS rows, bool_and(ok) AS mahalanobis_same
+	FROM pat4, LATERAL (SELECT (SELECT bool_and(abs(a - b) <= 1e-11 * greatest(abs(b), 1))
+			FROM unnest(gmm_mahalanobis(pat4.m, xm), gmm_mahalanobis(gmm_marginal(pat4.m, obs), xo)) u(a, b)) AS ok
+		FROM pat4rows ORDER BY i OFFSET 0) r
+	GROUP BY t ORDER BY t;
+SELECT t, count(*) AS features, bool_and(same) AS explain_same
+	FROM pat4, LATERAL (SELECT abs(e.expected - f.expected) <= 1e-11 * greatest(abs(f.expected), 1)
+			AND abs(e.sd - f.sd) <= 1e-11 * f.sd AND abs(e.z - f.z) <= 1e-11 * greatest(abs(f.z), 1)
+			AND abs(e.log_density - f.log_density) <= 1e-11 * greatest(abs(f.log_density), 1) AS same
+		FROM (SELECT * FROM pat4rows ORDER BY i OFFSET 0) r, gmm_explain(pat4.m, r.xm) e,
+			gmm_explain(gmm_marginal(pat4.m, r.obs), r.xo) f
+		WHERE e.feature = r.obs[f.feature] OFFSET 0) x
+	GROUP BY t ORDER BY t;
 -- a Bayesian model refuses rows with NULL elements, as gmm_score_samples does
 CREATE TABLE bayes AS SELECT gmm_fit_bayesian(x, 2, '{"random_state": 1}') AS m FROM (SELECT x FROM big LIMIT 300) t;
 SELECT gmm_mahalanobis(m, '{1, NULL}') FROM bayes;

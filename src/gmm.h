@@ -314,6 +314,7 @@ typedef struct GmmPrepared
 extern void gmm_score_prepared(FunctionCallInfo fcinfo, int argno,
 							   GmmPrepared *out);
 extern double *gmm_prepared_buffer(const GmmPrepared *p, size_t n, bool *fresh);
+extern const GmmParams *gmm_prepared_marginal(const GmmPrepared *p, const double *v, int m);
 
 /* gmm_anomaly.c: calibration of fitted models */
 extern GmmModel *gmm_model_with_sketch(GmmModel *m, const GmmSketch *s);

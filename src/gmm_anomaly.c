@@ -280,8 +280,10 @@ gmm_score_threshold(PG_FUNCTION_ARGS)
  * (gmm_prepared_buffer): the precision diagonals P_jj of the model, made
  * when the cache takes the model, and the workspace, so that a complete row
  * costs O(k D^2) and no allocation but the result's.  A row with NULL
- * elements builds the marginal of its pattern in that buffer (a factor of
- * each observed block: O(k D^3)).
+ * elements takes the marginal of its missingness pattern from the ones the
+ * call site keeps (gmm_score.c's, gmm_prepared_marginal), built once per
+ * pattern (a factor of each observed block: O(k D^3)), or builds it in that
+ * buffer when it is too large to keep.
  */
 
 /* the ExplainRow array's size in doubles */
@@ -465,12 +467,16 @@ AnomalyBuffer(const GmmPrepared *pp, AnomalyBuf *b)
 }
 
 /*
- * The row's observed features (m of p's d missing, 0 < m < d) into b->obs,
- * b->xo, and the marginal over them into b->marg.
+ * The row's observed features (m of the model's d missing, 0 < m < d) into
+ * b->obs, b->xo, and the marginal over them: the one kept for the row's
+ * missingness pattern by the call site (gmm_prepared_marginal), else built
+ * into b->marg.
  */
 static const GmmParams *
-ObservedMarginal(const GmmParams *p, const double *x, int m, AnomalyBuf *b)
+ObservedMarginal(const GmmPrepared *pp, const double *x, int m, AnomalyBuf *b)
 {
+	const GmmParams *p = &pp->params;
+	const GmmParams *kept;
 	int			no = 0;
 	int			bad = -1;
 
@@ -481,6 +487,9 @@ ObservedMarginal(const GmmParams *p, const double *x, int m, AnomalyBuf *b)
 			b->xo[no++] = x[t];
 		}
 	Assert(no == p->d - m);
+	kept = gmm_prepared_marginal(pp, x, m);
+	if (kept != NULL)
+		return kept;
 	gmm_params_bind(&b->marg, p->cov_type, p->k, no, b->margbuf);
 	if (gmm_marginal_params(p, no, b->obs, &b->marg, &bad) != GMM_OK)
 		ereport(ERROR,
@@ -536,7 +545,7 @@ gmm_mahalanobis(PG_FUNCTION_ARGS)
 	q = &p.params;
 	if (m > 0)
 	{
-		q = ObservedMarginal(&p.params, x, m, &b);
+		q = ObservedMarginal(&p, x, m, &b);
 		x = b.xo;
 	}
 	for (int j = 0; j < k; j++)
@@ -800,7 +809,7 @@ gmm_explain(PG_FUNCTION_ARGS)
 	}
 	else
 	{
-		const GmmParams *q = ObservedMarginal(&p.params, x, m, &b);
+		const GmmParams *q = ObservedMarginal(&p, x, m, &b);
 
 		/* the marginal's P_jj, in b.mm until ExplainMissing needs it */
 		PrecisionDiagonals(q, b.mm);

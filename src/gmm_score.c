@@ -532,6 +532,48 @@ FindPattern(GmmScoreCache *c, const double *v, int m)
 }
 
 /*
+ * pat's marginal model over its observed features, kept in the pattern's
+ * slot; a numerically singular observed block marks the pattern as never
+ * built (the caller's own route reports it).
+ */
+static void
+BuildPatternMarginal(GmmScoreCache *c, GmmMissingPattern *pat)
+{
+	GmmParams  *p = &c->params;
+	double	   *buf = MemoryContextAlloc(c->mcxt, sizeof(double) *
+										 gmm_params_ndoubles(p->cov_type, p->k, pat->n_obs));
+	int			bad;
+
+	gmm_params_bind(&pat->marg, p->cov_type, p->k, pat->n_obs, buf);
+	if (gmm_marginal_params(p, pat->n_obs, pat->obs, &pat->marg, &bad) == GMM_OK)
+		pat->marg_buf = buf;
+	else
+	{
+		pfree(buf);
+		pat->too_big = true;
+	}
+}
+
+/*
+ * The marginal of row v's missingness pattern (m missing features, 0 < m <
+ * d) over its observed features, in increasing order, for gmm_anomaly.c's
+ * functions, which need it for every row: kept among the call site's
+ * patterns and built on the pattern's first row.  NULL when it is not kept
+ * (larger than GMM_MISSING_PATTERN_BYTES, or numerically singular): the
+ * caller builds its own, and reports.
+ */
+const GmmParams *
+gmm_prepared_marginal(const GmmPrepared *p, const double *v, int m)
+{
+	GmmScoreCache *c = (GmmScoreCache *) p->cache;
+	GmmMissingPattern *pat = FindPattern(c, v, m);
+
+	if (pat->marg_buf == NULL && !pat->too_big)
+		BuildPatternMarginal(c, pat);
+	return pat->marg_buf ? &pat->marg : NULL;
+}
+
+/*
  * Log-sum-exp of row v with m (1 <= m < d) missing features, with
  * per-component terms in c->logprob.
  */
@@ -546,22 +588,7 @@ ScoreMissing(GmmScoreCache *c, const double *v, int m)
 	{
 		pat = FindPattern(c, v, m);
 		if (pat->marg_buf == NULL && pat->rows >= GMM_MISSING_BUILD_ROWS && !pat->too_big)
-		{
-			double	   *buf = MemoryContextAlloc(c->mcxt, sizeof(double) *
-												 gmm_params_ndoubles(p->cov_type, p->k,
-																	 pat->n_obs));
-			int			bad;
-
-			gmm_params_bind(&pat->marg, p->cov_type, p->k, pat->n_obs, buf);
-			if (gmm_marginal_params(p, pat->n_obs, pat->obs, &pat->marg, &bad) == GMM_OK)
-				pat->marg_buf = buf;
-			else
-			{
-				/* numerically singular block: the Schur route says so below */
-				pfree(buf);
-				pat->too_big = true;
-			}
-		}
+			BuildPatternMarginal(c, pat);
 	}
 	if (pat != NULL && pat->marg_buf != NULL)
 	{
