@@ -793,9 +793,11 @@ miss_flush_corr(GmmStats *s, const GmmParams *p, MissWork *mw)
  * Diagonal and spherical: one block of nb rows transposed (mw->Xb, Ob d x
  * B, missing = 0 and observed 0), no factorisation: the log-density of the
  * observed part leaves out the missing terms, a missing value counts in the
- * statistics as xhat = mu with the conditional variance var.
+ * statistics as xhat = mu with the conditional variance var.  Four doubles
+ * a vector, built for AVX-512, AVX2 with FMA and the baseline (as score.c's
+ * kernel): eight-double vectors have no AVX2 build (vec8.h).
  */
-MISS_KERNEL static void
+GMM_KERNEL_AVX2 static void
 miss_block_diag(GmmStats *s, const GmmParams *p, int nb, MissWork *mw)
 {
 	int			k = p->k;
@@ -812,26 +814,26 @@ miss_block_diag(GmmStats *s, const GmmParams *p, int nb, MissWork *mw)
 		const double *e = mw->ecst + (size_t) j * d;
 		double	   *lp = mw->lp + (size_t) j * B;
 
-		for (int i = 0; i < np; i += VW)
-			mstore(q + i, msplat(0.0));
+		for (int i = 0; i < np; i += 4)
+			v4store(q + i, v4splat(0.0));
 		for (int t = 0; t < d; t++)
 		{
 			const double *x = mw->Xb + (size_t) t * B;
 			const double *o = mw->Ob + (size_t) t * B;
-			v8d			a = msplat(mu[t]);
-			v8d			pc = msplat(diag ? p->prec_chol[(size_t) j * d + t] :
+			v4d			a = v4splat(mu[t]);
+			v4d			pc = v4splat(diag ? p->prec_chol[(size_t) j * d + t] :
 									p->prec_chol[j]);
-			v8d			et = msplat(e[t]);
+			v4d			et = v4splat(e[t]);
 
-			for (int i = 0; i < np; i += VW)
+			for (int i = 0; i < np; i += 4)
 			{
-				v8d			z = (mload(x + i) - a) * pc;
+				v4d			z = (v4load(x + i) - a) * pc;
 
-				mstore(q + i, mload(q + i) + mload(o + i) * (z * z + et));
+				v4store(q + i, v4load(q + i) + v4load(o + i) * (z * z + et));
 			}
 		}
-		for (int i = 0; i < np; i += VW)
-			mstore(lp + i, msplat(mw->logw[j]) - msplat(0.5) * mload(q + i));
+		for (int i = 0; i < np; i += 4)
+			v4store(lp + i, v4splat(mw->logw[j]) - v4splat(0.5) * v4load(q + i));
 	}
 
 	miss_responsibilities(s, k, nb, mw, mw->Z, mw->Z + B);
@@ -850,12 +852,12 @@ miss_block_diag(GmmStats *s, const GmmParams *p, int nb, MissWork *mw)
 		const double *wr = mw->lp + (size_t) j * B;
 		double	   *s1 = s->s1 + (size_t) j * d;
 		double	   *s2 = s->s2 + (size_t) j * d;
-		v8d			mv = msplat(0.0);
+		v4d			mv = v4splat(0.0);
 		double		mass;
 
-		for (int i = 0; i < np; i += VW)
-			mv += mload(wr + i);
-		mass = msum(mv);
+		for (int i = 0; i < np; i += 4)
+			mv += v4load(wr + i);
+		mass = v4sum(mv);
 		s->s0[j] += mass;
 		if (mass == 0.0)
 			continue;
@@ -863,31 +865,31 @@ miss_block_diag(GmmStats *s, const GmmParams *p, int nb, MissWork *mw)
 		{
 			const double *x = mw->Xb + (size_t) t * B;
 			const double *o = mw->Ob + (size_t) t * B;
-			v8d			c = msplat(sh[t]);
-			v8d			a0 = msplat(0.0),
-						a1 = msplat(0.0),
-						a2 = msplat(0.0);
+			v4d			c = v4splat(sh[t]);
+			v4d			a0 = v4splat(0.0),
+						a1 = v4splat(0.0),
+						a2 = v4splat(0.0);
 			double		mt,
 						ms,
 						var;
 
-			for (int i = 0; i < np; i += VW)
+			for (int i = 0; i < np; i += 4)
 			{
-				v8d			a = mload(wr + i) * mload(o + i);
-				v8d			y = mload(x + i) - c;
-				v8d			ay = a * y;
+				v4d			a = v4load(wr + i) * v4load(o + i);
+				v4d			y = v4load(x + i) - c;
+				v4d			ay = a * y;
 
 				a0 += a;
 				a1 += ay;
 				a2 += ay * y;
 			}
-			mt = mass - msum(a0);
+			mt = mass - v4sum(a0);
 			ms = mu[t] - sh[t];
 			var = diag ? p->covariances[(size_t) j * d + t] : p->covariances[j];
 			if (mt < 0.0)
 				mt = 0.0;
-			s1[t] += msum(a1) + ms * mt;
-			s2[t] += msum(a2) + (ms * ms + var) * mt;
+			s1[t] += v4sum(a1) + ms * mt;
+			s2[t] += v4sum(a2) + (ms * ms + var) * mt;
 		}
 	}
 }
