@@ -58,7 +58,7 @@ $(EXTENSION)--$(EXTVERSION).sql: $(EXTENSION)--1.0.sql $(UPGRADES)
 # C unit tests of the numerical core: no server needed.  One BLAS thread
 # keeps valgrind and timings sane.  test/unit/golden.h is committed; refresh
 # it with `make unittest-golden` (Debian's python3 with scikit-learn).
-UNIT_CFLAGS = -O2 -g -std=gnu99 -Wall -Wextra -Isrc/core $(UNIT_SAN)
+UNIT_CFLAGS = -O2 -g -std=gnu99 -Wall -Wextra -Wno-psabi -Isrc/core $(UNIT_SAN)
 CORE_SRCS = $(CORE_OBJS:.o=.c)
 UNIT_ENV = OPENBLAS_NUM_THREADS=1
 test/unit/test_core: test/unit/test_core.c test/unit/unit.h test/unit/golden.h test/unit/golden_bayes.h \

@@ -455,12 +455,14 @@ schur_full_lanes(const GmmParams *p, const double *prec,
 				sv -= v4load(LANE(Gv, l2 * m + i)) * v4load(LANE(Bv, l2));
 			v4store(LANE(Bv, i), sv);
 		}
+		/* the lanes' log-determinants: prod is in [1e-200, 1e200], unused lanes 1 */
+		lsum = v4splat(0.5) * (lsum + v4_log_pos(prod));
 		for (int l = 0; l < nj; l++)
 		{
 			int			j = j0 + l;
 			const double *U = p->prec_chol + (size_t) j * d * d;
 			double	   *dm = r->cmeans + (size_t) j * m;
-			double		ld = 0.5 * (lsum[l] + log(prod[l]));
+			double		ld = lsum[l];
 			double		q;
 
 			for (int a = 0; a < m; a++)
