@@ -226,7 +226,7 @@ gmm_score_percentile(PG_FUNCTION_ARGS)
 	int			d;
 	const double *x;
 	const double *w;
-	double	   *kq;
+	double	   *idx;
 	int			m;
 	bool		fresh;
 	double		lse;
@@ -235,16 +235,16 @@ gmm_score_percentile(PG_FUNCTION_ARGS)
 	w = Calibration(p.model, "gmm_score_percentile");
 	/* the calibration's index, once per model in the scoring cache */
 	m = (int) w[GMM_CALIB_N_KNOTS];
-	kq = gmm_prepared_buffer(&p, gmm_calib_index_ndoubles(m), &fresh);
+	idx = gmm_prepared_buffer(&p, gmm_calib_index_ndoubles(m), &fresh);
 	if (fresh)
-		gmm_calib_index(w, kq);
+		gmm_calib_index(w, idx);
 	x = gmm_array_reader_nulls(PG_GETARG_DATUM(1), p.params.d, "the model", &d, &to_free);
 	if (gmm_row_count_missing(x, d) > 0)
 		CalibrationNulls("gmm_score_percentile");
 	lse = gmm_row_log_prob(&p.params, p.log_weights, x, p.logprob, p.work);
 	if (to_free)
 		pfree(to_free);
-	PG_RETURN_FLOAT8(gmm_calib_percentile_q(w, kq, lse));
+	PG_RETURN_FLOAT8(gmm_calib_percentile_q(w, idx, lse));
 }
 
 /*

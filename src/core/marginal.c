@@ -95,9 +95,10 @@ gmm_missing_work_ndoubles(GmmCovType t, int k, int d, int m)
 	size_t		n = 4 * (size_t) d + (size_t) m * m + (size_t) k * m + k + 2 * (size_t) m + 8;
 
 	/*
-	 * full covariances, up to LANE_MAX_M missing: at most eight components at once
-	 * (counted for min(m, LANE_MAX_M), so that the size grows with m: a
-	 * workspace for m serves every row with fewer missing features)
+	 * full covariances, up to LANE_MAX_M missing: schur_full_lanes's four
+	 * lanes, counted here for VW (eight: room to spare), for min(m,
+	 * LANE_MAX_M), so that the size grows with m: a workspace for m serves
+	 * every row with fewer missing features
 	 */
 	if (t == GMM_COV_FULL)
 	{
@@ -240,13 +241,13 @@ schur_z(const GmmParams *p, int j, const double *x, const double *U,
 		const MissingRow *r, double *z, int m)
 {
 	int			d = p->d;
-	int			d8 = d & ~(LW - 1);
+	int			d4 = d & ~(LW - 1);
 	const double *mu = p->means + (size_t) j * d;
 	double	   *y = r->y;
 
-	for (int t = 0; t < d8; t += LW)
+	for (int t = 0; t < d4; t += LW)
 		v4store(y + t, v4load(x + t) - v4load(mu + t));
-	for (int t = d8; t < d; t++)
+	for (int t = d4; t < d; t++)
 		y[t] = x[t] - mu[t];
 	for (int a = 0; a < m; a++)
 		y[r->mi[a]] = 0.0;
@@ -254,7 +255,7 @@ schur_z(const GmmParams *p, int j, const double *x, const double *U,
 	 * z = U^T y, four columns at a time from rows 0 to the chunk's last
 	 * column (the stored zeros of U's lower part add nothing), as em.c
 	 */
-	for (int t0 = 0; t0 < d8; t0 += LW)
+	for (int t0 = 0; t0 < d4; t0 += LW)
 	{
 		/* four partial sums: the multiply-adds do not wait on each other */
 		v4d			z0 = v4splat(0.0),
@@ -272,7 +273,7 @@ schur_z(const GmmParams *p, int j, const double *x, const double *U,
 		}
 		v4store(z + t0, (z0 + z1) + (z2 + z3));
 	}
-	for (int t = d8; t < d; t++)
+	for (int t = d4; t < d; t++)
 	{
 		double		zt = 0.0;
 
@@ -288,20 +289,20 @@ schur_finish(const double *U, const MissingRow *r, double *z,
 			 const double *dm, int m)
 {
 	int			d = r->d;
-	int			d8 = d & ~(LW - 1);
+	int			d4 = d & ~(LW - 1);
 	v4d			qv = v4splat(0.0);
 	double		q;
 
 	for (int a = 0; a < m; a++)
 		vaxpy(z, dm[a], U + (size_t) r->mi[a] * d, r->mi[a], d);
-	for (int t = 0; t < d8; t += LW)
+	for (int t = 0; t < d4; t += LW)
 	{
 		v4d			zt = v4load(z + t);
 
 		qv += zt * zt;
 	}
 	q = v4sum(qv);
-	for (int t = d8; t < d; t++)
+	for (int t = d4; t < d; t++)
 		q += z[t] * z[t];
 	return isnan(q) ? INFINITY : q;
 }
