@@ -600,7 +600,7 @@ ScoreMissing(GmmScoreCache *c, const double *v, int m)
 	if (pat != NULL && c->prec == NULL)
 	{
 		c->prec = MemoryContextAlloc(c->mcxt, sizeof(double) *
-									 gmm_cov_size(p->cov_type, p->k, p->d));
+									 gmm_precisions_ndoubles(p->cov_type, p->k, p->d));
 		gmm_precisions(p, c->prec);
 	}
 	lse = gmm_row_log_prob_missing(p, c->prec, c->log_weights, v, c->logprob,

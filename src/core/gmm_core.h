@@ -638,17 +638,20 @@ extern const char *gmm_blas_better_core(const char *corename, bool avx2,
  * gmm_row_log_prob_missing is gmm_row_log_prob of the mixture's marginal
  * over the observed (non-NaN) features of x, which must have at least one:
  * for full and tied covariances through the Schur complement of each
- * precision over the m missing features (an m x m Cholesky factor, no
+ * precision over the m missing features (an m x m LDL^T factor, no
  * factorisation of the observed block), for diag and spherical by leaving
  * the missing terms out.  A row without NaN takes gmm_row_log_prob's path
  * (the same result to the bit).  Returns NaN when a principal block of a
  * precision is numerically singular.  prec: NULL, or (full and tied) the
- * precisions of gmm_precisions, which save the m x m blocks' dot products.
+ * precisions of gmm_precisions, which save the m x m blocks' dot products
+ * (and for full covariances lay the components out four to a vector).
  * work: gmm_missing_work_ndoubles(t, k, d, m) doubles for a row with m
  * missing features (or more: the size grows with m).  No allocation.
  *
  * gmm_precisions: prec_chol U U^T, full k x d x d, tied d x d (the precision
- * matrices, gmm_cov_size doubles); only for full and tied.
+ * matrices), for full covariances followed by U, P and the means laid out
+ * with four components interleaved: gmm_precisions_ndoubles doubles; only
+ * for full and tied.
  */
 extern int	gmm_row_count_missing(const double *x, int d);
 extern size_t gmm_missing_work_ndoubles(GmmCovType t, int k, int d, int m);
@@ -657,6 +660,7 @@ extern double gmm_row_log_prob_missing(const GmmParams *p,
 									   const double *log_weights,
 									   const double *x, double *logprob,
 									   double *work);
+extern size_t gmm_precisions_ndoubles(GmmCovType t, int k, int d);
 extern void gmm_precisions(const GmmParams *p, double *prec);
 
 /*

@@ -28,6 +28,7 @@
  * spherical components factor over features: the missing terms are left
  * out.
  */
+#include <float.h>
 #include <math.h>
 #include <stdint.h>
 #include <string.h>
@@ -95,16 +96,16 @@ gmm_missing_work_ndoubles(GmmCovType t, int k, int d, int m)
 	size_t		n = 4 * (size_t) d + (size_t) m * m + (size_t) k * m + k + 2 * (size_t) m + 8;
 
 	/*
-	 * full covariances, up to LANE_MAX_M missing: schur_full_lanes's four
-	 * lanes, counted here for VW (eight: room to spare), for min(m,
-	 * LANE_MAX_M), so that the size grows with m: a workspace for m serves
-	 * every row with fewer missing features
+	 * full covariances, up to LANE_MAX_M missing: schur_full_lanes's lanes
+	 * (y and z, d x LW each; G, D, 1/D and b) from a cache line on, for
+	 * min(m, LANE_MAX_M), so that the size grows with m: a workspace for m
+	 * serves every row with fewer missing features
 	 */
 	if (t == GMM_COV_FULL)
 	{
 		size_t		ml = m < LANE_MAX_M ? m : LANE_MAX_M;
 
-		n += (ml * ml + 3 * ml + d) * VW;
+		n += (ml * ml + 3 * ml + 2 * (size_t) d) * LW + 8;
 	}
 	return n;
 }
@@ -188,7 +189,7 @@ typedef struct MissingRow
 	double	   *lanes;			/* full, m <= LANE_MAX_M: schur_full_lanes */
 } MissingRow;
 
-static void
+ALWAYS_INLINE void
 missing_row_bind(MissingRow *r, const double *x, int k, int d, double *work)
 {
 	r->d = d;
@@ -348,10 +349,110 @@ schur_log_diag(const MissingRow *r, int m)
 }
 
 /*
- * schur_components for full covariances with the precisions given and m <=
- * LANE_MAX_M: the m x m factor and solve of four components at once, one
- * component per lane (for m of a few, a factor per component is mostly
- * latency: divisions and short dependent loops), the rest per component.
+ * The lanes layout that gmm_precisions appends, for full covariances, to
+ * the k precisions: per group of LW components (the last group padded with
+ * identity components at the origin), U (d x d), P (d x d) and mu (d), each
+ * element as LW doubles, one per component of the group.
+ */
+#define LANES_GROUP(d) ((size_t) (2 * (d) * (d) + (d)) * LW)
+#define LANE(base, i) ((base) + (size_t) (i) * LW)
+
+/*
+ * p rounded up to a cache line (64 bytes): the lanes' four-double loads
+ * then never straddle two lines (a tenth of the Schur route's time when
+ * the buffers were 16 bytes off, missing_kernel); the sizes count 8
+ * doubles of slack for it
+ */
+static inline double *
+align_line(const double *p)
+{
+	return (double *) (((uintptr_t) p + 63) & ~(uintptr_t) 63);
+}
+
+/*
+ * Zv = U^T Yv on the lanes, U upper: column t needs rows 0..t only.  Eight
+ * columns at a time (eight independent chains of multiply-adds): the rows
+ * above the block in full, then the block's own upper triangle.
+ */
+ALWAYS_INLINE void
+lanes_z(const double *U4, const double *Yv, double *Zv, int d)
+{
+	int			t0 = 0;
+
+	for (; t0 + 8 <= d; t0 += 8)
+	{
+		v4d			a0 = v4splat(0.0),
+					a1 = v4splat(0.0),
+					a2 = v4splat(0.0),
+					a3 = v4splat(0.0),
+					a4 = v4splat(0.0),
+					a5 = v4splat(0.0),
+					a6 = v4splat(0.0),
+					a7 = v4splat(0.0);
+
+#define LANES_Z_ROW(s, from) \
+		do { \
+			v4d			ys_ = v4load(LANE(Yv, (s))); \
+			const double *u_ = LANE(U4, (size_t) (s) * d + t0); \
+			if ((from) <= 0) a0 += ys_ * v4load(LANE(u_, 0)); \
+			if ((from) <= 1) a1 += ys_ * v4load(LANE(u_, 1)); \
+			if ((from) <= 2) a2 += ys_ * v4load(LANE(u_, 2)); \
+			if ((from) <= 3) a3 += ys_ * v4load(LANE(u_, 3)); \
+			if ((from) <= 4) a4 += ys_ * v4load(LANE(u_, 4)); \
+			if ((from) <= 5) a5 += ys_ * v4load(LANE(u_, 5)); \
+			if ((from) <= 6) a6 += ys_ * v4load(LANE(u_, 6)); \
+			a7 += ys_ * v4load(LANE(u_, 7)); \
+		} while (0)
+		for (int s = 0; s < t0; s++)
+			LANES_Z_ROW(s, 0);
+		LANES_Z_ROW(t0, 0);
+		LANES_Z_ROW(t0 + 1, 1);
+		LANES_Z_ROW(t0 + 2, 2);
+		LANES_Z_ROW(t0 + 3, 3);
+		LANES_Z_ROW(t0 + 4, 4);
+		LANES_Z_ROW(t0 + 5, 5);
+		LANES_Z_ROW(t0 + 6, 6);
+		LANES_Z_ROW(t0 + 7, 7);
+#undef LANES_Z_ROW
+		v4store(LANE(Zv, t0), a0);
+		v4store(LANE(Zv, t0 + 1), a1);
+		v4store(LANE(Zv, t0 + 2), a2);
+		v4store(LANE(Zv, t0 + 3), a3);
+		v4store(LANE(Zv, t0 + 4), a4);
+		v4store(LANE(Zv, t0 + 5), a5);
+		v4store(LANE(Zv, t0 + 6), a6);
+		v4store(LANE(Zv, t0 + 7), a7);
+	}
+	for (; t0 < d; t0++)
+	{
+		v4d			a0 = v4splat(0.0),
+					a1 = v4splat(0.0);
+		int			s = 0;
+
+		for (; s + 1 <= t0; s += 2)
+		{
+			a0 += v4load(LANE(Yv, s)) * v4load(LANE(U4, (size_t) s * d + t0));
+			a1 += v4load(LANE(Yv, s + 1)) * v4load(LANE(U4, (size_t) (s + 1) * d + t0));
+		}
+		if (s <= t0)
+			a0 += v4load(LANE(Yv, s)) * v4load(LANE(U4, (size_t) s * d + t0));
+		v4store(LANE(Zv, t0), a0 + a1);
+	}
+}
+
+/*
+ * schur_components for full covariances with the precisions (and their
+ * lanes layout) given and m <= LANE_MAX_M: four components at once, one per
+ * vector lane, from y = x - mu with y_m = 0 to the sum of squares.  For m
+ * of a few, a factor and solve per component is mostly latency (divisions,
+ * short dependent loops, horizontal sums); on the lanes every step is a
+ * vector operation with no dependence between components.  The products
+ * with U and P run over whole rows (the stored zeros of U's lower part,
+ * and of y_m, add nothing), so no loop depends on which features are
+ * missing but the m x m steps.  The conditional mean offsets are not kept
+ * (scoring needs only the log-densities).  False when a pivot of P_mm is
+ * not a positive normal number: the caller takes the per-component path,
+ * which factors (or fails to factor) each block on its own.
  */
 ALWAYS_INLINE bool
 schur_full_lanes(const GmmParams *p, const double *prec,
@@ -360,48 +461,38 @@ schur_full_lanes(const GmmParams *p, const double *prec,
 {
 	int			k = p->k;
 	int			d = p->d;
-	double		cst = (d - m) * LOG_2PI;
-	double	   *Gv = r->lanes;	/* m x m x LW: P_mm, then L (lower) */
+	const double *lanes = align_line(prec + (size_t) k * d * d);
+	v4d			cst = v4splat((d - m) * LOG_2PI);
+	double	   *Yv = align_line(r->lanes);	/* d x LW: y, 0 where missing */
+	double	   *Zv = Yv + (size_t) d * LW;	/* d x LW: z = U^T y */
+	double	   *Gv = Zv + (size_t) d * LW;	/* m x m x LW: P_mm, then L (lower) */
 	double	   *Dv = Gv + (size_t) m * m * LW;	/* m x LW: D */
 	double	   *Iv = Dv + (size_t) m * LW;	/* m x LW: 1/D */
-	double	   *Bv = Iv + (size_t) m * LW;	/* m x LW: b, then -y_m */
-	double	   *Zc = Bv + (size_t) m * LW;	/* LW x d: z of each component */
+	double	   *Bv = Iv + (size_t) m * LW;	/* m x LW: b = P_mo y_o, then -y_m */
 
-#define LANE(base, i) ((base) + (size_t) (i) * LW)
 	for (int j0 = 0; j0 < k; j0 += LW)
 	{
+		const double *U4 = lanes + (size_t) (j0 / LW) * LANES_GROUP(d);
+		const double *P4 = U4 + (size_t) d * d * LW;
+		const double *M4 = P4 + (size_t) d * d * LW;
 		int			nj = k - j0 < LW ? k - j0 : LW;
-		v4d			prod = v4splat(1.0);
-		v4d			lsum = v4splat(0.0);
+		v4d			prod = v4splat(1.0);	/* in [1, 2^m) */
+		v4l			esum = {0, 0, 0, 0};
+		v4l			ok = {-1, -1, -1, -1};	/* all ones: every pivot fine so far */
+		v4d			q0 = v4splat(0.0),
+					q1 = v4splat(0.0);
+		v4d			lp,
+					ld;
 
-		for (int l = 0; l < LW; l++)
-		{
-			if (l < nj)
-			{
-				int			j = j0 + l;
-				const double *U = p->prec_chol + (size_t) j * d * d;
-				const double *P = prec + (size_t) j * d * d;
-				double	   *z = Zc + (size_t) l * d;
-
-				schur_z(p, j, x, U, r, z, m);
-				for (int a = 0; a < m; a++)
-				{
-					LANE(Bv, a)[l] = vdot(U + (size_t) r->mi[a] * d, z, r->mi[a], d);
-					for (int c = 0; c <= a; c++)
-						LANE(Gv, a * m + c)[l] = P[(size_t) r->mi[a] * d + r->mi[c]];
-				}
-			}
-			else
-			{
-				/* an unused lane: the identity, b = 0 */
-				for (int a = 0; a < m; a++)
-				{
-					LANE(Bv, a)[l] = 0.0;
-					for (int c = 0; c <= a; c++)
-						LANE(Gv, a * m + c)[l] = a == c ? 1.0 : 0.0;
-				}
-			}
-		}
+		/*
+		 * G = P_mm and its factor first: the factor's divisions and the
+		 * log-determinant's long chain depend on the pattern only, and run
+		 * while the products with y below keep the multipliers busy
+		 */
+		for (int a = 0; a < m; a++)
+			for (int c = 0; c <= a; c++)
+				v4store(LANE(Gv, a * m + c),
+						v4load(LANE(P4, (size_t) r->mi[a] * d + r->mi[c])));
 		/* L D L^T, as ldl_factor, on every lane */
 		for (int i = 0; i < m; i++)
 		{
@@ -423,21 +514,49 @@ schur_full_lanes(const GmmParams *p, const double *prec,
 
 				si -= li * li * v4load(LANE(Dv, l2));
 			}
-			for (int l = 0; l < nj; l++)
-				if (!(si[l] > 0.0) || !isfinite(si[l]))
-					return false;
+			/*
+			 * a pivot that is not a positive normal number (unused lanes
+			 * have 1): the caller takes the per-component path, which
+			 * reports a block that cannot be factored
+			 */
+			ok &= (si >= v4splat(DBL_MIN)) & (si <= v4splat(DBL_MAX));
 			v4store(LANE(Dv, i), si);
 			v4store(LANE(Iv, i), v4splat(1.0) / si);
-			/* the log-determinant: a product, logged early when it leaves the range */
-			prod *= si;
-			for (int l = 0; l < LW; l++)
-				if (prod[l] > 1e200 || prod[l] < 1e-200)
-				{
-					lsum[l] += log(prod[l]);
-					prod[l] = 1.0;
-				}
+			/* the log-determinant: the pivots' exponents summed, their mantissas multiplied */
+			esum += ((v4l) si >> 52) - 1023;
+			prod *= (v4d) (((v4l) si & 0x000FFFFFFFFFFFFFLL) | 0x3FF0000000000000LL);
 		}
-		/* b = (L D L^T)^-1 b, as ldl_solve_neg without the sign */
+		if ((ok[0] & ok[1] & ok[2] & ok[3]) != -1)
+			return false;
+		/* log det P_mm / 2 */
+		ld = v4splat(0.5) * (__builtin_convertvector(esum, v4d) * v4splat(0.69314718055994530942) +
+							 v4_log_pos(prod));
+		/* y = x - mu, 0 where x is missing (NaN: x != x) */
+		for (int s = 0; s < d; s++)
+		{
+			v4d			xs = v4splat(x[s]);
+
+			v4store(LANE(Yv, s), (v4d) ((v4l) (xs - v4load(LANE(M4, s))) & (xs == xs)));
+		}
+		lanes_z(U4, Yv, Zv, d);
+		/* b = P_mo y_o (rows mi of P by y, whose missing part is zero) */
+		for (int a = 0; a < m; a++)
+		{
+			const double *pa = LANE(P4, (size_t) r->mi[a] * d);
+			v4d			b0 = v4splat(0.0),
+						b1 = v4splat(0.0);
+			int			s = 0;
+
+			for (; s + 2 <= d; s += 2)
+			{
+				b0 += v4load(LANE(pa, s)) * v4load(LANE(Yv, s));
+				b1 += v4load(LANE(pa, s + 1)) * v4load(LANE(Yv, s + 1));
+			}
+			if (s < d)
+				b0 += v4load(LANE(pa, s)) * v4load(LANE(Yv, s));
+			v4store(LANE(Bv, a), b0 + b1);
+		}
+		/* b = (L D L^T)^-1 b = -y_m, as ldl_solve_neg without the sign */
 		for (int i = 0; i < m; i++)
 		{
 			v4d			sv = v4load(LANE(Bv, i));
@@ -456,23 +575,45 @@ schur_full_lanes(const GmmParams *p, const double *prec,
 				sv -= v4load(LANE(Gv, l2 * m + i)) * v4load(LANE(Bv, l2));
 			v4store(LANE(Bv, i), sv);
 		}
-		/* the lanes' log-determinants: prod is in [1e-200, 1e200], unused lanes 1 */
-		lsum = v4splat(0.5) * (lsum + v4_log_pos(prod));
+		/* q = ||z + U_m^T y_m||^2 = ||z - U_m^T b||^2 (rows mi of U, whole) */
+		{
+			int			t = 0;
+
+			for (; t + 2 <= d; t += 2)
+			{
+				v4d			z0 = v4load(LANE(Zv, t));
+				v4d			z1 = v4load(LANE(Zv, t + 1));
+
+				for (int a = 0; a < m; a++)
+				{
+					const double *ua = LANE(U4, (size_t) r->mi[a] * d + t);
+					v4d			ba = v4load(LANE(Bv, a));
+
+					z0 -= ba * v4load(ua);
+					z1 -= ba * v4load(LANE(ua, 1));
+				}
+				q0 += z0 * z0;
+				q1 += z1 * z1;
+			}
+			if (t < d)
+			{
+				v4d			z0 = v4load(LANE(Zv, t));
+
+				for (int a = 0; a < m; a++)
+					z0 -= v4load(LANE(Bv, a)) * v4load(LANE(U4, (size_t) r->mi[a] * d + t));
+				q0 += z0 * z0;
+			}
+		}
+		q0 += q1;
+		lp = -v4splat(0.5) * (cst + q0) - ld;
 		for (int l = 0; l < nj; l++)
 		{
 			int			j = j0 + l;
-			const double *U = p->prec_chol + (size_t) j * d * d;
-			double	   *dm = r->cmeans + (size_t) j * m;
-			double		ld = lsum[l];
-			double		q;
 
-			for (int a = 0; a < m; a++)
-				dm[a] = -LANE(Bv, a)[l];
-			q = schur_finish(U, r, Zc + (size_t) l * d, dm, m);
-			logprob[j] = log_weights[j] + (p->log_det[j] - ld) - 0.5 * (cst + q);
+			logprob[j] = log_weights[j] + p->log_det[j] +
+				(isnan(q0[l]) ? -INFINITY : lp[l]);
 		}
 	}
-#undef LANE
 	return true;
 }
 
@@ -529,20 +670,32 @@ missing_log_prob(const GmmParams *p, const double *prec,
 	{
 		case GMM_COV_FULL:
 		case GMM_COV_TIED:
+			/* the lanes, else (a pivot out of range: unlikely) per component */
 			if (p->cov_type == GMM_COV_FULL && prec != NULL && m <= LANE_MAX_M)
+			{
+				bool		done;
+
 				switch (m)
 				{
 					case 1:
-						return schur_full_lanes(p, prec, log_weights, x, r, logprob, 1);
+						done = schur_full_lanes(p, prec, log_weights, x, r, logprob, 1);
+						break;
 					case 2:
-						return schur_full_lanes(p, prec, log_weights, x, r, logprob, 2);
+						done = schur_full_lanes(p, prec, log_weights, x, r, logprob, 2);
+						break;
 					case 3:
-						return schur_full_lanes(p, prec, log_weights, x, r, logprob, 3);
+						done = schur_full_lanes(p, prec, log_weights, x, r, logprob, 3);
+						break;
 					case 4:
-						return schur_full_lanes(p, prec, log_weights, x, r, logprob, 4);
+						done = schur_full_lanes(p, prec, log_weights, x, r, logprob, 4);
+						break;
 					default:
-						return schur_full_lanes(p, prec, log_weights, x, r, logprob, m);
+						done = schur_full_lanes(p, prec, log_weights, x, r, logprob, m);
+						break;
 				}
+				if (done)
+					return true;
+			}
 			switch (m)
 			{
 				case 1:
@@ -619,12 +772,23 @@ gmm_row_log_prob_missing(const GmmParams *p, const double *prec,
 	return log_sum_exp(logprob, p->k);
 }
 
+size_t
+gmm_precisions_ndoubles(GmmCovType t, int k, int d)
+{
+	size_t		n = gmm_cov_size(t, k, d);
+
+	if (t == GMM_COV_FULL)
+		n += (size_t) ((k + LW - 1) / LW) * LANES_GROUP(d) + 8;
+	return n;
+}
+
 void
 gmm_precisions(const GmmParams *p, double *prec)
 {
+	int			k = p->k;
 	int			d = p->d;
 
-	for (int j = 0; j < (p->cov_type == GMM_COV_FULL ? p->k : 1); j++)
+	for (int j = 0; j < (p->cov_type == GMM_COV_FULL ? k : 1); j++)
 	{
 		const double *U = p->prec_chol + (size_t) j * d * d;
 		double	   *P = prec + (size_t) j * d * d;
@@ -637,6 +801,30 @@ gmm_precisions(const GmmParams *p, double *prec)
 				P[(size_t) a * d + c] = v;
 				P[(size_t) c * d + a] = v;
 			}
+	}
+	if (p->cov_type != GMM_COV_FULL)
+		return;
+	/* the lanes layout (LANES_GROUP), unused lanes the identity at 0 */
+	for (int j0 = 0; j0 < k; j0 += LW)
+	{
+		double	   *U4 = align_line(prec + (size_t) k * d * d) + (size_t) (j0 / LW) * LANES_GROUP(d);
+		double	   *P4 = U4 + (size_t) d * d * LW;
+		double	   *M4 = P4 + (size_t) d * d * LW;
+
+		for (int l = 0; l < LW; l++)
+		{
+			int			j = j0 + l;
+
+			for (int e = 0; e < d * d; e++)
+			{
+				double		id = e % (d + 1) == 0 ? 1.0 : 0.0;
+
+				LANE(U4, e)[l] = j < k ? p->prec_chol[(size_t) j * d * d + e] : id;
+				LANE(P4, e)[l] = j < k ? prec[(size_t) j * d * d + e] : id;
+			}
+			for (int t = 0; t < d; t++)
+				LANE(M4, t)[l] = j < k ? p->means[(size_t) j * d + t] : 0.0;
+		}
 	}
 }
 

@@ -143,7 +143,7 @@ main(int argc, char **argv)
 		}
 	}
 
-	double	   *prec = malloc(sizeof(double) * gmm_cov_size(GMM_COV_FULL, k, d));
+	double	   *prec = malloc(sizeof(double) * gmm_precisions_ndoubles(GMM_COV_FULL, k, d));
 
 	gmm_precisions(&p, prec);
 	t_complete = t_schur = t_schur_noprec = t_marg = t_marg_row = t_random = INFINITY;

@@ -2489,9 +2489,10 @@ test_missing_log_prob(void)
 			if (t == GMM_COV_FULL || t == GMM_COV_TIED)
 			{
 				/* with the precisions gathered instead of U_m U_m^T */
-				double		prec[108];
+				double		prec[512];
 				double		got2;
 
+				CHECK(gmm_precisions_ndoubles((GmmCovType) t, k, d) <= 512, "precisions");
 				gmm_precisions(&p, prec);
 				got2 = gmm_row_log_prob_missing(&p, prec, lw, x, lp2, work);
 				CHECK_CLOSE(got2, got, 1e-13, 1e-13, "%s row %d: with precisions",
@@ -2626,10 +2627,15 @@ test_condition_impute(void)
 }
 
 /*
- * Full covariances with the precisions given factor eight components at
- * once (marginal.c's schur_full_lanes): with 11 components (a full and a
- * partial group of lanes) it scores as the per-component path, which
- * test_missing_log_prob checks against the dense reference.
+ * Full covariances with the precisions given factor four components at
+ * once (marginal.c's schur_full_lanes): with 11 components (two full
+ * groups of lanes and a partial one) it scores as the per-component path,
+ * which test_missing_log_prob checks against the dense reference.  Then
+ * one component gets a variance of 1e308 on feature 0, whose precision
+ * (1e-308) is below the smallest normal double: a row missing feature 0
+ * has a pivot the lanes do not take (their log-determinant splits each
+ * pivot's exponent from its mantissa), and must still score as the
+ * per-component path.
  */
 static void
 test_missing_lanes(void)
@@ -2638,7 +2644,7 @@ test_missing_lanes(void)
 				d = 7;
 	GmmParams	p;
 	double	   *buf = random_model(&p, GMM_COV_FULL, k, d, 300);
-	double	   *prec = malloc(sizeof(double) * k * d * d);
+	double	   *prec = malloc(sizeof(double) * gmm_precisions_ndoubles(GMM_COV_FULL, k, d));
 	double		lw[11],
 				lp[11],
 				lp2[11],
@@ -2665,6 +2671,35 @@ test_missing_lanes(void)
 		CHECK_CLOSE(a, b, 1e-12, 1e-12, "row %d (%d missing)", row, gmm_row_count_missing(x, d));
 		for (int j = 0; j < k; j++)
 			CHECK_CLOSE(lp[j], lp2[j], 1e-12, 1e-12, "row %d component %d", row, j);
+	}
+	{
+		double	   *S = p.covariances + (size_t) 5 * d * d;
+		int			bad;
+
+		for (int t = 1; t < d; t++)
+			S[t] = S[(size_t) t * d] = 0.0;
+		S[0] = 1e308;
+		CHECK(gmm_compute_precision_cholesky(&p, &bad) == GMM_OK, "huge variance");
+		gmm_precisions(&p, prec);
+		CHECK(prec[(size_t) 5 * d * d] > 0.0 && prec[(size_t) 5 * d * d] < DBL_MIN,
+			  "a subnormal precision (%g)", prec[(size_t) 5 * d * d]);
+		for (int row = 0; row < 50; row++)
+		{
+			double		x[7];
+			double		a,
+						b;
+
+			for (int t = 0; t < d; t++)
+				x[t] = t == 0 || gmm_rng_uniform(&r) < 0.3 ? NAN : p.means[(row % k) * d + t] + gmm_rng_normal(&r);
+			if (gmm_row_count_missing(x, d) == d)
+				x[1] = 0.5;
+			a = gmm_row_log_prob_missing(&p, prec, lw, x, lp, work);
+			b = gmm_row_log_prob_missing(&p, NULL, lw, x, lp2, work);
+			CHECK(isfinite(a), "row %d with the subnormal pivot: %g", row, a);
+			CHECK_CLOSE(a, b, 1e-12, 1e-12, "subnormal pivot, row %d", row);
+			for (int j = 0; j < k; j++)
+				CHECK_CLOSE(lp[j], lp2[j], 1e-12, 1e-12, "subnormal pivot, row %d component %d", row, j);
+		}
 	}
 	free(prec);
 	free(buf);
