@@ -9,6 +9,7 @@
 #include <math.h>
 
 #include "catalog/pg_type.h"
+#include "port/pg_bitutils.h"
 #include "utils/array.h"
 
 #include "gmm.h"
@@ -42,6 +43,17 @@ gmm_row_check_dim(int n, int expected_dim, const char *expected_what)
 						   expected_what)));
 }
 
+/* element i (0-based) of a row is v, NaN or infinite: an error */
+static void
+ReportNotFinite(double v, int i)
+{
+	ereport(ERROR,
+			(errcode(ERRCODE_DATA_EXCEPTION),
+			 errmsg("feature array must not contain NaN or infinite values"),
+			 errdetail("Element %d is %s.", i + 1,
+					   isnan(v) ? "NaN" : (v > 0 ? "Infinity" : "-Infinity"))));
+}
+
 /* the n values of a row must be finite */
 void
 gmm_row_check_values(const double *v, int n)
@@ -49,11 +61,7 @@ gmm_row_check_values(const double *v, int n)
 	for (int i = 0; i < n; i++)
 	{
 		if (unlikely(!isfinite(v[i])))
-			ereport(ERROR,
-					(errcode(ERRCODE_DATA_EXCEPTION),
-					 errmsg("feature array must not contain NaN or infinite values"),
-					 errdetail("Element %d is %s.", i + 1,
-							   isnan(v[i]) ? "NaN" : (v[i] > 0 ? "Infinity" : "-Infinity"))));
+			ReportNotFinite(v[i], i);
 	}
 }
 
@@ -144,6 +152,8 @@ gmm_array_row_nulls(ArrayType *a, int expected_dim, const char *expected_what,
 	bits8	   *bitmap;
 	const char *src;
 	int			n_null = 0;
+	int			n_stored = 0;
+	uint64		not_finite = 0;
 
 	if (!(ARR_HASNULL(a) && array_contains_nulls(a)))
 	{
@@ -157,19 +167,37 @@ gmm_array_row_nulls(ArrayType *a, int expected_dim, const char *expected_what,
 		buf = palloc(sizeof(double) * n);
 	bitmap = ARR_NULLBITMAP(a);
 	src = ARR_DATA_PTR(a);
+	/* the non-NULL elements, stored one after the other */
+	for (int b = 0; b < (n + 7) / 8; b++)
+		n_stored += pg_popcount32(bitmap[b] & (b == n / 8 ? (1 << (n % 8)) - 1 : 0xff));
+	/*
+	 * No branches on which elements are NULL (at random, unpredictable):
+	 * element i reads stored value j (the non-NULL elements before i),
+	 * clamped to the last so that a trailing NULL reads inside the datum,
+	 * and a NULL keeps NaN's bits instead.  The data may be unaligned (a
+	 * short-header datum read in place).
+	 */
 	for (int i = 0; i < n; i++)
 	{
-		if (!(bitmap[i / 8] & (1 << (i % 8))))
-		{
-			buf[i] = NAN;
-			n_null++;
-			continue;
-		}
-		/* the data may be unaligned (a short-header datum read in place) */
-		memcpy(&buf[i], src, sizeof(double));
-		src += sizeof(double);
-		if (unlikely(!isfinite(buf[i])))
-			gmm_row_check_values(&buf[i], 1);
+		uint64		isnull = ((bitmap[i / 8] >> (i % 8)) & 1) ^ 1;
+		uint64		keep = isnull - 1;	/* all ones where not NULL */
+		uint64		bits = 0;
+
+		if (n_stored > 0)
+			memcpy(&bits, src + (size_t) Min(i - n_null, n_stored - 1) * sizeof(double),
+				   sizeof(double));
+		/* a stored NaN or infinity: every exponent bit set */
+		not_finite |= keep & (((bits >> 52) & 0x7ff) == 0x7ff);
+		bits = (bits & keep) | (UINT64CONST(0x7ff8000000000000) & ~keep);
+		memcpy(&buf[i], &bits, sizeof(double));
+		n_null += (int) isnull;
+	}
+	if (unlikely(not_finite))
+	{
+		/* the first element that is not NULL and not finite */
+		for (int i = 0; i < n; i++)
+			if ((bitmap[i / 8] & (1 << (i % 8))) && !isfinite(buf[i]))
+				ReportNotFinite(buf[i], i);
 	}
 	if (dim_out)
 		*dim_out = n;

@@ -78,12 +78,10 @@
 
 typedef struct GmmMissingPattern
 {
-	uint32		hash;			/* of mask */
 	bits8	   *mask;			/* d bits, set where missing; NULL: free slot */
-	uint64		last_use;		/* the cache's clock at its last row */
 	int64		rows;			/* rows seen with this pattern */
 	int			n_obs;
-	int		   *obs;			/* n_obs observed positions */
+	int		   *obs;			/* n_obs observed positions, once built */
 	GmmParams	marg;			/* the marginal over obs, when built */
 	double	   *marg_buf;		/* its doubles, NULL until built */
 	bool		too_big;		/* the marginal exceeds the cap: never built */
@@ -105,13 +103,19 @@ typedef struct GmmScoreCache
 	double	   *log_weights;	/* k */
 	double	   *logprob;		/* k */
 	double	   *work;			/* 2 d: gmm_row_log_prob's */
+	bool		bayesian;		/* gmm_model_is_bayesian(model) */
 	/* rows with missing values (allocated on the first such row) */
 	double	   *mwork;			/* gmm_missing_work_ndoubles(.., mwork_m) */
 	int			mwork_m;
 	double	   *packed;			/* d: a row's observed values */
 	double	   *prec;			/* full, tied: the precisions (gmm_precisions) */
 	bits8	   *mask;			/* d bits: the current row's pattern */
+	int			marg_max_obs;	/* the most observed features a kept
+								 * marginal may have (its size cap) */
 	uint64		clock;
+	/* the patterns' mask hashes and last rows (the cache's clock), packed */
+	uint32		pat_hash[GMM_MISSING_PATTERNS];
+	uint64		pat_used[GMM_MISSING_PATTERNS];
 	GmmMissingPattern patterns[GMM_MISSING_PATTERNS];
 	/* gmm_anomaly.c's per-model data and workspace (on first use) */
 	double	   *anomaly;
@@ -304,6 +308,8 @@ FillCache(GmmScoreCache *c, struct varlena *raw)
 	c->mask = NULL;
 	c->clock = 0;
 	memset(c->patterns, 0, sizeof(c->patterns));
+	memset(c->pat_hash, 0, sizeof(c->pat_hash));
+	memset(c->pat_used, 0, sizeof(c->pat_used));
 	c->anomaly = NULL;
 	c->anomaly_n = 0;
 
@@ -334,6 +340,7 @@ FillCache(GmmScoreCache *c, struct varlena *raw)
 	gmm_model_log_weights(c->model, c->log_weights);
 	c->logprob = palloc(sizeof(double) * k);
 	c->work = palloc(sizeof(double) * 2 * d);
+	c->bayesian = gmm_model_is_bayesian(c->model);
 	MemoryContextSwitchTo(old);
 }
 
@@ -467,7 +474,9 @@ MissingWork(GmmScoreCache *c, int m)
 
 /*
  * The pattern of row v (m missing features) among c's patterns, found by
- * its mask or made in the least recently used slot.
+ * its mask or made in the least recently used slot.  A row of a new
+ * pattern costs the mask and the search only: the observed positions are
+ * listed when the pattern's marginal is built.
  */
 static GmmMissingPattern *
 FindPattern(GmmScoreCache *c, const double *v, int m)
@@ -475,38 +484,50 @@ FindPattern(GmmScoreCache *c, const double *v, int m)
 	int			d = c->params.d;
 	int			nbytes = (d + 7) / 8;
 	uint32		h = 2166136261u;
-	GmmMissingPattern *lru = NULL;
 	GmmMissingPattern *pat;
-	int			o = 0;
+	int			lru = 0;
 
 	if (c->mask == NULL)
 	{
 		c->mask = MemoryContextAlloc(c->mcxt, nbytes);
 		c->packed = MemoryContextAlloc(c->mcxt, sizeof(double) * d);
+		c->marg_max_obs = d;
+		while (c->marg_max_obs > 0 &&
+			   (double) gmm_params_ndoubles(c->params.cov_type, c->params.k,
+											c->marg_max_obs) * sizeof(double) >
+			   GMM_MISSING_PATTERN_BYTES)
+			c->marg_max_obs--;
 	}
-	/* no branches on the data: at random, which features are missing is unpredictable */
-	memset(c->mask, 0, nbytes);
-	for (int t = 0; t < d; t++)
-		c->mask[t / 8] |= (bits8) ((isnan(v[t]) ? 1 : 0) << (t % 8));
+	/*
+	 * no branches on the data (at random, which features are missing is
+	 * unpredictable), and each byte built in a register before it is stored
+	 */
 	for (int b = 0; b < nbytes; b++)
-		h = (h ^ c->mask[b]) * 16777619u;
+	{
+		unsigned int byte = 0;
+
+		for (int t = b * 8; t < Min(d, b * 8 + 8); t++)
+			byte |= (isnan(v[t]) ? 1u : 0u) << (t % 8);
+		c->mask[b] = (bits8) byte;
+		h = (h ^ byte) * 16777619u;
+	}
 	c->clock++;
 	for (int i = 0; i < GMM_MISSING_PATTERNS; i++)
 	{
 		pat = &c->patterns[i];
-		if (pat->mask != NULL && pat->hash == h &&
+		if (c->pat_hash[i] == h && pat->mask != NULL &&
 			memcmp(pat->mask, c->mask, nbytes) == 0)
 		{
-			pat->last_use = c->clock;
+			c->pat_used[i] = c->clock;
 			pat->rows++;
 			return pat;
 		}
-		if (lru == NULL || pat->mask == NULL ||
-			(lru->mask != NULL && pat->last_use < lru->last_use))
-			lru = pat;
 	}
+	/* a free slot has never been used: pat_used 0 */
+	for (int i = 1; i < GMM_MISSING_PATTERNS; i++)
+		lru = c->pat_used[i] < c->pat_used[lru] ? i : lru;
 	/* the slot keeps its mask and position buffers (d bits, d ints) */
-	pat = lru;
+	pat = &c->patterns[lru];
 	if (pat->mask == NULL)
 	{
 		pat->mask = MemoryContextAlloc(c->mcxt, nbytes);
@@ -515,19 +536,12 @@ FindPattern(GmmScoreCache *c, const double *v, int m)
 	if (pat->marg_buf)
 		pfree(pat->marg_buf);
 	pat->marg_buf = NULL;
-	pat->hash = h;
+	c->pat_hash[lru] = h;
 	memcpy(pat->mask, c->mask, nbytes);
-	pat->last_use = c->clock;
+	c->pat_used[lru] = c->clock;
 	pat->rows = 1;
 	pat->n_obs = d - m;
-	for (int t = 0; t < d; t++)
-	{
-		pat->obs[o] = t;
-		o += isnan(v[t]) ? 0 : 1;
-	}
-	pat->too_big = (double) gmm_params_ndoubles(c->params.cov_type, c->params.k,
-												pat->n_obs) * sizeof(double) >
-		GMM_MISSING_PATTERN_BYTES;
+	pat->too_big = pat->n_obs > c->marg_max_obs;
 	return pat;
 }
 
@@ -543,7 +557,14 @@ BuildPatternMarginal(GmmScoreCache *c, GmmMissingPattern *pat)
 	double	   *buf = MemoryContextAlloc(c->mcxt, sizeof(double) *
 										 gmm_params_ndoubles(p->cov_type, p->k, pat->n_obs));
 	int			bad;
+	int			o = 0;
 
+	for (int t = 0; t < p->d; t++)
+	{
+		pat->obs[o] = t;
+		o += (pat->mask[t / 8] >> (t % 8)) & 1 ? 0 : 1;
+	}
+	Assert(o == pat->n_obs);
 	gmm_params_bind(&pat->marg, p->cov_type, p->k, pat->n_obs, buf);
 	if (gmm_marginal_params(p, pat->n_obs, pat->obs, &pat->marg, &bad) == GMM_OK)
 		pat->marg_buf = buf;
@@ -626,7 +647,7 @@ ScoreValues(GmmScoreCache *c, const double *v, double *lse)
 		*lse = gmm_row_log_prob(&c->params, c->log_weights, v, c->logprob, c->work);
 	else if (m == d)
 		return false;
-	else if (gmm_model_is_bayesian(c->model))
+	else if (c->bayesian)
 		ereport(ERROR,
 				(errcode(ERRCODE_NULL_VALUE_NOT_ALLOWED),
 				 errmsg("a Bayesian model cannot score a row with NULL elements"),
