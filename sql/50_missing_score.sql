@@ -159,6 +159,30 @@ SELECT gmm_score_samples(m, '{NaN,NULL}') FROM ms_two;
 SELECT gmm_predict(m, '{NULL,Infinity}') FROM ms_two;
 SELECT gmm_impute(m, '{NaN,NULL}') FROM ms_two;
 SELECT gmm_score((SELECT m FROM ms_two), x) FROM (VALUES ('{-Infinity,NULL}'::float8[])) v(x);
+-- a row past 64 features (the reader takes NULL bitmaps 64 bits at a time): NULLs either side
+-- of the word boundary (64, 65) and last (70) are scored by the marginal and imputed, and a
+-- stored infinity past the boundary is reported at its position
+CREATE TEMP TABLE ms_wide AS
+SELECT i, ARRAY(SELECT (i % 2) * 3 + sin(i * j) FROM generate_series(1, 70) j) AS x
+FROM generate_series(1, 300) i;
+CREATE TEMP TABLE ms_wide_m AS
+SELECT gmm_fit(x, 2, '{"covariance_type": "diag", "random_state": 1}') AS m FROM ms_wide;
+WITH r AS (SELECT x, ARRAY(SELECT CASE WHEN j IN (3, 64, 65, 70) THEN NULL ELSE x[j] END
+                           FROM generate_subscripts(x, 1) j) AS xn
+           FROM ms_wide WHERE i <= 5),
+     s AS (SELECT x, xn, gmm_impute(m, xn) AS imp, m FROM r, ms_wide_m)
+SELECT bool_and((SELECT bool_and(CASE WHEN j IN (3, 64, 65, 70) THEN imp[j] IS NOT NULL
+                                      ELSE imp[j] = x[j] END)
+                 FROM generate_subscripts(x, 1) j)) AS observed_kept,
+       max(abs(gmm_score_samples(m, xn) -
+               gmm_score_samples(gmm_marginal(m, ARRAY(SELECT j FROM generate_series(1, 70) j
+                                                       WHERE j NOT IN (3, 64, 65, 70))),
+                                 ARRAY(SELECT x[j] FROM generate_series(1, 70) j
+                                       WHERE j NOT IN (3, 64, 65, 70))))) < 1e-9 AS marginal_same
+FROM s;
+SELECT gmm_score_samples(m, ARRAY(SELECT CASE WHEN j = 2 THEN NULL WHEN j = 66 THEN 'Infinity'::float8
+                                          ELSE 1 END FROM generate_series(1, 70) j))
+FROM ms_wide_m;
 -- a row of the wrong length
 SELECT gmm_score_samples(m, '{1,NULL,2}') FROM ms_two;
 SELECT gmm_predict_proba(m, '{NULL}') FROM ms_two;

@@ -152,7 +152,6 @@ gmm_array_row_nulls(ArrayType *a, int expected_dim, const char *expected_what,
 	bits8	   *bitmap;
 	const char *src;
 	int			n_null = 0;
-	int			n_stored = 0;
 	uint64		not_finite = 0;
 
 	if (!(ARR_HASNULL(a) && array_contains_nulls(a)))
@@ -167,30 +166,36 @@ gmm_array_row_nulls(ArrayType *a, int expected_dim, const char *expected_what,
 		buf = palloc(sizeof(double) * n);
 	bitmap = ARR_NULLBITMAP(a);
 	src = ARR_DATA_PTR(a);
-	/* the non-NULL elements, stored one after the other */
-	for (int b = 0; b < (n + 7) / 8; b++)
-		n_stored += pg_popcount32(bitmap[b] & (b == n / 8 ? (1 << (n % 8)) - 1 : 0xff));
 	/*
-	 * No branches on which elements are NULL (at random, unpredictable):
-	 * element i reads stored value j (the non-NULL elements before i),
-	 * clamped to the last so that a trailing NULL reads inside the datum,
-	 * and a NULL keeps NaN's bits instead.  The data may be unaligned (a
-	 * short-header datum read in place).
+	 * Sixty-four elements at a time: all NaN first, then the stored values
+	 * (the non-NULL elements, one after the other) put at the positions of
+	 * the set bits of the NULL bitmap, lowest first, so that no branch
+	 * depends on which elements are NULL but the loop's count of stored
+	 * values.  The data may be unaligned (a short-header datum read in
+	 * place).
 	 */
-	for (int i = 0; i < n; i++)
+	for (int w = 0; w < n; w += 64)
 	{
-		uint64		isnull = ((bitmap[i / 8] >> (i % 8)) & 1) ^ 1;
-		uint64		keep = isnull - 1;	/* all ones where not NULL */
-		uint64		bits = 0;
+		int			nw = Min(64, n - w);
+		uint64		present = 0;
 
-		if (n_stored > 0)
-			memcpy(&bits, src + (size_t) Min(i - n_null, n_stored - 1) * sizeof(double),
-				   sizeof(double));
-		/* a stored NaN or infinity: every exponent bit set */
-		not_finite |= keep & (((bits >> 52) & 0x7ff) == 0x7ff);
-		bits = (bits & keep) | (UINT64CONST(0x7ff8000000000000) & ~keep);
-		memcpy(&buf[i], &bits, sizeof(double));
-		n_null += (int) isnull;
+		for (int b = 0; b < (nw + 7) / 8; b++)
+			present |= (uint64) bitmap[w / 8 + b] << (8 * b);
+		if (nw < 64)
+			present &= (UINT64CONST(1) << nw) - 1;
+		for (int i = 0; i < nw; i++)
+			buf[w + i] = NAN;
+		n_null += nw - pg_popcount64(present);
+		for (; present != 0; present &= present - 1)
+		{
+			uint64		bits;
+
+			memcpy(&bits, src, sizeof(double));
+			src += sizeof(double);
+			/* a stored NaN or infinity: every exponent bit set */
+			not_finite |= ((bits >> 52) & 0x7ff) == 0x7ff;
+			memcpy(&buf[w + pg_rightmost_one_pos64(present)], &bits, sizeof(double));
+		}
 	}
 	if (unlikely(not_finite))
 	{
