@@ -472,6 +472,17 @@ MissingWork(GmmScoreCache *c, int m)
 	return c->mwork;
 }
 
+/* a few bytes compared in place (memcmp is a call) */
+static inline bool
+MasksEqual(const bits8 *a, const bits8 *b, int nbytes)
+{
+	bits8		diff = 0;
+
+	for (int i = 0; i < nbytes; i++)
+		diff |= a[i] ^ b[i];
+	return diff == 0;
+}
+
 /*
  * The pattern of row v (m missing features) among c's patterns, found by
  * its mask or made in the least recently used slot.  A row of a new
@@ -516,7 +527,7 @@ FindPattern(GmmScoreCache *c, const double *v, int m)
 	{
 		pat = &c->patterns[i];
 		if (c->pat_hash[i] == h && pat->mask != NULL &&
-			memcmp(pat->mask, c->mask, nbytes) == 0)
+			MasksEqual(pat->mask, c->mask, nbytes))
 		{
 			c->pat_used[i] = c->clock;
 			pat->rows++;

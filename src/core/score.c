@@ -47,7 +47,11 @@ centre(const double *x, const double *mu, int d, double *y)
 		y[s] = x[s] - mu[s];
 }
 
-/* columns past the last multiple of four of ||y U||^2 */
+/*
+ * columns past the last multiple of four of ||y U||^2, each summed in four
+ * partial sums (rows s mod 4): one chain of t multiply-adds per column made
+ * a marginal of 13 features score slower than the whole model's 16
+ */
 GMM_ALWAYS_INLINE double
 quad_tail(const double *U, const double *y, int d)
 {
@@ -55,11 +59,23 @@ quad_tail(const double *U, const double *y, int d)
 
 	for (int t = d & ~3; t < d; t++)
 	{
-		double		z = 0.0;
+		double		z0 = 0.0,
+					z1 = 0.0,
+					z2 = 0.0,
+					z3 = 0.0;
+		int			s = 0;
 
-		for (int s = 0; s <= t; s++)
-			z += y[s] * U[(size_t) s * d + t];
-		q += z * z;
+		for (; s + 3 <= t; s += 4)
+		{
+			z0 += y[s] * U[(size_t) s * d + t];
+			z1 += y[s + 1] * U[(size_t) (s + 1) * d + t];
+			z2 += y[s + 2] * U[(size_t) (s + 2) * d + t];
+			z3 += y[s + 3] * U[(size_t) (s + 3) * d + t];
+		}
+		for (; s <= t; s++)
+			z0 += y[s] * U[(size_t) s * d + t];
+		z0 = (z0 + z1) + (z2 + z3);
+		q += z0 * z0;
 	}
 	return q;
 }
