@@ -153,6 +153,39 @@ ORDER BY cov;
 -- draws from a conditional: gmm_sample works on it
 SELECT count(*) FROM ms_m6, gmm_sample(gmm_condition(m, '{1.5,NULL,NULL,0.5,2,3}'), 5, 1) WHERE cov = 'full';
 
+-- Rows as the heap stores them: a datum of up to 127 bytes (here 6
+-- features, and 24 with 14 NULLs) has a one-byte header and is read from a
+-- copy, a larger one in place.  Each form, with and without NULLs, scores
+-- exactly as the same row rebuilt in memory by a slice (a four-byte
+-- header), by the per-row functions and by gmm_score.
+CREATE TEMP TABLE ms_stored AS
+SELECT 6 AS d, i, x, ARRAY(SELECT CASE WHEN (i + j) % 4 = 0 THEN NULL ELSE x[j] END
+                         FROM generate_subscripts(x, 1) j) AS xn
+FROM ms_f6
+UNION ALL
+SELECT 24, i, x, ARRAY(SELECT CASE WHEN (i + j) % 12 < (i % 2) * 7 THEN NULL ELSE x[j] END
+                       FROM generate_subscripts(x, 1) j)
+FROM ms_f24 WHERE i <= 100;
+CREATE TEMP TABLE ms_stored_m AS
+SELECT 6 AS d, cov, m FROM ms_m6 UNION ALL SELECT 24, 'full', m FROM ms_m24;
+SELECT d, count(*) FILTER (WHERE pg_column_size(xn) <= 127) AS short_rows,
+       count(*) FILTER (WHERE pg_column_size(xn) > 127) AS long_rows,
+       count(*) FILTER (WHERE xn <> x) AS rows_with_nulls
+FROM ms_stored GROUP BY d ORDER BY d;
+SELECT d, cov,
+       (SELECT bool_and(gmm_score_samples(m, s.x) = gmm_score_samples(m, s.x[1:d]) AND
+                        gmm_score_samples(m, s.xn) = gmm_score_samples(m, s.xn[1:d]) AND
+                        gmm_predict_proba(m, s.xn) = gmm_predict_proba(m, s.xn[1:d]))
+        FROM ms_stored s WHERE s.d = mm.d) AS per_row_same,
+       (SELECT gmm_score(m, s.xn) = gmm_score(m, s.xn[1:d])
+        FROM ms_stored s WHERE s.d = mm.d) AS score_same
+FROM ms_stored_m mm ORDER BY d, cov;
+-- a stored infinity in a one-byte-header row is reported at its position
+CREATE TEMP TABLE ms_stored_inf AS SELECT '{1,NULL,Infinity}'::float8[] AS x;
+SELECT pg_column_size(x) <= 127 AS short FROM ms_stored_inf;
+SELECT gmm_score_samples('{"weights": [1], "means": [[0, 0, 0]],
+       "covariances": [[[1, 0, 0], [0, 1, 0], [0, 0, 1]]]}'::gmm, x) FROM ms_stored_inf;
+
 -- Errors
 -- a NaN or infinite element is still an error, with or without NULLs
 SELECT gmm_score_samples(m, '{NaN,NULL}') FROM ms_two;

@@ -290,6 +290,23 @@ extern const double *gmm_array_reader_nulls(Datum row, int expected_dim,
 											const char *expected_what,
 											int *dim_out, void **to_free);
 
+/* gmm_array_read_buffered's buffers, for rows of expected_dim elements */
+typedef struct GmmArrayBuffers
+{
+	double	   *values;			/* expected_dim */
+	bits8	   *mask;			/* (expected_dim + 7) / 8 */
+	union
+	{
+		double		align;
+		char		bytes[VARHDRSZ + 127];	/* the largest one-byte-header datum */
+	}			shortcopy;
+} GmmArrayBuffers;
+
+extern const double *gmm_array_read_buffered(Datum row, int expected_dim,
+											 const char *expected_what,
+											 GmmArrayBuffers *b,
+											 int *n_null_out, void **to_free);
+
 /* gmm_fit.c: argument checks shared by the fitting functions */
 extern void gmm_check_n_components(const char *what, int k);
 

@@ -141,8 +141,9 @@ gmm_array_row(ArrayType *a, int expected_dim, const char *expected_what,
  * back as NaN, the core's missing value (a NaN element is still an error,
  * as are infinite ones, so a NaN in the result is always a NULL).  A row
  * without NULL is read as gmm_array_row reads it; a row with NULLs is
- * unpacked into buf (expected_dim doubles, or NULL: palloc'd).  *n_null_out
- * (when not NULL) gets the number of NULL elements.
+ * unpacked into buf (expected_dim doubles, or NULL: palloc'd), as is one
+ * with a NULL bitmap but no NULL (it is not searched for NULLs first).
+ * *n_null_out (when not NULL) gets the number of NULL elements.
  */
 const double *
 gmm_array_row_nulls(ArrayType *a, int expected_dim, const char *expected_what,
@@ -154,7 +155,7 @@ gmm_array_row_nulls(ArrayType *a, int expected_dim, const char *expected_what,
 	int			n_null = 0;
 	uint64		not_finite = 0;
 
-	if (!(ARR_HASNULL(a) && array_contains_nulls(a)))
+	if (!ARR_HASNULL(a))
 	{
 		if (n_null_out)
 			*n_null_out = 0;
@@ -236,11 +237,10 @@ gmm_array_reader_nulls(Datum row, int expected_dim, const char *expected_what,
 {
 	ArrayType  *a = DatumGetArrayTypeP(row);
 	bool		copied = (Pointer) a != DatumGetPointer(row);
-	int			n_null;
 	const double *v = gmm_array_row_nulls(a, expected_dim, expected_what,
-										  NULL, dim_out, &n_null);
+										  NULL, dim_out, NULL);
 
-	if (n_null > 0)
+	if (ARR_HASNULL(a))			/* v is a palloc'd copy */
 	{
 		if (copied)
 			pfree(a);
@@ -248,6 +248,80 @@ gmm_array_reader_nulls(Datum row, int expected_dim, const char *expected_what,
 	}
 	else
 		*to_free = copied ? (void *) a : NULL;
+	return v;
+}
+
+/*
+ * The datum p with a one-byte header as one with a four-byte header, in
+ * dst (VARHDRSZ + 127 bytes, aligned).  Eight bytes at a time, each store
+ * at a multiple of eight from dst, so that the reads of the values that
+ * follow (eight-byte loads at the data's aligned offset) are each served by
+ * one store; a memcpy, inlined as a string move, made them wait.
+ */
+static void
+CopyShortDatum(Pointer p, char *dst)
+{
+	Size		len = VARSIZE_SHORT(p) - VARHDRSZ_SHORT;
+	const char *src = VARDATA_SHORT(p) - VARHDRSZ; /* dst's offsets */
+	Size		end = len + VARHDRSZ;
+	Size		i;
+	uint64		w;
+
+	SET_VARSIZE(dst, end);
+	memcpy(dst + VARHDRSZ, src + VARHDRSZ, Min(len, 4));
+	for (i = 8; i + 8 <= end; i += 8)
+	{
+		memcpy(&w, src + i, sizeof(w));
+		memcpy(dst + i, &w, sizeof(w));
+	}
+	for (; i < end; i++)
+		dst[i] = src[i];
+}
+
+/*
+ * gmm_array_reader_nulls for a caller that reads many rows (the scoring
+ * functions): the values of a row with NULLs go to b->values, and a datum
+ * with a one-byte header (a row of up to 12 elements without NULLs, or a
+ * few more with them, as the heap stores it) is read from a copy in
+ * b->shortcopy, not detoasted into a palloc'd one.  *n_null_out gets the
+ * number of NULL elements and, when there are some, b->mask their bits (set
+ * where NULL, the pattern gmm_score.c looks up).  The result stays valid
+ * until the next call with b; *to_free is a detoasted copy (a compressed or
+ * out-of-line row) or NULL.
+ */
+const double *
+gmm_array_read_buffered(Datum row, int expected_dim, const char *expected_what,
+						GmmArrayBuffers *b, int *n_null_out, void **to_free)
+{
+	Pointer		p = DatumGetPointer(row);
+	ArrayType  *a;
+	const double *v;
+
+	*to_free = NULL;
+	if (VARATT_IS_SHORT(p) && !VARATT_IS_EXTERNAL(p))
+	{
+		a = (ArrayType *) b->shortcopy.bytes;
+		CopyShortDatum(p, b->shortcopy.bytes);
+	}
+	else if (VARATT_IS_EXTENDED(p))
+	{
+		a = DatumGetArrayTypeP(row);
+		*to_free = a;
+	}
+	else
+		a = (ArrayType *) p;
+	v = gmm_array_row_nulls(a, expected_dim, expected_what, b->values, NULL,
+							n_null_out);
+	if (*n_null_out > 0)
+	{
+		const bits8 *bitmap = ARR_NULLBITMAP(a);
+		int			nbytes = (expected_dim + 7) / 8;
+
+		for (int i = 0; i < nbytes; i++)
+			b->mask[i] = (bits8) ~bitmap[i];
+		if (expected_dim % 8)
+			b->mask[nbytes - 1] &= (bits8) ((1u << (expected_dim % 8)) - 1);
+	}
 	return v;
 }
 

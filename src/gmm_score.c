@@ -110,6 +110,7 @@ typedef struct GmmScoreCache
 	double	   *packed;			/* d: a row's observed values */
 	double	   *prec;			/* full, tied: the precisions (gmm_precisions) */
 	bits8	   *mask;			/* d bits: the current row's pattern */
+	GmmArrayBuffers *rowbuf;	/* gmm_array_read_buffered's (first row) */
 	int			marg_max_obs;	/* the most observed features a kept
 								 * marginal may have (its size cap) */
 	uint64		clock;
@@ -306,6 +307,7 @@ FillCache(GmmScoreCache *c, struct varlena *raw)
 	c->packed = NULL;
 	c->prec = NULL;
 	c->mask = NULL;
+	c->rowbuf = NULL;
 	c->clock = 0;
 	memset(c->patterns, 0, sizeof(c->patterns));
 	memset(c->pat_hash, 0, sizeof(c->pat_hash));
@@ -490,7 +492,7 @@ MasksEqual(const bits8 *a, const bits8 *b, int nbytes)
  * listed when the pattern's marginal is built.
  */
 static GmmMissingPattern *
-FindPattern(GmmScoreCache *c, const double *v, int m)
+FindPattern(GmmScoreCache *c, const double *v, int m, const bits8 *given)
 {
 	int			d = c->params.d;
 	int			nbytes = (d + 7) / 8;
@@ -510,18 +512,23 @@ FindPattern(GmmScoreCache *c, const double *v, int m)
 			c->marg_max_obs--;
 	}
 	/*
-	 * no branches on the data (at random, which features are missing is
-	 * unpredictable), and each byte built in a register before it is stored
+	 * the reader's mask (its NULL bitmap), or one from the NaNs: no branches
+	 * on the data (at random, which features are missing is unpredictable),
+	 * and each byte built in a register before it is stored
 	 */
-	for (int b = 0; b < nbytes; b++)
-	{
-		unsigned int byte = 0;
+	if (given)
+		memcpy(c->mask, given, nbytes);
+	else
+		for (int b = 0; b < nbytes; b++)
+		{
+			unsigned int byte = 0;
 
-		for (int t = b * 8; t < Min(d, b * 8 + 8); t++)
-			byte |= (isnan(v[t]) ? 1u : 0u) << (t % 8);
-		c->mask[b] = (bits8) byte;
-		h = (h ^ byte) * 16777619u;
-	}
+			for (int t = b * 8; t < Min(d, b * 8 + 8); t++)
+				byte |= (isnan(v[t]) ? 1u : 0u) << (t % 8);
+			c->mask[b] = (bits8) byte;
+		}
+	for (int b = 0; b < nbytes; b++)
+		h = (h ^ c->mask[b]) * 16777619u;
 	c->clock++;
 	for (int i = 0; i < GMM_MISSING_PATTERNS; i++)
 	{
@@ -598,7 +605,7 @@ const GmmParams *
 gmm_prepared_marginal(const GmmPrepared *p, const double *v, int m)
 {
 	GmmScoreCache *c = (GmmScoreCache *) p->cache;
-	GmmMissingPattern *pat = FindPattern(c, v, m);
+	GmmMissingPattern *pat = FindPattern(c, v, m, NULL);
 
 	if (pat->marg_buf == NULL && !pat->too_big)
 		BuildPatternMarginal(c, pat);
@@ -606,11 +613,12 @@ gmm_prepared_marginal(const GmmPrepared *p, const double *v, int m)
 }
 
 /*
- * Log-sum-exp of row v with m (1 <= m < d) missing features, with
- * per-component terms in c->logprob.
+ * Log-sum-exp of row v with m (1 <= m < d) missing features (their mask,
+ * when the reader gave it, in mask), with per-component terms in
+ * c->logprob.
  */
 static double
-ScoreMissing(GmmScoreCache *c, const double *v, int m)
+ScoreMissing(GmmScoreCache *c, const double *v, int m, const bits8 *mask)
 {
 	GmmParams  *p = &c->params;
 	GmmMissingPattern *pat = NULL;
@@ -618,7 +626,7 @@ ScoreMissing(GmmScoreCache *c, const double *v, int m)
 
 	if (p->cov_type == GMM_COV_FULL || p->cov_type == GMM_COV_TIED)
 	{
-		pat = FindPattern(c, v, m);
+		pat = FindPattern(c, v, m, mask);
 		if (pat->marg_buf == NULL && pat->rows >= GMM_MISSING_BUILD_ROWS && !pat->too_big)
 			BuildPatternMarginal(c, pat);
 	}
@@ -646,13 +654,18 @@ ScoreMissing(GmmScoreCache *c, const double *v, int m)
 
 /*
  * Log-sum-exp of row v under c's model, with per-component terms in
- * c->logprob; false (nothing computed) when every element is missing.
+ * c->logprob; false (nothing computed) when every element is missing.  m:
+ * the row's missing values (-1: not known, to be counted), mask their bits
+ * or NULL.
  */
 static bool
-ScoreValues(GmmScoreCache *c, const double *v, double *lse)
+ScoreValues(GmmScoreCache *c, const double *v, int m, const bits8 *mask,
+			double *lse)
 {
 	int			d = c->params.d;
-	int			m = gmm_row_count_missing(v, d);
+
+	if (m < 0)
+		m = gmm_row_count_missing(v, d);
 
 	if (m == 0)
 		*lse = gmm_row_log_prob(&c->params, c->log_weights, v, c->logprob, c->work);
@@ -665,8 +678,41 @@ ScoreValues(GmmScoreCache *c, const double *v, double *lse)
 				 errdetail("Its per-component terms (scikit-learn's digamma terms) are those of all %d features, not of a marginal.", d),
 				 errhint("Fill the row first, e.g. with gmm_impute under a gmm_fit model, or score its complete rows only.")));
 	else
-		*lse = ScoreMissing(c, v, m);
+		*lse = ScoreMissing(c, v, m, mask);
 	return true;
+}
+
+/*
+ * A scoring call's row datum under c's model, read by read; float8[] rows
+ * (gmm_array_reader_nulls) into c's buffers, with their count of NULL
+ * elements in *m and, when there are some, their mask in *mask.  Other
+ * readers' rows: *m -1 (not known), *mask NULL.
+ */
+static const double *
+ReadScoreRow(GmmScoreCache *c, GmmRowReader read, Datum row, int *m,
+			 const bits8 **mask, void **to_free)
+{
+	int			d = c->params.d;
+	const double *v;
+
+	*mask = NULL;
+	if (read != gmm_array_reader_nulls)
+	{
+		*m = -1;
+		return read(row, d, "the model", &d, to_free);
+	}
+	if (c->rowbuf == NULL)
+	{
+		GmmArrayBuffers *b = MemoryContextAlloc(c->mcxt, sizeof(GmmArrayBuffers));
+
+		b->values = MemoryContextAlloc(c->mcxt, sizeof(double) * d);
+		b->mask = MemoryContextAlloc(c->mcxt, (d + 7) / 8);
+		c->rowbuf = b;
+	}
+	v = gmm_array_read_buffered(row, d, "the model", c->rowbuf, m, to_free);
+	if (*m > 0)
+		*mask = c->rowbuf->mask;
+	return v;
 }
 
 /*
@@ -679,12 +725,13 @@ ScoreRow(FunctionCallInfo fcinfo, GmmScoreCache **cp, GmmRowReader read,
 {
 	GmmScoreCache *c = GetScoreCache(fcinfo, 0);
 	void	   *to_free;
-	int			d;
-	const double *v = read(PG_GETARG_DATUM(1), c->params.d, "the model", &d, &to_free);
+	int			m;
+	const bits8 *mask;
+	const double *v = ReadScoreRow(c, read, PG_GETARG_DATUM(1), &m, &mask, &to_free);
 	bool		ok;
 
 	*cp = c;
-	ok = ScoreValues(c, v, lse);
+	ok = ScoreValues(c, v, m, mask, lse);
 	if (to_free)
 		pfree(to_free);
 	return ok;
@@ -852,7 +899,8 @@ gmm_score_accum_row(FunctionCallInfo fcinfo, GmmRowReader read)
 	double	   *s;
 	GmmScoreCache *c;
 	void	   *to_free;
-	int			d;
+	int			m;
+	const bits8 *mask;
 	const double *v;
 	double		ll = 0.0;
 	double		npar;
@@ -865,14 +913,14 @@ gmm_score_accum_row(FunctionCallInfo fcinfo, GmmRowReader read)
 		PG_RETURN_ARRAYTYPE_P(state);
 
 	c = GetScoreCache(fcinfo, 1);
-	v = read(PG_GETARG_DATUM(2), c->params.d, "the model", &d, &to_free);
-	counted = ScoreValues(c, v, &ll);
+	v = ReadScoreRow(c, read, PG_GETARG_DATUM(2), &m, &mask, &to_free);
+	counted = ScoreValues(c, v, m, mask, &ll);
 	if (to_free)
 		pfree(to_free);
 	if (!counted)
 		PG_RETURN_ARRAYTYPE_P(state);	/* a row of NULLs only: skipped */
 	/* a Bayesian model has no bic or aic: -1 makes their final functions say so */
-	npar = gmm_model_is_bayesian(c->model) ? -1.0 :
+	npar = c->bayesian ? -1.0 :
 		(double) gmm_n_parameters(c->params.cov_type, c->params.k, c->params.d);
 	if (s[1] > 0 && s[2] != npar)
 		ereport(ERROR,
