@@ -180,6 +180,15 @@ SELECT d, cov,
        (SELECT gmm_score(m, s.xn) = gmm_score(m, s.xn[1:d])
         FROM ms_stored s WHERE s.d = mm.d) AS score_same
 FROM ms_stored_m mm ORDER BY d, cov;
+-- and so is one in a row whose pattern has a cached marginal (scored from
+-- the stored values as they are, not expanded): 19 rows of one pattern
+-- first, then the infinity, with gmm_score_samples and gmm_score
+SELECT sum(gmm_score_samples(m, CASE WHEN g = 20 THEN '{1,NULL,Infinity,3,4,5}'
+                                     ELSE '{1,NULL,2,3,4,5}' END::float8[]))
+FROM ms_m6, generate_series(1, 20) g WHERE cov = 'full';
+SELECT gmm_score((SELECT m FROM ms_m6 WHERE cov = 'tied'),
+                 CASE WHEN g = 20 THEN '{1,NULL,2,3,-Infinity,5}' ELSE '{1,NULL,2,3,4,5}' END::float8[])
+FROM generate_series(1, 20) g;
 -- a stored infinity in a one-byte-header row is reported at its position
 CREATE TEMP TABLE ms_stored_inf AS SELECT '{1,NULL,Infinity}'::float8[] AS x;
 SELECT pg_column_size(x) <= 127 AS short FROM ms_stored_inf;

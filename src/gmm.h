@@ -295,6 +295,11 @@ typedef struct GmmArrayBuffers
 {
 	double	   *values;			/* expected_dim */
 	bits8	   *mask;			/* (expected_dim + 7) / 8 */
+	/* the last row read, when it has NULLs */
+	ArrayType  *array;
+	int			n;
+	int			n_stored;
+	const double *stored;		/* its non-NULL values, in order */
 	union
 	{
 		double		align;
@@ -306,6 +311,8 @@ extern const double *gmm_array_read_buffered(Datum row, int expected_dim,
 											 const char *expected_what,
 											 GmmArrayBuffers *b,
 											 int *n_null_out, void **to_free);
+extern const double *gmm_array_buffered_expand(GmmArrayBuffers *b);
+extern const double *gmm_array_buffered_stored(GmmArrayBuffers *b);
 
 /* gmm_fit.c: argument checks shared by the fitting functions */
 extern void gmm_check_n_components(const char *what, int k);

@@ -43,6 +43,10 @@ gmm_row_check_dim(int n, int expected_dim, const char *expected_what)
 						   expected_what)));
 }
 
+static bool ExpandNulls(const bits8 *bitmap, const char *src, int n,
+						double *buf, int *n_null_out);
+static void ReportFirstNotFinite(const bits8 *bitmap, const double *buf, int n);
+
 /* element i (0-based) of a row is v, NaN or infinite: an error */
 static void
 ReportNotFinite(double v, int i)
@@ -151,9 +155,8 @@ gmm_array_row_nulls(ArrayType *a, int expected_dim, const char *expected_what,
 {
 	int			n;
 	bits8	   *bitmap;
-	const char *src;
-	int			n_null = 0;
-	uint64		not_finite = 0;
+	int			n_null;
+	bool		not_finite;
 
 	if (!ARR_HASNULL(a))
 	{
@@ -166,50 +169,83 @@ gmm_array_row_nulls(ArrayType *a, int expected_dim, const char *expected_what,
 	if (buf == NULL)
 		buf = palloc(sizeof(double) * n);
 	bitmap = ARR_NULLBITMAP(a);
-	src = ARR_DATA_PTR(a);
-	/*
-	 * Sixty-four elements at a time: all NaN first, then the stored values
-	 * (the non-NULL elements, one after the other) put at the positions of
-	 * the set bits of the NULL bitmap, lowest first, so that no branch
-	 * depends on which elements are NULL but the loop's count of stored
-	 * values.  The data may be unaligned (a short-header datum read in
-	 * place).
-	 */
-	for (int w = 0; w < n; w += 64)
-	{
-		int			nw = Min(64, n - w);
-		uint64		present = 0;
-
-		for (int b = 0; b < (nw + 7) / 8; b++)
-			present |= (uint64) bitmap[w / 8 + b] << (8 * b);
-		if (nw < 64)
-			present &= (UINT64CONST(1) << nw) - 1;
-		for (int i = 0; i < nw; i++)
-			buf[w + i] = NAN;
-		n_null += nw - pg_popcount64(present);
-		for (; present != 0; present &= present - 1)
-		{
-			uint64		bits;
-
-			memcpy(&bits, src, sizeof(double));
-			src += sizeof(double);
-			/* a stored NaN or infinity: every exponent bit set */
-			not_finite |= ((bits >> 52) & 0x7ff) == 0x7ff;
-			memcpy(&buf[w + pg_rightmost_one_pos64(present)], &bits, sizeof(double));
-		}
-	}
+	not_finite = ExpandNulls(bitmap, ARR_DATA_PTR(a), n, buf, &n_null);
 	if (unlikely(not_finite))
-	{
-		/* the first element that is not NULL and not finite */
-		for (int i = 0; i < n; i++)
-			if ((bitmap[i / 8] & (1 << (i % 8))) && !isfinite(buf[i]))
-				ReportNotFinite(buf[i], i);
-	}
+		ReportFirstNotFinite(bitmap, buf, n);
 	if (dim_out)
 		*dim_out = n;
 	if (n_null_out)
 		*n_null_out = n_null;
 	return buf;
+}
+
+/*
+ * The n elements of an array with NULL bitmap bitmap and stored values
+ * src into buf, NaN at the NULLs; *n_null gets their count.  Returns
+ * whether a stored value is NaN or infinite.
+ *
+ * Sixty-four elements at a time (a word of the NULL bitmap).
+ */
+static bool
+ExpandNulls(const bits8 *bitmap, const char *src, int n, double *buf, int *n_null_out)
+{
+	int			n_null = 0;
+	uint64		not_finite = 0;
+
+	for (int w = 0; w < n; w += 64)
+	{
+		int			nw = Min(64, n - w);
+		uint64		present = 0;
+		int			nst;
+		int			k = 0;
+
+		for (int b = 0; b < (nw + 7) / 8; b++)
+			present |= (uint64) bitmap[w / 8 + b] << (8 * b);
+		if (nw < 64)
+			present &= (UINT64CONST(1) << nw) - 1;
+		nst = pg_popcount64(present);
+
+		n_null += nw - nst;
+		if (nst == 0)
+		{
+			for (int i = 0; i < nw; i++)
+				buf[w + i] = NAN;
+			continue;
+		}
+		/*
+		 * each element in turn: the next stored value where the bit is set,
+		 * NaN where not, with selects (the stored value read at the last
+		 * one past the word's end), so that no branch depends on which
+		 * elements are NULL
+		 */
+		for (int i = 0; i < nw; i++)
+		{
+			uint64		bit = (present >> i) & 1;
+			uint64		bits;
+			uint64		nan_bits;
+			double		nan = NAN;
+
+			memcpy(&bits, src + sizeof(double) * Min(k, nst - 1), sizeof(double));
+			memcpy(&nan_bits, &nan, sizeof(double));
+			/* a stored NaN or infinity: every exponent bit set */
+			not_finite |= bit & (((bits >> 52) & 0x7ff) == 0x7ff);
+			bits = bit ? bits : nan_bits;
+			memcpy(&buf[w + i], &bits, sizeof(double));
+			k += (int) bit;
+		}
+		src += sizeof(double) * nst;
+	}
+	*n_null_out = n_null;
+	return not_finite != 0;
+}
+
+/* the first element of expanded row buf that is not NULL and not finite */
+static void
+ReportFirstNotFinite(const bits8 *bitmap, const double *buf, int n)
+{
+	for (int i = 0; i < n; i++)
+		if ((bitmap[i / 8] & (1 << (i % 8))) && !isfinite(buf[i]))
+			ReportNotFinite(buf[i], i);
 }
 
 /*
@@ -280,14 +316,17 @@ CopyShortDatum(Pointer p, char *dst)
 
 /*
  * gmm_array_reader_nulls for a caller that reads many rows (the scoring
- * functions): the values of a row with NULLs go to b->values, and a datum
- * with a one-byte header (a row of up to 12 elements without NULLs, or a
- * few more with them, as the heap stores it) is read from a copy in
- * b->shortcopy, not detoasted into a palloc'd one.  *n_null_out gets the
- * number of NULL elements and, when there are some, b->mask their bits (set
- * where NULL, the pattern gmm_score.c looks up).  The result stays valid
- * until the next call with b; *to_free is a detoasted copy (a compressed or
- * out-of-line row) or NULL.
+ * functions), into b.  A datum with a one-byte header (a row of up to 12
+ * elements without NULLs, a few more with them, as the heap stores it) is
+ * read from a copy in b->shortcopy, not detoasted into a palloc'd one.
+ * Returns the row's values when it has no NULL.  For a row with NULLs it
+ * returns NULL, with b->mask the bits of its NULLs (set where NULL); then
+ * gmm_array_buffered_stored gives its non-NULL values in order (the
+ * observed values, as a marginal over them takes them) and
+ * gmm_array_buffered_expand the row with NaN at the NULLs, each checking
+ * that the values are finite.  *n_null_out gets the number of NULL
+ * elements.  What b holds is valid until the next call; *to_free is a
+ * detoasted copy (a compressed or out-of-line row) or NULL.
  */
 const double *
 gmm_array_read_buffered(Datum row, int expected_dim, const char *expected_what,
@@ -295,9 +334,12 @@ gmm_array_read_buffered(Datum row, int expected_dim, const char *expected_what,
 {
 	Pointer		p = DatumGetPointer(row);
 	ArrayType  *a;
-	const double *v;
+	int			n;
+	int			nbytes;
+	int			n_null = 0;
 
 	*to_free = NULL;
+	b->array = NULL;
 	if (VARATT_IS_SHORT(p) && !VARATT_IS_EXTERNAL(p))
 	{
 		a = (ArrayType *) b->shortcopy.bytes;
@@ -310,19 +352,61 @@ gmm_array_read_buffered(Datum row, int expected_dim, const char *expected_what,
 	}
 	else
 		a = (ArrayType *) p;
-	v = gmm_array_row_nulls(a, expected_dim, expected_what, b->values, NULL,
-							n_null_out);
-	if (*n_null_out > 0)
+	if (!ARR_HASNULL(a))
 	{
-		const bits8 *bitmap = ARR_NULLBITMAP(a);
-		int			nbytes = (expected_dim + 7) / 8;
-
-		for (int i = 0; i < nbytes; i++)
-			b->mask[i] = (bits8) ~bitmap[i];
-		if (expected_dim % 8)
-			b->mask[nbytes - 1] &= (bits8) ((1u << (expected_dim % 8)) - 1);
+		*n_null_out = 0;
+		return gmm_array_row(a, expected_dim, expected_what, b->values, NULL);
 	}
-	return v;
+	n = ArrayRowLength(a);
+	gmm_row_check_dim(n, expected_dim, expected_what);
+	nbytes = (n + 7) / 8;
+	/* the mask: the bitmap's complement, the bits past n clear */
+	for (int i = 0; i < nbytes; i++)
+	{
+		bits8		m = (bits8) ~ARR_NULLBITMAP(a)[i];
+
+		if (i == nbytes - 1 && n % 8)
+			m &= (bits8) ((1u << (n % 8)) - 1);
+		b->mask[i] = m;
+		n_null += pg_number_of_ones[m];
+	}
+	b->array = a;
+	b->n = n;
+	b->n_stored = n - n_null;
+	b->stored = (const double *) ARR_DATA_PTR(a);
+	*n_null_out = n_null;
+	return n_null > 0 ? NULL : gmm_array_buffered_expand(b);
+}
+
+/* the non-NULL values of the last gmm_array_read_buffered row, in order */
+const double *
+gmm_array_buffered_stored(GmmArrayBuffers *b)
+{
+	uint64		not_finite = 0;
+
+	/* a stored NaN or infinity: every exponent bit set */
+	for (int i = 0; i < b->n_stored; i++)
+	{
+		uint64		bits;
+
+		memcpy(&bits, b->stored + i, sizeof(bits));
+		not_finite |= ((bits >> 52) & 0x7ff) == 0x7ff;
+	}
+	if (unlikely(not_finite))
+		gmm_array_buffered_expand(b);	/* reports the element */
+	return b->stored;
+}
+
+/* the row of the last gmm_array_read_buffered call, NaN at its NULLs */
+const double *
+gmm_array_buffered_expand(GmmArrayBuffers *b)
+{
+	int			n_null;
+	const bits8 *bitmap = ARR_NULLBITMAP(b->array);
+
+	if (ExpandNulls(bitmap, (const char *) b->stored, b->n, b->values, &n_null))
+		ReportFirstNotFinite(bitmap, b->values, b->n);
+	return b->values;
 }
 
 static const GmmRowApi gmm_row_api_table = {

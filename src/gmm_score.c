@@ -541,9 +541,22 @@ FindPattern(GmmScoreCache *c, const double *v, int m, const bits8 *given)
 			return pat;
 		}
 	}
-	/* a free slot has never been used: pat_used 0 */
-	for (int i = 1; i < GMM_MISSING_PATTERNS; i++)
-		lru = c->pat_used[i] < c->pat_used[lru] ? i : lru;
+	/*
+	 * a free slot has never been used: pat_used 0.  The least one without
+	 * branches: where it is among the slots is random when the rows are.
+	 */
+	{
+		uint64		least = c->pat_used[0];
+
+		for (int i = 1; i < GMM_MISSING_PATTERNS; i++)
+		{
+			uint64		u = c->pat_used[i];
+			bool		lt = u < least;
+
+			least = lt ? u : least;
+			lru = lt ? i : lru;
+		}
+	}
 	/* the slot keeps its mask and position buffers (d bits, d ints) */
 	pat = &c->patterns[lru];
 	if (pat->mask == NULL)
@@ -613,12 +626,14 @@ gmm_prepared_marginal(const GmmPrepared *p, const double *v, int m)
 }
 
 /*
- * Log-sum-exp of row v with m (1 <= m < d) missing features (their mask,
- * when the reader gave it, in mask), with per-component terms in
- * c->logprob.
+ * Log-sum-exp of row v with m (1 <= m < d) missing features, with
+ * per-component terms in c->logprob.  A row read by gmm_array_read_buffered
+ * comes as b (v NULL): its mask finds the pattern, and a pattern's marginal
+ * scores its stored values as they are (the observed ones, in order), the
+ * row being expanded only for the other routes.
  */
 static double
-ScoreMissing(GmmScoreCache *c, const double *v, int m, const bits8 *mask)
+ScoreMissing(GmmScoreCache *c, const double *v, int m, GmmArrayBuffers *b)
 {
 	GmmParams  *p = &c->params;
 	GmmMissingPattern *pat = NULL;
@@ -626,17 +641,23 @@ ScoreMissing(GmmScoreCache *c, const double *v, int m, const bits8 *mask)
 
 	if (p->cov_type == GMM_COV_FULL || p->cov_type == GMM_COV_TIED)
 	{
-		pat = FindPattern(c, v, m, mask);
+		pat = FindPattern(c, v, m, b ? b->mask : NULL);
 		if (pat->marg_buf == NULL && pat->rows >= GMM_MISSING_BUILD_ROWS && !pat->too_big)
 			BuildPatternMarginal(c, pat);
 	}
 	if (pat != NULL && pat->marg_buf != NULL)
 	{
-		for (int a = 0; a < pat->n_obs; a++)
-			c->packed[a] = v[pat->obs[a]];
-		return gmm_row_log_prob(&pat->marg, c->log_weights, c->packed,
+		if (b == NULL)
+		{
+			for (int a = 0; a < pat->n_obs; a++)
+				c->packed[a] = v[pat->obs[a]];
+		}
+		return gmm_row_log_prob(&pat->marg, c->log_weights,
+								b ? gmm_array_buffered_stored(b) : c->packed,
 								c->logprob, c->work);
 	}
+	if (v == NULL)
+		v = gmm_array_buffered_expand(b);
 	if (pat != NULL && c->prec == NULL)
 	{
 		c->prec = MemoryContextAlloc(c->mcxt, sizeof(double) *
@@ -655,11 +676,11 @@ ScoreMissing(GmmScoreCache *c, const double *v, int m, const bits8 *mask)
 /*
  * Log-sum-exp of row v under c's model, with per-component terms in
  * c->logprob; false (nothing computed) when every element is missing.  m:
- * the row's missing values (-1: not known, to be counted), mask their bits
- * or NULL.
+ * the row's missing values (-1: not known, to be counted).  b: the buffers
+ * a row with NULLs was read into (v NULL then), or NULL.
  */
 static bool
-ScoreValues(GmmScoreCache *c, const double *v, int m, const bits8 *mask,
+ScoreValues(GmmScoreCache *c, const double *v, int m, GmmArrayBuffers *b,
 			double *lse)
 {
 	int			d = c->params.d;
@@ -678,24 +699,25 @@ ScoreValues(GmmScoreCache *c, const double *v, int m, const bits8 *mask,
 				 errdetail("Its per-component terms (scikit-learn's digamma terms) are those of all %d features, not of a marginal.", d),
 				 errhint("Fill the row first, e.g. with gmm_impute under a gmm_fit model, or score its complete rows only.")));
 	else
-		*lse = ScoreMissing(c, v, m, mask);
+		*lse = ScoreMissing(c, v, m, b);
 	return true;
 }
 
 /*
  * A scoring call's row datum under c's model, read by read; float8[] rows
  * (gmm_array_reader_nulls) into c's buffers, with their count of NULL
- * elements in *m and, when there are some, their mask in *mask.  Other
- * readers' rows: *m -1 (not known), *mask NULL.
+ * elements in *m and, when there are some, the buffers in *b (and NULL
+ * returned: see gmm_array_read_buffered).  Other readers' rows: *m -1 (not
+ * known), *b NULL.
  */
 static const double *
 ReadScoreRow(GmmScoreCache *c, GmmRowReader read, Datum row, int *m,
-			 const bits8 **mask, void **to_free)
+			 GmmArrayBuffers **b, void **to_free)
 {
 	int			d = c->params.d;
 	const double *v;
 
-	*mask = NULL;
+	*b = NULL;
 	if (read != gmm_array_reader_nulls)
 	{
 		*m = -1;
@@ -711,7 +733,7 @@ ReadScoreRow(GmmScoreCache *c, GmmRowReader read, Datum row, int *m,
 	}
 	v = gmm_array_read_buffered(row, d, "the model", c->rowbuf, m, to_free);
 	if (*m > 0)
-		*mask = c->rowbuf->mask;
+		*b = c->rowbuf;
 	return v;
 }
 
@@ -726,12 +748,12 @@ ScoreRow(FunctionCallInfo fcinfo, GmmScoreCache **cp, GmmRowReader read,
 	GmmScoreCache *c = GetScoreCache(fcinfo, 0);
 	void	   *to_free;
 	int			m;
-	const bits8 *mask;
-	const double *v = ReadScoreRow(c, read, PG_GETARG_DATUM(1), &m, &mask, &to_free);
+	GmmArrayBuffers *b;
+	const double *v = ReadScoreRow(c, read, PG_GETARG_DATUM(1), &m, &b, &to_free);
 	bool		ok;
 
 	*cp = c;
-	ok = ScoreValues(c, v, m, mask, lse);
+	ok = ScoreValues(c, v, m, b, lse);
 	if (to_free)
 		pfree(to_free);
 	return ok;
@@ -900,7 +922,7 @@ gmm_score_accum_row(FunctionCallInfo fcinfo, GmmRowReader read)
 	GmmScoreCache *c;
 	void	   *to_free;
 	int			m;
-	const bits8 *mask;
+	GmmArrayBuffers *b;
 	const double *v;
 	double		ll = 0.0;
 	double		npar;
@@ -913,8 +935,8 @@ gmm_score_accum_row(FunctionCallInfo fcinfo, GmmRowReader read)
 		PG_RETURN_ARRAYTYPE_P(state);
 
 	c = GetScoreCache(fcinfo, 1);
-	v = ReadScoreRow(c, read, PG_GETARG_DATUM(2), &m, &mask, &to_free);
-	counted = ScoreValues(c, v, m, mask, &ll);
+	v = ReadScoreRow(c, read, PG_GETARG_DATUM(2), &m, &b, &to_free);
+	counted = ScoreValues(c, v, m, b, &ll);
 	if (to_free)
 		pfree(to_free);
 	if (!counted)
