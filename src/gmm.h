@@ -333,6 +333,7 @@ typedef struct GmmPrepared
 	double	   *log_weights;	/* k */
 	double	   *logprob;		/* k, scratch */
 	double	   *work;			/* d, scratch */
+	const double *panels;		/* params' factors as gmm_score_panels, or NULL */
 	void	   *cache;			/* gmm_score.c's */
 } GmmPrepared;
 extern void gmm_score_prepared(FunctionCallInfo fcinfo, int argno,

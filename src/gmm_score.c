@@ -83,7 +83,8 @@ typedef struct GmmMissingPattern
 	int			n_obs;
 	int		   *obs;			/* n_obs observed positions, once built */
 	GmmParams	marg;			/* the marginal over obs, when built */
-	double	   *marg_buf;		/* its doubles, NULL until built */
+	const double *marg_panels;	/* its factors' panels (or NULL) */
+	double	   *marg_buf;		/* its doubles and panels, NULL until built */
 	bool		too_big;		/* the marginal exceeds the cap: never built */
 } GmmMissingPattern;
 
@@ -103,6 +104,7 @@ typedef struct GmmScoreCache
 	double	   *log_weights;	/* k */
 	double	   *logprob;		/* k */
 	double	   *work;			/* 2 d: gmm_row_log_prob's */
+	const double *panels;		/* gmm_score_panels of params (or NULL) */
 	bool		bayesian;		/* gmm_model_is_bayesian(model) */
 	/* rows with missing values (allocated on the first such row) */
 	double	   *mwork;			/* gmm_missing_work_ndoubles(.., mwork_m) */
@@ -293,6 +295,23 @@ CacheMatches(GmmScoreCache *c, struct varlena *raw)
 		memcmp(raw, c->raw, VARSIZE_ANY(raw)) == 0;
 }
 
+/*
+ * p's factors as panels (gmm_score_panels), from a cache line on, in the
+ * current memory context; NULL where they do not pay
+ */
+static const double *
+ScorePanels(const GmmParams *p)
+{
+	size_t		n = gmm_score_panels_ndoubles(p->cov_type, p->k, p->d);
+	double	   *panels;
+
+	if (!gmm_score_panels_pay(p->cov_type, p->k, p->d))
+		return NULL;
+	panels = (double *) TYPEALIGN(64, palloc(sizeof(double) * (n + 8)));
+	gmm_score_panels(p, panels);
+	return panels;
+}
+
 /* decode raw into c (whose context is empty) and key c by raw */
 static void
 FillCache(GmmScoreCache *c, struct varlena *raw)
@@ -342,6 +361,7 @@ FillCache(GmmScoreCache *c, struct varlena *raw)
 	gmm_model_log_weights(c->model, c->log_weights);
 	c->logprob = palloc(sizeof(double) * k);
 	c->work = palloc(sizeof(double) * 2 * d);
+	c->panels = ScorePanels(&c->params);
 	c->bayesian = gmm_model_is_bayesian(c->model);
 	MemoryContextSwitchTo(old);
 }
@@ -426,6 +446,7 @@ gmm_score_prepared(FunctionCallInfo fcinfo, int argno, GmmPrepared *out)
 	out->log_weights = c->log_weights;
 	out->logprob = c->logprob;
 	out->work = c->work;
+	out->panels = c->panels;
 	out->cache = c;
 }
 
@@ -506,8 +527,10 @@ FindPattern(GmmScoreCache *c, const double *v, int m, const bits8 *given)
 		c->packed = MemoryContextAlloc(c->mcxt, sizeof(double) * d);
 		c->marg_max_obs = d;
 		while (c->marg_max_obs > 0 &&
-			   (double) gmm_params_ndoubles(c->params.cov_type, c->params.k,
-											c->marg_max_obs) * sizeof(double) >
+			   (double) (gmm_params_ndoubles(c->params.cov_type, c->params.k,
+											 c->marg_max_obs) +
+						 gmm_score_panels_ndoubles(c->params.cov_type, c->params.k,
+												   c->marg_max_obs)) * sizeof(double) >
 			   GMM_MISSING_PATTERN_BYTES)
 			c->marg_max_obs--;
 	}
@@ -585,8 +608,10 @@ static void
 BuildPatternMarginal(GmmScoreCache *c, GmmMissingPattern *pat)
 {
 	GmmParams  *p = &c->params;
-	double	   *buf = MemoryContextAlloc(c->mcxt, sizeof(double) *
-										 gmm_params_ndoubles(p->cov_type, p->k, pat->n_obs));
+	size_t		nparams = gmm_params_ndoubles(p->cov_type, p->k, pat->n_obs);
+	size_t		npanels = gmm_score_panels_pay(p->cov_type, p->k, pat->n_obs) ?
+		gmm_score_panels_ndoubles(p->cov_type, p->k, pat->n_obs) : 0;
+	double	   *buf = MemoryContextAlloc(c->mcxt, sizeof(double) * (nparams + npanels + 8));
 	int			bad;
 	int			o = 0;
 
@@ -598,7 +623,14 @@ BuildPatternMarginal(GmmScoreCache *c, GmmMissingPattern *pat)
 	Assert(o == pat->n_obs);
 	gmm_params_bind(&pat->marg, p->cov_type, p->k, pat->n_obs, buf);
 	if (gmm_marginal_params(p, pat->n_obs, pat->obs, &pat->marg, &bad) == GMM_OK)
+	{
+		double	   *panels = (double *) TYPEALIGN(64, buf + nparams);
+
+		if (npanels)
+			gmm_score_panels(&pat->marg, panels);
+		pat->marg_panels = npanels ? panels : NULL;
 		pat->marg_buf = buf;
+	}
 	else
 	{
 		pfree(buf);
@@ -652,9 +684,9 @@ ScoreMissing(GmmScoreCache *c, const double *v, int m, GmmArrayBuffers *b)
 			for (int a = 0; a < pat->n_obs; a++)
 				c->packed[a] = v[pat->obs[a]];
 		}
-		return gmm_row_log_prob(&pat->marg, c->log_weights,
-								b ? gmm_array_buffered_stored(b) : c->packed,
-								c->logprob, c->work);
+		return gmm_row_log_prob_panels(&pat->marg, pat->marg_panels, c->log_weights,
+									   b ? gmm_array_buffered_stored(b) : c->packed,
+									   c->logprob, c->work);
 	}
 	if (v == NULL)
 		v = gmm_array_buffered_expand(b);
@@ -689,7 +721,8 @@ ScoreValues(GmmScoreCache *c, const double *v, int m, GmmArrayBuffers *b,
 		m = gmm_row_count_missing(v, d);
 
 	if (m == 0)
-		*lse = gmm_row_log_prob(&c->params, c->log_weights, v, c->logprob, c->work);
+		*lse = gmm_row_log_prob_panels(&c->params, c->panels, c->log_weights, v,
+									   c->logprob, c->work);
 	else if (m == d)
 		return false;
 	else if (c->bayesian)

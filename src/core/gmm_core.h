@@ -121,6 +121,22 @@ extern double gmm_row_log_prob(const GmmParams *p, const double *log_weights,
 							   const double *x, double *logprob, double *work);
 
 /*
+ * gmm_row_log_prob, reading full and tied factors from their panels
+ * (gmm_score_panels: each column block of four as a contiguous array, the
+ * zeros below the diagonal left out), made once for many rows: the same
+ * result to the bit, fewer bytes read a row.  panels NULL: the factors as
+ * they are.  Diagonal and spherical models have no panels (0 doubles).
+ * gmm_score_panels_pay: whether they are faster for such a model (its
+ * factors larger than a first-level cache holds; measured in score.c).
+ */
+extern bool gmm_score_panels_pay(GmmCovType t, int k, int d);
+extern size_t gmm_score_panels_ndoubles(GmmCovType t, int k, int d);
+extern void gmm_score_panels(const GmmParams *p, double *panels);
+extern double gmm_row_log_prob_panels(const GmmParams *p, const double *panels,
+									  const double *log_weights, const double *x,
+									  double *logprob, double *work);
+
+/*
  * Given the logprob[] of gmm_row_log_prob and its log-sum-exp, turn logprob
  * into responsibilities (in place, summing to 1) and return the argmax.
  */

@@ -9,8 +9,11 @@
  *		  and the seconds per EM iteration (the difference over IT2 - IT1).
  *	  em_bench score N D K TYPE [REPS]
  *		  fit a model to such data (5 iterations), then score every row
- *		  with gmm_row_log_prob, the per-row kernel of gmm_score_samples and
- *		  the scoring aggregates; prints the median nanoseconds per row.
+ *		  with gmm_row_log_prob_panels (the factors read as panels, made
+ *		  once: what gmm_score_samples and the scoring aggregates do where
+ *		  gmm_score_panels_pay says so) and with gmm_row_log_prob (the
+ *		  factors as they are), taking turns; prints the median nanoseconds
+ *		  per row of each.
  *	  em_bench rates
  *		  DGEMM GFLOP/s (1024^3, and the E-step shape d x 512 x d for d = 8,
  *		  16, 64) and exp() per second, one thread.
@@ -262,8 +265,13 @@ main(int argc, char **argv)
 		double	   *logw = malloc(sizeof(double) * k);
 		double	   *lp = malloc(sizeof(double) * k);
 		double	   *work = malloc(sizeof(double) * 2 * d);
+		size_t		npan = gmm_score_panels_ndoubles(t, k, d);
+		double	   *panels = malloc(sizeof(double) * (npan + 8));
+		double	   *pan = (double *) (((uintptr_t) panels + 63) & ~(uintptr_t) 63);
 		double		ns[64],
-					sum = 0.0;
+					ns_sq[64],
+					sum = 0.0,
+					sum_sq = 0.0;
 
 		gmm_fit_options_default(&opt, k);
 		opt.cov_type = t;
@@ -276,17 +284,28 @@ main(int argc, char **argv)
 		}
 		for (int j = 0; j < k; j++)
 			logw[j] = log(p.weights[j]);
-		for (int r = 0; r < reps && r < 64; r++)
+		gmm_score_panels(&p, pan);
+		if (reps > 64)
+			reps = 64;
+		for (int r = 0; r < reps; r++)
 		{
 			double		t0 = now();
 
 			sum = 0.0;
 			for (size_t i = 0; i < n; i++)
-				sum += gmm_row_log_prob(&p, logw, X + i * d, lp, work);
+				sum += gmm_row_log_prob_panels(&p, npan ? pan : NULL, logw, X + i * d, lp, work);
 			ns[r] = (now() - t0) / n * 1e9;
+			t0 = now();
+			sum_sq = 0.0;
+			for (size_t i = 0; i < n; i++)
+				sum_sq += gmm_row_log_prob(&p, logw, X + i * d, lp, work);
+			ns_sq[r] = (now() - t0) / n * 1e9;
 		}
-		printf("score n=%zu d=%d k=%d %s: %.1f ns per row (sum %.10g)\n",
-			   n, d, k, argv[5], median(ns, reps), sum);
+		printf("score n=%zu d=%d k=%d %s: %.1f ns per row with panels, %.1f without "
+			   "(%.3fx; sums %.17g, %s)\n",
+			   n, d, k, argv[5], median(ns, reps), median(ns_sq, reps),
+			   median(ns, reps) / median(ns_sq, reps), sum,
+			   sum == sum_sq ? "the same" : "DIFFERENT");
 		return 0;
 	}
 	fprintf(stderr, "usage: em_bench rates | fit N D K TYPE IT1 IT2 [REPS] | score N D K TYPE [REPS]\n");

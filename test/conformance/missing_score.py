@@ -19,6 +19,12 @@ used, others are all different):
     conditional means, covariances the Schur complements
     S_jmm - S_jmo S_joo^-1 S_jom (diag and spherical: the variances).
 
+And for full and tied mixtures of 40 features (3 components), whose
+factors the scoring functions read as panels (gmm_score_panels_pay):
+complete rows, rows in 3 patterns of 6 missing features (their cached
+marginals over 34 features use panels too) and rows missing values at
+random, gmm_score_samples and gmm_score against scipy to RTOL.
+
 Run by tools/test.sh against its private cluster; prints TAP-like lines and
 "N passed, N failed".
 """
@@ -83,7 +89,7 @@ def reference(w, means, S, x):
     o = ~np.isnan(x)
     m = ~o
     logp, cmean, ccov = [], [], []
-    for j in range(K):
+    for j in range(len(w)):
         Soo = S[j][np.ix_(o, o)]
         Smo = S[j][np.ix_(m, o)]
         Smm = S[j][np.ix_(m, m)]
@@ -110,6 +116,43 @@ def close(name, got, want, rtol=RTOL, atol=0.0):
     err = np.abs(got - want)
     ok = bool(np.all(err <= rtol * np.abs(want) + atol))
     check(name, ok, f"max abs difference {err.max():.3g}, max relative {rel_err(got, want):.3g}")
+
+
+def check_wide(rs):
+    k, d = 3, 40
+    patterns = [rs.permutation(d)[:6] for _ in range(3)]
+    for t in ("full", "tied"):
+        w = rs.uniform(0.5, 1.5, k)
+        w /= w.sum()
+        means = rs.normal(0, 2, (k, d))
+        covs = []
+        for _ in range(k if t == "full" else 1):
+            a = rs.normal(size=(d, d))
+            covs.append(a @ a.T / d + 0.3 * np.eye(d))
+        cov = np.array(covs) if t == "full" else covs[0]
+        S = list(cov) if t == "full" else [cov] * k
+        mtext = model_text(t, w, means, cov).replace("'", "''")
+        X = []
+        for i in range(240):
+            x = means[i % k] + rs.normal(0, 1.5, d)
+            if 80 <= i < 160:
+                x[patterns[i % 3]] = np.nan
+            elif i >= 160:
+                x[rs.uniform(size=d) < 0.1] = np.nan
+            X.append(x)
+        rows = "\n".join(f"{i}\t{pg_row(x)}" for i, x in enumerate(X))
+        psql(None, stdin=(f"DROP TABLE IF EXISTS ms_conf;\nCREATE TABLE ms_conf (i int, x float8[]);\n"
+                          f"COPY ms_conf FROM STDIN;\n{rows}\n\\.\n"))
+        out = psql(f"SELECT i, gmm_score_samples(m, x) FROM ms_conf, (SELECT '{mtext}'::gmm AS m) s "
+                   f"ORDER BY i")
+        got = {int(i): float(v) for i, v in (line.split("|") for line in out.splitlines())}
+        want = [reference(w, means, S, x)[0] for x in X]
+        for name, lo, hi in (("complete rows", 0, 80), ("rows in 3 patterns", 80, 160),
+                             ("rows missing at random", 160, 240)):
+            close(f"{t}, {d} features: gmm_score_samples of {name} == scipy", [got[i] for i in range(lo, hi)],
+                  want[lo:hi])
+        agg = psql(f"SELECT gmm_score(m, x) FROM ms_conf, (SELECT '{mtext}'::gmm AS m) s GROUP BY s.m::text")
+        close(f"{t}, {d} features: gmm_score == the mean of scipy's", [float(agg)], [np.mean(want)])
 
 
 def main():
@@ -223,6 +266,7 @@ def main():
         for key, e in worst.items():
             check(f"{t}: gmm_condition {key} == posterior / conditional mean / Schur complement "
                   f"(max relative {e:.3g})", e <= RTOL)
+    check_wide(rs)
     psql("DROP TABLE IF EXISTS ms_conf")
 
 

@@ -152,7 +152,9 @@ plain_log_pdf(const double *x, const double *mu, const double *S, int d)
  * scalar loops over the same parameters, for every covariance type, d = 1
  * to 21 (every remainder of four, blocks past the first) and k = 1 to 5
  * (odd k: the lone last component).  The work array is exactly 2 d, in
- * guarded memory.
+ * guarded memory.  With the factors' panels (gmm_row_log_prob_panels) every
+ * value must be the same to the bit, and gmm_score_panels must write
+ * exactly gmm_score_panels_ndoubles doubles.
  */
 static void
 test_score_kernel(void)
@@ -169,10 +171,15 @@ test_score_kernel(void)
 				double	   *work = malloc(sizeof(double) * (2 * d + 1));
 				double		lw[5],
 							lp[5],
+							lp_p[5],
 							ref[5],
 							x[21];
 				int			bad;
 				size_t		ncov = gmm_cov_size((GmmCovType) t, k, d);
+				size_t		npan;
+				double	   *panels;
+				double		got_p;
+				bool		same;
 
 				for (int j = 0; j < k; j++)
 				{
@@ -193,6 +200,12 @@ test_score_kernel(void)
 						p.covariances[a] = 0.5 + gmm_rng_uniform(&r);
 				CHECK(gmm_compute_precision_cholesky(&p, &bad) == GMM_OK, "%s d=%d k=%d",
 					  type_names[t], d, k);
+				npan = gmm_score_panels_ndoubles((GmmCovType) t, k, d);
+				panels = malloc(sizeof(double) * (npan + 1));
+				panels[npan] = 54321.0;
+				gmm_score_panels(&p, panels);
+				CHECK(panels[npan] == 54321.0, "panels past %zu doubles untouched (%s d=%d k=%d)",
+					  npan, type_names[t], d, k);
 				work[2 * d] = 12345.0;
 				for (int row = 0; row < 3; row++)
 				{
@@ -236,8 +249,14 @@ test_score_kernel(void)
 					for (int j = 0; j < k; j++)
 						CHECK_CLOSE(lp[j], ref[j], 1e-12, 1e-12, "%s d=%d k=%d row %d component %d",
 									type_names[t], d, k, row, j);
+					got_p = gmm_row_log_prob_panels(&p, npan ? panels : NULL, lw, x, lp_p, work);
+					same = memcmp(&got_p, &got, sizeof(got)) == 0 &&
+						memcmp(lp_p, lp, sizeof(double) * k) == 0;
+					CHECK(same, "panels: the same bits (%s d=%d k=%d row %d: %.17g vs %.17g)",
+						  type_names[t], d, k, row, got_p, got);
 				}
 				CHECK(work[2 * d] == 12345.0, "work past 2 d untouched (%s d=%d k=%d)", type_names[t], d, k);
+				free(panels);
 				free(work);
 				free(buf);
 			}
