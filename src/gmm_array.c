@@ -47,6 +47,13 @@ static bool ExpandNulls(const bits8 *bitmap, const char *src, int n,
 						double *buf, int *n_null_out);
 static void ReportFirstNotFinite(const bits8 *bitmap, const double *buf, int n);
 
+/* a double's bits are a NaN or an infinity: every exponent bit set */
+static inline uint64
+BitsNotFinite(uint64 bits)
+{
+	return ((bits >> 52) & 0x7ff) == 0x7ff;
+}
+
 /* element i (0-based) of a row is v, NaN or infinite: an error */
 static void
 ReportNotFinite(double v, int i)
@@ -227,8 +234,7 @@ ExpandNulls(const bits8 *bitmap, const char *src, int n, double *buf, int *n_nul
 
 			memcpy(&bits, src + sizeof(double) * Min(k, nst - 1), sizeof(double));
 			memcpy(&nan_bits, &nan, sizeof(double));
-			/* a stored NaN or infinity: every exponent bit set */
-			not_finite |= bit & (((bits >> 52) & 0x7ff) == 0x7ff);
+			not_finite |= bit & BitsNotFinite(bits);
 			bits = bit ? bits : nan_bits;
 			memcpy(&buf[w + i], &bits, sizeof(double));
 			k += (int) bit;
@@ -384,13 +390,12 @@ gmm_array_buffered_stored(GmmArrayBuffers *b)
 {
 	uint64		not_finite = 0;
 
-	/* a stored NaN or infinity: every exponent bit set */
 	for (int i = 0; i < b->n_stored; i++)
 	{
 		uint64		bits;
 
 		memcpy(&bits, b->stored + i, sizeof(bits));
-		not_finite |= ((bits >> 52) & 0x7ff) == 0x7ff;
+		not_finite |= BitsNotFinite(bits);
 	}
 	if (unlikely(not_finite))
 		gmm_array_buffered_expand(b);	/* reports the element */

@@ -758,11 +758,11 @@ ReadScoreRow(GmmScoreCache *c, GmmRowReader read, Datum row, int *m,
 	}
 	if (c->rowbuf == NULL)
 	{
-		GmmArrayBuffers *b = MemoryContextAlloc(c->mcxt, sizeof(GmmArrayBuffers));
+		GmmArrayBuffers *nb = MemoryContextAlloc(c->mcxt, sizeof(GmmArrayBuffers));
 
-		b->values = MemoryContextAlloc(c->mcxt, sizeof(double) * d);
-		b->mask = MemoryContextAlloc(c->mcxt, (d + 7) / 8);
-		c->rowbuf = b;
+		nb->values = MemoryContextAlloc(c->mcxt, sizeof(double) * d);
+		nb->mask = MemoryContextAlloc(c->mcxt, (d + 7) / 8);
+		c->rowbuf = nb;
 	}
 	v = gmm_array_read_buffered(row, d, "the model", c->rowbuf, m, to_free);
 	if (*m > 0)

@@ -93,6 +93,13 @@ quad_tail(const double *U, const double *y, int d)
 	return q;
 }
 
+/* precision factors of a model: k full, one tied, none otherwise */
+static inline size_t
+n_factors(GmmCovType t, int k)
+{
+	return t == GMM_COV_FULL ? (size_t) k : t == GMM_COV_TIED ? 1 : 0;
+}
+
 /* doubles of one factor's panels: 16 (b + 1) for column block b */
 static inline size_t
 panels_per_factor(int d)
@@ -125,44 +132,31 @@ quad_full_pair(const double *U1, const double *U2, const double *P1,
 					b1 = v4splat(0.0),
 					b2 = v4splat(0.0),
 					b3 = v4splat(0.0);
-		const double *u1 = U1 + t;
-		const double *u2 = U2 + t;
+		/* the block's rows: in the factor, d apart; in its panel, 4 */
+		const double *u1 = P1 ? P1 : U1 + t;
+		const double *u2 = P2 ? P2 : U2 + t;
+		size_t		rs = P1 ? 4 : (size_t) d;
 
 		/* rows 0..t+3, a multiple of four */
+		for (int s = 0; s < t + 4; s += 4)
+		{
+			const double *r1 = u1 + (size_t) s * rs;
+			const double *r2 = u2 + (size_t) s * rs;
+
+			a0 += v4splat(y1[s]) * v4load(r1);
+			b0 += v4splat(y2[s]) * v4load(r2);
+			a1 += v4splat(y1[s + 1]) * v4load(r1 + rs);
+			b1 += v4splat(y2[s + 1]) * v4load(r2 + rs);
+			a2 += v4splat(y1[s + 2]) * v4load(r1 + 2 * rs);
+			b2 += v4splat(y2[s + 2]) * v4load(r2 + 2 * rs);
+			a3 += v4splat(y1[s + 3]) * v4load(r1 + 3 * rs);
+			b3 += v4splat(y2[s + 3]) * v4load(r2 + 3 * rs);
+		}
 		if (P1)
 		{
-			for (int s = 0; s < t + 4; s += 4)
-			{
-				const double *r1 = P1 + 4 * (size_t) s;
-				const double *r2 = P2 + 4 * (size_t) s;
-
-				a0 += v4splat(y1[s]) * v4load(r1);
-				b0 += v4splat(y2[s]) * v4load(r2);
-				a1 += v4splat(y1[s + 1]) * v4load(r1 + 4);
-				b1 += v4splat(y2[s + 1]) * v4load(r2 + 4);
-				a2 += v4splat(y1[s + 2]) * v4load(r1 + 8);
-				b2 += v4splat(y2[s + 2]) * v4load(r2 + 8);
-				a3 += v4splat(y1[s + 3]) * v4load(r1 + 12);
-				b3 += v4splat(y2[s + 3]) * v4load(r2 + 12);
-			}
 			P1 += 4 * (size_t) (t + 4);
 			P2 += 4 * (size_t) (t + 4);
 		}
-		else
-			for (int s = 0; s < t + 4; s += 4)
-			{
-				const double *r1 = u1 + (size_t) s * d;
-				const double *r2 = u2 + (size_t) s * d;
-
-				a0 += v4splat(y1[s]) * v4load(r1);
-				b0 += v4splat(y2[s]) * v4load(r2);
-				a1 += v4splat(y1[s + 1]) * v4load(r1 + d);
-				b1 += v4splat(y2[s + 1]) * v4load(r2 + d);
-				a2 += v4splat(y1[s + 2]) * v4load(r1 + 2 * (size_t) d);
-				b2 += v4splat(y2[s + 2]) * v4load(r2 + 2 * (size_t) d);
-				a3 += v4splat(y1[s + 3]) * v4load(r1 + 3 * (size_t) d);
-				b3 += v4splat(y2[s + 3]) * v4load(r2 + 3 * (size_t) d);
-			}
 		a0 = (a0 + a1) + (a2 + a3);
 		b0 = (b0 + b1) + (b2 + b3);
 		s1 += a0 * a0;
@@ -296,7 +290,7 @@ gmm_row_log_prob_panels(const GmmParams *p, const double *panels,
 bool
 gmm_score_panels_pay(GmmCovType t, int k, int d)
 {
-	size_t		nf = t == GMM_COV_FULL ? (size_t) k : t == GMM_COV_TIED ? 1 : 0;
+	size_t		nf = n_factors(t, k);
 
 	return nf > 0 && (d >= 32 || nf * d * d > 3072);
 }
@@ -304,21 +298,16 @@ gmm_score_panels_pay(GmmCovType t, int k, int d)
 size_t
 gmm_score_panels_ndoubles(GmmCovType t, int k, int d)
 {
-	if (t == GMM_COV_FULL)
-		return (size_t) k * panels_per_factor(d);
-	if (t == GMM_COV_TIED)
-		return panels_per_factor(d);
-	return 0;
+	return n_factors(t, k) * panels_per_factor(d);
 }
 
 void
 gmm_score_panels(const GmmParams *p, double *panels)
 {
 	int			d = p->d;
-	int			nf = p->cov_type == GMM_COV_FULL ? p->k :
-		p->cov_type == GMM_COV_TIED ? 1 : 0;
+	size_t		nf = n_factors(p->cov_type, p->k);
 
-	for (int j = 0; j < nf; j++)
+	for (size_t j = 0; j < nf; j++)
 	{
 		const double *U = p->prec_chol + (size_t) j * d * d;
 
