@@ -50,6 +50,13 @@
 /* the most missing features the full path factors four components at once */
 #define LANE_MAX_M 16
 
+/*
+ * below this fraction of ||z||^2, schur_full_lanes's q = ||z||^2 - w^T D^-1 w
+ * has lost more than two of its digits to the difference: it is summed as
+ * squares instead
+ */
+#define SCHUR_DIFF_MIN 0.01
+
 /* a[from..n) . b[from..n), the vector part from from rounded down to 4 */
 ALWAYS_INLINE double
 vdot(const double *a, const double *b, int from, int n)
@@ -441,15 +448,71 @@ lanes_z(const double *U4, const double *Yv, double *Zv, int d)
 }
 
 /*
+ * schur_full_lanes's q where the difference of its two terms would lose
+ * too many digits: from w = L^-1 b (in Bv), y_m = -(L D L^T)^-1 b by the
+ * rest of the solve, and q = ||z + U_m^T y_m||^2, the quadratic at the
+ * conditional mean of the missing part, as a sum of squares (rows mi of
+ * U, whole).  Bv is overwritten.
+ */
+ALWAYS_INLINE v4d
+schur_lanes_squares(const double *U4, const double *Zv, const double *Gv,
+					const double *Iv, double *Bv, const int *mi, int d, int m)
+{
+	v4d			q0 = v4splat(0.0),
+				q1 = v4splat(0.0);
+	int			t = 0;
+
+	for (int i = 0; i < m; i++)
+		v4store(LANE(Bv, i), v4load(LANE(Bv, i)) * v4load(LANE(Iv, i)));
+	for (int i = m - 1; i >= 0; i--)
+	{
+		v4d			sv = v4load(LANE(Bv, i));
+
+		for (int l2 = i + 1; l2 < m; l2++)
+			sv -= v4load(LANE(Gv, l2 * m + i)) * v4load(LANE(Bv, l2));
+		v4store(LANE(Bv, i), sv);
+	}
+	for (; t + 2 <= d; t += 2)
+	{
+		v4d			z0 = v4load(LANE(Zv, t));
+		v4d			z1 = v4load(LANE(Zv, t + 1));
+
+		for (int a = 0; a < m; a++)
+		{
+			const double *ua = LANE(U4, (size_t) mi[a] * d + t);
+			v4d			ba = v4load(LANE(Bv, a));
+
+			z0 -= ba * v4load(ua);
+			z1 -= ba * v4load(LANE(ua, 1));
+		}
+		q0 += z0 * z0;
+		q1 += z1 * z1;
+	}
+	if (t < d)
+	{
+		v4d			z0 = v4load(LANE(Zv, t));
+
+		for (int a = 0; a < m; a++)
+			z0 -= v4load(LANE(Bv, a)) * v4load(LANE(U4, (size_t) mi[a] * d + t));
+		q0 += z0 * z0;
+	}
+	return q0 + q1;
+}
+
+/*
  * schur_components for full covariances with the precisions (and their
  * lanes layout) given and m <= LANE_MAX_M: four components at once, one per
  * vector lane, from y = x - mu with y_m = 0 to the sum of squares.  For m
  * of a few, a factor and solve per component is mostly latency (divisions,
  * short dependent loops, horizontal sums); on the lanes every step is a
  * vector operation with no dependence between components.  The products
- * with U and P run over whole rows (the stored zeros of U's lower part,
- * and of y_m, add nothing), so no loop depends on which features are
- * missing but the m x m steps.  The conditional mean offsets are not kept
+ * with U run over whole rows (the stored zeros of U's lower part, and of
+ * y_m, add nothing), so no loop depends on which features are missing but
+ * the m x m steps.  The quadratic is ||z||^2 less the Schur term w^T D^-1 w
+ * (m multiply-adds past b; summing ||z + U_m^T y_m||^2 took m d more per
+ * component: missing_kernel's schur 1.57x complete rows, 1.27-1.34x now),
+ * as squares only where the difference would lose digits.  The
+ * conditional mean offsets are not kept
  * (scoring needs only the log-densities).  False when a pivot of P_mm is
  * not a positive normal number: the caller takes the per-component path,
  * which factors (or fails to factor) each block on its own.
@@ -479,8 +542,7 @@ schur_full_lanes(const GmmParams *p, const double *prec,
 		v4d			prod = v4splat(1.0);	/* in [1, 2^m) */
 		v4l			esum = {0, 0, 0, 0};
 		v4l			ok = {-1, -1, -1, -1};	/* all ones: every pivot fine so far */
-		v4d			q0 = v4splat(0.0),
-					q1 = v4splat(0.0);
+		v4d			q0;
 		v4d			lp,
 					ld;
 
@@ -539,24 +601,29 @@ schur_full_lanes(const GmmParams *p, const double *prec,
 			v4store(LANE(Yv, s), (v4d) ((v4l) (xs - v4load(LANE(M4, s))) & (xs == xs)));
 		}
 		lanes_z(U4, Yv, Zv, d);
-		/* b = P_mo y_o (rows mi of P by y, whose missing part is zero) */
+		/*
+		 * b = P_mo y_o = (U z)_m: y_m is zero and P = U U^T.  Whole rows
+		 * of U (zero before column mi[a]): a loop from mi[a] on, whose
+		 * length changes with every random pattern, mispredicted its exit
+		 * (missing_kernel's schur_random 1.63x complete rows, 1.39x now)
+		 */
 		for (int a = 0; a < m; a++)
 		{
-			const double *pa = LANE(P4, (size_t) r->mi[a] * d);
+			const double *ua = LANE(U4, (size_t) r->mi[a] * d);
 			v4d			b0 = v4splat(0.0),
 						b1 = v4splat(0.0);
 			int			s = 0;
 
 			for (; s + 2 <= d; s += 2)
 			{
-				b0 += v4load(LANE(pa, s)) * v4load(LANE(Yv, s));
-				b1 += v4load(LANE(pa, s + 1)) * v4load(LANE(Yv, s + 1));
+				b0 += v4load(LANE(ua, s)) * v4load(LANE(Zv, s));
+				b1 += v4load(LANE(ua, s + 1)) * v4load(LANE(Zv, s + 1));
 			}
 			if (s < d)
-				b0 += v4load(LANE(pa, s)) * v4load(LANE(Yv, s));
+				b0 += v4load(LANE(ua, s)) * v4load(LANE(Zv, s));
 			v4store(LANE(Bv, a), b0 + b1);
 		}
-		/* b = (L D L^T)^-1 b = -y_m, as ldl_solve_neg without the sign */
+		/* w = L^-1 b, in place (ldl_solve_neg's forward half) */
 		for (int i = 0; i < m; i++)
 		{
 			v4d			sv = v4load(LANE(Bv, i));
@@ -565,18 +632,17 @@ schur_full_lanes(const GmmParams *p, const double *prec,
 				sv -= v4load(LANE(Gv, i * m + l2)) * v4load(LANE(Bv, l2));
 			v4store(LANE(Bv, i), sv);
 		}
-		for (int i = 0; i < m; i++)
-			v4store(LANE(Bv, i), v4load(LANE(Bv, i)) * v4load(LANE(Iv, i)));
-		for (int i = m - 1; i >= 0; i--)
+		/*
+		 * q = y_o^T (P_oo - P_om P_mm^-1 P_mo) y_o = ||z||^2 - w^T D^-1 w.
+		 * The difference loses the digits the two terms share: where q is
+		 * below SCHUR_DIFF_MIN of ||z||^2 (features the missing ones predict
+		 * closely), q is summed as squares instead (schur_lanes_squares).
+		 */
 		{
-			v4d			sv = v4load(LANE(Bv, i));
-
-			for (int l2 = i + 1; l2 < m; l2++)
-				sv -= v4load(LANE(Gv, l2 * m + i)) * v4load(LANE(Bv, l2));
-			v4store(LANE(Bv, i), sv);
-		}
-		/* q = ||z + U_m^T y_m||^2 = ||z - U_m^T b||^2 (rows mi of U, whole) */
-		{
+			v4d			zz0 = v4splat(0.0),
+						zz1 = v4splat(0.0),
+						ss = v4splat(0.0);
+			v4l			close;
 			int			t = 0;
 
 			for (; t + 2 <= d; t += 2)
@@ -584,27 +650,29 @@ schur_full_lanes(const GmmParams *p, const double *prec,
 				v4d			z0 = v4load(LANE(Zv, t));
 				v4d			z1 = v4load(LANE(Zv, t + 1));
 
-				for (int a = 0; a < m; a++)
-				{
-					const double *ua = LANE(U4, (size_t) r->mi[a] * d + t);
-					v4d			ba = v4load(LANE(Bv, a));
-
-					z0 -= ba * v4load(ua);
-					z1 -= ba * v4load(LANE(ua, 1));
-				}
-				q0 += z0 * z0;
-				q1 += z1 * z1;
+				zz0 += z0 * z0;
+				zz1 += z1 * z1;
 			}
 			if (t < d)
 			{
 				v4d			z0 = v4load(LANE(Zv, t));
 
-				for (int a = 0; a < m; a++)
-					z0 -= v4load(LANE(Bv, a)) * v4load(LANE(U4, (size_t) r->mi[a] * d + t));
-				q0 += z0 * z0;
+				zz0 += z0 * z0;
 			}
+			zz0 += zz1;
+			for (int i = 0; i < m; i++)
+			{
+				v4d			wi = v4load(LANE(Bv, i));
+
+				ss += wi * wi * v4load(LANE(Iv, i));
+			}
+			q0 = zz0 - ss;
+			close = q0 < zz0 * v4splat(SCHUR_DIFF_MIN);
+			for (int l = nj; l < LW; l++)
+				close[l] = 0;
+			if (close[0] | close[1] | close[2] | close[3])
+				q0 = schur_lanes_squares(U4, Zv, Gv, Iv, Bv, r->mi, d, m);
 		}
-		q0 += q1;
 		lp = -v4splat(0.5) * (cst + q0) - ld;
 		for (int l = 0; l < nj; l++)
 		{

@@ -2724,6 +2724,62 @@ test_missing_lanes(void)
 	free(buf);
 }
 
+/*
+ * The lanes' q = ||z||^2 - w^T D^-1 w where the two terms nearly cancel:
+ * two features correlated to 1 - 1e-8, one of them missing.  The observed
+ * one's precision is 1 / (1 - r^2), about 5e7, so ||z||^2 is about 2.5e7
+ * for a marginal quadratic of 0.57: the difference alone keeps about 8
+ * digits (an error near 1e-8), the squares all but 4 of the 16.  Against
+ * the marginal by hand: Sigma_oo of features 0 and 2 is diag(1, 2).
+ */
+static void
+test_missing_lanes_close(void)
+{
+	const int	k = 2,
+				d = 3;
+	const double r = 1.0 - 1e-8;
+	GmmParams	p;
+	double	   *buf = calloc(gmm_params_ndoubles(GMM_COV_FULL, k, d), sizeof(double));
+	double	   *prec = malloc(sizeof(double) * gmm_precisions_ndoubles(GMM_COV_FULL, k, d));
+	double		lw[2],
+				lp[2],
+				work[512];
+	double		x[3] = {0.7, NAN, -0.4};
+	double		l0,
+				l1,
+				want,
+				got;
+	int			bad;
+
+	CHECK(gmm_missing_work_ndoubles(GMM_COV_FULL, k, d, 1) <= 512, "work");
+	gmm_params_bind(&p, GMM_COV_FULL, k, d, buf);
+	p.weights[0] = p.weights[1] = 0.5;
+	for (int t = 0; t < d; t++)
+	{
+		p.means[t] = 0.0;
+		p.means[d + t] = 1.0;
+	}
+	/* component 0: [[1, r, 0], [r, 1, 0], [0, 0, 2]]; component 1: identity */
+	p.covariances[0] = 1.0;
+	p.covariances[1] = p.covariances[3] = r;
+	p.covariances[4] = 1.0;
+	p.covariances[8] = 2.0;
+	p.covariances[9] = p.covariances[13] = p.covariances[17] = 1.0;
+	CHECK(gmm_compute_precision_cholesky(&p, &bad) == GMM_OK, "factor");
+	gmm_precisions(&p, prec);
+	lw[0] = lw[1] = log(0.5);
+	/* by hand: log N((0.7, -0.4) | 0, diag(1, 2)), log N((0.7, -0.4) | 1, I) */
+	l0 = log(0.5) - 0.5 * (2.0 * log(2.0 * M_PI) + log(2.0) + (0.49 + 0.16 / 2.0));
+	l1 = log(0.5) - 0.5 * (2.0 * log(2.0 * M_PI) + (0.09 + 1.96));
+	want = fmax(l0, l1) + log(exp(l0 - fmax(l0, l1)) + exp(l1 - fmax(l0, l1)));
+	got = gmm_row_log_prob_missing(&p, prec, lw, x, lp, work);
+	CHECK_CLOSE(lp[0], l0, 1e-11, 0.0, "component 0, the cancelling one");
+	CHECK_CLOSE(lp[1], l1, 1e-13, 0.0, "component 1");
+	CHECK_CLOSE(got, want, 1e-11, 0.0, "the row");
+	free(prec);
+	free(buf);
+}
+
 /* ---------------------------------------------------------------------
  * The quantile sketch (sketch.c)
  * ---------------------------------------------------------------------
@@ -3300,6 +3356,7 @@ main(void)
 	RUN(test_missing_log_prob);
 	RUN(test_condition_impute);
 	RUN(test_missing_lanes);
+	RUN(test_missing_lanes_close);
 	RUN(test_sketch_accuracy);
 	RUN(test_sketch_deterministic);
 	RUN(test_sketch_fit);
