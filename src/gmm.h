@@ -332,8 +332,8 @@ typedef struct GmmPrepared
 	GmmParams	params;
 	double	   *log_weights;	/* k */
 	double	   *logprob;		/* k, scratch */
-	double	   *work;			/* d, scratch */
-	const double *panels;		/* params' factors as gmm_score_panels, or NULL */
+	double	   *work;			/* gmm_score_lanes_work_ndoubles(d), scratch */
+	const double *lanes;		/* params' gmm_score_lanes, or NULL */
 	void	   *cache;			/* gmm_score.c's */
 } GmmPrepared;
 extern void gmm_score_prepared(FunctionCallInfo fcinfo, int argno,

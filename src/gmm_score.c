@@ -83,8 +83,8 @@ typedef struct GmmMissingPattern
 	int			n_obs;
 	int		   *obs;			/* n_obs observed positions, once built */
 	GmmParams	marg;			/* the marginal over obs, when built */
-	const double *marg_panels;	/* its factors' panels (or NULL) */
-	double	   *marg_buf;		/* its doubles and panels, NULL until built */
+	const double *marg_lanes;	/* its gmm_score_lanes (or NULL) */
+	double	   *marg_buf;		/* its doubles and lanes, NULL until built */
 	bool		too_big;		/* the marginal exceeds the cap: never built */
 } GmmMissingPattern;
 
@@ -103,8 +103,8 @@ typedef struct GmmScoreCache
 	GmmParams	params;
 	double	   *log_weights;	/* k */
 	double	   *logprob;		/* k */
-	double	   *work;			/* 2 d: gmm_row_log_prob's */
-	const double *panels;		/* gmm_score_panels of params (or NULL) */
+	double	   *work;			/* gmm_score_lanes_work_ndoubles(d) */
+	const double *lanes;		/* gmm_score_lanes of params (or NULL) */
 	bool		bayesian;		/* gmm_model_is_bayesian(model) */
 	/* rows with missing values (allocated on the first such row) */
 	double	   *mwork;			/* gmm_missing_work_ndoubles(.., mwork_m) */
@@ -296,20 +296,20 @@ CacheMatches(GmmScoreCache *c, struct varlena *raw)
 }
 
 /*
- * p's factors as panels (gmm_score_panels), from a cache line on, in the
- * current memory context; NULL where they do not pay
+ * p's scoring lanes (gmm_score_lanes), from a cache line on, in the current
+ * memory context; NULL for a model that has none
  */
 static const double *
-ScorePanels(const GmmParams *p)
+ScoreLanes(const GmmParams *p)
 {
-	size_t		n = gmm_score_panels_ndoubles(p->cov_type, p->k, p->d);
-	double	   *panels;
+	size_t		n = gmm_score_lanes_ndoubles(p->cov_type, p->k, p->d);
+	double	   *lanes;
 
-	if (!gmm_score_panels_pay(p->cov_type, p->k, p->d))
+	if (n == 0)
 		return NULL;
-	panels = (double *) TYPEALIGN(64, palloc(sizeof(double) * (n + 8)));
-	gmm_score_panels(p, panels);
-	return panels;
+	lanes = (double *) TYPEALIGN(64, palloc(sizeof(double) * (n + 8)));
+	gmm_score_lanes(p, lanes);
+	return lanes;
 }
 
 /* decode raw into c (whose context is empty) and key c by raw */
@@ -360,8 +360,8 @@ FillCache(GmmScoreCache *c, struct varlena *raw)
 	c->log_weights = palloc(sizeof(double) * k);
 	gmm_model_log_weights(c->model, c->log_weights);
 	c->logprob = palloc(sizeof(double) * k);
-	c->work = palloc(sizeof(double) * 2 * d);
-	c->panels = ScorePanels(&c->params);
+	c->work = palloc(sizeof(double) * gmm_score_lanes_work_ndoubles(d));
+	c->lanes = ScoreLanes(&c->params);
 	c->bayesian = gmm_model_is_bayesian(c->model);
 	MemoryContextSwitchTo(old);
 }
@@ -446,7 +446,7 @@ gmm_score_prepared(FunctionCallInfo fcinfo, int argno, GmmPrepared *out)
 	out->log_weights = c->log_weights;
 	out->logprob = c->logprob;
 	out->work = c->work;
-	out->panels = c->panels;
+	out->lanes = c->lanes;
 	out->cache = c;
 }
 
@@ -529,8 +529,8 @@ FindPattern(GmmScoreCache *c, const double *v, int m, const bits8 *given)
 		while (c->marg_max_obs > 0 &&
 			   (double) (gmm_params_ndoubles(c->params.cov_type, c->params.k,
 											 c->marg_max_obs) +
-						 gmm_score_panels_ndoubles(c->params.cov_type, c->params.k,
-												   c->marg_max_obs)) * sizeof(double) >
+						 gmm_score_lanes_ndoubles(c->params.cov_type, c->params.k,
+												  c->marg_max_obs)) * sizeof(double) >
 			   GMM_MISSING_PATTERN_BYTES)
 			c->marg_max_obs--;
 	}
@@ -609,9 +609,8 @@ BuildPatternMarginal(GmmScoreCache *c, GmmMissingPattern *pat)
 {
 	GmmParams  *p = &c->params;
 	size_t		nparams = gmm_params_ndoubles(p->cov_type, p->k, pat->n_obs);
-	size_t		npanels = gmm_score_panels_pay(p->cov_type, p->k, pat->n_obs) ?
-		gmm_score_panels_ndoubles(p->cov_type, p->k, pat->n_obs) : 0;
-	double	   *buf = MemoryContextAlloc(c->mcxt, sizeof(double) * (nparams + npanels + 8));
+	size_t		nlanes = gmm_score_lanes_ndoubles(p->cov_type, p->k, pat->n_obs);
+	double	   *buf = MemoryContextAlloc(c->mcxt, sizeof(double) * (nparams + nlanes + 8));
 	int			bad;
 	int			o = 0;
 
@@ -624,11 +623,11 @@ BuildPatternMarginal(GmmScoreCache *c, GmmMissingPattern *pat)
 	gmm_params_bind(&pat->marg, p->cov_type, p->k, pat->n_obs, buf);
 	if (gmm_marginal_params(p, pat->n_obs, pat->obs, &pat->marg, &bad) == GMM_OK)
 	{
-		double	   *panels = (double *) TYPEALIGN(64, buf + nparams);
+		double	   *lanes = (double *) TYPEALIGN(64, buf + nparams);
 
-		if (npanels)
-			gmm_score_panels(&pat->marg, panels);
-		pat->marg_panels = npanels ? panels : NULL;
+		if (nlanes)
+			gmm_score_lanes(&pat->marg, lanes);
+		pat->marg_lanes = nlanes ? lanes : NULL;
 		pat->marg_buf = buf;
 	}
 	else
@@ -684,9 +683,9 @@ ScoreMissing(GmmScoreCache *c, const double *v, int m, GmmArrayBuffers *b)
 			for (int a = 0; a < pat->n_obs; a++)
 				c->packed[a] = v[pat->obs[a]];
 		}
-		return gmm_row_log_prob_panels(&pat->marg, pat->marg_panels, c->log_weights,
-									   b ? gmm_array_buffered_stored(b) : c->packed,
-									   c->logprob, c->work);
+		return gmm_row_log_prob_lanes(&pat->marg, pat->marg_lanes, c->log_weights,
+									  b ? gmm_array_buffered_stored(b) : c->packed,
+									  c->logprob, c->work);
 	}
 	if (v == NULL)
 		v = gmm_array_buffered_expand(b);
@@ -721,8 +720,8 @@ ScoreValues(GmmScoreCache *c, const double *v, int m, GmmArrayBuffers *b,
 		m = gmm_row_count_missing(v, d);
 
 	if (m == 0)
-		*lse = gmm_row_log_prob_panels(&c->params, c->panels, c->log_weights, v,
-									   c->logprob, c->work);
+		*lse = gmm_row_log_prob_lanes(&c->params, c->lanes, c->log_weights, v,
+									  c->logprob, c->work);
 	else if (m == d)
 		return false;
 	else if (c->bayesian)

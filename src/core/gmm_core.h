@@ -121,20 +121,28 @@ extern double gmm_row_log_prob(const GmmParams *p, const double *log_weights,
 							   const double *x, double *logprob, double *work);
 
 /*
- * gmm_row_log_prob, reading full and tied factors from their panels
- * (gmm_score_panels: each column block of four as a contiguous array, the
- * zeros below the diagonal left out), made once for many rows: the same
- * result to the bit, fewer bytes read a row.  panels NULL: the factors as
- * they are.  Diagonal and spherical models have no panels (0 doubles).
- * gmm_score_panels_pay: whether they are faster for such a model (its
- * factors larger than a first-level cache holds; measured in score.c).
+ * gmm_row_log_prob for many rows of one model: gmm_score_lanes lays out
+ * full and tied models once (gmm_score_lanes_ndoubles doubles, from a
+ * 64-byte boundary; 0 for diagonal and spherical models and for fewer
+ * than four components, which have none) with the components side by side, a group
+ * per vector, and gmm_row_log_prob_lanes scores a row from them (lanes
+ * NULL: gmm_row_log_prob).  The same values as gmm_row_log_prob to a few
+ * ulp (another order of the sums), the same bits on every CPU with FMA.
+ * work: gmm_score_lanes_work_ndoubles(d) doubles (at least 2 d).
  */
-extern bool gmm_score_panels_pay(GmmCovType t, int k, int d);
-extern size_t gmm_score_panels_ndoubles(GmmCovType t, int k, int d);
-extern void gmm_score_panels(const GmmParams *p, double *panels);
-extern double gmm_row_log_prob_panels(const GmmParams *p, const double *panels,
-									  const double *log_weights, const double *x,
-									  double *logprob, double *work);
+extern size_t gmm_score_lanes_ndoubles(GmmCovType t, int k, int d);
+extern size_t gmm_score_lanes_work_ndoubles(int d);
+extern void gmm_score_lanes(const GmmParams *p, double *lanes);
+extern double gmm_row_log_prob_lanes(const GmmParams *p, const double *lanes,
+									 const double *log_weights, const double *x,
+									 double *logprob, double *work);
+
+/*
+ * For tests and benchmarks only, before any lanes are made: the lanes'
+ * width, 4, or 8 where the CPU has AVX-512; 0 (or another value): by the
+ * CPU, the default.  Not for the server (a process-wide setting).
+ */
+extern void gmm_score_lanes_set_width(int width);
 
 /*
  * Given the logprob[] of gmm_row_log_prob and its log-sum-exp, turn logprob

@@ -12,7 +12,10 @@
  * level; eight-double vectors (vec8.h), the E-step's width, are lowered
  * through the stack on AVX2 and made this kernel several times slower
  * there.  Built for AVX-512, AVX2 with FMA, and the baseline, the loader
- * choosing one per CPU (GMM_KERNEL_AVX2).
+ * choosing one per CPU (GMM_KERNEL_AVX2).  The lanes (below) are eight
+ * doubles wide in a build for AVX-512 only (GMM_KERNEL_AVX512, run where
+ * GMM_CPU_AVX512), four wide in the AVX2 and baseline builds otherwise
+ * (GMM_KERNEL_V3).
  *
  * Full and tied.  z = (x - mu) U with U upper triangular (row-major, zeros
  * below the diagonal), four columns of z at a time: columns t..t+3 need rows
@@ -23,18 +26,22 @@
  * Columns past the last multiple of four are summed one at a time.  A
  * NaN in q comes only from inf - inf (overflow): the row is infinitely far.
  *
- * Panels (gmm_row_log_prob_panels).  What one column block reads of U,
- * rows 0..t+3 of columns t..t+3, is laid out contiguously, four doubles a
- * row, once per query (gmm_score_panels): the factor's zeros below the
- * diagonal are no longer read, so a component's bytes go from d^2 to
- * about d^2/2 + 2d doubles, every load is aligned, and the rows stream in
- * order.  The arithmetic is the same, in the same order: the result is the
- * same to the bit.  They pay once the factors outgrow the first-level
- * cache (gmm_score_panels_pay): `em_bench score`, full, on an AVX-512 Xeon,
- * a row's time with panels over without: 0.40x at 128 features and 4
- * components, 0.58x at 64 and 8, 0.65x at 32 and 8, 0.87x at 32 and 2,
- * 0.92x at 16 and 16; but 1.00-1.07x at 16 and 8, 1.03x at 24 and 4 and
- * 1.04-1.08x at 8 and 4, where the factors fit that cache as they are.
+ * Lanes (gmm_row_log_prob_lanes).  Made once for many rows
+ * (gmm_score_lanes), the components in groups of LW (eight with AVX-512,
+ * four otherwise), each number of the factors, means and log-determinants
+ * stored as LW doubles, one per component of the group: then every
+ * multiply-add is a vector one over LW components, with no broadcast of
+ * y, no horizontal sum and no wasted lane but a last group's padding.
+ * The factors' upper triangles are packed by columns, so that column t's
+ * multiply-adds (rows 0..t) read one contiguous run.  Per lane the
+ * arithmetic is the same whatever LW, so the AVX-512 and AVX2 builds give
+ * the same bits (the baseline one, without FMA, rounds otherwise).  `em_bench score N D K full`, on an AVX-512 Xeon, a row's
+ * time on the lanes over the square factors: 0.89x at 8 features and 4
+ * components, 0.61x at 16 and 8, 0.43x at 32 and 8, 0.40x at 64 and 8,
+ * 0.58x at 16 and 16 (the four-wide lanes, AVX2 build, on the same CPU:
+ * 1.02x, 0.82x, 0.62x, 0.57x, 0.75x).  With
+ * fewer than four components the lanes would be mostly padding: the
+ * square factors then (lanes_width).
  */
 #include <math.h>
 #include <string.h>
@@ -100,23 +107,10 @@ n_factors(GmmCovType t, int k)
 	return t == GMM_COV_FULL ? (size_t) k : t == GMM_COV_TIED ? 1 : 0;
 }
 
-/* doubles of one factor's panels: 16 (b + 1) for column block b */
-static inline size_t
-panels_per_factor(int d)
-{
-	size_t		nb = (size_t) d / 4;
-
-	return 8 * nb * (nb + 1);
-}
-
-/*
- * ||y1 U1||^2 and ||y2 U2||^2 together (U upper, row-major d x d; with
- * panels P1 and P2, the column blocks are read from them instead)
- */
+/* ||y1 U1||^2 and ||y2 U2||^2 together (U upper, row-major d x d) */
 GMM_ALWAYS_INLINE void
-quad_full_pair(const double *U1, const double *U2, const double *P1,
-			   const double *P2, const double *y1, const double *y2, int d,
-			   double *q1, double *q2)
+quad_full_pair(const double *U1, const double *U2, const double *y1,
+			   const double *y2, int d, double *q1, double *q2)
 {
 	int			d4 = d & ~3;
 	v4d			s1 = v4splat(0.0),
@@ -132,30 +126,21 @@ quad_full_pair(const double *U1, const double *U2, const double *P1,
 					b1 = v4splat(0.0),
 					b2 = v4splat(0.0),
 					b3 = v4splat(0.0);
-		/* the block's rows: in the factor, d apart; in its panel, 4 */
-		const double *u1 = P1 ? P1 : U1 + t;
-		const double *u2 = P2 ? P2 : U2 + t;
-		size_t		rs = P1 ? 4 : (size_t) d;
 
-		/* rows 0..t+3, a multiple of four */
+		/* rows 0..t+3 of columns t..t+3, a multiple of four */
 		for (int s = 0; s < t + 4; s += 4)
 		{
-			const double *r1 = u1 + (size_t) s * rs;
-			const double *r2 = u2 + (size_t) s * rs;
+			const double *r1 = U1 + (size_t) s * d + t;
+			const double *r2 = U2 + (size_t) s * d + t;
 
 			a0 += v4splat(y1[s]) * v4load(r1);
 			b0 += v4splat(y2[s]) * v4load(r2);
-			a1 += v4splat(y1[s + 1]) * v4load(r1 + rs);
-			b1 += v4splat(y2[s + 1]) * v4load(r2 + rs);
-			a2 += v4splat(y1[s + 2]) * v4load(r1 + 2 * rs);
-			b2 += v4splat(y2[s + 2]) * v4load(r2 + 2 * rs);
-			a3 += v4splat(y1[s + 3]) * v4load(r1 + 3 * rs);
-			b3 += v4splat(y2[s + 3]) * v4load(r2 + 3 * rs);
-		}
-		if (P1)
-		{
-			P1 += 4 * (size_t) (t + 4);
-			P2 += 4 * (size_t) (t + 4);
+			a1 += v4splat(y1[s + 1]) * v4load(r1 + d);
+			b1 += v4splat(y2[s + 1]) * v4load(r2 + d);
+			a2 += v4splat(y1[s + 2]) * v4load(r1 + 2 * d);
+			b2 += v4splat(y2[s + 2]) * v4load(r2 + 2 * d);
+			a3 += v4splat(y1[s + 3]) * v4load(r1 + 3 * d);
+			b3 += v4splat(y2[s + 3]) * v4load(r2 + 3 * d);
 		}
 		a0 = (a0 + a1) + (a2 + a3);
 		b0 = (b0 + b1) + (b2 + b3);
@@ -166,13 +151,9 @@ quad_full_pair(const double *U1, const double *U2, const double *P1,
 	*q2 = v4sum(s2) + quad_tail(U2, y2, d);
 }
 
-/*
- * squared Mahalanobis distances of x to every component, into q[k]; panels:
- * gmm_score_panels's of p, or NULL
- */
+/* squared Mahalanobis distances of x to every component, into q[k] */
 GMM_ALWAYS_INLINE void
-quad_all(const GmmParams *p, const double *panels, const double *x, double *q,
-		 double *work)
+quad_all(const GmmParams *p, const double *x, double *q, double *work)
 {
 	int			d = p->d;
 	int			k = p->k;
@@ -185,7 +166,6 @@ quad_all(const GmmParams *p, const double *panels, const double *x, double *q,
 			{
 				bool		full = p->cov_type == GMM_COV_FULL;
 				size_t		dd = full ? (size_t) d * d : 0;
-				size_t		pp = full ? panels_per_factor(d) : 0;
 				double	   *y1 = work;
 				double	   *y2 = work + d;
 				int			j = 0;
@@ -195,8 +175,6 @@ quad_all(const GmmParams *p, const double *panels, const double *x, double *q,
 					centre(x, p->means + (size_t) j * d, d, y1);
 					centre(x, p->means + (size_t) (j + 1) * d, d, y2);
 					quad_full_pair(p->prec_chol + j * dd, p->prec_chol + (j + 1) * dd,
-								   panels ? panels + j * pp : NULL,
-								   panels ? panels + (j + 1) * pp : NULL,
 								   y1, y2, d, &q[j], &q[j + 1]);
 				}
 				if (j < k)
@@ -205,8 +183,6 @@ quad_all(const GmmParams *p, const double *panels, const double *x, double *q,
 
 					centre(x, p->means + (size_t) j * d, d, y1);
 					quad_full_pair(p->prec_chol + j * dd, p->prec_chol + j * dd,
-								   panels ? panels + j * pp : NULL,
-								   panels ? panels + j * pp : NULL,
 								   y1, y1, d, &q[j], &unused);
 				}
 				break;
@@ -250,15 +226,17 @@ quad_all(const GmmParams *p, const double *panels, const double *x, double *q,
 	}
 }
 
-/* gmm_row_log_prob, with p's panels or NULL */
-GMM_ALWAYS_INLINE double
-row_log_prob(const GmmParams *p, const double *panels,
-			 const double *log_weights, const double *x, double *logprob,
-			 double *work)
+/*
+ * logprob[j] = log w_j + log N(x | mu_j, Sigma_j); returns their
+ * log-sum-exp.  work: 2 d doubles.
+ */
+GMM_KERNEL_AVX2 double
+gmm_row_log_prob(const GmmParams *p, const double *log_weights,
+				 const double *x, double *logprob, double *work)
 {
 	double		cst = p->d * LOG_2PI;
 
-	quad_all(p, panels, x, logprob, work);
+	quad_all(p, x, logprob, work);
 	for (int j = 0; j < p->k; j++)
 	{
 		double		q = isnan(logprob[j]) ? INFINITY : logprob[j];
@@ -268,52 +246,201 @@ row_log_prob(const GmmParams *p, const double *panels,
 	return log_sum_exp(logprob, p->k);
 }
 
+/* gmm_score_lanes_set_width's choice: 0, by the CPU */
+static int	lanes_width_set = 0;
+
+void
+gmm_score_lanes_set_width(int width)
+{
+	lanes_width_set = width == 4 || (width == 8 && GMM_CPU_AVX512()) ? width : 0;
+}
+
 /*
- * logprob[j] = log w_j + log N(x | mu_j, Sigma_j); returns their
- * log-sum-exp.  work: 2 d doubles.
+ * components a group of the lanes holds: 0 when the model has none (fewer
+ * than four components: a group would be mostly padding; `em_bench score`
+ * at 16 features, lanes over square factors, 1.19-1.23x with 2 components,
+ * 1.26-1.50x with 3)
  */
-GMM_KERNEL_AVX2 double
-gmm_row_log_prob(const GmmParams *p, const double *log_weights,
-				 const double *x, double *logprob, double *work)
+static int
+lanes_width(GmmCovType t, int k)
 {
-	return row_log_prob(p, NULL, log_weights, x, logprob, work);
+	if (n_factors(t, k) == 0 || k < 4)
+		return 0;
+	if (lanes_width_set)
+		return lanes_width_set;
+	return GMM_CPU_AVX512() ? 8 : 4;
 }
 
-GMM_KERNEL_AVX2 double
-gmm_row_log_prob_panels(const GmmParams *p, const double *panels,
-						const double *log_weights, const double *x,
-						double *logprob, double *work)
+/* column t's first number in a packed upper triangle (by columns) */
+static inline size_t
+tri_col(int t)
 {
-	return row_log_prob(p, panels, log_weights, x, logprob, work);
+	return (size_t) t * (t + 1) / 2;
 }
 
-bool
-gmm_score_panels_pay(GmmCovType t, int k, int d)
+/* the numbers of one group: the triangle, d means and the log-determinant */
+static inline size_t
+lanes_group_entries(int d)
 {
-	size_t		nf = n_factors(t, k);
-
-	return nf > 0 && (d >= 32 || nf * d * d > 3072);
+	return tri_col(d) + (size_t) d + 1;
 }
 
 size_t
-gmm_score_panels_ndoubles(GmmCovType t, int k, int d)
+gmm_score_lanes_ndoubles(GmmCovType t, int k, int d)
 {
-	return n_factors(t, k) * panels_per_factor(d);
+	int			lw = lanes_width(t, k);
+
+	return lw == 0 ? 0 :
+		(size_t) ((k + lw - 1) / lw) * lanes_group_entries(d) * (size_t) lw;
+}
+
+size_t
+gmm_score_lanes_work_ndoubles(int d)
+{
+	/* y on eight lanes from a cache line on, or gmm_row_log_prob's 2 d */
+	return (size_t) 8 * d + 8;
 }
 
 void
-gmm_score_panels(const GmmParams *p, double *panels)
+gmm_score_lanes(const GmmParams *p, double *lanes)
 {
 	int			d = p->d;
-	size_t		nf = n_factors(p->cov_type, p->k);
+	int			k = p->k;
+	int			lw = lanes_width(p->cov_type, k);
+	bool		full = p->cov_type == GMM_COV_FULL;
 
-	for (size_t j = 0; j < nf; j++)
+	for (int g = 0; lw > 0 && g * lw < k; g++)
 	{
-		const double *U = p->prec_chol + (size_t) j * d * d;
+		double	   *G = lanes + (size_t) g * lanes_group_entries(d) * lw;
 
-		for (int t = 0; t + 4 <= d; t += 4)
-			for (int s = 0; s < t + 4; s++)
-				for (int c = 0; c < 4; c++)
-					*panels++ = U[(size_t) s * d + t + c];
+		for (int l = 0; l < lw; l++)
+		{
+			int			j = g * lw + l;
+			/* a last group's padding: the identity at the origin */
+			bool		pad = j >= k;
+			const double *U = p->prec_chol + (full && !pad ? (size_t) j * d * d : 0);
+
+			for (int t = 0; t < d; t++)
+				for (int s = 0; s <= t; s++)
+					G[(tri_col(t) + s) * lw + l] = pad ? (s == t) : U[(size_t) s * d + t];
+			for (int s = 0; s < d; s++)
+				G[(tri_col(d) + s) * lw + l] = pad ? 0.0 : p->means[(size_t) j * d + s];
+			G[(tri_col(d) + d) * lw + l] = pad ? 0.0 : p->log_det[j];
+		}
+	}
+}
+
+/*
+ * The lanes' kernel for vectors VT of LW doubles: per group, y = x - mu on
+ * the lanes (into work), then columns two at a time, each summed in two
+ * chains (even and odd rows) so that four chains run at once, and the
+ * squares in two sums.  Only the first k - g LW lanes are written.
+ */
+#define LANES_KERNEL(NAME, ATTR, VT, LW, LOAD, SPLAT) \
+ATTR static double \
+NAME(const GmmParams *p, const double *lanes, const double *log_weights, \
+	 const double *x, double *logprob, double *work) \
+{ \
+	int			d = p->d; \
+	int			k = p->k; \
+	VT			cst = SPLAT(d * LOG_2PI); \
+	double	   *Y = (double *) (((uintptr_t) work + 63) & ~(uintptr_t) 63); \
+\
+	for (int j0 = 0; j0 < k; j0 += LW) \
+	{ \
+		const double *G = lanes + (size_t) (j0 / LW) * lanes_group_entries(d) * LW; \
+		const double *M = G + tri_col(d) * LW; \
+		VT			q0 = SPLAT(0.0), \
+					q1 = SPLAT(0.0), \
+					lp; \
+		int			t = 0; \
+\
+		for (int s = 0; s < d; s++) \
+		{ \
+			VT			ys = SPLAT(x[s]) - LOAD(M + (size_t) s * LW); \
+\
+			memcpy(Y + (size_t) s * LW, &ys, sizeof(ys)); \
+		} \
+		for (; t + 2 <= d; t += 2) \
+		{ \
+			const double *u0 = G + tri_col(t) * LW; \
+			const double *u1 = G + tri_col(t + 1) * LW; \
+			VT			a0 = SPLAT(0.0), \
+						a1 = SPLAT(0.0), \
+						b0 = SPLAT(0.0), \
+						b1 = SPLAT(0.0), \
+						y0; \
+			int			s = 0; \
+\
+			for (; s + 2 <= t + 1; s += 2) \
+			{ \
+				VT			ya = LOAD(Y + (size_t) s * LW); \
+				VT			yb = LOAD(Y + (size_t) (s + 1) * LW); \
+\
+				a0 += ya * LOAD(u0 + (size_t) s * LW); \
+				a1 += yb * LOAD(u0 + (size_t) (s + 1) * LW); \
+				b0 += ya * LOAD(u1 + (size_t) s * LW); \
+				b1 += yb * LOAD(u1 + (size_t) (s + 1) * LW); \
+			} \
+			/* row t (t even: one left for column t), then row t + 1 */ \
+			if (s <= t) \
+			{ \
+				y0 = LOAD(Y + (size_t) s * LW); \
+				a0 += y0 * LOAD(u0 + (size_t) s * LW); \
+				b0 += y0 * LOAD(u1 + (size_t) s * LW); \
+				s++; \
+			} \
+			b1 += LOAD(Y + (size_t) s * LW) * LOAD(u1 + (size_t) s * LW); \
+			a0 += a1; \
+			b0 += b1; \
+			q0 += a0 * a0; \
+			q1 += b0 * b0; \
+		} \
+		if (t < d) \
+		{ \
+			const double *u0 = G + tri_col(t) * LW; \
+			VT			a0 = SPLAT(0.0), \
+						a1 = SPLAT(0.0); \
+			int			s = 0; \
+\
+			for (; s + 2 <= t + 1; s += 2) \
+			{ \
+				a0 += LOAD(Y + (size_t) s * LW) * LOAD(u0 + (size_t) s * LW); \
+				a1 += LOAD(Y + (size_t) (s + 1) * LW) * LOAD(u0 + (size_t) (s + 1) * LW); \
+			} \
+			if (s <= t) \
+				a0 += LOAD(Y + (size_t) s * LW) * LOAD(u0 + (size_t) s * LW); \
+			a0 += a1; \
+			q0 += a0 * a0; \
+		} \
+		q0 += q1; \
+		lp = LOAD(M + (size_t) d * LW) - SPLAT(0.5) * (cst + q0); \
+		/* NaN in q only from inf - inf (overflow): infinitely far */ \
+		for (int l = 0; l < LW && j0 + l < k; l++) \
+			logprob[j0 + l] = log_weights[j0 + l] + (isnan(q0[l]) ? -INFINITY : lp[l]); \
+	} \
+	return log_sum_exp(logprob, k); \
+}
+
+LANES_KERNEL(row_log_prob_lanes4, GMM_KERNEL_V3, v4d, 4, v4load, v4splat)
+#ifdef GMM_KERNEL_AVX512
+LANES_KERNEL(row_log_prob_lanes8, GMM_KERNEL_AVX512, v8d, 8, vload, vsplat)
+#endif
+
+double
+gmm_row_log_prob_lanes(const GmmParams *p, const double *lanes,
+					   const double *log_weights, const double *x,
+					   double *logprob, double *work)
+{
+	switch (lanes ? lanes_width(p->cov_type, p->k) : 0)
+	{
+#ifdef GMM_KERNEL_AVX512
+		case 8:
+			return row_log_prob_lanes8(p, lanes, log_weights, x, logprob, work);
+#endif
+		case 4:
+			return row_log_prob_lanes4(p, lanes, log_weights, x, logprob, work);
+		default:
+			return gmm_row_log_prob(p, log_weights, x, logprob, work);
 	}
 }

@@ -9,11 +9,12 @@
  *		  and the seconds per EM iteration (the difference over IT2 - IT1).
  *	  em_bench score N D K TYPE [REPS]
  *		  fit a model to such data (5 iterations), then score every row
- *		  with gmm_row_log_prob_panels (the factors read as panels, made
- *		  once: what gmm_score_samples and the scoring aggregates do where
- *		  gmm_score_panels_pay says so) and with gmm_row_log_prob (the
- *		  factors as they are), taking turns; prints the median nanoseconds
- *		  per row of each.
+ *		  with gmm_row_log_prob_lanes (the components side by side, laid
+ *		  out once: what gmm_score_samples and the scoring aggregates do),
+ *		  at the CPU's width (8 with AVX-512) and at width 4, and with
+ *		  gmm_row_log_prob (the factors as they are, one component at a
+ *		  time), taking turns; prints the median nanoseconds per row of
+ *		  each and whether the two widths' sums have the same bits.
  *	  em_bench rates
  *		  DGEMM GFLOP/s (1024^3, and the E-step shape d x 512 x d for d = 8,
  *		  16, 64) and exp() per second, one thread.
@@ -265,12 +266,17 @@ main(int argc, char **argv)
 		double	   *logw = malloc(sizeof(double) * k);
 		double	   *lp = malloc(sizeof(double) * k);
 		double	   *work = malloc(sizeof(double) * 2 * d);
-		size_t		npan = gmm_score_panels_ndoubles(t, k, d);
-		double	   *panels = malloc(sizeof(double) * (npan + 8));
-		double	   *pan = (double *) (((uintptr_t) panels + 63) & ~(uintptr_t) 63);
+		size_t		nl = gmm_score_lanes_ndoubles(t, k, d);
+		double	   *lanes = malloc(sizeof(double) * (nl + 8));
+		double	   *lanes4 = malloc(sizeof(double) * (nl + 8));	/* four wide: no more */
+		double	   *lwork = malloc(sizeof(double) * gmm_score_lanes_work_ndoubles(d));
+		double	   *ln = (double *) (((uintptr_t) lanes + 63) & ~(uintptr_t) 63);
+		double	   *ln4 = (double *) (((uintptr_t) lanes4 + 63) & ~(uintptr_t) 63);
 		double		ns[64],
+					ns4[64],
 					ns_sq[64],
 					sum = 0.0,
+					sum4 = 0.0,
 					sum_sq = 0.0;
 
 		gmm_fit_options_default(&opt, k);
@@ -284,7 +290,10 @@ main(int argc, char **argv)
 		}
 		for (int j = 0; j < k; j++)
 			logw[j] = log(p.weights[j]);
-		gmm_score_panels(&p, pan);
+		gmm_score_lanes(&p, ln);
+		gmm_score_lanes_set_width(4);
+		gmm_score_lanes(&p, ln4);
+		gmm_score_lanes_set_width(0);
 		if (reps > 64)
 			reps = 64;
 		for (int r = 0; r < reps; r++)
@@ -293,19 +302,26 @@ main(int argc, char **argv)
 
 			sum = 0.0;
 			for (size_t i = 0; i < n; i++)
-				sum += gmm_row_log_prob_panels(&p, npan ? pan : NULL, logw, X + i * d, lp, work);
+				sum += gmm_row_log_prob_lanes(&p, nl ? ln : NULL, logw, X + i * d, lp, lwork);
 			ns[r] = (now() - t0) / n * 1e9;
+			gmm_score_lanes_set_width(4);
+			t0 = now();
+			sum4 = 0.0;
+			for (size_t i = 0; i < n; i++)
+				sum4 += gmm_row_log_prob_lanes(&p, nl ? ln4 : NULL, logw, X + i * d, lp, lwork);
+			ns4[r] = (now() - t0) / n * 1e9;
+			gmm_score_lanes_set_width(0);
 			t0 = now();
 			sum_sq = 0.0;
 			for (size_t i = 0; i < n; i++)
 				sum_sq += gmm_row_log_prob(&p, logw, X + i * d, lp, work);
 			ns_sq[r] = (now() - t0) / n * 1e9;
 		}
-		printf("score n=%zu d=%d k=%d %s: %.1f ns per row with panels, %.1f without "
-			   "(%.3fx; sums %.17g, %s)\n",
-			   n, d, k, argv[5], median(ns, reps), median(ns_sq, reps),
-			   median(ns, reps) / median(ns_sq, reps), sum,
-			   sum == sum_sq ? "the same" : "DIFFERENT");
+		printf("score n=%zu d=%d k=%d %s: %.1f ns per row on the lanes, %.1f on lanes of 4, "
+			   "%.1f without (%.3fx, %.3fx; sums %.17g, %.17g; the widths' %s)\n",
+			   n, d, k, argv[5], median(ns, reps), median(ns4, reps), median(ns_sq, reps),
+			   median(ns, reps) / median(ns_sq, reps), median(ns4, reps) / median(ns_sq, reps),
+			   sum, sum_sq, sum == sum4 ? "the same" : "DIFFERENT");
 		return 0;
 	}
 	fprintf(stderr, "usage: em_bench rates | fit N D K TYPE IT1 IT2 [REPS] | score N D K TYPE [REPS]\n");

@@ -150,11 +150,14 @@ plain_log_pdf(const double *x, const double *mu, const double *S, int d)
  * The scoring kernel (src/core/score.c: four lanes, two components at a
  * time, column blocks of the triangle) against the textbook sums in plain
  * scalar loops over the same parameters, for every covariance type, d = 1
- * to 21 (every remainder of four, blocks past the first) and k = 1 to 5
- * (odd k: the lone last component).  The work array is exactly 2 d, in
- * guarded memory.  With the factors' panels (gmm_row_log_prob_panels) every
- * value must be the same to the bit, and gmm_score_panels must write
- * exactly gmm_score_panels_ndoubles doubles.
+ * to 21 (every remainder of four, blocks past the first) and k = 1 to 9
+ * (odd k: the lone last component; past 4 and 8, a second group of lanes).
+ * The work array is exactly 2 d, in guarded memory.  The lanes
+ * (gmm_row_log_prob_lanes, four and, on a CPU with AVX-512, eight wide)
+ * against the same sums, with a work array of exactly
+ * gmm_score_lanes_work_ndoubles(d) and lanes of exactly
+ * gmm_score_lanes_ndoubles, both guarded; the two widths must give the
+ * same bits.
  */
 static void
 test_score_kernel(void)
@@ -164,22 +167,23 @@ test_score_kernel(void)
 	gmm_rng_seed(&r, 4242, 0);
 	for (int t = 0; t < GMM_COV_NTYPES; t++)
 		for (int d = 1; d <= 21; d++)
-			for (int k = 1; k <= 5; k++)
+			for (int k = 1; k <= 9; k++)
 			{
 				GmmParams	p;
 				double	   *buf = new_params(&p, (GmmCovType) t, k, d);
 				double	   *work = malloc(sizeof(double) * (2 * d + 1));
-				double		lw[5],
-							lp[5],
-							lp_p[5],
-							ref[5],
+				size_t		nwork = gmm_score_lanes_work_ndoubles(d);
+				double	   *lwork = malloc(sizeof(double) * (nwork + 1));
+				double		lw[9],
+							lp[9],
+							lp_l[2][9],
+							ref[9],
 							x[21];
+				double		got_l[2];
 				int			bad;
 				size_t		ncov = gmm_cov_size((GmmCovType) t, k, d);
-				size_t		npan;
-				double	   *panels;
-				double		got_p;
-				bool		same;
+				size_t		nlanes[2];
+				double	   *lanes[2];
 
 				for (int j = 0; j < k; j++)
 				{
@@ -200,13 +204,22 @@ test_score_kernel(void)
 						p.covariances[a] = 0.5 + gmm_rng_uniform(&r);
 				CHECK(gmm_compute_precision_cholesky(&p, &bad) == GMM_OK, "%s d=%d k=%d",
 					  type_names[t], d, k);
-				npan = gmm_score_panels_ndoubles((GmmCovType) t, k, d);
-				panels = malloc(sizeof(double) * (npan + 1));
-				panels[npan] = 54321.0;
-				gmm_score_panels(&p, panels);
-				CHECK(panels[npan] == 54321.0, "panels past %zu doubles untouched (%s d=%d k=%d)",
-					  npan, type_names[t], d, k);
+				/* lanes of width 4, then the CPU's (8 with AVX-512) */
+				for (int w = 0; w < 2; w++)
+				{
+					gmm_score_lanes_set_width(w == 0 ? 4 : 0);
+					nlanes[w] = gmm_score_lanes_ndoubles((GmmCovType) t, k, d);
+					CHECK((nlanes[w] == 0) == (t >= GMM_COV_DIAG || k < 4),
+						  "lanes for full and tied models of 4 components and more (%s d=%d k=%d)",
+						  type_names[t], d, k);
+					lanes[w] = malloc(sizeof(double) * (nlanes[w] + 1));
+					lanes[w][nlanes[w]] = 54321.0;
+					gmm_score_lanes(&p, lanes[w]);
+					CHECK(lanes[w][nlanes[w]] == 54321.0, "lanes past %zu doubles untouched (%s d=%d k=%d)",
+						  nlanes[w], type_names[t], d, k);
+				}
 				work[2 * d] = 12345.0;
+				lwork[nwork] = 12345.0;
 				for (int row = 0; row < 3; row++)
 				{
 					double		got,
@@ -249,14 +262,30 @@ test_score_kernel(void)
 					for (int j = 0; j < k; j++)
 						CHECK_CLOSE(lp[j], ref[j], 1e-12, 1e-12, "%s d=%d k=%d row %d component %d",
 									type_names[t], d, k, row, j);
-					got_p = gmm_row_log_prob_panels(&p, npan ? panels : NULL, lw, x, lp_p, work);
-					same = memcmp(&got_p, &got, sizeof(got)) == 0 &&
-						memcmp(lp_p, lp, sizeof(double) * k) == 0;
-					CHECK(same, "panels: the same bits (%s d=%d k=%d row %d: %.17g vs %.17g)",
-						  type_names[t], d, k, row, got_p, got);
+					for (int w = 0; w < 2; w++)
+					{
+						gmm_score_lanes_set_width(w == 0 ? 4 : 0);
+						got_l[w] = gmm_row_log_prob_lanes(&p, nlanes[w] ? lanes[w] : NULL, lw, x,
+														  lp_l[w], lwork);
+						CHECK_CLOSE(got_l[w], want, 1e-12, 1e-12, "lanes (width %s): %s d=%d k=%d row %d",
+									w == 0 ? "4" : "the CPU's", type_names[t], d, k, row);
+						for (int j = 0; j < k; j++)
+							CHECK_CLOSE(lp_l[w][j], ref[j], 1e-12, 1e-12,
+										"lanes (width %s): %s d=%d k=%d row %d component %d",
+										w == 0 ? "4" : "the CPU's", type_names[t], d, k, row, j);
+					}
+					CHECK(memcmp(&got_l[0], &got_l[1], sizeof(double)) == 0 &&
+						  memcmp(lp_l[0], lp_l[1], sizeof(double) * k) == 0,
+						  "lanes: the same bits at either width (%s d=%d k=%d row %d: %.17g vs %.17g)",
+						  type_names[t], d, k, row, got_l[0], got_l[1]);
 				}
+				gmm_score_lanes_set_width(0);
 				CHECK(work[2 * d] == 12345.0, "work past 2 d untouched (%s d=%d k=%d)", type_names[t], d, k);
-				free(panels);
+				CHECK(lwork[nwork] == 12345.0, "lanes work past %zu untouched (%s d=%d k=%d)",
+					  nwork, type_names[t], d, k);
+				free(lanes[0]);
+				free(lanes[1]);
+				free(lwork);
 				free(work);
 				free(buf);
 			}
