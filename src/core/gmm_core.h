@@ -138,11 +138,19 @@ extern double gmm_row_log_prob_lanes(const GmmParams *p, const double *lanes,
 									 double *logprob, double *work);
 
 /*
- * For tests and benchmarks only, before any lanes are made: the lanes'
- * width, 4, or 8 where the CPU has AVX-512; 0 (or another value): by the
- * CPU, the default.  Not for the server (a process-wide setting).
+ * For tests and benchmarks only, before any lanes are made (the scoring
+ * lanes, and gmm_precisions's): the lanes' width, 4, or 8 where the CPU
+ * has AVX-512; 0 (or another value): by the CPU, the default.  Not for the
+ * server (a process-wide setting).
  */
 extern void gmm_score_lanes_set_width(int width);
+
+/*
+ * The vector width, in doubles, of the core's lanes kernels on this CPU
+ * (8 with AVX-512, else 4; gmm_score_lanes_set_width's choice if made):
+ * the scoring lanes and the missing values' Schur lanes (marginal.c).
+ */
+extern int	gmm_lanes_cpu_width(void);
 
 /*
  * Given the logprob[] of gmm_row_log_prob and its log-sum-exp, turn logprob

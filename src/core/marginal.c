@@ -57,6 +57,24 @@
  */
 #define SCHUR_DIFF_MIN 0.01
 
+/*
+ * The lanes layout that gmm_precisions appends, for full covariances, to
+ * the k precisions: per group of w components (schur_width: 8 with
+ * AVX-512 for more than four components, else 4; the last group padded
+ * with identity components at the origin), U (d x d), P (d x d) and mu
+ * (d), each element as w doubles, one per component of the group.
+ */
+#define LANES_GROUP_W(d, w) ((size_t) (2 * (d) * (d) + (d)) * (w))
+
+/* the most lanes a group has (the workspace is sized for them) */
+#define SCHUR_MAX_W 8
+
+static inline int
+schur_width(int k)
+{
+	return k > 4 ? gmm_lanes_cpu_width() : 4;
+}
+
 /* a[from..n) . b[from..n), the vector part from from rounded down to 4 */
 ALWAYS_INLINE double
 vdot(const double *a, const double *b, int from, int n)
@@ -104,7 +122,7 @@ gmm_missing_work_ndoubles(GmmCovType t, int k, int d, int m)
 
 	/*
 	 * full covariances, up to LANE_MAX_M missing: schur_full_lanes's lanes
-	 * (y and z, d x LW each; G, D, 1/D and b) from a cache line on, for
+	 * (y and z, d x w each; G, D, 1/D and b) from a cache line on, for
 	 * min(m, LANE_MAX_M), so that the size grows with m: a workspace for m
 	 * serves every row with fewer missing features
 	 */
@@ -112,7 +130,7 @@ gmm_missing_work_ndoubles(GmmCovType t, int k, int d, int m)
 	{
 		size_t		ml = m < LANE_MAX_M ? m : LANE_MAX_M;
 
-		n += (ml * ml + 3 * ml + 2 * (size_t) d) * LW + 8;
+		n += (ml * ml + 3 * ml + 2 * (size_t) d) * SCHUR_MAX_W + 8;
 	}
 	return n;
 }
@@ -355,14 +373,6 @@ schur_log_diag(const MissingRow *r, int m)
 	return 0.5 * (s + log(prod));
 }
 
-/*
- * The lanes layout that gmm_precisions appends, for full covariances, to
- * the k precisions: per group of LW components (the last group padded with
- * identity components at the origin), U (d x d), P (d x d) and mu (d), each
- * element as LW doubles, one per component of the group.
- */
-#define LANES_GROUP(d) ((size_t) (2 * (d) * (d) + (d)) * LW)
-#define LANE(base, i) ((base) + (size_t) (i) * LW)
 
 /*
  * p rounded up to a cache line (64 bytes): the lanes' four-double loads
@@ -376,314 +386,79 @@ align_line(const double *p)
 	return (double *) (((uintptr_t) p + 63) & ~(uintptr_t) 63);
 }
 
-/*
- * Zv = U^T Yv on the lanes, U upper: column t needs rows 0..t only.  Eight
- * columns at a time (eight independent chains of multiply-adds): the rows
- * above the block in full, then the block's own upper triangle.
- */
-ALWAYS_INLINE void
-lanes_z(const double *U4, const double *Yv, double *Zv, int d)
-{
-	int			t0 = 0;
-
-	for (; t0 + 8 <= d; t0 += 8)
-	{
-		v4d			a0 = v4splat(0.0),
-					a1 = v4splat(0.0),
-					a2 = v4splat(0.0),
-					a3 = v4splat(0.0),
-					a4 = v4splat(0.0),
-					a5 = v4splat(0.0),
-					a6 = v4splat(0.0),
-					a7 = v4splat(0.0);
-
-#define LANES_Z_ROW(s, from) \
-		do { \
-			v4d			ys_ = v4load(LANE(Yv, (s))); \
-			const double *u_ = LANE(U4, (size_t) (s) * d + t0); \
-			if ((from) <= 0) a0 += ys_ * v4load(LANE(u_, 0)); \
-			if ((from) <= 1) a1 += ys_ * v4load(LANE(u_, 1)); \
-			if ((from) <= 2) a2 += ys_ * v4load(LANE(u_, 2)); \
-			if ((from) <= 3) a3 += ys_ * v4load(LANE(u_, 3)); \
-			if ((from) <= 4) a4 += ys_ * v4load(LANE(u_, 4)); \
-			if ((from) <= 5) a5 += ys_ * v4load(LANE(u_, 5)); \
-			if ((from) <= 6) a6 += ys_ * v4load(LANE(u_, 6)); \
-			a7 += ys_ * v4load(LANE(u_, 7)); \
-		} while (0)
-		for (int s = 0; s < t0; s++)
-			LANES_Z_ROW(s, 0);
-		LANES_Z_ROW(t0, 0);
-		LANES_Z_ROW(t0 + 1, 1);
-		LANES_Z_ROW(t0 + 2, 2);
-		LANES_Z_ROW(t0 + 3, 3);
-		LANES_Z_ROW(t0 + 4, 4);
-		LANES_Z_ROW(t0 + 5, 5);
-		LANES_Z_ROW(t0 + 6, 6);
-		LANES_Z_ROW(t0 + 7, 7);
-#undef LANES_Z_ROW
-		v4store(LANE(Zv, t0), a0);
-		v4store(LANE(Zv, t0 + 1), a1);
-		v4store(LANE(Zv, t0 + 2), a2);
-		v4store(LANE(Zv, t0 + 3), a3);
-		v4store(LANE(Zv, t0 + 4), a4);
-		v4store(LANE(Zv, t0 + 5), a5);
-		v4store(LANE(Zv, t0 + 6), a6);
-		v4store(LANE(Zv, t0 + 7), a7);
-	}
-	for (; t0 < d; t0++)
-	{
-		v4d			a0 = v4splat(0.0),
-					a1 = v4splat(0.0);
-		int			s = 0;
-
-		for (; s + 1 <= t0; s += 2)
-		{
-			a0 += v4load(LANE(Yv, s)) * v4load(LANE(U4, (size_t) s * d + t0));
-			a1 += v4load(LANE(Yv, s + 1)) * v4load(LANE(U4, (size_t) (s + 1) * d + t0));
-		}
-		if (s <= t0)
-			a0 += v4load(LANE(Yv, s)) * v4load(LANE(U4, (size_t) s * d + t0));
-		v4store(LANE(Zv, t0), a0 + a1);
-	}
-}
 
 /*
- * schur_full_lanes's q where the difference of its two terms would lose
- * too many digits: from w = L^-1 b (in Bv), y_m = -(L D L^T)^-1 b by the
- * rest of the solve, and q = ||z + U_m^T y_m||^2, the quadratic at the
- * conditional mean of the missing part, as a sum of squares (rows mi of
- * U, whole).  Bv is overwritten.
+ * The route on four lanes, inlined in gmm_row_log_prob_missing's builds
+ * (AVX-512, AVX2 with FMA, baseline) ...
  */
-ALWAYS_INLINE v4d
-schur_lanes_squares(const double *U4, const double *Zv, const double *Gv,
-					const double *Iv, double *Bv, const int *mi, int d, int m)
-{
-	v4d			q0 = v4splat(0.0),
-				q1 = v4splat(0.0);
-	int			t = 0;
-
-	for (int i = 0; i < m; i++)
-		v4store(LANE(Bv, i), v4load(LANE(Bv, i)) * v4load(LANE(Iv, i)));
-	for (int i = m - 1; i >= 0; i--)
-	{
-		v4d			sv = v4load(LANE(Bv, i));
-
-		for (int l2 = i + 1; l2 < m; l2++)
-			sv -= v4load(LANE(Gv, l2 * m + i)) * v4load(LANE(Bv, l2));
-		v4store(LANE(Bv, i), sv);
-	}
-	for (; t + 2 <= d; t += 2)
-	{
-		v4d			z0 = v4load(LANE(Zv, t));
-		v4d			z1 = v4load(LANE(Zv, t + 1));
-
-		for (int a = 0; a < m; a++)
-		{
-			const double *ua = LANE(U4, (size_t) mi[a] * d + t);
-			v4d			ba = v4load(LANE(Bv, a));
-
-			z0 -= ba * v4load(ua);
-			z1 -= ba * v4load(LANE(ua, 1));
-		}
-		q0 += z0 * z0;
-		q1 += z1 * z1;
-	}
-	if (t < d)
-	{
-		v4d			z0 = v4load(LANE(Zv, t));
-
-		for (int a = 0; a < m; a++)
-			z0 -= v4load(LANE(Bv, a)) * v4load(LANE(U4, (size_t) mi[a] * d + t));
-		q0 += z0 * z0;
-	}
-	return q0 + q1;
-}
+#define SL_W 4
+#define SL_V v4d
+#define SL_L v4l
+#define SL_LOAD v4load
+#define SL_SPLAT v4splat
+#define SL_STORE v4store
+#define SL_LOG v4_log_pos
+#define SL_NAME(f) f##_4
+#include "schur_lanes.h"
+#undef SL_W
+#undef SL_V
+#undef SL_L
+#undef SL_LOAD
+#undef SL_SPLAT
+#undef SL_STORE
+#undef SL_LOG
+#undef SL_NAME
 
 /*
- * schur_components for full covariances with the precisions (and their
- * lanes layout) given and m <= LANE_MAX_M: four components at once, one per
- * vector lane, from y = x - mu with y_m = 0 to the sum of squares.  For m
- * of a few, a factor and solve per component is mostly latency (divisions,
- * short dependent loops, horizontal sums); on the lanes every step is a
- * vector operation with no dependence between components.  The products
- * with U run over whole rows (the stored zeros of U's lower part, and of
- * y_m, add nothing), so no loop depends on which features are missing but
- * the m x m steps.  The quadratic is ||z||^2 less the Schur term w^T D^-1 w
- * (m multiply-adds past b; summing ||z + U_m^T y_m||^2 took m d more per
- * component: missing_kernel's schur 1.57x complete rows, 1.27-1.34x now),
- * as squares only where the difference would lose digits.  The
- * conditional mean offsets are not kept
- * (scoring needs only the log-densities).  False when a pivot of P_mm is
- * not a positive normal number: the caller takes the per-component path,
- * which factors (or fails to factor) each block on its own.
+ * ... and on eight, in a build for AVX-512 only (schur_width says where),
+ * with the usual few missing features as constants (the loops over m
+ * unroll)
  */
-ALWAYS_INLINE bool
-schur_full_lanes(const GmmParams *p, const double *prec,
-				 const double *log_weights, const double *x, MissingRow *r,
-				 double *logprob, int m)
+#ifdef GMM_KERNEL_AVX512
+#define SL_W 8
+#define SL_V v8d
+#define SL_L v8l
+#define SL_LOAD vload
+#define SL_SPLAT vsplat
+#define SL_STORE vstore
+#define SL_LOG v8_log_pos
+#define SL_NAME(f) f##_8
+#include "schur_lanes.h"
+#undef SL_W
+#undef SL_V
+#undef SL_L
+#undef SL_LOAD
+#undef SL_SPLAT
+#undef SL_STORE
+#undef SL_LOG
+#undef SL_NAME
+
+GMM_KERNEL_AVX512 static bool
+schur_lanes8(const GmmParams *p, const double *prec, const double *log_weights,
+			 const double *x, MissingRow *r, double *logprob, int m)
 {
-	int			k = p->k;
-	int			d = p->d;
-	const double *lanes = align_line(prec + (size_t) k * d * d);
-	v4d			cst = v4splat((d - m) * LOG_2PI);
-	double	   *Yv = align_line(r->lanes);	/* d x LW: y, 0 where missing */
-	double	   *Zv = Yv + (size_t) d * LW;	/* d x LW: z = U^T y */
-	double	   *Gv = Zv + (size_t) d * LW;	/* m x m x LW: P_mm, then L (lower) */
-	double	   *Dv = Gv + (size_t) m * m * LW;	/* m x LW: D */
-	double	   *Iv = Dv + (size_t) m * LW;	/* m x LW: 1/D */
-	double	   *Bv = Iv + (size_t) m * LW;	/* m x LW: b = P_mo y_o, then -y_m */
-
-	for (int j0 = 0; j0 < k; j0 += LW)
+	switch (m)
 	{
-		const double *U4 = lanes + (size_t) (j0 / LW) * LANES_GROUP(d);
-		const double *P4 = U4 + (size_t) d * d * LW;
-		const double *M4 = P4 + (size_t) d * d * LW;
-		int			nj = k - j0 < LW ? k - j0 : LW;
-		v4d			prod = v4splat(1.0);	/* in [1, 2^m) */
-		v4l			esum = {0, 0, 0, 0};
-		v4l			ok = {-1, -1, -1, -1};	/* all ones: every pivot fine so far */
-		v4d			q0;
-		v4d			lp,
-					ld;
-
-		/*
-		 * G = P_mm and its factor first: the factor's divisions and the
-		 * log-determinant's long chain depend on the pattern only, and run
-		 * while the products with y below keep the multipliers busy
-		 */
-		for (int a = 0; a < m; a++)
-			for (int c = 0; c <= a; c++)
-				v4store(LANE(Gv, a * m + c),
-						v4load(LANE(P4, (size_t) r->mi[a] * d + r->mi[c])));
-		/* L D L^T, as ldl_factor, on every lane */
-		for (int i = 0; i < m; i++)
-		{
-			v4d			si;
-
-			for (int jj = 0; jj < i; jj++)
-			{
-				v4d			sv = v4load(LANE(Gv, i * m + jj));
-
-				for (int l2 = 0; l2 < jj; l2++)
-					sv -= v4load(LANE(Gv, i * m + l2)) * v4load(LANE(Gv, jj * m + l2)) *
-						v4load(LANE(Dv, l2));
-				v4store(LANE(Gv, i * m + jj), sv * v4load(LANE(Iv, jj)));
-			}
-			si = v4load(LANE(Gv, i * m + i));
-			for (int l2 = 0; l2 < i; l2++)
-			{
-				v4d			li = v4load(LANE(Gv, i * m + l2));
-
-				si -= li * li * v4load(LANE(Dv, l2));
-			}
-			/*
-			 * a pivot that is not a positive normal number (unused lanes
-			 * have 1): the caller takes the per-component path, which
-			 * reports a block that cannot be factored
-			 */
-			ok &= (si >= v4splat(DBL_MIN)) & (si <= v4splat(DBL_MAX));
-			v4store(LANE(Dv, i), si);
-			v4store(LANE(Iv, i), v4splat(1.0) / si);
-			/* the log-determinant: the pivots' exponents summed, their mantissas multiplied */
-			esum += ((v4l) si >> 52) - 1023;
-			prod *= (v4d) (((v4l) si & 0x000FFFFFFFFFFFFFLL) | 0x3FF0000000000000LL);
-		}
-		if ((ok[0] & ok[1] & ok[2] & ok[3]) != -1)
-			return false;
-		/* log det P_mm / 2 */
-		ld = v4splat(0.5) * (__builtin_convertvector(esum, v4d) * v4splat(0.69314718055994530942) +
-							 v4_log_pos(prod));
-		/* y = x - mu, 0 where x is missing (NaN: x != x) */
-		for (int s = 0; s < d; s++)
-		{
-			v4d			xs = v4splat(x[s]);
-
-			v4store(LANE(Yv, s), (v4d) ((v4l) (xs - v4load(LANE(M4, s))) & (xs == xs)));
-		}
-		lanes_z(U4, Yv, Zv, d);
-		/*
-		 * b = P_mo y_o = (U z)_m: y_m is zero and P = U U^T.  Whole rows
-		 * of U (zero before column mi[a]): a loop from mi[a] on, whose
-		 * length changes with every random pattern, mispredicted its exit
-		 * (missing_kernel's schur_random 1.63x complete rows, 1.39x now)
-		 */
-		for (int a = 0; a < m; a++)
-		{
-			const double *ua = LANE(U4, (size_t) r->mi[a] * d);
-			v4d			b0 = v4splat(0.0),
-						b1 = v4splat(0.0);
-			int			s = 0;
-
-			for (; s + 2 <= d; s += 2)
-			{
-				b0 += v4load(LANE(ua, s)) * v4load(LANE(Zv, s));
-				b1 += v4load(LANE(ua, s + 1)) * v4load(LANE(Zv, s + 1));
-			}
-			if (s < d)
-				b0 += v4load(LANE(ua, s)) * v4load(LANE(Zv, s));
-			v4store(LANE(Bv, a), b0 + b1);
-		}
-		/* w = L^-1 b, in place (ldl_solve_neg's forward half) */
-		for (int i = 0; i < m; i++)
-		{
-			v4d			sv = v4load(LANE(Bv, i));
-
-			for (int l2 = 0; l2 < i; l2++)
-				sv -= v4load(LANE(Gv, i * m + l2)) * v4load(LANE(Bv, l2));
-			v4store(LANE(Bv, i), sv);
-		}
-		/*
-		 * q = y_o^T (P_oo - P_om P_mm^-1 P_mo) y_o = ||z||^2 - w^T D^-1 w.
-		 * The difference loses the digits the two terms share: where q is
-		 * below SCHUR_DIFF_MIN of ||z||^2 (features the missing ones predict
-		 * closely), q is summed as squares instead (schur_lanes_squares).
-		 */
-		{
-			v4d			zz0 = v4splat(0.0),
-						zz1 = v4splat(0.0),
-						ss = v4splat(0.0);
-			v4l			close;
-			int			t = 0;
-
-			for (; t + 2 <= d; t += 2)
-			{
-				v4d			z0 = v4load(LANE(Zv, t));
-				v4d			z1 = v4load(LANE(Zv, t + 1));
-
-				zz0 += z0 * z0;
-				zz1 += z1 * z1;
-			}
-			if (t < d)
-			{
-				v4d			z0 = v4load(LANE(Zv, t));
-
-				zz0 += z0 * z0;
-			}
-			zz0 += zz1;
-			for (int i = 0; i < m; i++)
-			{
-				v4d			wi = v4load(LANE(Bv, i));
-
-				ss += wi * wi * v4load(LANE(Iv, i));
-			}
-			q0 = zz0 - ss;
-			close = q0 < zz0 * v4splat(SCHUR_DIFF_MIN);
-			for (int l = nj; l < LW; l++)
-				close[l] = 0;
-			if (close[0] | close[1] | close[2] | close[3])
-				q0 = schur_lanes_squares(U4, Zv, Gv, Iv, Bv, r->mi, d, m);
-		}
-		lp = -v4splat(0.5) * (cst + q0) - ld;
-		for (int l = 0; l < nj; l++)
-		{
-			int			j = j0 + l;
-
-			logprob[j] = log_weights[j] + p->log_det[j] +
-				(isnan(q0[l]) ? -INFINITY : lp[l]);
-		}
+		case 1:
+			return schur_full_lanes_8(p, prec, log_weights, x, r, logprob, 1);
+		case 2:
+			return schur_full_lanes_8(p, prec, log_weights, x, r, logprob, 2);
+		case 3:
+			return schur_full_lanes_8(p, prec, log_weights, x, r, logprob, 3);
+		case 4:
+			return schur_full_lanes_8(p, prec, log_weights, x, r, logprob, 4);
+		default:
+			return schur_full_lanes_8(p, prec, log_weights, x, r, logprob, m);
 	}
-	return true;
 }
+#else
+static inline bool
+schur_lanes8(const GmmParams *p, const double *prec, const double *log_weights,
+			 const double *x, MissingRow *r, double *logprob, int m)
+{
+	return false;				/* never called: schur_width is 4 here */
+}
+#endif
 
 /*
  * logprob[j] for every component, and the conditional mean offsets of each
@@ -743,24 +518,27 @@ missing_log_prob(const GmmParams *p, const double *prec,
 			{
 				bool		done;
 
-				switch (m)
-				{
-					case 1:
-						done = schur_full_lanes(p, prec, log_weights, x, r, logprob, 1);
-						break;
-					case 2:
-						done = schur_full_lanes(p, prec, log_weights, x, r, logprob, 2);
-						break;
-					case 3:
-						done = schur_full_lanes(p, prec, log_weights, x, r, logprob, 3);
-						break;
-					case 4:
-						done = schur_full_lanes(p, prec, log_weights, x, r, logprob, 4);
-						break;
-					default:
-						done = schur_full_lanes(p, prec, log_weights, x, r, logprob, m);
-						break;
-				}
+				if (schur_width(k) == 8)
+					done = schur_lanes8(p, prec, log_weights, x, r, logprob, m);
+				else
+					switch (m)
+					{
+						case 1:
+							done = schur_full_lanes_4(p, prec, log_weights, x, r, logprob, 1);
+							break;
+						case 2:
+							done = schur_full_lanes_4(p, prec, log_weights, x, r, logprob, 2);
+							break;
+						case 3:
+							done = schur_full_lanes_4(p, prec, log_weights, x, r, logprob, 3);
+							break;
+						case 4:
+							done = schur_full_lanes_4(p, prec, log_weights, x, r, logprob, 4);
+							break;
+						default:
+							done = schur_full_lanes_4(p, prec, log_weights, x, r, logprob, m);
+							break;
+					}
 				if (done)
 					return true;
 			}
@@ -846,7 +624,8 @@ gmm_precisions_ndoubles(GmmCovType t, int k, int d)
 	size_t		n = gmm_cov_size(t, k, d);
 
 	if (t == GMM_COV_FULL)
-		n += (size_t) ((k + LW - 1) / LW) * LANES_GROUP(d) + 8;
+		n += (size_t) ((k + schur_width(k) - 1) / schur_width(k)) *
+			LANES_GROUP_W(d, schur_width(k)) + 8;
 	return n;
 }
 
@@ -855,6 +634,7 @@ gmm_precisions(const GmmParams *p, double *prec)
 {
 	int			k = p->k;
 	int			d = p->d;
+	int			w;
 
 	for (int j = 0; j < (p->cov_type == GMM_COV_FULL ? k : 1); j++)
 	{
@@ -872,14 +652,15 @@ gmm_precisions(const GmmParams *p, double *prec)
 	}
 	if (p->cov_type != GMM_COV_FULL)
 		return;
-	/* the lanes layout (LANES_GROUP), unused lanes the identity at 0 */
-	for (int j0 = 0; j0 < k; j0 += LW)
+	/* the lanes layout (LANES_GROUP_W), unused lanes the identity at 0 */
+	w = schur_width(k);
+	for (int j0 = 0; j0 < k; j0 += w)
 	{
-		double	   *U4 = align_line(prec + (size_t) k * d * d) + (size_t) (j0 / LW) * LANES_GROUP(d);
-		double	   *P4 = U4 + (size_t) d * d * LW;
-		double	   *M4 = P4 + (size_t) d * d * LW;
+		double	   *U4 = align_line(prec + (size_t) k * d * d) + (size_t) (j0 / w) * LANES_GROUP_W(d, w);
+		double	   *P4 = U4 + (size_t) d * d * w;
+		double	   *M4 = P4 + (size_t) d * d * w;
 
-		for (int l = 0; l < LW; l++)
+		for (int l = 0; l < w; l++)
 		{
 			int			j = j0 + l;
 
@@ -887,11 +668,11 @@ gmm_precisions(const GmmParams *p, double *prec)
 			{
 				double		id = e % (d + 1) == 0 ? 1.0 : 0.0;
 
-				LANE(U4, e)[l] = j < k ? p->prec_chol[(size_t) j * d * d + e] : id;
-				LANE(P4, e)[l] = j < k ? prec[(size_t) j * d * d + e] : id;
+				U4[(size_t) e * w + l] = j < k ? p->prec_chol[(size_t) j * d * d + e] : id;
+				P4[(size_t) e * w + l] = j < k ? prec[(size_t) j * d * d + e] : id;
 			}
 			for (int t = 0; t < d; t++)
-				LANE(M4, t)[l] = j < k ? p->means[(size_t) j * d + t] : 0.0;
+				M4[(size_t) t * w + l] = j < k ? p->means[(size_t) j * d + t] : 0.0;
 		}
 	}
 }

@@ -255,6 +255,14 @@ gmm_score_lanes_set_width(int width)
 	lanes_width_set = width == 4 || (width == 8 && GMM_CPU_AVX512()) ? width : 0;
 }
 
+int
+gmm_lanes_cpu_width(void)
+{
+	if (lanes_width_set)
+		return lanes_width_set;
+	return GMM_CPU_AVX512() ? 8 : 4;
+}
+
 /*
  * components a group of the lanes holds: 0 when the model has none (fewer
  * than four components: a group would be mostly padding; `em_bench score`
@@ -266,9 +274,7 @@ lanes_width(GmmCovType t, int k)
 {
 	if (n_factors(t, k) == 0 || k < 4)
 		return 0;
-	if (lanes_width_set)
-		return lanes_width_set;
-	return GMM_CPU_AVX512() ? 8 : 4;
+	return gmm_lanes_cpu_width();
 }
 
 /* column t's first number in a packed upper triangle (by columns) */

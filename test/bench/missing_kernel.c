@@ -8,17 +8,20 @@
  *		  N rows, D features, a full-covariance model of K components; the
  *		  rows miss M features, in one of 3 patterns (as the SQL benchmark's
  *		  "3 patterns" table).  Prints ns per row of:
- *		    complete      gmm_row_log_prob on complete rows
+ *		    complete      gmm_row_log_prob_lanes on complete rows (the
+ *		                  scoring lanes, as gmm_score.c)
  *		    schur         gmm_row_log_prob_missing (the Schur complement of
  *		                  each precision over the missing features, per row),
  *		                  with the precisions precomputed (as gmm_score.c does)
  *		    schur_noprec  the same, with P_mm from U_m U_m^T
- *		    marginal      gmm_row_log_prob on the packed observed values under
- *		                  the pattern's marginal model, built once per pattern
- *		                  (the Cholesky factor of each observed block; what
- *		                  gmm_score.c caches from a pattern's second row on)
+ *		    marginal      gmm_row_log_prob_lanes on the packed observed values
+ *		                  under the pattern's marginal model and its lanes,
+ *		                  built once per pattern (the Cholesky factor of each
+ *		                  observed block; what gmm_score.c caches from a
+ *		                  pattern's 8th row on)
  *		    marg_per_row  the same, with the marginal built for every row
- *		                  (the cost of the Cholesky route without a cache)
+ *		                  (the cost of the Cholesky route without a cache; no
+ *		                  lanes)
  *		    schur_random  gmm_row_log_prob_missing on the rows with each value
  *		                  missing with probability M / D instead (a pattern per
  *		                  row, as the SQL benchmark's "random" table)
@@ -62,7 +65,8 @@ main(int argc, char **argv)
 	double	   *mbuf[3];
 	double	   *lw = malloc(sizeof(double) * k),
 			   *lp = malloc(sizeof(double) * k),
-			   *work = malloc(sizeof(double) * gmm_missing_work_ndoubles(GMM_COV_FULL, k, d, d)),
+			   *work = malloc(sizeof(double) * (gmm_missing_work_ndoubles(GMM_COV_FULL, k, d, d) +
+											gmm_score_lanes_work_ndoubles(d))),
 			   *packed = malloc(sizeof(double) * d);
 	double		t0,
 				sink = 0.0,
@@ -146,6 +150,17 @@ main(int argc, char **argv)
 	double	   *prec = malloc(sizeof(double) * gmm_precisions_ndoubles(GMM_COV_FULL, k, d));
 
 	gmm_precisions(&p, prec);
+	/* the scoring lanes of the model and of the patterns' marginals (as gmm_score.c) */
+	double	   *lanes = aligned_alloc(64, sizeof(double) * (gmm_score_lanes_ndoubles(GMM_COV_FULL, k, d) + 8));
+	double	   *mlanes[3];
+
+	gmm_score_lanes(&p, lanes);
+	for (int c = 0; c < 3; c++)
+	{
+		gmm_marginal_params(&p, no, obs[c], &mp[c], &bad);
+		mlanes[c] = aligned_alloc(64, sizeof(double) * (gmm_score_lanes_ndoubles(GMM_COV_FULL, k, no) + 8));
+		gmm_score_lanes(&mp[c], mlanes[c]);
+	}
 	t_complete = t_schur = t_schur_noprec = t_marg = t_marg_row = t_random = INFINITY;
 	/* best of 5, the routes taking turns (a busy moment falls on all of them) */
 	for (int rep = 0; rep < 5; rep++)
@@ -154,7 +169,7 @@ main(int argc, char **argv)
 
 	t0 = now();
 	for (int i = 0; i < n; i++)
-		sink += gmm_row_log_prob(&p, lw, X + (size_t) i * d, lp, work);
+		sink += gmm_row_log_prob_lanes(&p, lanes, lw, X + (size_t) i * d, lp, work);
 	t = now() - t0;
 	t_complete = fmin(t_complete, t);
 
@@ -171,8 +186,6 @@ main(int argc, char **argv)
 	t_schur_noprec = fmin(t_schur_noprec, t);
 
 	t0 = now();
-	for (int c = 0; c < 3; c++)
-		gmm_marginal_params(&p, no, obs[c], &mp[c], &bad);
 	for (int i = 0; i < n; i++)
 	{
 		const double *x = XM + (size_t) i * d;
@@ -180,7 +193,7 @@ main(int argc, char **argv)
 
 		for (int a = 0; a < no; a++)
 			packed[a] = x[obs[c][a]];
-		sink += gmm_row_log_prob(&mp[c], lw, packed, lp, work);
+		sink += gmm_row_log_prob_lanes(&mp[c], mlanes[c], lw, packed, lp, work);
 	}
 	t = now() - t0;
 	t_marg = fmin(t_marg, t);

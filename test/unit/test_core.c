@@ -2693,14 +2693,21 @@ test_missing_lanes(void)
 	GmmParams	p;
 	double	   *buf = random_model(&p, GMM_COV_FULL, k, d, 300);
 	double	   *prec = malloc(sizeof(double) * gmm_precisions_ndoubles(GMM_COV_FULL, k, d));
+	double	   *prec4;
 	double		lw[11],
 				lp[11],
 				lp2[11],
+				lp4[11],
 				work[2048];
 	GmmRng		r;
 
 	CHECK(gmm_missing_work_ndoubles(GMM_COV_FULL, k, d, d) <= 2048, "work");
 	gmm_precisions(&p, prec);
+	/* the same on four lanes (the CPU's may be eight) */
+	gmm_score_lanes_set_width(4);
+	prec4 = malloc(sizeof(double) * gmm_precisions_ndoubles(GMM_COV_FULL, k, d));
+	gmm_precisions(&p, prec4);
+	gmm_score_lanes_set_width(0);
 	for (int j = 0; j < k; j++)
 		lw[j] = log(p.weights[j]);
 	gmm_rng_seed(&r, 301, 0);
@@ -2708,6 +2715,7 @@ test_missing_lanes(void)
 	{
 		double		x[7];
 		double		a,
+					a4,
 					b;
 
 		for (int t = 0; t < d; t++)
@@ -2715,10 +2723,15 @@ test_missing_lanes(void)
 		if (gmm_row_count_missing(x, d) == d)
 			x[row % d] = 0.5;
 		a = gmm_row_log_prob_missing(&p, prec, lw, x, lp, work);
+		gmm_score_lanes_set_width(4);
+		a4 = gmm_row_log_prob_missing(&p, prec4, lw, x, lp4, work);
+		gmm_score_lanes_set_width(0);
 		b = gmm_row_log_prob_missing(&p, NULL, lw, x, lp2, work);
 		CHECK_CLOSE(a, b, 1e-12, 1e-12, "row %d (%d missing)", row, gmm_row_count_missing(x, d));
 		for (int j = 0; j < k; j++)
 			CHECK_CLOSE(lp[j], lp2[j], 1e-12, 1e-12, "row %d component %d", row, j);
+		CHECK(memcmp(&a, &a4, sizeof(a)) == 0 && memcmp(lp, lp4, sizeof(lp)) == 0,
+			  "four lanes and the CPU's: the same bits (row %d: %.17g vs %.17g)", row, a4, a);
 	}
 	{
 		double	   *S = p.covariances + (size_t) 5 * d * d;
@@ -2749,6 +2762,7 @@ test_missing_lanes(void)
 				CHECK_CLOSE(lp[j], lp2[j], 1e-12, 1e-12, "subnormal pivot, row %d component %d", row, j);
 		}
 	}
+	free(prec4);
 	free(prec);
 	free(buf);
 }
