@@ -7,7 +7,7 @@ MODULE_big = gmm
 # numerical core, src/core/ (no PostgreSQL headers; linked by the C unit tests too)
 CORE_OBJS = $(addprefix src/core/,params.o linalg.o em.o mstep_centred.o bayes.o kmeans.o rng.o sample.o \
 	plot.o blas_kernel.o threads.o mt19937.o kmeans_sklearn.o em_missing.o marginal.o)
-CORE_OBJS += src/core/sketch.o src/core/score.o
+CORE_OBJS += src/core/sketch.o src/core/score.o src/core/fullsmall.o
 # SQL-facing layer, src/: the type, fitting and scoring, the combinable passes
 SQL_OBJS = src/gmm_model.o src/gmm_sections.o src/gmm_text.o src/gmm_binary.o src/gmm_wire.o \
 	src/gmm_accessors.o src/gmm_array.o src/gmm_options.o src/gmm_fit.o \
@@ -62,7 +62,8 @@ UNIT_CFLAGS = -O2 -g -std=gnu99 -Wall -Wextra -Wno-psabi -Isrc/core $(UNIT_SAN)
 CORE_SRCS = $(CORE_OBJS:.o=.c)
 UNIT_ENV = OPENBLAS_NUM_THREADS=1
 test/unit/test_core: test/unit/test_core.c test/unit/unit.h test/unit/golden.h test/unit/golden_bayes.h \
-		$(CORE_SRCS) src/core/gmm_core.h src/core/blas.h src/core/vec8.h
+		$(CORE_SRCS) src/core/gmm_core.h src/core/blas.h src/core/vec8.h src/core/fullsmall.h \
+		src/core/schur_lanes.h
 	$(CC) $(UNIT_CFLAGS) -o $@ test/unit/test_core.c $(CORE_SRCS) -llapack -lblas -lm -lpthread
 
 .PHONY: unittest unittest-valgrind unittest-golden

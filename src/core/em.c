@@ -12,6 +12,7 @@
 #include "blas.h"
 #include "gmm_core.h"
 #include "vec8.h"
+#include "fullsmall.h"
 
 #define LOG_2PI 1.8378770664093454836
 
@@ -146,6 +147,8 @@ typedef struct BlockWork
 	double	   *base;
 	double	   *c;
 	double	   *Ut;
+	double	   *Up;				/* fullsmall: k x d x dpad padded factors */
+	double	   *op;				/* fullsmall: k x dpad padded offsets */
 	double	   *off;
 	double	   *a;
 	double	   *lp;
@@ -163,7 +166,9 @@ typedef struct BlockWork
  * (dtrmm per component in the E-step, dsyrk in the statistics): half the
  * flops of dgemm, and the calls are large enough to run near DGEMM speed.
  * Below it, one dgemm for many components at once wins over the call
- * overhead of small triangular calls.
+ * overhead of small triangular calls.  On a CPU with AVX-512, up to
+ * GMM_FULLSMALL_MAX_D features, gmm's own kernels replace both
+ * (fullsmall.c).
  */
 #ifndef EM_TRI_MIN_D
 #define EM_TRI_MIN_D 32
@@ -205,6 +210,7 @@ gmm_stats_work_ndoubles(GmmCovType t, int k, int d)
 
 	(void) t;
 	return 2 * (size_t) k + d + kd * d + 2 * kd +
+		(size_t) k * gmm_fullsmall_dpad(d) * (d + 1) +
 		B * ((size_t) k + 3 * (size_t) d +
 			 (size_t) em_group(k, d, (int) B) * d + 3);
 }
@@ -220,7 +226,9 @@ block_work_bind(BlockWork *bw, int k, int d, double *work)
 	bw->base = bw->logw + k;
 	bw->c = bw->base + k;
 	bw->Ut = bw->c + d;
-	bw->off = bw->Ut + kd * d;
+	bw->Up = bw->Ut + kd * d;
+	bw->op = bw->Up + kd * gmm_fullsmall_dpad(d);
+	bw->off = bw->op + (size_t) k * gmm_fullsmall_dpad(d);
 	bw->a = bw->off + kd;
 	bw->lp = bw->a + kd;
 	bw->X0T = bw->lp + B * k;
@@ -406,7 +414,10 @@ stats_add_block(GmmStats *s, const double *wb, int n, double *resp,
 				}
 				if (!want_s2)
 					continue;
-				if (d >= EM_TRI_MIN_D)
+				if (gmm_fullsmall_use(d))
+					/* S2_j += Y^T Y0, gmm's own: the upper triangle the M-step reads */
+					gmm_fullsmall_scatter(n, d, bw->Y, Y0, B, s->s2 + (size_t) j * d * d);
+				else if (d >= EM_TRI_MIN_D)
 				{
 					/* S2_j += (sqrt(r) Y0)^T (sqrt(r) Y0): half the flops */
 					for (int i = 0; i < np; i++)
@@ -508,7 +519,15 @@ estep_block(const GmmParams *p, int n, BlockWork *bw)
 		{
 			case GMM_COV_FULL:
 			case GMM_COV_TIED:
-				if (full && d >= EM_TRI_MIN_D)
+				if (full && gmm_fullsmall_use(d))
+				{
+					/* gmm's own: the triangle only, the squares from registers */
+					size_t		dp = gmm_fullsmall_dpad(d);
+
+					gmm_fullsmall_quad(np, d, bw->XT, B, bw->Up + (size_t) j * d * dp,
+									   bw->op + j * dp, q);
+				}
+				else if (full && d >= EM_TRI_MIN_D)
 				{
 					/* H = (XT - a_j) U_j by dtrmm (half the flops of dgemm) */
 					const double *a = bw->a + (size_t) j * d;
@@ -638,6 +657,15 @@ estep_prepare(const GmmParams *p, const GmmStats *s, BlockWork *bw)
 					z += o[a] * U[(size_t) a * d + t];
 				o[t] = z;
 			}
+		}
+		if (p->cov_type == GMM_COV_FULL && gmm_fullsmall_use(d))
+		{
+			size_t		dp = gmm_fullsmall_dpad(d);
+
+			for (int j = 0; j < k; j++)
+				gmm_fullsmall_factor(p->prec_chol + (size_t) j * d * d,
+									 bw->off + (size_t) j * d, d,
+									 bw->Up + (size_t) j * d * dp, bw->op + j * dp);
 		}
 	}
 }

@@ -9,6 +9,7 @@
 #include <string.h>
 
 #include "gmm_core.h"
+#include "fullsmall.h"
 #include "vec8.h"
 #include "unit.h"
 #include "golden.h"
@@ -2823,6 +2824,94 @@ test_missing_lanes_close(void)
 	free(buf);
 }
 
+/*
+ * gmm's own kernels for full covariances of few features (fullsmall.c)
+ * against plain loops: the E-step's ||x U - off||^2 for d = 1 to 64 (every
+ * remainder of eight) on blocks of 8 to 56 rows (the tiles of 24, 16 and 8
+ * rows), and the scatter's upper triangle for n = 1 to 21 rows (the
+ * remainder of eight), the lower triangle left as it was.  Whatever the
+ * CPU: the portable build where there is no AVX-512.
+ */
+static void
+test_fullsmall(void)
+{
+	GmmRng		r;
+	const int	B = 64;
+
+	gmm_rng_seed(&r, 777, 0);
+	for (int d = 1; d <= GMM_FULLSMALL_MAX_D; d++)
+	{
+		int			dp = gmm_fullsmall_dpad(d);
+		double	   *U = malloc(sizeof(double) * d * d);
+		double	   *off = malloc(sizeof(double) * d);
+		double	   *Up = malloc(sizeof(double) * d * dp);
+		double	   *op = malloc(sizeof(double) * dp);
+		double	   *XT = malloc(sizeof(double) * d * B);
+		double	   *Y = malloc(sizeof(double) * d * B);
+		double	   *S = malloc(sizeof(double) * d * d);
+		double		q[64];
+
+		CHECK(dp % 8 == 0 && dp >= d && dp < d + 8, "dpad(%d) = %d", d, dp);
+		for (int a = 0; a < d; a++)
+		{
+			off[a] = gmm_rng_normal(&r);
+			for (int c = 0; c < d; c++)
+				U[a * d + c] = c < a ? 0.0 : gmm_rng_normal(&r);
+		}
+		for (int i = 0; i < d * B; i++)
+		{
+			XT[i] = gmm_rng_normal(&r);
+			Y[i] = gmm_rng_normal(&r);
+		}
+		gmm_fullsmall_factor(U, off, d, Up, op);
+		for (int np = 8; np <= 56; np += 8)
+		{
+			for (int i = 0; i < 64; i++)
+				q[i] = 0.25 * i;
+			gmm_fullsmall_quad(np, d, XT, B, Up, op, q);
+			for (int i = 0; i < 64; i++)
+			{
+				double		want = 0.25 * i;
+
+				if (i < np)
+					for (int c = 0; c < d; c++)
+					{
+						double		z = -off[c];
+
+						for (int a = 0; a <= c; a++)
+							z += XT[a * B + i] * U[a * d + c];
+						want += z * z;
+					}
+				CHECK_CLOSE(q[i], want, 1e-13, 1e-13, "quad d=%d np=%d row %d", d, np, i);
+			}
+		}
+		for (int n = 1; n <= 21; n++)
+		{
+			for (int i = 0; i < d * d; i++)
+				S[i] = -1.0 - i;
+			gmm_fullsmall_scatter(n, d, Y, XT, B, S);
+			for (int t = 0; t < d; t++)
+				for (int a = 0; a < d; a++)
+				{
+					double		want = -1.0 - (a + t * d);
+
+					if (a <= t)
+						for (int i = 0; i < n; i++)
+							want += Y[a * B + i] * XT[t * B + i];
+					CHECK_CLOSE(S[a + t * d], want, 1e-13, 1e-13, "scatter d=%d n=%d (%d, %d)%s",
+								d, n, a, t, a > t ? ": below the diagonal, untouched" : "");
+				}
+		}
+		free(U);
+		free(off);
+		free(Up);
+		free(op);
+		free(XT);
+		free(Y);
+		free(S);
+	}
+}
+
 /* ---------------------------------------------------------------------
  * The quantile sketch (sketch.c)
  * ---------------------------------------------------------------------
@@ -3400,6 +3489,7 @@ main(void)
 	RUN(test_condition_impute);
 	RUN(test_missing_lanes);
 	RUN(test_missing_lanes_close);
+	RUN(test_fullsmall);
 	RUN(test_sketch_accuracy);
 	RUN(test_sketch_deterministic);
 	RUN(test_sketch_fit);

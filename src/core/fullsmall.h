@@ -1,0 +1,46 @@
+/*
+ * fullsmall.h
+ *	  gmm's own kernels for full covariances of few features (fullsmall.c),
+ *	  which em.c calls in place of dgemm.  Core-internal, not part of the
+ *	  API in gmm_core.h.
+ */
+#ifndef GMM_FULLSMALL_H
+#define GMM_FULLSMALL_H
+
+#include <stdbool.h>
+
+/*
+ * up to this many features (`em_bench fit`, an AVX-512 Xeon: faster than
+ * OpenBLAS's dgemm and dtrmm at 16 features, as fast as its SkylakeX dtrmm
+ * at 64, slower at 128)
+ */
+#define GMM_FULLSMALL_MAX_D 64
+
+/* whether em.c uses these kernels for d features: d <= 64, a CPU with AVX-512 */
+extern bool gmm_fullsmall_use(int d);
+
+/* d rounded up to 8: the columns of a padded factor */
+extern int	gmm_fullsmall_dpad(int d);
+
+/*
+ * Up (d x dpad, row-major, zero past column d) from the row-major upper
+ * factor U (d x d), op (dpad, zero past d) from off (d)
+ */
+extern void gmm_fullsmall_factor(const double *U, const double *off, int d,
+								 double *Up, double *op);
+
+/*
+ * q[i] += ||x_i Up - op||^2 for the np rows (a multiple of 8) of XT, whose
+ * d columns are B apart
+ */
+extern void gmm_fullsmall_quad(int np, int d, const double *XT, int B,
+							   const double *Up, const double *op, double *q);
+
+/*
+ * S[s + t d] += sum over the n rows of Y[s B + i] Y0[t B + i], for s <= t
+ * (the upper triangle of a column-major d x d matrix; the rest untouched)
+ */
+extern void gmm_fullsmall_scatter(int n, int d, const double *Y,
+								  const double *Y0, int B, double *S);
+
+#endif							/* GMM_FULLSMALL_H */
