@@ -388,6 +388,27 @@ align_line(const double *p)
 
 
 /*
+ * return f(p, prec, log_weights, x, r, logprob, m), with m a constant for
+ * the usual few missing features (f inlined: its loops over m unroll)
+ */
+#define RETURN_WITH_CONSTANT_M(f, m) \
+	do { \
+		switch (m) \
+		{ \
+			case 1: \
+				return f(p, prec, log_weights, x, r, logprob, 1); \
+			case 2: \
+				return f(p, prec, log_weights, x, r, logprob, 2); \
+			case 3: \
+				return f(p, prec, log_weights, x, r, logprob, 3); \
+			case 4: \
+				return f(p, prec, log_weights, x, r, logprob, 4); \
+			default: \
+				return f(p, prec, log_weights, x, r, logprob, (m)); \
+		} \
+	} while (0)
+
+/*
  * The route on four lanes, inlined in gmm_row_log_prob_missing's builds
  * (AVX-512, AVX2 with FMA, baseline) ...
  */
@@ -400,14 +421,6 @@ align_line(const double *p)
 #define SL_LOG v4_log_pos
 #define SL_NAME(f) f##_4
 #include "schur_lanes.h"
-#undef SL_W
-#undef SL_V
-#undef SL_L
-#undef SL_LOAD
-#undef SL_SPLAT
-#undef SL_STORE
-#undef SL_LOG
-#undef SL_NAME
 
 /*
  * ... and on eight, in a build for AVX-512 only (schur_width says where),
@@ -424,32 +437,12 @@ align_line(const double *p)
 #define SL_LOG v8_log_pos
 #define SL_NAME(f) f##_8
 #include "schur_lanes.h"
-#undef SL_W
-#undef SL_V
-#undef SL_L
-#undef SL_LOAD
-#undef SL_SPLAT
-#undef SL_STORE
-#undef SL_LOG
-#undef SL_NAME
 
 GMM_KERNEL_AVX512 static bool
 schur_lanes8(const GmmParams *p, const double *prec, const double *log_weights,
 			 const double *x, MissingRow *r, double *logprob, int m)
 {
-	switch (m)
-	{
-		case 1:
-			return schur_full_lanes_8(p, prec, log_weights, x, r, logprob, 1);
-		case 2:
-			return schur_full_lanes_8(p, prec, log_weights, x, r, logprob, 2);
-		case 3:
-			return schur_full_lanes_8(p, prec, log_weights, x, r, logprob, 3);
-		case 4:
-			return schur_full_lanes_8(p, prec, log_weights, x, r, logprob, 4);
-		default:
-			return schur_full_lanes_8(p, prec, log_weights, x, r, logprob, m);
-	}
+	RETURN_WITH_CONSTANT_M(schur_full_lanes_8, m);
 }
 #else
 static inline bool
@@ -459,6 +452,13 @@ schur_lanes8(const GmmParams *p, const double *prec, const double *log_weights,
 	return false;				/* never called: schur_width is 4 here */
 }
 #endif
+
+ALWAYS_INLINE bool
+schur_lanes4(const GmmParams *p, const double *prec, const double *log_weights,
+			 const double *x, MissingRow *r, double *logprob, int m)
+{
+	RETURN_WITH_CONSTANT_M(schur_full_lanes_4, m);
+}
 
 /*
  * logprob[j] for every component, and the conditional mean offsets of each
@@ -521,40 +521,11 @@ missing_log_prob(const GmmParams *p, const double *prec,
 				if (schur_width(k) == 8)
 					done = schur_lanes8(p, prec, log_weights, x, r, logprob, m);
 				else
-					switch (m)
-					{
-						case 1:
-							done = schur_full_lanes_4(p, prec, log_weights, x, r, logprob, 1);
-							break;
-						case 2:
-							done = schur_full_lanes_4(p, prec, log_weights, x, r, logprob, 2);
-							break;
-						case 3:
-							done = schur_full_lanes_4(p, prec, log_weights, x, r, logprob, 3);
-							break;
-						case 4:
-							done = schur_full_lanes_4(p, prec, log_weights, x, r, logprob, 4);
-							break;
-						default:
-							done = schur_full_lanes_4(p, prec, log_weights, x, r, logprob, m);
-							break;
-					}
+					done = schur_lanes4(p, prec, log_weights, x, r, logprob, m);
 				if (done)
 					return true;
 			}
-			switch (m)
-			{
-				case 1:
-					return schur_components(p, prec, log_weights, x, r, logprob, 1);
-				case 2:
-					return schur_components(p, prec, log_weights, x, r, logprob, 2);
-				case 3:
-					return schur_components(p, prec, log_weights, x, r, logprob, 3);
-				case 4:
-					return schur_components(p, prec, log_weights, x, r, logprob, 4);
-				default:
-					return schur_components(p, prec, log_weights, x, r, logprob, m);
-			}
+			RETURN_WITH_CONSTANT_M(schur_components, m);
 		case GMM_COV_DIAG:
 			for (int j = 0; j < k; j++)
 			{

@@ -6,8 +6,9 @@
  *	  for eight, each with its own SL_NAME suffix.  The two give the same
  *	  bits per lane.  Defines before including: SL_W, SL_V (doubles), SL_L
  *	  (int64), SL_LOAD, SL_SPLAT, SL_STORE, SL_LOG (log of positive normal
- *	  lanes), SL_NAME(f).  Part of the numerical core; not a header of its
- *	  own (no include guard: it is a template).
+ *	  lanes), SL_NAME(f); it undefines them at its end.  Part of the
+ *	  numerical core; not a header of its own (no include guard: it is a
+ *	  template).
  */
 #define LANE(base, i) ((base) + (size_t) (i) * SL_W)
 #define LANES_GROUP(d) LANES_GROUP_W((d), SL_W)
@@ -325,3 +326,12 @@ SL_NAME(schur_full_lanes)(const GmmParams *p, const double *prec,
 
 #undef LANE
 #undef LANES_GROUP
+/* the parameters too, for the next inclusion */
+#undef SL_W
+#undef SL_V
+#undef SL_L
+#undef SL_LOAD
+#undef SL_SPLAT
+#undef SL_STORE
+#undef SL_LOG
+#undef SL_NAME
