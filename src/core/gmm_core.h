@@ -127,7 +127,7 @@ extern double gmm_row_log_prob(const GmmParams *p, const double *log_weights,
  * than four components, which have none) with the components side by side, a group
  * per vector, and gmm_row_log_prob_lanes scores a row from them (lanes
  * NULL: gmm_row_log_prob).  The same values as gmm_row_log_prob to a few
- * ulp (another order of the sums), the same bits on every CPU with FMA.
+ * ulp (another order of the sums), at either width.
  * work: gmm_score_lanes_work_ndoubles(d) doubles (at least 2 d).
  */
 extern size_t gmm_score_lanes_ndoubles(GmmCovType t, int k, int d);

@@ -3,8 +3,10 @@
  *	  The Schur-complement route of marginal.c on lanes of SL_W components,
  *	  one per element of a vector of type SL_V: included by marginal.c once
  *	  for four lanes (the AVX2 and baseline builds) and, with AVX-512, once
- *	  for eight, each with its own SL_NAME suffix.  The two give the same
- *	  bits per lane.  Defines before including: SL_W, SL_V (doubles), SL_L
+ *	  for eight, each with its own SL_NAME suffix.  The arithmetic per lane
+ *	  is the same; the two agree to a few ulp (which multiply-adds the
+ *	  compiler fuses may differ between the builds).  Defines before
+ *	  including: SL_W, SL_V (doubles), SL_L
  *	  (int64), SL_LOAD, SL_SPLAT, SL_STORE, SL_LOG (log of positive normal
  *	  lanes), SL_NAME(f); it undefines them at its end.  Part of the
  *	  numerical core; not a header of its own (no include guard: it is a

@@ -34,8 +34,9 @@
  * y, no horizontal sum and no wasted lane but a last group's padding.
  * The factors' upper triangles are packed by columns, so that column t's
  * multiply-adds (rows 0..t) read one contiguous run.  Per lane the
- * arithmetic is the same whatever LW, so the AVX-512 and AVX2 builds give
- * the same bits (the baseline one, without FMA, rounds otherwise).  `em_bench score N D K full`, on an AVX-512 Xeon, a row's
+ * arithmetic is the same whatever LW, so the AVX-512 and AVX2 builds agree
+ * to a few ulp (which multiply-adds the compiler fuses may differ; the
+ * baseline build, without FMA, rounds otherwise).  `em_bench score N D K full`, on an AVX-512 Xeon, a row's
  * time on the lanes over the square factors: 0.89x at 8 features and 4
  * components, 0.61x at 16 and 8, 0.43x at 32 and 8, 0.40x at 64 and 8,
  * 0.58x at 16 and 16 (the four-wide lanes, AVX2 build, on the same CPU:
