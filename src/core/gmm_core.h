@@ -676,13 +676,14 @@ extern const char *gmm_blas_better_core(const char *corename, bool avx2,
  * (the same result to the bit).  Returns NaN when a principal block of a
  * precision is numerically singular.  prec: NULL, or (full and tied) the
  * precisions of gmm_precisions, which save the m x m blocks' dot products
- * (and for full covariances lay the components out four to a vector).
+ * (and for full covariances lay the components out four or eight to a
+ * vector: gmm_lanes_cpu_width).
  * work: gmm_missing_work_ndoubles(t, k, d, m) doubles for a row with m
  * missing features (or more: the size grows with m).  No allocation.
  *
  * gmm_precisions: prec_chol U U^T, full k x d x d, tied d x d (the precision
  * matrices), for full covariances followed by U, P and the means laid out
- * with four components interleaved: gmm_precisions_ndoubles doubles; only
+ * with the components interleaved: gmm_precisions_ndoubles doubles; only
  * for full and tied.
  */
 extern int	gmm_row_count_missing(const double *x, int d);

@@ -20,9 +20,11 @@
  * With z = U^T y for y_m = 0 (as a complete row's d(d+1)/2 multiply-adds),
  * P_mo y_o = U_m z, P_mm gathered from the precisions when the caller has
  * them (gmm_precisions) or U_m U_m^T (m(m+1)/2 dot products of rows of U),
- * one m x m LDL^T factor (for full covariances, of four components at once,
- * one per vector lane), and z + U_m^T y_m, the quadratic form is a sum of
- * squares (no cancellation in a difference of two forms).  The
+ * one m x m LDL^T factor, and z + U_m^T y_m, the quadratic form is a sum
+ * of squares (no cancellation in a difference of two forms).  The lanes
+ * (schur_lanes.h: full covariances, several components at once, one per
+ * vector lane) take ||z||^2 - w^T D^-1 w instead, and the squares only
+ * where that difference would lose digits.  The
  * same step gives the conditional means (mu_m + y_m) and covariances
  * (P_mm^-1) that imputation and conditioning need.  Diagonal and
  * spherical components factor over features: the missing terms are left
@@ -41,13 +43,14 @@
 /*
  * Four doubles at a time (one AVX2 register; the per-row scoring kernel's
  * width, score.c), built for AVX-512, AVX2 with FMA and the baseline
- * (GMM_KERNEL_AVX2); the lanes of schur_full_lanes are four components.
+ * (GMM_KERNEL_AVX2); the lanes of schur_full_lanes_4 are four
+ * components, those of schur_full_lanes_8 (an AVX-512 build) eight.
  */
 #define MISSING_KERNEL GMM_KERNEL_AVX2
 #define LW 4
 #define ALWAYS_INLINE GMM_ALWAYS_INLINE
 
-/* the most missing features the full path factors four components at once */
+/* the most missing features the full path factors on the lanes */
 #define LANE_MAX_M 16
 
 /*
