@@ -32,15 +32,22 @@
  * stored as LW doubles, one per component of the group: then every
  * multiply-add is a vector one over LW components, with no broadcast of
  * y, no horizontal sum and no wasted lane but a last group's padding.
- * The factors' upper triangles are packed by columns, so that column t's
- * multiply-adds (rows 0..t) read one contiguous run.  Per lane the
+ * The factors are stored in blocks of eight columns (four for a last block
+ * of four or fewer), rows 0 .. t0 + 7 of each, so that a block's eight
+ * columns are eight independent chains, one multiply-add each per row: the
+ * columns summed two at a time before waited on their multiply-adds' latency
+ * (`em_bench score`, blocks over the columns by pairs, on a Zen 5 EPYC: 0.77-
+ * 0.88x at 8 x 4, 0.76-0.83x at 16 x 8, 0.70-0.81x on four lanes at 64 x 8;
+ * eight lanes at 64 x 8 unchanged, 0.94-1.13x: there the 147 kB of factors a
+ * row reads from the second-level cache are the cost).  Per lane the
  * arithmetic is the same whatever LW, so the AVX-512 and AVX2 builds agree
  * to a few ulp (which multiply-adds the compiler fuses may differ; the
  * baseline build, without FMA, rounds otherwise).  `em_bench score N D K full`, on an AVX-512 Xeon, a row's
  * time on the lanes over the square factors: 0.89x at 8 features and 4
  * components, 0.61x at 16 and 8, 0.43x at 32 and 8, 0.40x at 64 and 8,
  * 0.58x at 16 and 16 (the four-wide lanes, AVX2 build, on the same CPU:
- * 1.02x, 0.82x, 0.62x, 0.57x, 0.75x).  With
+ * 1.02x, 0.82x, 0.62x, 0.57x, 0.75x); with the blocks, on the Zen 5 EPYC,
+ * two runs: 0.68-0.71x, 0.48x, 0.38x, 0.38-0.40x).  With
  * fewer than four components the lanes would be mostly padding: the
  * square factors then (lanes_width).
  */
@@ -278,18 +285,45 @@ lanes_width(GmmCovType t, int k)
 	return gmm_lanes_cpu_width();
 }
 
-/* column t's first number in a packed upper triangle (by columns) */
-static inline size_t
-tri_col(int t)
+/*
+ * The factors on the lanes are stored in blocks of columns: eight, or four
+ * for a last block of four columns or fewer (the columns past d are zero),
+ * each block holding rows 0 .. t0 + width - 1 of its columns (the rows past
+ * d left out, the zeros below the diagonal kept), a row's width numbers
+ * side by side.  A block's columns are then summed in as many independent
+ * chains (lanes_block8).
+ */
+static inline int
+block_cols(int d, int t0)
 {
-	return (size_t) t * (t + 1) / 2;
+	return d - t0 > 4 ? 8 : 4;
 }
 
-/* the numbers of one group: the triangle, d means and the log-determinant */
+static inline int
+block_rows(int d, int t0, int tb)
+{
+	return t0 + tb < d ? t0 + tb : d;
+}
+
+/* the entries of one factor in blocks (each entry one per lane) */
+static inline size_t
+lanes_factor_entries(int d)
+{
+	size_t		n = 0;
+
+	for (int t0 = 0, tb; t0 < d; t0 += tb)
+	{
+		tb = block_cols(d, t0);
+		n += (size_t) block_rows(d, t0, tb) * tb;
+	}
+	return n;
+}
+
+/* the entries of one group: the factor, d means and the log-determinant */
 static inline size_t
 lanes_group_entries(int d)
 {
-	return tri_col(d) + (size_t) d + 1;
+	return lanes_factor_entries(d) + (size_t) d + 1;
 }
 
 size_t
@@ -315,6 +349,7 @@ gmm_score_lanes(const GmmParams *p, double *lanes)
 	int			k = p->k;
 	int			lw = lanes_width(p->cov_type, k);
 	bool		full = p->cov_type == GMM_COV_FULL;
+	size_t		nf = lanes_factor_entries(d);
 
 	for (int g = 0; lw > 0 && g * lw < k; g++)
 	{
@@ -326,22 +361,40 @@ gmm_score_lanes(const GmmParams *p, double *lanes)
 			/* a last group's padding: the identity at the origin */
 			bool		pad = j >= k;
 			const double *U = p->prec_chol + (full && !pad ? (size_t) j * d * d : 0);
+			size_t		e = 0;
 
-			for (int t = 0; t < d; t++)
-				for (int s = 0; s <= t; s++)
-					G[(tri_col(t) + s) * lw + l] = pad ? (s == t) : U[(size_t) s * d + t];
+			for (int t0 = 0, tb; t0 < d; t0 += tb)
+			{
+				int			rows;
+
+				tb = block_cols(d, t0);
+				rows = block_rows(d, t0, tb);
+				for (int s = 0; s < rows; s++)
+					for (int c = 0; c < tb; c++)
+					{
+						int			t = t0 + c;
+						double		u = 0.0;
+
+						if (t < d && s <= t)
+							u = pad ? (s == t) : U[(size_t) s * d + t];
+						G[(e + (size_t) s * tb + c) * lw + l] = u;
+					}
+				e += (size_t) rows * tb;
+			}
 			for (int s = 0; s < d; s++)
-				G[(tri_col(d) + s) * lw + l] = pad ? 0.0 : p->means[(size_t) j * d + s];
-			G[(tri_col(d) + d) * lw + l] = pad ? 0.0 : p->log_det[j];
+				G[(nf + s) * lw + l] = pad ? 0.0 : p->means[(size_t) j * d + s];
+			G[(nf + d) * lw + l] = pad ? 0.0 : p->log_det[j];
 		}
 	}
 }
 
 /*
  * The lanes' kernel for vectors VT of LW doubles: per group, y = x - mu on
- * the lanes (into work), then columns two at a time, each summed in two
- * chains (even and odd rows) so that four chains run at once, and the
- * squares in two sums.  Only the first k - g LW lanes are written.
+ * the lanes (into work), then each block of columns z = y U over its rows,
+ * the block's columns in as many chains (one multiply-add each per row: with
+ * eight, two multiply-adds a cycle do not wait on each other's results),
+ * and the squares of z summed in two.  Only the first k - g LW lanes are
+ * written.
  */
 #define LANES_KERNEL(NAME, ATTR, VT, LW, LOAD, SPLAT) \
 ATTR static double \
@@ -352,15 +405,16 @@ NAME(const GmmParams *p, const double *lanes, const double *log_weights, \
 	int			k = p->k; \
 	VT			cst = SPLAT(d * LOG_2PI); \
 	double	   *Y = (double *) (((uintptr_t) work + 63) & ~(uintptr_t) 63); \
+	size_t		nf = lanes_factor_entries(d); \
 \
 	for (int j0 = 0; j0 < k; j0 += LW) \
 	{ \
 		const double *G = lanes + (size_t) (j0 / LW) * lanes_group_entries(d) * LW; \
-		const double *M = G + tri_col(d) * LW; \
+		const double *M = G + nf * LW; \
+		const double *B = G; \
 		VT			q0 = SPLAT(0.0), \
 					q1 = SPLAT(0.0), \
 					lp; \
-		int			t = 0; \
 \
 		for (int s = 0; s < d; s++) \
 		{ \
@@ -368,57 +422,60 @@ NAME(const GmmParams *p, const double *lanes, const double *log_weights, \
 \
 			memcpy(Y + (size_t) s * LW, &ys, sizeof(ys)); \
 		} \
-		for (; t + 2 <= d; t += 2) \
+		for (int t0 = 0, tb; t0 < d; t0 += tb) \
 		{ \
-			const double *u0 = G + tri_col(t) * LW; \
-			const double *u1 = G + tri_col(t + 1) * LW; \
-			VT			a0 = SPLAT(0.0), \
-						a1 = SPLAT(0.0), \
-						b0 = SPLAT(0.0), \
-						b1 = SPLAT(0.0), \
-						y0; \
-			int			s = 0; \
+			int			rows; \
 \
-			for (; s + 2 <= t + 1; s += 2) \
+			tb = block_cols(d, t0); \
+			rows = block_rows(d, t0, tb); \
+			if (tb == 8) \
 			{ \
-				VT			ya = LOAD(Y + (size_t) s * LW); \
-				VT			yb = LOAD(Y + (size_t) (s + 1) * LW); \
+				VT			z0 = SPLAT(0.0), z1 = z0, z2 = z0, z3 = z0, \
+							z4 = z0, z5 = z0, z6 = z0, z7 = z0; \
 \
-				a0 += ya * LOAD(u0 + (size_t) s * LW); \
-				a1 += yb * LOAD(u0 + (size_t) (s + 1) * LW); \
-				b0 += ya * LOAD(u1 + (size_t) s * LW); \
-				b1 += yb * LOAD(u1 + (size_t) (s + 1) * LW); \
-			} \
-			/* row t (t even: one left for column t), then row t + 1 */ \
-			if (s <= t) \
-			{ \
-				y0 = LOAD(Y + (size_t) s * LW); \
-				a0 += y0 * LOAD(u0 + (size_t) s * LW); \
-				b0 += y0 * LOAD(u1 + (size_t) s * LW); \
-				s++; \
-			} \
-			b1 += LOAD(Y + (size_t) s * LW) * LOAD(u1 + (size_t) s * LW); \
-			a0 += a1; \
-			b0 += b1; \
-			q0 += a0 * a0; \
-			q1 += b0 * b0; \
-		} \
-		if (t < d) \
-		{ \
-			const double *u0 = G + tri_col(t) * LW; \
-			VT			a0 = SPLAT(0.0), \
-						a1 = SPLAT(0.0); \
-			int			s = 0; \
+				for (int s = 0; s < rows; s++) \
+				{ \
+					VT			ys = LOAD(Y + (size_t) s * LW); \
+					const double *b = B + (size_t) s * 8 * LW; \
 \
-			for (; s + 2 <= t + 1; s += 2) \
-			{ \
-				a0 += LOAD(Y + (size_t) s * LW) * LOAD(u0 + (size_t) s * LW); \
-				a1 += LOAD(Y + (size_t) (s + 1) * LW) * LOAD(u0 + (size_t) (s + 1) * LW); \
+					z0 += ys * LOAD(b); \
+					z1 += ys * LOAD(b + LW); \
+					z2 += ys * LOAD(b + 2 * LW); \
+					z3 += ys * LOAD(b + 3 * LW); \
+					z4 += ys * LOAD(b + 4 * LW); \
+					z5 += ys * LOAD(b + 5 * LW); \
+					z6 += ys * LOAD(b + 6 * LW); \
+					z7 += ys * LOAD(b + 7 * LW); \
+				} \
+				q0 += z0 * z0; \
+				q1 += z1 * z1; \
+				q0 += z2 * z2; \
+				q1 += z3 * z3; \
+				q0 += z4 * z4; \
+				q1 += z5 * z5; \
+				q0 += z6 * z6; \
+				q1 += z7 * z7; \
 			} \
-			if (s <= t) \
-				a0 += LOAD(Y + (size_t) s * LW) * LOAD(u0 + (size_t) s * LW); \
-			a0 += a1; \
-			q0 += a0 * a0; \
+			else \
+			{ \
+				VT			z0 = SPLAT(0.0), z1 = z0, z2 = z0, z3 = z0; \
+\
+				for (int s = 0; s < rows; s++) \
+				{ \
+					VT			ys = LOAD(Y + (size_t) s * LW); \
+					const double *b = B + (size_t) s * 4 * LW; \
+\
+					z0 += ys * LOAD(b); \
+					z1 += ys * LOAD(b + LW); \
+					z2 += ys * LOAD(b + 2 * LW); \
+					z3 += ys * LOAD(b + 3 * LW); \
+				} \
+				q0 += z0 * z0; \
+				q1 += z1 * z1; \
+				q0 += z2 * z2; \
+				q1 += z3 * z3; \
+			} \
+			B += (size_t) rows * tb * LW; \
 		} \
 		q0 += q1; \
 		lp = LOAD(M + (size_t) d * LW) - SPLAT(0.5) * (cst + q0); \
