@@ -56,4 +56,11 @@
 	const char *conditionName, const char *errorType pg_attribute_unused()
 #endif
 
+/* a hint to load the cache line at an address (no fault, no value read) */
+#if defined(__GNUC__) || defined(__clang__)
+#define gmm_prefetch(addr) __builtin_prefetch((addr))
+#else
+#define gmm_prefetch(addr) ((void) (addr))
+#endif
+
 #endif							/* GMM_COMPAT_H */
