@@ -55,13 +55,20 @@ AssignBlasThreads(int newval, void *extra)
 		openblas_set_num_threads_p(newval);
 }
 
+static const char *OpenBlasCore(void);
+static const char *BetterCore(const char *core);
+
 void
 _PG_init(void)
 {
+	const char *core = OpenBlasCore();
+
 #ifdef RTLD_DEFAULT
 	openblas_set_num_threads_p = (void (*) (int))
 		dlsym(RTLD_DEFAULT, "openblas_set_num_threads");
 #endif
+	/* gmm's own full-covariance kernels in place of a BLAS not known fast */
+	gmm_fullsmall_set_blas_fast(core != NULL && BetterCore(core) == NULL);
 
 	DefineCustomIntVariable("gmm.blas_threads",
 							"Number of threads OpenBLAS may use in one backend.",
@@ -102,6 +109,33 @@ AppendLibraryOf(StringInfo buf, const char *label, const void *addr)
 		appendStringInfo(buf, "%s: unknown", label);
 }
 
+/* OpenBLAS's core name (its kernels), or NULL where it is not the BLAS */
+static const char *
+OpenBlasCore(void)
+{
+#ifdef RTLD_DEFAULT
+	char	   *(*get_corename) (void);
+
+	get_corename = (char *(*) (void)) dlsym(RTLD_DEFAULT, "openblas_get_corename");
+	if (get_corename != NULL)
+		return get_corename();
+#endif
+	return NULL;
+}
+
+/* the OPENBLAS_CORETYPE that would replace core's generic kernels, or NULL */
+static const char *
+BetterCore(const char *core)
+{
+#if defined(__GNUC__) && (defined(__x86_64__) || defined(__i386__))
+	return gmm_blas_better_core(core, __builtin_cpu_supports("avx2"),
+								__builtin_cpu_supports("avx512f"),
+								__builtin_cpu_is("amd"));
+#else
+	return NULL;
+#endif
+}
+
 /*
  * The CPU's vector extensions, and a warning when OpenBLAS's kernel (core)
  * does not use them: the server's environment should name a better one.
@@ -112,8 +146,7 @@ AppendBetterCore(StringInfo buf, const char *core)
 #if defined(__GNUC__) && (defined(__x86_64__) || defined(__i386__))
 	bool		avx2 = __builtin_cpu_supports("avx2");
 	bool		avx512f = __builtin_cpu_supports("avx512f");
-	const char *better = gmm_blas_better_core(core, avx2, avx512f,
-											  __builtin_cpu_is("amd"));
+	const char *better = BetterCore(core);
 
 	appendStringInfo(buf, "; cpu: %s", avx512f ? "avx512f avx2" : avx2 ? "avx2" : "no avx2");
 	if (better != NULL)
@@ -143,19 +176,16 @@ gmm_blas_info(PG_FUNCTION_ARGS)
 		char	   *(*get_config) (void);
 		int			(*get_threads) (void);
 
-		char	   *(*get_corename) (void);
+		const char *core = OpenBlasCore();
 
 		get_config = (char *(*) (void)) dlsym(RTLD_DEFAULT, "openblas_get_config");
 		get_threads = (int (*) (void)) dlsym(RTLD_DEFAULT, "openblas_get_num_threads");
-		get_corename = (char *(*) (void)) dlsym(RTLD_DEFAULT, "openblas_get_corename");
 		if (get_config != NULL)
 			appendStringInfo(&buf, "; openblas: %s", get_config());
 		if (get_threads != NULL)
 			appendStringInfo(&buf, "; threads: %d", get_threads());
-		if (get_corename != NULL)
+		if (core != NULL)
 		{
-			const char *core = get_corename();
-
 			appendStringInfo(&buf, "; core: %s", core);
 			AppendBetterCore(&buf, core);
 		}

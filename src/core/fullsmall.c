@@ -36,14 +36,59 @@
 
 #ifdef GMM_KERNEL_AVX512
 #define FS_KERNEL GMM_KERNEL_AVX512
+#define FS4_KERNEL GMM_KERNEL_AVX2_ONLY
 #else
 #define FS_KERNEL
+#define FS4_KERNEL
 #endif
 
+/* gmm_fullsmall_set_width's choice: 0, by the CPU */
+static int	fs_width_set = 0;
+
+void
+gmm_fullsmall_set_width(int width)
+{
+	fs_width_set = (width == 8 && GMM_CPU_AVX512()) || (width == 4 && GMM_CPU_AVX2()) ||
+		width == -1 ? width : 0;
+}
+
+int
+gmm_fullsmall_width(void)
+{
+	if (fs_width_set)
+		return fs_width_set < 0 ? 0 : fs_width_set;
+	return GMM_CPU_AVX512() ? 8 : GMM_CPU_AVX2() ? 4 : 0;
+}
+
+/* gmm_fullsmall_set_blas_fast's setting: not known, so not fast */
+static bool fs_blas_fast = false;
+
+void
+gmm_fullsmall_set_blas_fast(bool fast)
+{
+	fs_blas_fast = fast;
+}
+
+/*
+ * em_bench fit N D K full 2 5 on a Zen 5 EPYC (AVX-512; OpenBLAS 0.3.21
+ * picks its Haswell kernels there), the best of four runs, seconds per
+ * iteration, eight-wide, four-wide and BLAS: 100k x 8, K = 4: 0.0059,
+ * 0.0086, 0.0053; 1e6 x 16, K = 8: 0.287, 0.441, 0.343; 200k x 64, K = 8:
+ * 0.738, 1.122, 0.489.  With OPENBLAS_CORETYPE=Prescott, four-wide and
+ * BLAS: 0.0076, 0.0089; 0.470, 0.545; 1.123, 0.907.  From 32 features on
+ * em.c's BLAS path is dtrmm and dsyrk (half the flops of its dgemm below),
+ * which a BLAS with AVX2 kernels runs faster than these.
+ */
 bool
 gmm_fullsmall_use(int d)
 {
-	return d <= GMM_FULLSMALL_MAX_D && GMM_CPU_AVX512();
+	int			w = gmm_fullsmall_width();
+
+	if (d > GMM_FULLSMALL_MAX_D || w == 0)
+		return false;
+	if (w == 8)
+		return d < GMM_FULLSMALL_BLAS_MIN_D || !fs_blas_fast;
+	return d < GMM_FULLSMALL_BLAS_MIN_D && !fs_blas_fast;
 }
 
 int
@@ -122,9 +167,9 @@ FS_TILE(1)
 FS_TILE(2)
 FS_TILE(3)
 
-FS_KERNEL void
-gmm_fullsmall_quad(int np, int d, const double *XT, int B, const double *Up,
-				   const double *op, double *q)
+FS_KERNEL static void
+quad8(int np, int d, const double *XT, int B, const double *Up,
+	  const double *op, double *q)
 {
 	int			dp = gmm_fullsmall_dpad(d);
 	int			i0 = 0;
@@ -156,9 +201,8 @@ dot_rows(const double *a, const double *b, int n)
 	return s;
 }
 
-FS_KERNEL void
-gmm_fullsmall_scatter(int n, int d, const double *Y, const double *Y0, int B,
-					  double *S)
+FS_KERNEL static void
+scatter8(int n, int d, const double *Y, const double *Y0, int B, double *S)
 {
 	int			d4 = d & ~3;
 	int			n8 = n & ~(VW - 1);
@@ -206,4 +250,140 @@ gmm_fullsmall_scatter(int n, int d, const double *Y, const double *Y0, int B,
 		for (int s = 0; s <= t; s++)
 			S[(size_t) s + (size_t) t * d] +=
 				dot_rows(Y + (size_t) s * B, Y0 + (size_t) t * B, n);
+}
+
+/*
+ * The four-wide kernels, for AVX2 (16 vector registers): the product in
+ * tiles of 8 rows (two vectors) by 4 columns, eight accumulators; the
+ * scatter in tiles of 2 by 4 of the 4 x 4 grid, over rows four at a time.
+ */
+FS4_KERNEL static void
+quad4(int np, int d, const double *XT, int B, const double *Up,
+	  const double *op, double *q)
+{
+	int			dp = gmm_fullsmall_dpad(d);
+
+	for (int i0 = 0; i0 + 8 <= np; i0 += 8)
+	{
+		v4d			qa0 = v4splat(0.0),
+					qa1 = v4splat(0.0);
+
+		/* the columns from d to c0 + 3 are zero in Up and op */
+		for (int c0 = 0; c0 < d; c0 += 4)
+		{
+			v4d			acc[2][4];
+			int			se = c0 + 4 < d ? c0 + 4 : d;
+
+			for (int r = 0; r < 2; r++)
+				for (int c = 0; c < 4; c++)
+					acc[r][c] = v4splat(0.0);
+			for (int s = 0; s < se; s++)
+			{
+				const double *u = Up + (size_t) s * dp + c0;
+				v4d			x0 = v4load(XT + (size_t) s * B + i0);
+				v4d			x1 = v4load(XT + (size_t) s * B + i0 + 4);
+
+				for (int c = 0; c < 4; c++)
+				{
+					v4d			uc = v4splat(u[c]);
+
+					acc[0][c] += x0 * uc;
+					acc[1][c] += x1 * uc;
+				}
+			}
+			for (int c = 0; c < 4; c++)
+			{
+				v4d			oc = v4splat(op[c0 + c]);
+				v4d			z0 = acc[0][c] - oc;
+				v4d			z1 = acc[1][c] - oc;
+
+				qa0 += z0 * z0;
+				qa1 += z1 * z1;
+			}
+		}
+		v4store(q + i0, v4load(q + i0) + qa0);
+		v4store(q + i0 + 4, v4load(q + i0 + 4) + qa1);
+	}
+}
+
+FS4_KERNEL static void
+scatter4(int n, int d, const double *Y, const double *Y0, int B, double *S)
+{
+	int			d4 = d & ~3;
+	int			n4 = n & ~3;
+
+	for (int s0 = 0; s0 < d4; s0 += 4)
+		for (int t0 = s0; t0 < d4; t0 += 4)
+			for (int h = 0; h < 4; h += 2)
+			{
+				v4d			acc[2][4];
+				double		tail[2][4];
+
+				for (int a = 0; a < 2; a++)
+					for (int b = 0; b < 4; b++)
+					{
+						acc[a][b] = v4splat(0.0);
+						tail[a][b] = 0.0;
+					}
+				for (int i = 0; i < n4; i += 4)
+				{
+					v4d			ya[2],
+								yb[4];
+
+					for (int a = 0; a < 2; a++)
+						ya[a] = v4load(Y + (size_t) (s0 + h + a) * B + i);
+					for (int b = 0; b < 4; b++)
+						yb[b] = v4load(Y0 + (size_t) (t0 + b) * B + i);
+					for (int a = 0; a < 2; a++)
+						for (int b = 0; b < 4; b++)
+							acc[a][b] += ya[a] * yb[b];
+				}
+				for (int i = n4; i < n; i++)
+					for (int a = 0; a < 2; a++)
+						for (int b = 0; b < 4; b++)
+							tail[a][b] += Y[(size_t) (s0 + h + a) * B + i] *
+								Y0[(size_t) (t0 + b) * B + i];
+				for (int a = 0; a < 2; a++)
+					for (int b = 0; b < 4; b++)
+						if (s0 + h + a <= t0 + b)
+							S[(size_t) (s0 + h + a) + (size_t) (t0 + b) * d] +=
+								v4sum(acc[a][b]) + tail[a][b];
+			}
+	/* columns past the last multiple of four: every s <= t */
+	for (int t = d4; t < d; t++)
+		for (int s = 0; s <= t; s++)
+		{
+			const double *a = Y + (size_t) s * B;
+			const double *b = Y0 + (size_t) t * B;
+			v4d			acc = v4splat(0.0);
+			double		sum;
+			int			i = 0;
+
+			for (; i + 4 <= n; i += 4)
+				acc += v4load(a + i) * v4load(b + i);
+			sum = v4sum(acc);
+			for (; i < n; i++)
+				sum += a[i] * b[i];
+			S[(size_t) s + (size_t) t * d] += sum;
+		}
+}
+
+void
+gmm_fullsmall_quad(int np, int d, const double *XT, int B, const double *Up,
+				   const double *op, double *q)
+{
+	if (gmm_fullsmall_width() == 8)
+		quad8(np, d, XT, B, Up, op, q);
+	else
+		quad4(np, d, XT, B, Up, op, q);
+}
+
+void
+gmm_fullsmall_scatter(int n, int d, const double *Y, const double *Y0, int B,
+					  double *S)
+{
+	if (gmm_fullsmall_width() == 8)
+		scatter8(n, d, Y, Y0, B, S);
+	else
+		scatter4(n, d, Y, Y0, B, S);
 }

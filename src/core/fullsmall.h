@@ -16,8 +16,25 @@
  */
 #define GMM_FULLSMALL_MAX_D 64
 
-/* whether em.c uses these kernels for d features: d <= 64, a CPU with AVX-512 */
+/* from this many features on, a BLAS with AVX2 kernels beats these */
+#define GMM_FULLSMALL_BLAS_MIN_D 32
+
+/*
+ * whether em.c uses these kernels for d features (d <= 64): eight wide on
+ * a CPU with AVX-512 below 32 features, or up to 64 where the BLAS is not
+ * known to be fast; four wide on a CPU with AVX2 and FMA only below 32
+ * features where the BLAS is not known to be fast
+ */
 extern bool gmm_fullsmall_use(int d);
+
+/* the kernels' width: 8, 4, or 0 where there are none */
+extern int	gmm_fullsmall_width(void);
+
+/*
+ * for tests and benchmarks, before a fit: 8 or 4 where the CPU has them,
+ * -1 for none (BLAS), anything else to choose by the CPU again
+ */
+extern void gmm_fullsmall_set_width(int width);
 
 /* d rounded up to 8: the columns of a padded factor */
 extern int	gmm_fullsmall_dpad(int d);

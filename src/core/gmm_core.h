@@ -664,6 +664,14 @@ extern const char *gmm_blas_better_core(const char *corename, bool avx2,
 										bool avx512f, bool amd);
 
 /*
+ * Whether the BLAS runs kernels for the CPU's vector extensions (OpenBLAS
+ * with an AVX2 or AVX-512 core: gmm_blas_better_core found nothing better);
+ * until told, it is taken not to be.  Full-covariance fits use gmm's own
+ * kernels in place of a slow BLAS (fullsmall.c); set once, before any fit.
+ */
+extern void gmm_fullsmall_set_blas_fast(bool fast);
+
+/*
  * Missing values (marginal.c).  A missing feature is NaN in a packed row: a
  * NaN from the user is an input error, rejected before the core sees it.
  *

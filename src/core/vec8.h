@@ -55,7 +55,9 @@ typedef uint64_t v4ul __attribute__((vector_size(32)));
 #define GMM_KERNEL_AVX2 __attribute__((target_clones("arch=x86-64-v4", "arch=x86-64-v3", "default")))
 #define GMM_KERNEL_V3 __attribute__((target_clones("arch=x86-64-v3", "default")))
 #define GMM_KERNEL_AVX512 __attribute__((target("arch=x86-64-v4")))
+#define GMM_KERNEL_AVX2_ONLY __attribute__((target("arch=x86-64-v3")))
 #define GMM_CPU_AVX512() (__builtin_cpu_supports("x86-64-v4") != 0)
+#define GMM_CPU_AVX2() (__builtin_cpu_supports("x86-64-v3") != 0)
 #endif
 #endif
 #ifndef GMM_KERNEL
@@ -68,11 +70,14 @@ typedef uint64_t v4ul __attribute__((vector_size(32)));
  * GMM_KERNEL_AVX512: a function built for AVX-512 only, which the caller
  * runs where GMM_CPU_AVX512() says the CPU has it (score.c's lanes of
  * eight components, whose layout depends on the width); GMM_KERNEL_V3: the
- * AVX2 and baseline builds of the four-wide version beside it.  Without
- * the clones there is no AVX-512 build and GMM_CPU_AVX512() is false.
+ * AVX2 and baseline builds of the four-wide version beside it;
+ * GMM_KERNEL_AVX2_ONLY: a function built for AVX2 with FMA only, run where
+ * GMM_CPU_AVX2() (fullsmall.c's four-wide kernels).  Without the clones
+ * there are neither, and GMM_CPU_AVX512() and GMM_CPU_AVX2() are false.
  */
 #ifndef GMM_CPU_AVX512
 #define GMM_CPU_AVX512() false
+#define GMM_CPU_AVX2() false
 #endif
 
 #define GMM_ALWAYS_INLINE static inline __attribute__((always_inline))

@@ -21,10 +21,14 @@
  *
  *	  EM_BENCH_WORKERS=N runs the E-step on N threads (gmm.fit_workers);
  *	  EM_BENCH_WALL=1 times wall clock instead of this process's CPU time
- *	  (needed with threads).
+ *	  (needed with threads); EM_BENCH_FULLSMALL=8, 4 or -1 runs a full fit
+ *	  of up to 64 features on gmm's own kernels of that width (where the
+ *	  CPU has them) or on BLAS (-1), instead of the CPU's choice.
  *
  *	  Build: make -C test/bench (links the core sources directly).
  */
+#define _GNU_SOURCE
+#include <dlfcn.h>
 #include <math.h>
 #include <stdio.h>
 #include <stdlib.h>
@@ -33,6 +37,7 @@
 
 #include "blas.h"
 #include "gmm_core.h"
+#include "fullsmall.h"
 
 static void *
 b_alloc(size_t size, void *arg)
@@ -207,6 +212,22 @@ exp_rate(void)
 	return best;
 }
 
+/*
+ * the server's choice between gmm's own full-covariance kernels and BLAS
+ * (gmm_model.c's _PG_init): whether OpenBLAS runs kernels for this CPU
+ */
+static void
+bench_blas_policy(void)
+{
+	char	   *(*get_corename) (void) = (char *(*) (void)) dlsym(RTLD_DEFAULT, "openblas_get_corename");
+	const char *core = get_corename ? get_corename() : NULL;
+
+	gmm_fullsmall_set_blas_fast(core != NULL &&
+								gmm_blas_better_core(core, __builtin_cpu_supports("avx2"),
+													 __builtin_cpu_supports("avx512f"),
+													 __builtin_cpu_is("amd")) == NULL);
+}
+
 int
 main(int argc, char **argv)
 {
@@ -229,6 +250,10 @@ main(int argc, char **argv)
 		int			it2 = atoi(argv[7]);
 		int			reps = argc > 8 ? atoi(argv[8]) : 3;
 		double	   *X = mixture_rows(n, d, k, 42);
+
+		bench_blas_policy();
+		if (getenv("EM_BENCH_FULLSMALL"))
+			gmm_fullsmall_set_width(atoi(getenv("EM_BENCH_FULLSMALL")));
 		double		a[64],
 					b[64],
 					ll1 = 0,

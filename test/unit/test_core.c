@@ -2838,24 +2838,58 @@ test_missing_lanes_close(void)
  * against plain loops: the E-step's ||x U - off||^2 for d = 1 to 64 (every
  * remainder of eight) on blocks of 8 to 56 rows (the tiles of 24, 16 and 8
  * rows), and the scatter's upper triangle for n = 1 to 21 rows (the
- * remainder of eight), the lower triangle left as it was.  They are built
- * for AVX-512 and run only where the CPU has it (under valgrind, whose CPU
- * has not, neither); elsewhere the test checks that em.c would not use
- * them.
+ * remainder of eight and of four), the lower triangle left as it was.  The
+ * eight-wide build runs where the CPU has AVX-512, the four-wide one where
+ * it has AVX2 (under valgrind, whose CPU has AVX2 and not AVX-512, that
+ * one only); where neither, the test checks that em.c would not use them.
+ * Which em.c uses: eight wide below 32 features, and up to 64 where the
+ * BLAS is not known to be fast; four wide below 32 where it is not.
  */
+static void test_fullsmall_width(void);
+
 static void
 test_fullsmall(void)
+{
+	int			ran = 0;
+
+	for (int w = 8; w >= 4; w -= 4)
+	{
+		gmm_fullsmall_set_width(w);
+		if (gmm_fullsmall_width() != w)
+		{
+			printf("    no %s here: the %d-wide kernels are not run\n",
+				   w == 8 ? "AVX-512" : "AVX2", w);
+			continue;
+		}
+		/* with a fast BLAS: eight wide below 32 features only, four wide never */
+		gmm_fullsmall_set_blas_fast(true);
+		for (int d = 1; d <= GMM_FULLSMALL_MAX_D; d++)
+			CHECK(gmm_fullsmall_use(d) == (w == 8 && d < GMM_FULLSMALL_BLAS_MIN_D),
+				  "width %d, a fast BLAS: used at d=%d only below %d features on eight lanes",
+				  w, d, GMM_FULLSMALL_BLAS_MIN_D);
+		gmm_fullsmall_set_blas_fast(false);
+		for (int d = 1; d <= GMM_FULLSMALL_MAX_D; d++)
+			CHECK(gmm_fullsmall_use(d) == (w == 8 || d < GMM_FULLSMALL_BLAS_MIN_D),
+				  "width %d, a BLAS not known fast: used at d=%d", w, d);
+		test_fullsmall_width();
+		ran++;
+	}
+	gmm_fullsmall_set_width(0);
+	if (ran == 0)
+	{
+		for (int d = 1; d <= 256; d++)
+			CHECK(!gmm_fullsmall_use(d), "no AVX2 or AVX-512: never used (d=%d)", d);
+		printf("    neither: em.c calls BLAS\n");
+	}
+}
+
+/* test_fullsmall at the width set */
+static void
+test_fullsmall_width(void)
 {
 	GmmRng		r;
 	const int	B = 64;
 
-	if (!gmm_fullsmall_use(1))
-	{
-		for (int d = 1; d <= 256; d++)
-			CHECK(!gmm_fullsmall_use(d), "no AVX-512: never used (d=%d)", d);
-		printf("    no AVX-512 here: the kernels are not run (em.c calls BLAS)\n");
-		return;
-	}
 	for (int d = GMM_FULLSMALL_MAX_D + 1; d <= 256; d++)
 		CHECK(!gmm_fullsmall_use(d), "not used past %d features (d=%d)", GMM_FULLSMALL_MAX_D, d);
 	gmm_rng_seed(&r, 777, 0);
@@ -2902,7 +2936,8 @@ test_fullsmall(void)
 							z += XT[a * B + i] * U[a * d + c];
 						want += z * z;
 					}
-				CHECK_CLOSE(q[i], want, 1e-13, 1e-13, "quad d=%d np=%d row %d", d, np, i);
+				CHECK_CLOSE(q[i], want, 1e-13, 1e-13, "quad (width %d) d=%d np=%d row %d",
+							gmm_fullsmall_width(), d, np, i);
 			}
 		}
 		for (int n = 1; n <= 21; n++)
@@ -2918,8 +2953,8 @@ test_fullsmall(void)
 					if (a <= t)
 						for (int i = 0; i < n; i++)
 							want += Y[a * B + i] * XT[t * B + i];
-					CHECK_CLOSE(S[a + t * d], want, 1e-13, 1e-13, "scatter d=%d n=%d (%d, %d)%s",
-								d, n, a, t, a > t ? ": below the diagonal, untouched" : "");
+					CHECK_CLOSE(S[a + t * d], want, 1e-13, 1e-13, "scatter (width %d) d=%d n=%d (%d, %d)%s",
+								gmm_fullsmall_width(), d, n, a, t, a > t ? ": below the diagonal, untouched" : "");
 				}
 		}
 		free(U);
