@@ -70,14 +70,26 @@ gmm_fullsmall_set_blas_fast(bool fast)
 }
 
 /*
- * em_bench fit N D K full 2 5 on a Zen 5 EPYC (AVX-512; OpenBLAS 0.3.21
- * picks its Haswell kernels there), the best of four runs, seconds per
- * iteration, eight-wide, four-wide and BLAS: 100k x 8, K = 4: 0.0059,
- * 0.0086, 0.0053; 1e6 x 16, K = 8: 0.287, 0.441, 0.343; 200k x 64, K = 8:
- * 0.738, 1.122, 0.489.  With OPENBLAS_CORETYPE=Prescott, four-wide and
- * BLAS: 0.0076, 0.0089; 0.470, 0.545; 1.123, 0.907.  From 32 features on
- * em.c's BLAS path is dtrmm and dsyrk (half the flops of its dgemm below),
- * which a BLAS with AVX2 kernels runs faster than these.
+ * Which BLAS they beat, `em_bench fit N D K full 2 5` (seconds per
+ * iteration, one BLAS thread, the best of three or four interleaved runs;
+ * eight-wide own, four-wide own, BLAS):
+ * - an Intel Xeon with AVX-512 (family 6 model 207), OpenBLAS 0.3.21 on its
+ *   SkylakeX kernels: 1e6 x 16, K = 8: 0.46-0.49 eight-wide, 1.05-1.13
+ *   BLAS; 200k x 64, K = 8: 1.22-1.25, 1.29-1.32.  On the Prescott kernels
+ *   that OpenBLAS picks there: 0.46-0.60 against 1.90-2.15, 0.98-1.22
+ *   against 2.10-2.16.
+ * - a Zen 5 EPYC (AVX-512), OpenBLAS on the Cooper Lake kernels it picks
+ *   there: 100k x 8, K = 4: 0.0058, -, 0.0046; 1e6 x 16: 0.319, -, 0.218;
+ *   200k x 64: 0.32-0.38 either way.  On OpenBLAS's Haswell kernels (the
+ *   machine's OPENBLAS_CORETYPE): 0.0059, 0.0086, 0.0053; 0.258-0.287,
+ *   0.441, 0.312-0.343; 0.46-0.50, 1.12, 0.47-0.49.  On its Prescott
+ *   kernels, four-wide and BLAS: 0.0076, 0.0089; 0.470, 0.545; 1.123,
+ *   0.907.
+ * So: where the BLAS is not known to run kernels for the CPU (a generic
+ * OpenBLAS kernel, or not OpenBLAS), the eight-wide kernels up to 64
+ * features and the four-wide ones below 32 (from 32 on em.c's BLAS path is
+ * dtrmm and dsyrk, half the flops of its dgemm below); where it is, the
+ * eight-wide ones below 32 features on Intel only.
  */
 bool
 gmm_fullsmall_use(int d)
@@ -86,9 +98,9 @@ gmm_fullsmall_use(int d)
 
 	if (d > GMM_FULLSMALL_MAX_D || w == 0)
 		return false;
-	if (w == 8)
-		return d < GMM_FULLSMALL_BLAS_MIN_D || !fs_blas_fast;
-	return d < GMM_FULLSMALL_BLAS_MIN_D && !fs_blas_fast;
+	if (!fs_blas_fast)
+		return w == 8 || d < GMM_FULLSMALL_BLAS_MIN_D;
+	return w == 8 && d < GMM_FULLSMALL_BLAS_MIN_D && GMM_CPU_INTEL();
 }
 
 int

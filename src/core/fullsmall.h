@@ -16,14 +16,14 @@
  */
 #define GMM_FULLSMALL_MAX_D 64
 
-/* from this many features on, a BLAS with AVX2 kernels beats these */
+/* from this many features on, em.c's BLAS path computes the triangles only */
 #define GMM_FULLSMALL_BLAS_MIN_D 32
 
 /*
- * whether em.c uses these kernels for d features (d <= 64): eight wide on
- * a CPU with AVX-512 below 32 features, or up to 64 where the BLAS is not
- * known to be fast; four wide on a CPU with AVX2 and FMA only below 32
- * features where the BLAS is not known to be fast
+ * whether em.c uses these kernels for d features (d <= 64; fullsmall.c
+ * says why): where the BLAS is not known to be fast, eight wide on a CPU
+ * with AVX-512, four wide on one with AVX2 and FMA only below 32 features;
+ * where it is, eight wide below 32 features on an Intel CPU with AVX-512
  */
 extern bool gmm_fullsmall_use(int d);
 
