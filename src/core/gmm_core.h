@@ -657,8 +657,8 @@ extern GmmStatus gmm_ellipse_outline(const double *mean, const double *cov,
 /*
  * blas_kernel.c: given OpenBLAS's core name (openblas_get_corename) and the
  * CPU's features, the OPENBLAS_CORETYPE that would replace a generic
- * (pre-AVX2) kernel on a CPU with AVX2 or AVX-512, or NULL when the kernel
- * already fits the CPU.
+ * (pre-AVX2) kernel on a CPU with AVX2, or an AVX2 one on a CPU with
+ * AVX-512, or NULL when the kernel already fits the CPU.
  */
 extern const char *gmm_blas_better_core(const char *corename, bool avx2,
 										bool avx512f, bool amd);

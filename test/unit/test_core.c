@@ -1606,8 +1606,9 @@ test_fit_workers(void)
 
 /*
  * BLAS kernel advice (blas_kernel.c): a pre-AVX2 OpenBLAS kernel on an AVX2
- * or AVX-512 CPU gets the kernel of that CPU family; a fitting one, or a CPU
- * without AVX2, gets none.
+ * CPU gets the kernel of that CPU family, a pre-AVX-512 one on an AVX-512
+ * CPU (Intel or AMD) SkylakeX; a fitting one, or a CPU without AVX2, gets
+ * none.
  */
 static void
 test_blas_better_core(void)
@@ -1620,7 +1621,10 @@ test_blas_better_core(void)
 	IS(gmm_blas_better_core("Prescott", true, false, false), "Haswell");
 	IS(gmm_blas_better_core("Prescott", true, false, true), "Zen");
 	IS(gmm_blas_better_core("Prescott", true, true, false), "SkylakeX");
-	IS(gmm_blas_better_core("Nehalem", true, true, true), "Zen");
+	IS(gmm_blas_better_core("Nehalem", true, true, true), "SkylakeX");
+	IS(gmm_blas_better_core("Haswell", true, true, true), "SkylakeX");
+	IS(gmm_blas_better_core("Zen", true, true, true), "SkylakeX");
+	IS(gmm_blas_better_core("Cooperlake", true, true, true), NULL);
 	IS(gmm_blas_better_core("Sandybridge", true, false, false), "Haswell");
 	IS(gmm_blas_better_core("Haswell", true, true, false), "SkylakeX");
 	IS(gmm_blas_better_core("Haswell", true, false, false), NULL);
