@@ -32,8 +32,8 @@
  * stored as LW doubles, one per component of the group: then every
  * multiply-add is a vector one over LW components, with no broadcast of
  * y, no horizontal sum and no wasted lane but a last group's padding.
- * The factors are stored in blocks of eight columns (four for a last block
- * of four or fewer), rows 0 .. t0 + 7 of each, so that a block's eight
+ * The factors are stored in blocks of eight columns, rows 0 .. t0 + 7 of
+ * each, so that a block's eight
  * columns are eight independent chains, one multiply-add each per row: the
  * columns summed two at a time before waited on their multiply-adds' latency
  * (`em_bench score`, blocks over the columns by pairs, on a Zen 5 EPYC: 0.77-
@@ -286,23 +286,19 @@ lanes_width(GmmCovType t, int k)
 }
 
 /*
- * The factors on the lanes are stored in blocks of columns: eight, or four
- * for a last block of four columns or fewer (the columns past d are zero),
- * each block holding rows 0 .. t0 + width - 1 of its columns (the rows past
- * d left out, the zeros below the diagonal kept), a row's width numbers
- * side by side.  A block's columns are then summed in as many independent
- * chains (lanes_block8).
+ * The factors on the lanes are stored in blocks of eight columns (the
+ * columns past d are zero), each block holding rows 0 .. t0 + 7 of its
+ * columns (the rows past d left out, the zeros below the diagonal kept), a
+ * row's eight numbers side by side.  A block's columns are then summed in
+ * eight independent chains.
  */
-static inline int
-block_cols(int d, int t0)
-{
-	return d - t0 > 4 ? 8 : 4;
-}
+#define LANES_BLOCK 8
 
+/* the rows a block from column t0 on holds */
 static inline int
-block_rows(int d, int t0, int tb)
+block_rows(int d, int t0)
 {
-	return t0 + tb < d ? t0 + tb : d;
+	return t0 + LANES_BLOCK < d ? t0 + LANES_BLOCK : d;
 }
 
 /* the entries of one factor in blocks (each entry one per lane) */
@@ -311,11 +307,8 @@ lanes_factor_entries(int d)
 {
 	size_t		n = 0;
 
-	for (int t0 = 0, tb; t0 < d; t0 += tb)
-	{
-		tb = block_cols(d, t0);
-		n += (size_t) block_rows(d, t0, tb) * tb;
-	}
+	for (int t0 = 0; t0 < d; t0 += LANES_BLOCK)
+		n += (size_t) block_rows(d, t0) * LANES_BLOCK;
 	return n;
 }
 
@@ -363,23 +356,21 @@ gmm_score_lanes(const GmmParams *p, double *lanes)
 			const double *U = p->prec_chol + (full && !pad ? (size_t) j * d * d : 0);
 			size_t		e = 0;
 
-			for (int t0 = 0, tb; t0 < d; t0 += tb)
+			for (int t0 = 0; t0 < d; t0 += LANES_BLOCK)
 			{
-				int			rows;
+				int			rows = block_rows(d, t0);
 
-				tb = block_cols(d, t0);
-				rows = block_rows(d, t0, tb);
 				for (int s = 0; s < rows; s++)
-					for (int c = 0; c < tb; c++)
+					for (int c = 0; c < LANES_BLOCK; c++)
 					{
 						int			t = t0 + c;
 						double		u = 0.0;
 
 						if (t < d && s <= t)
 							u = pad ? (s == t) : U[(size_t) s * d + t];
-						G[(e + (size_t) s * tb + c) * lw + l] = u;
+						G[(e + (size_t) s * LANES_BLOCK + c) * lw + l] = u;
 					}
-				e += (size_t) rows * tb;
+				e += (size_t) rows * LANES_BLOCK;
 			}
 			for (int s = 0; s < d; s++)
 				G[(nf + s) * lw + l] = pad ? 0.0 : p->means[(size_t) j * d + s];
@@ -422,60 +413,35 @@ NAME(const GmmParams *p, const double *lanes, const double *log_weights, \
 \
 			memcpy(Y + (size_t) s * LW, &ys, sizeof(ys)); \
 		} \
-		for (int t0 = 0, tb; t0 < d; t0 += tb) \
+		for (int t0 = 0; t0 < d; t0 += LANES_BLOCK) \
 		{ \
-			int			rows; \
+			int			rows = block_rows(d, t0); \
+			VT			z0 = SPLAT(0.0), z1 = z0, z2 = z0, z3 = z0, \
+						z4 = z0, z5 = z0, z6 = z0, z7 = z0; \
 \
-			tb = block_cols(d, t0); \
-			rows = block_rows(d, t0, tb); \
-			if (tb == 8) \
+			for (int s = 0; s < rows; s++) \
 			{ \
-				VT			z0 = SPLAT(0.0), z1 = z0, z2 = z0, z3 = z0, \
-							z4 = z0, z5 = z0, z6 = z0, z7 = z0; \
+				VT			ys = LOAD(Y + (size_t) s * LW); \
+				const double *b = B + (size_t) s * LANES_BLOCK * LW; \
 \
-				for (int s = 0; s < rows; s++) \
-				{ \
-					VT			ys = LOAD(Y + (size_t) s * LW); \
-					const double *b = B + (size_t) s * 8 * LW; \
-\
-					z0 += ys * LOAD(b); \
-					z1 += ys * LOAD(b + LW); \
-					z2 += ys * LOAD(b + 2 * LW); \
-					z3 += ys * LOAD(b + 3 * LW); \
-					z4 += ys * LOAD(b + 4 * LW); \
-					z5 += ys * LOAD(b + 5 * LW); \
-					z6 += ys * LOAD(b + 6 * LW); \
-					z7 += ys * LOAD(b + 7 * LW); \
-				} \
-				q0 += z0 * z0; \
-				q1 += z1 * z1; \
-				q0 += z2 * z2; \
-				q1 += z3 * z3; \
-				q0 += z4 * z4; \
-				q1 += z5 * z5; \
-				q0 += z6 * z6; \
-				q1 += z7 * z7; \
+				z0 += ys * LOAD(b); \
+				z1 += ys * LOAD(b + LW); \
+				z2 += ys * LOAD(b + 2 * LW); \
+				z3 += ys * LOAD(b + 3 * LW); \
+				z4 += ys * LOAD(b + 4 * LW); \
+				z5 += ys * LOAD(b + 5 * LW); \
+				z6 += ys * LOAD(b + 6 * LW); \
+				z7 += ys * LOAD(b + 7 * LW); \
 			} \
-			else \
-			{ \
-				VT			z0 = SPLAT(0.0), z1 = z0, z2 = z0, z3 = z0; \
-\
-				for (int s = 0; s < rows; s++) \
-				{ \
-					VT			ys = LOAD(Y + (size_t) s * LW); \
-					const double *b = B + (size_t) s * 4 * LW; \
-\
-					z0 += ys * LOAD(b); \
-					z1 += ys * LOAD(b + LW); \
-					z2 += ys * LOAD(b + 2 * LW); \
-					z3 += ys * LOAD(b + 3 * LW); \
-				} \
-				q0 += z0 * z0; \
-				q1 += z1 * z1; \
-				q0 += z2 * z2; \
-				q1 += z3 * z3; \
-			} \
-			B += (size_t) rows * tb * LW; \
+			q0 += z0 * z0; \
+			q1 += z1 * z1; \
+			q0 += z2 * z2; \
+			q1 += z3 * z3; \
+			q0 += z4 * z4; \
+			q1 += z5 * z5; \
+			q0 += z6 * z6; \
+			q1 += z7 * z7; \
+			B += (size_t) rows * LANES_BLOCK * LW; \
 		} \
 		q0 += q1; \
 		lp = LOAD(M + (size_t) d * LW) - SPLAT(0.5) * (cst + q0); \
