@@ -322,20 +322,6 @@ CopyShortDatum(Pointer p, char *dst)
 }
 
 /*
- * gmm_array_reader_nulls for a caller that reads many rows (the scoring
- * functions), into b.  A datum with a one-byte header (a row of up to 12
- * elements without NULLs, a few more with them, as the heap stores it) is
- * read from a copy in b->shortcopy, not detoasted into a palloc'd one.
- * Returns the row's values when it has no NULL.  For a row with NULLs it
- * returns NULL, with b->mask the bits of its NULLs (set where NULL); then
- * gmm_array_buffered_stored gives its non-NULL values in order (the
- * observed values, as a marginal over them takes them) and
- * gmm_array_buffered_expand the row with NaN at the NULLs, each checking
- * that the values are finite.  *n_null_out gets the number of NULL
- * elements.  What b holds is valid until the next call; *to_free is a
- * detoasted copy (a compressed or out-of-line row) or NULL.
- */
-/*
  * A sequential scan's next tuple on a heap page is usually the one stored
  * just below this one (a page fills from its end towards its line
  * pointers): ask for its cache lines now, so that they arrive while this
@@ -358,6 +344,20 @@ PrefetchNextTuple(Pointer p)
 		gmm_prefetch((const void *) ((uintptr_t) p - off));
 }
 
+/*
+ * gmm_array_reader_nulls for a caller that reads many rows (the scoring
+ * functions), into b.  A datum with a one-byte header (a row of up to 12
+ * elements without NULLs, a few more with them, as the heap stores it) is
+ * read from a copy in b->shortcopy, not detoasted into a palloc'd one.
+ * Returns the row's values when it has no NULL.  For a row with NULLs it
+ * returns NULL, with b->mask the bits of its NULLs (set where NULL); then
+ * gmm_array_buffered_stored gives its non-NULL values in order (the
+ * observed values, as a marginal over them takes them) and
+ * gmm_array_buffered_expand the row with NaN at the NULLs, each checking
+ * that the values are finite.  *n_null_out gets the number of NULL
+ * elements.  What b holds is valid until the next call; *to_free is a
+ * detoasted copy (a compressed or out-of-line row) or NULL.
+ */
 const double *
 gmm_array_read_buffered(Datum row, int expected_dim, const char *expected_what,
 						GmmArrayBuffers *b, int *n_null_out, void **to_free)

@@ -55,20 +55,17 @@ AssignBlasThreads(int newval, void *extra)
 		openblas_set_num_threads_p(newval);
 }
 
-static const char *OpenBlasCore(void);
-static const char *BetterCore(const char *core);
-
 void
 _PG_init(void)
 {
-	const char *core = OpenBlasCore();
+	const char *core = gmm_blas_core_name();
 
 #ifdef RTLD_DEFAULT
 	openblas_set_num_threads_p = (void (*) (int))
 		dlsym(RTLD_DEFAULT, "openblas_set_num_threads");
 #endif
 	/* gmm's own full-covariance kernels in place of a BLAS not known fast */
-	gmm_fullsmall_set_blas_fast(core != NULL && BetterCore(core) == NULL);
+	gmm_fullsmall_set_blas_fast(core != NULL && gmm_blas_better_core_here(core) == NULL);
 
 	DefineCustomIntVariable("gmm.blas_threads",
 							"Number of threads OpenBLAS may use in one backend.",
@@ -109,33 +106,6 @@ AppendLibraryOf(StringInfo buf, const char *label, const void *addr)
 		appendStringInfo(buf, "%s: unknown", label);
 }
 
-/* OpenBLAS's core name (its kernels), or NULL where it is not the BLAS */
-static const char *
-OpenBlasCore(void)
-{
-#ifdef RTLD_DEFAULT
-	char	   *(*get_corename) (void);
-
-	get_corename = (char *(*) (void)) dlsym(RTLD_DEFAULT, "openblas_get_corename");
-	if (get_corename != NULL)
-		return get_corename();
-#endif
-	return NULL;
-}
-
-/* the OPENBLAS_CORETYPE that would replace core's generic kernels, or NULL */
-static const char *
-BetterCore(const char *core)
-{
-#if defined(__GNUC__) && (defined(__x86_64__) || defined(__i386__))
-	return gmm_blas_better_core(core, __builtin_cpu_supports("avx2"),
-								__builtin_cpu_supports("avx512f"),
-								__builtin_cpu_is("amd"));
-#else
-	return NULL;
-#endif
-}
-
 /*
  * The CPU's vector extensions, and a warning when OpenBLAS's kernel (core)
  * does not use them: the server's environment should name a better one.
@@ -146,7 +116,7 @@ AppendBetterCore(StringInfo buf, const char *core)
 #if defined(__GNUC__) && (defined(__x86_64__) || defined(__i386__))
 	bool		avx2 = __builtin_cpu_supports("avx2");
 	bool		avx512f = __builtin_cpu_supports("avx512f");
-	const char *better = BetterCore(core);
+	const char *better = gmm_blas_better_core_here(core);
 
 	appendStringInfo(buf, "; cpu: %s", avx512f ? "avx512f avx2" : avx2 ? "avx2" : "no avx2");
 	if (better != NULL)
@@ -176,7 +146,7 @@ gmm_blas_info(PG_FUNCTION_ARGS)
 		char	   *(*get_config) (void);
 		int			(*get_threads) (void);
 
-		const char *core = OpenBlasCore();
+		const char *core = gmm_blas_core_name();
 
 		get_config = (char *(*) (void)) dlsym(RTLD_DEFAULT, "openblas_get_config");
 		get_threads = (int (*) (void)) dlsym(RTLD_DEFAULT, "openblas_get_num_threads");

@@ -9,6 +9,10 @@
  *	  environment may name an older kernel than the CPU's (one machine of
  *	  this project's exports OPENBLAS_CORETYPE=Haswell on a Zen 5).
  */
+#ifndef _GNU_SOURCE
+#define _GNU_SOURCE				/* RTLD_DEFAULT */
+#endif
+#include <dlfcn.h>
 #include <string.h>
 
 #include "gmm_core.h"
@@ -44,4 +48,29 @@ gmm_blas_better_core(const char *corename, bool avx2, bool avx512f, bool amd)
 	if (avx512f)
 		return "SkylakeX";
 	return amd ? "Zen" : "Haswell";
+}
+
+const char *
+gmm_blas_core_name(void)
+{
+#ifdef RTLD_DEFAULT
+	char	   *(*get_corename) (void);
+
+	get_corename = (char *(*) (void)) dlsym(RTLD_DEFAULT, "openblas_get_corename");
+	if (get_corename != NULL)
+		return get_corename();
+#endif
+	return NULL;
+}
+
+const char *
+gmm_blas_better_core_here(const char *corename)
+{
+#if defined(__GNUC__) && (defined(__x86_64__) || defined(__i386__))
+	return gmm_blas_better_core(corename, __builtin_cpu_supports("avx2"),
+								__builtin_cpu_supports("avx512f"),
+								__builtin_cpu_is("amd"));
+#else
+	return NULL;
+#endif
 }

@@ -14,9 +14,10 @@
  * of U against rows 0..t+7 only, the sums of squares are taken from
  * registers, and the scatter computes the 4 x 4 tiles on and above the
  * diagonal.  Built for AVX-512 (GMM_KERNEL_AVX512: eight rows a vector, a
- * tile of 24 rows by 8 columns in 24 registers), they run where
- * GMM_CPU_AVX512() says so (gmm_fullsmall_use); elsewhere em.c keeps BLAS
- * (and where there are no clones, their portable build is never called).
+ * tile of 24 rows by 8 columns in 24 registers) and for AVX2 (four wide,
+ * below), they run where gmm_fullsmall_use says so (the CPU, the BLAS's
+ * kernels and d: see there); elsewhere em.c keeps BLAS (and where there
+ * are no clones, their portable build is never called).
  * `em_bench fit N D K full 2 7` on an AVX-512 Xeon (OpenBLAS 0.3.21, one
  * thread), seconds per iteration, BLAS then these: 1e6 x 16, K = 8:
  * 1.90-2.15 -> 0.46-0.60 with OpenBLAS's Prescott kernels (the ones it

@@ -663,6 +663,12 @@ extern GmmStatus gmm_ellipse_outline(const double *mean, const double *cov,
 extern const char *gmm_blas_better_core(const char *corename, bool avx2,
 										bool avx512f, bool amd);
 
+/* OpenBLAS's core name (its kernels), or NULL where it is not the BLAS */
+extern const char *gmm_blas_core_name(void);
+
+/* gmm_blas_better_core with this CPU's features (NULL off x86) */
+extern const char *gmm_blas_better_core_here(const char *corename);
+
 /*
  * Whether the BLAS runs kernels for the CPU's vector extensions (OpenBLAS
  * with an AVX2 or AVX-512 core: gmm_blas_better_core found nothing better);

@@ -33,17 +33,17 @@
  * multiply-add is a vector one over LW components, with no broadcast of
  * y, no horizontal sum and no wasted lane but a last group's padding.
  * The factors are stored in blocks of eight columns, rows 0 .. t0 + 7 of
- * each, so that a block's eight
- * columns are eight independent chains, one multiply-add each per row: the
- * columns summed two at a time before waited on their multiply-adds' latency
- * (`em_bench score`, blocks over the columns by pairs, on a Zen 5 EPYC: 0.77-
- * 0.88x at 8 x 4, 0.76-0.83x at 16 x 8, 0.70-0.81x on four lanes at 64 x 8;
- * eight lanes at 64 x 8 unchanged, 0.94-1.13x: there the 147 kB of factors a
- * row reads from the second-level cache are the cost).  Per lane the
- * arithmetic is the same whatever LW, so the AVX-512 and AVX2 builds agree
- * to a few ulp (which multiply-adds the compiler fuses may differ; the
- * baseline build, without FMA, rounds otherwise).  `em_bench score N D K full`, on an AVX-512 Xeon, a row's
- * time on the lanes over the square factors: 0.89x at 8 features and 4
+ * each, so that a block's eight columns are eight independent chains, one
+ * multiply-add each per row; summed two columns at a time, as before, they
+ * waited on their multiply-adds' latency (`em_bench score`, blocks over
+ * pairs of columns, on a Zen 5 EPYC: 0.78-0.88x at 8 x 4, 0.76-0.83x at
+ * 16 x 8, 0.70-0.81x on four lanes at 64 x 8; eight lanes at 64 x 8
+ * unchanged, 0.94-1.13x: there the 147 kB of factors a row reads from the
+ * second-level cache are the cost).  Per lane the arithmetic is the same
+ * whatever LW, so the AVX-512 and AVX2 builds agree to a few ulp (which
+ * multiply-adds the compiler fuses may differ; the baseline build, without
+ * FMA, rounds otherwise).  `em_bench score N D K full`, on an AVX-512
+ * Xeon, a row's time on the lanes over the square factors: 0.89x at 8 features and 4
  * components, 0.61x at 16 and 8, 0.43x at 32 and 8, 0.40x at 64 and 8,
  * 0.58x at 16 and 16 (the four-wide lanes, AVX2 build, on the same CPU:
  * 1.02x, 0.82x, 0.62x, 0.57x, 0.75x); with the blocks, on the Zen 5 EPYC,
@@ -301,15 +301,16 @@ block_rows(int d, int t0)
 	return t0 + LANES_BLOCK < d ? t0 + LANES_BLOCK : d;
 }
 
-/* the entries of one factor in blocks (each entry one per lane) */
+/*
+ * the entries of one factor in blocks (each entry one per lane): blocks
+ * b < nb - 1 hold 8 (b + 1) rows, the last one d
+ */
 static inline size_t
 lanes_factor_entries(int d)
 {
-	size_t		n = 0;
+	size_t		nb = (size_t) (d + LANES_BLOCK - 1) / LANES_BLOCK;
 
-	for (int t0 = 0; t0 < d; t0 += LANES_BLOCK)
-		n += (size_t) block_rows(d, t0) * LANES_BLOCK;
-	return n;
+	return LANES_BLOCK * (LANES_BLOCK * nb * (nb - 1) / 2 + (size_t) d);
 }
 
 /* the entries of one group: the factor, d means and the log-determinant */
@@ -397,10 +398,11 @@ NAME(const GmmParams *p, const double *lanes, const double *log_weights, \
 	VT			cst = SPLAT(d * LOG_2PI); \
 	double	   *Y = (double *) (((uintptr_t) work + 63) & ~(uintptr_t) 63); \
 	size_t		nf = lanes_factor_entries(d); \
+	size_t		ng = lanes_group_entries(d); \
 \
 	for (int j0 = 0; j0 < k; j0 += LW) \
 	{ \
-		const double *G = lanes + (size_t) (j0 / LW) * lanes_group_entries(d) * LW; \
+		const double *G = lanes + (size_t) (j0 / LW) * ng * LW; \
 		const double *M = G + nf * LW; \
 		const double *B = G; \
 		VT			q0 = SPLAT(0.0), \

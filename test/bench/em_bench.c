@@ -27,8 +27,6 @@
  *
  *	  Build: make -C test/bench (links the core sources directly).
  */
-#define _GNU_SOURCE
-#include <dlfcn.h>
 #include <math.h>
 #include <stdio.h>
 #include <stdlib.h>
@@ -219,13 +217,9 @@ exp_rate(void)
 static void
 bench_blas_policy(void)
 {
-	char	   *(*get_corename) (void) = (char *(*) (void)) dlsym(RTLD_DEFAULT, "openblas_get_corename");
-	const char *core = get_corename ? get_corename() : NULL;
+	const char *core = gmm_blas_core_name();
 
-	gmm_fullsmall_set_blas_fast(core != NULL &&
-								gmm_blas_better_core(core, __builtin_cpu_supports("avx2"),
-													 __builtin_cpu_supports("avx512f"),
-													 __builtin_cpu_is("amd")) == NULL);
+	gmm_fullsmall_set_blas_fast(core != NULL && gmm_blas_better_core_here(core) == NULL);
 }
 
 int
@@ -250,15 +244,14 @@ main(int argc, char **argv)
 		int			it2 = atoi(argv[7]);
 		int			reps = argc > 8 ? atoi(argv[8]) : 3;
 		double	   *X = mixture_rows(n, d, k, 42);
-
-		bench_blas_policy();
-		if (getenv("EM_BENCH_FULLSMALL"))
-			gmm_fullsmall_set_width(atoi(getenv("EM_BENCH_FULLSMALL")));
 		double		a[64],
 					b[64],
 					ll1 = 0,
 					ll2 = 0;
 
+		bench_blas_policy();
+		if (getenv("EM_BENCH_FULLSMALL"))
+			gmm_fullsmall_set_width(atoi(getenv("EM_BENCH_FULLSMALL")));
 		for (int r = 0; r < reps && r < 64; r++)
 		{
 			a[r] = time_fit(X, n, d, k, t, it1, &ll1);
