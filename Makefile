@@ -42,6 +42,10 @@ EXTRA_CLEAN = test/unit/test_core test/unit/*.o test/fuzz/*.o
 PGXS := $(shell $(PG_CONFIG) --pgxs)
 include $(PGXS)
 
+# PGXS tracks no header dependencies (unless the server was configured with
+# --enable-depend): every object is rebuilt when any of the project's headers changes
+$(OBJS): $(wildcard src/*.h src/core/*.h)
+
 $(EXTENSION)--1.0.sql: $(INSTALL_PIECES_1_0)
 	cat $^ > $@
 
@@ -62,8 +66,7 @@ UNIT_CFLAGS = -O2 -g -std=gnu99 -Wall -Wextra -Wno-psabi -Isrc/core $(UNIT_SAN)
 CORE_SRCS = $(CORE_OBJS:.o=.c)
 UNIT_ENV = OPENBLAS_NUM_THREADS=1
 test/unit/test_core: test/unit/test_core.c test/unit/unit.h test/unit/golden.h test/unit/golden_bayes.h \
-		$(CORE_SRCS) src/core/gmm_core.h src/core/blas.h src/core/vec8.h src/core/fullsmall.h \
-		src/core/schur_lanes.h
+		$(CORE_SRCS) $(wildcard src/core/*.h)
 	$(CC) $(UNIT_CFLAGS) -o $@ test/unit/test_core.c $(CORE_SRCS) -llapack -lblas -lm -lpthread
 
 .PHONY: unittest unittest-valgrind unittest-golden

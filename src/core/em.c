@@ -19,9 +19,7 @@
 /* scikit-learn adds 10 machine epsilons to every component's mass */
 #define NK_EPS (10.0 * DBL_EPSILON)
 
-#define EM_KERNEL GMM_KERNEL
-
-/* round n up to a multiple of the vector width */
+/* round n up to a multiple of 8: whole vectors at either width (em_block.h) */
 static inline int
 vround(int n)
 {
@@ -122,8 +120,8 @@ gmm_stats_reset(GmmStats *s, const GmmParams *model)
 /*
  * Workspace of the blocked E-step and statistics.  A block of up to B rows
  * is transposed once (feature-major, d x B), so that every inner loop runs
- * over the rows of the block with unit stride, eight rows at a time (GCC
- * vector extensions: SSE2 pairs on baseline x86-64, wider where available),
+ * over the rows of the block with unit stride, a vector of rows at a time
+ * (em_block.h: GCC vector extensions, eight rows or four),
  * without reassociating any sum a scalar loop would do in row order.  Log-
  * probabilities and responsibilities are component-major (k x B) for the
  * same reason.  B is a multiple of 8; rows past the end of the last block
@@ -260,353 +258,88 @@ block_centre(const GmmStats *s, BlockWork *bw)
 }
 
 /*
- * X0T (d x B) = the n rows of Xb transposed, XT = X0T - c; rows n to the
- * next multiple of 8 are zero in X0T.
+ * The block kernels (em_block.h) at eight doubles a vector, built for
+ * AVX-512 and the baseline ...
  */
-EM_KERNEL static void
-block_transpose(const double *Xb, int n, int d, BlockWork *bw)
-{
-	int			B = bw->B;
-	int			np = vround(n);
+#define EB_W 8
+#define EB_V v8d
+#define EB_L v8l
+#define EB_LOAD vload
+#define EB_STORE vstore
+#define EB_SPLAT vsplat
+#define EB_SUM vsum
+#define EB_EXP v8_exp_nonpos
+#define EB_KERNEL GMM_KERNEL
+#define EB_NAME(f) f##_8
+#include "em_block.h"
 
-	int			i0 = 0;
-	int			d8 = 0;
-
-#ifndef __clang__
-	/* 8 x 8 tiles through registers; clang (bitcode only) takes the loop */
-	d8 = d & ~(VW - 1);
-	for (; i0 + VW <= n; i0 += VW)
-		for (int t0 = 0; t0 < d8; t0 += VW)
-		{
-			v8d			r[8],
-						u[8];
-
-			for (int q = 0; q < 8; q++)
-				r[q] = vload(Xb + (size_t) (i0 + q) * d + t0);
-			for (int q = 0; q < 8; q += 2)
-			{
-				u[q] = __builtin_shuffle(r[q], r[q + 1],
-										 (v8l) {0, 8, 2, 10, 4, 12, 6, 14});
-				u[q + 1] = __builtin_shuffle(r[q], r[q + 1],
-											 (v8l) {1, 9, 3, 11, 5, 13, 7, 15});
-			}
-			for (int q = 0; q < 8; q += 4)
-				for (int h = 0; h < 2; h++)
-				{
-					r[q + h] = __builtin_shuffle(u[q + h], u[q + h + 2],
-												 (v8l) {0, 1, 8, 9, 4, 5, 12, 13});
-					r[q + h + 2] = __builtin_shuffle(u[q + h], u[q + h + 2],
-													 (v8l) {2, 3, 10, 11, 6, 7, 14, 15});
-				}
-			for (int q = 0; q < 4; q++)
-			{
-				vstore(bw->X0T + (size_t) (t0 + q) * B + i0,
-					   __builtin_shuffle(r[q], r[q + 4],
-										 (v8l) {0, 1, 2, 3, 8, 9, 10, 11}));
-				vstore(bw->X0T + (size_t) (t0 + q + 4) * B + i0,
-					   __builtin_shuffle(r[q], r[q + 4],
-										 (v8l) {4, 5, 6, 7, 12, 13, 14, 15}));
-			}
-		}
+/* ... and at four, for AVX2 with FMA (where the compiler has the clones) */
+#ifdef GMM_KERNEL_AVX2_ONLY
+#define EB_W 4
+#define EB_V v4d
+#define EB_L v4l
+#define EB_LOAD v4load
+#define EB_STORE v4store
+#define EB_SPLAT v4splat
+#define EB_SUM v4sum
+#define EB_EXP v4_exp_nonpos
+#define EB_KERNEL GMM_KERNEL_AVX2_ONLY
+#define EB_NAME(f) f##_4
+#include "em_block.h"
+#define EM_HAVE_WIDTH4 1
+#else
+#define EM_HAVE_WIDTH4 0
 #endif
-	/* the features past the tiles of full rows, then the rows past them */
-	for (int i = 0; i < i0; i++)
-		for (int t = d8; t < d; t++)
-			bw->X0T[(size_t) t * B + i] = Xb[(size_t) i * d + t];
-	for (int i = i0; i < n; i++)
-		for (int t = 0; t < d; t++)
-			bw->X0T[(size_t) t * B + i] = Xb[(size_t) i * d + t];
-	for (int t = 0; t < d; t++)
-	{
-		double	   *x0 = bw->X0T + (size_t) t * B;
-		double	   *xc = bw->XT + (size_t) t * B;
-		v8d			c = vsplat(bw->c[t]);
 
-		for (int i = n; i < np; i++)
-			x0[i] = 0.0;
-		for (int i = 0; i < np; i += VW)
-			vstore(xc + i, vload(x0 + i) - c);
-	}
+/* gmm_em_set_width's choice: 0, by the CPU */
+static int	em_width_set = 0;
+
+void
+gmm_em_set_width(int width)
+{
+	em_width_set = width == 8 || (width == 4 && EM_HAVE_WIDTH4 && GMM_CPU_AVX2()) ?
+		width : 0;
 }
 
-/*
- * Add n rows with responsibilities resp (k x bw->B, component-major,
- * overwritten by w * resp, zero past row n) to the statistics; the block is
- * in bw->X0T and bw->XT (block_transpose).  Full: per component
- * Y0 = x - shift_j, S1_j += sum of w r Y0, S2_j += (w r Y0)^T Y0 (one dgemm;
- * the M-step reads the row-major lower triangle and symmetrises).
- * Tied: S1 of all components from one dgemm, one S2 of all rows (each row's
- * responsibilities sum to 1).  Diag and spherical: per component and
- * feature, sums over the rows.  want_s2 false skips S2.
- */
-EM_KERNEL static void
+int
+gmm_em_width(void)
+{
+	if (em_width_set)
+		return em_width_set;
+	return EM_HAVE_WIDTH4 && GMM_CPU_AVX2() && !GMM_CPU_AVX512() ? 4 : 8;
+}
+
+/* each kernel at the width gmm_em_width says (the four-wide where built) */
+#if EM_HAVE_WIDTH4
+#define EB_CALL(f, ...) (gmm_em_width() == 4 ? f##_4(__VA_ARGS__) : f##_8(__VA_ARGS__))
+#else
+#define EB_CALL(f, ...) f##_8(__VA_ARGS__)
+#endif
+
+static inline void
+block_transpose(const double *Xb, int n, int d, BlockWork *bw)
+{
+	EB_CALL(block_transpose, Xb, n, d, bw);
+}
+
+static inline void
 stats_add_block(GmmStats *s, const double *wb, int n, double *resp,
 				bool want_s2, BlockWork *bw)
 {
-	int			k = s->k;
-	int			d = s->d;
-	int			B = bw->B;
-	int			np = vround(n);
-	const double one = 1.0;
-
-	if (wb)
-	{
-		for (int i = 0; i < n; i++)
-			if (wb[i] > 0.0)
-			{
-				s->n_rows++;
-				s->sum_w += wb[i];
-			}
-	}
-	else
-	{
-		s->n_rows += n;
-		s->sum_w += n;
-	}
-	for (int j = 0; j < k; j++)
-	{
-		double	   *r = resp + (size_t) j * B;
-		v8d			acc = vsplat(0.0);
-
-		if (wb)
-			for (int i = 0; i < n; i++)
-				r[i] = wb[i] > 0.0 ? r[i] * wb[i] : 0.0;
-		for (int i = n; i < np; i++)
-			r[i] = 0.0;
-		for (int i = 0; i < np; i += VW)
-			acc += vload(r + i);
-		s->s0[j] += vsum(acc);
-	}
-
-	switch (s->cov_type)
-	{
-		case GMM_COV_FULL:
-			for (int j = 0; j < k; j++)
-			{
-				const double *r = resp + (size_t) j * B;
-				const double *sh = s->shift + (size_t) j * d;
-				double	   *Y0 = bw->H;
-				v8d			mass = vsplat(0.0);
-
-				for (int i = 0; i < np; i += VW)
-					mass += vload(r + i);
-				if (vsum(mass) == 0.0)
-					continue;	/* common with well separated data */
-				/* Y0 = x - shift exactly (from the rows as stored), Y = r Y0 */
-				for (int t = 0; t < d; t++)
-				{
-					const double *x0 = bw->X0T + (size_t) t * B;
-					double	   *y0 = Y0 + (size_t) t * B;
-					double	   *y = bw->Y + (size_t) t * B;
-					v8d			a = vsplat(sh[t]);
-					v8d			acc = vsplat(0.0);
-
-					for (int i = 0; i < np; i += VW)
-					{
-						v8d			v = vload(x0 + i) - a;
-						v8d			rv = vload(r + i) * v;
-
-						vstore(y0 + i, v);
-						vstore(y + i, rv);
-						acc += rv;
-					}
-					s->s1[(size_t) j * d + t] += vsum(acc);
-				}
-				if (!want_s2)
-					continue;
-				if (gmm_fullsmall_use(d))
-					/* S2_j += Y^T Y0, gmm's own: the upper triangle the M-step reads */
-					gmm_fullsmall_scatter(n, d, bw->Y, Y0, B, s->s2 + (size_t) j * d * d);
-				else if (d >= EM_TRI_MIN_D)
-				{
-					/* S2_j += (sqrt(r) Y0)^T (sqrt(r) Y0): half the flops */
-					for (int i = 0; i < np; i++)
-						bw->sq[i] = sqrt(r[i]);
-					for (int t = 0; t < d; t++)
-					{
-						double	   *y0 = Y0 + (size_t) t * B;
-
-						for (int i = 0; i < np; i += VW)
-							vstore(y0 + i, vload(bw->sq + i) * vload(y0 + i));
-					}
-					dsyrk_("U", "T", &d, &n, &one, Y0, &B, &one,
-						   s->s2 + (size_t) j * d * d, &d, 1, 1);
-				}
-				else
-					/* S2_j += Y^T Y0 (scikit-learn's (resp * diff.T) @ diff) */
-					dgemm_("T", "N", &d, &d, &n, &one, bw->Y, &B, Y0, &B, &one,
-						   s->s2 + (size_t) j * d * d, &d, 1, 1);
-			}
-			break;
-		case GMM_COV_TIED:
-			/* S1^T (d x k, column-major) += XT (d x n) * R (n x k) */
-			dgemm_("T", "N", &d, &k, &n, &one, bw->XT, &B, resp, &B, &one,
-				   s->s1, &d, 1, 1);
-			if (want_s2)
-			{
-				const double *A = bw->XT;
-
-				if (wb)
-				{
-					for (int i = 0; i < n; i++)
-						bw->sq[i] = wb[i] > 0.0 ? sqrt(wb[i]) : 0.0;
-					for (int t = 0; t < d; t++)
-						for (int i = 0; i < n; i++)
-							bw->Y[(size_t) t * B + i] =
-								bw->sq[i] * bw->XT[(size_t) t * B + i];
-					A = bw->Y;
-				}
-				dsyrk_("U", "T", &d, &n, &one, A, &B, &one, s->s2, &d, 1, 1);
-			}
-			break;
-		case GMM_COV_DIAG:
-		case GMM_COV_SPHERICAL:
-			for (int j = 0; j < k; j++)
-			{
-				const double *r = resp + (size_t) j * B;
-				const double *mu = s->shift + (size_t) j * d;
-
-				for (int t = 0; t < d; t++)
-				{
-					const double *x0 = bw->X0T + (size_t) t * B;
-					v8d			a = vsplat(mu[t]);
-					v8d			a1 = vsplat(0.0),
-								a2 = vsplat(0.0);
-
-					for (int i = 0; i < np; i += VW)
-					{
-						v8d			y = vload(x0 + i) - a;
-						v8d			wy = vload(r + i) * y;
-
-						a1 += wy;
-						a2 += wy * y;
-					}
-					s->s1[(size_t) j * d + t] += vsum(a1);
-					s->s2[(size_t) j * d + t] += vsum(a2);
-				}
-			}
-			break;
-	}
+	EB_CALL(stats_add_block, s, wb, n, resp, want_s2, bw);
 }
 
-/*
- * Weighted log-probabilities lp (k x B) of the block in bw->XT under the
- * model.  Full: one dgemm H = XT^T [U_j ...] per group of components, then
- * ||H_j - off_j||^2 (tied: the same with its one U).  Diag and spherical:
- * the scaled squares directly.
- */
-EM_KERNEL static void
+static inline void
 estep_block(const GmmParams *p, int n, BlockWork *bw)
 {
-	int			k = p->k;
-	int			d = p->d;
-	int			B = bw->B;
-	int			np = vround(n);
-	const double one = 1.0,
-				zero = 0.0;
-	double	   *q = bw->sq;
-	bool		full = p->cov_type == GMM_COV_FULL;
+	EB_CALL(estep_block, p, n, bw);
+}
 
-	for (int j = 0; j < k; j++)
-	{
-		const double *o = bw->off + (size_t) j * d;
-		double	   *lp = bw->lp + (size_t) j * B;
-		v8d			base = vsplat(bw->base[j]);
-
-		for (int i = 0; i < np; i += VW)
-			vstore(q + i, vsplat(0.0));
-		switch (p->cov_type)
-		{
-			case GMM_COV_FULL:
-			case GMM_COV_TIED:
-				if (full && gmm_fullsmall_use(d))
-				{
-					/* gmm's own: the triangle only, the squares from registers */
-					size_t		dp = gmm_fullsmall_dpad(d);
-
-					gmm_fullsmall_quad(np, d, bw->XT, B, bw->Up + (size_t) j * d * dp,
-									   bw->op + j * dp, q);
-				}
-				else if (full && d >= EM_TRI_MIN_D)
-				{
-					/* H = (XT - a_j) U_j by dtrmm (half the flops of dgemm) */
-					const double *a = bw->a + (size_t) j * d;
-
-					for (int t = 0; t < d; t++)
-					{
-						const double *xt = bw->XT + (size_t) t * B;
-						double	   *h = bw->H + (size_t) t * B;
-						v8d			at = vsplat(a[t]);
-
-						for (int i = 0; i < np; i += VW)
-							vstore(h + i, vload(xt + i) - at);
-					}
-					/* row-major upper U read column-major is lower U^T */
-					dtrmm_("R", "L", "T", "N", &np, &d, &one,
-						   p->prec_chol + (size_t) j * d * d, &d, bw->H, &B,
-						   1, 1, 1, 1);
-					for (int t = 0; t < d; t++)
-					{
-						const double *h = bw->H + (size_t) t * B;
-
-						for (int i = 0; i < np; i += VW)
-						{
-							v8d			z = vload(h + i);
-
-							vstore(q + i, vload(q + i) + z * z);
-						}
-					}
-				}
-				else
-				{
-					int			g = full ? em_group(k, d, B) : k;
-					const double *Hj = bw->H + (full ? (size_t) (j % g) * d * B : 0);
-
-					/* a dgemm for the next group of components (tied: one U) */
-					if (j % g == 0 && (j == 0 || full))
-					{
-						int			ncol = full ? (j + g <= k ? g : k - j) * d : d;
-
-						dgemm_("N", "N", &np, &ncol, &d, &one, bw->XT, &B,
-							   bw->Ut + (size_t) j * d * d, &d, &zero, bw->H, &B,
-							   1, 1);
-					}
-					for (int t = 0; t < d; t++)
-					{
-						const double *h = Hj + (size_t) t * B;
-						v8d			ot = vsplat(o[t]);
-
-						for (int i = 0; i < np; i += VW)
-						{
-							v8d			z = vload(h + i) - ot;
-
-							vstore(q + i, vload(q + i) + z * z);
-						}
-					}
-				}
-				break;
-			case GMM_COV_DIAG:
-			case GMM_COV_SPHERICAL:
-				for (int t = 0; t < d; t++)
-				{
-					const double *xt = bw->XT + (size_t) t * B;
-					v8d			at = vsplat(o[t]);
-					v8d			pt = vsplat(p->cov_type == GMM_COV_DIAG ?
-											p->prec_chol[(size_t) j * d + t] :
-											p->prec_chol[j]);
-
-					for (int i = 0; i < np; i += VW)
-					{
-						v8d			z = (vload(xt + i) - at) * pt;
-
-						vstore(q + i, vload(q + i) + z * z);
-					}
-				}
-				break;
-		}
-		for (int i = 0; i < np; i += VW)
-			vstore(lp + i, base - vsplat(0.5) * vload(q + i));
-	}
+static inline double
+block_responsibilities(int k, int n, const double *wb, BlockWork *bw,
+					   double *entropy)
+{
+	return EB_CALL(block_responsibilities, k, n, wb, bw, entropy);
 }
 
 /*
@@ -670,103 +403,6 @@ estep_prepare(const GmmParams *p, const GmmStats *s, BlockWork *bw)
 	}
 }
 
-/*
- * Turn the log-probabilities of a block (k x B) into responsibilities in
- * place and return the sum of w * log-sum-exp over its n rows.  One exp per
- * entry; without weights one log per 32 rows (of the product of the row
- * sums, each in [1, k], so it cannot overflow).
- */
-EM_KERNEL static double
-block_responsibilities(int k, int n, const double *wb, BlockWork *bw,
-					   double *entropy)
-{
-	int			B = bw->B;
-	int			np = vround(n);
-	double	   *m = bw->m;
-	double	   *s = bw->s;
-	double	   *inv = bw->sq;
-	double		ll = 0.0;
-
-	for (int i = 0; i < np; i += VW)
-		vstore(m + i, vload(bw->lp + i));
-	for (int j = 1; j < k; j++)
-	{
-		const double *l = bw->lp + (size_t) j * B;
-
-		for (int i = 0; i < np; i += VW)
-		{
-			v8d			a = vload(l + i),
-						b = vload(m + i);
-			v8l			gt = a > b;
-
-			vstore(m + i, (v8d) (((v8l) a & gt) | ((v8l) b & ~gt)));
-		}
-	}
-	for (int i = 0; i < np; i += VW)
-		vstore(s + i, vsplat(0.0));
-	if (entropy)
-		for (int i = 0; i < np; i += VW)
-			vstore(inv + i, vsplat(0.0));
-	for (int j = 0; j < k; j++)
-	{
-		double	   *l = bw->lp + (size_t) j * B;
-
-		for (int i = 0; i < np; i += VW)
-		{
-			v8d			v = vload(l + i) - vload(m + i);
-
-			vstore(l + i, v);
-			vexp_nonpos(l + i, l + i);
-			vstore(s + i, vload(s + i) + vload(l + i));
-			/*
-			 * sum_j e_j (lp_j - m), in inv until it holds 1 / s; e_j = 0
-			 * adds nothing (also where lp_j is -inf)
-			 */
-			if (entropy)
-			{
-				v8d			e = vload(l + i);
-				v8l			pos = e > vsplat(0.0);
-
-				vstore(inv + i, vload(inv + i) + (v8d) ((v8l) (e * v) & pos));
-			}
-		}
-	}
-	/* sum_j r_j log r_j = sum_j e_j (lp_j - m) / s - log s */
-	if (entropy)
-		for (int i = 0; i < n; i++)
-			if (!wb || wb[i] > 0.0)
-				*entropy += (wb ? wb[i] : 1.0) * (inv[i] / s[i] - log(s[i]));
-	for (int i = 0; i < np; i += VW)
-		vstore(inv + i, vsplat(1.0) / vload(s + i));
-	for (int j = 0; j < k; j++)
-	{
-		double	   *l = bw->lp + (size_t) j * B;
-
-		for (int i = 0; i < np; i += VW)
-			vstore(l + i, vload(l + i) * vload(inv + i));
-	}
-	if (wb)
-	{
-		for (int i = 0; i < n; i++)
-			if (wb[i] > 0.0)
-				ll += wb[i] * (m[i] + log(s[i]));
-	}
-	else
-	{
-		for (int i = 0; i < n; i++)
-			ll += m[i];
-		for (int i0 = 0; i0 < n; i0 += 32)
-		{
-			double		prod = 1.0;
-			int			i1 = i0 + 32 < n ? i0 + 32 : n;
-
-			for (int i = i0; i < i1; i++)
-				prod *= s[i];
-			ll += log(prod);
-		}
-	}
-	return ll;
-}
 
 void
 gmm_stats_accumulate(GmmStats *s, const GmmParams *model, const double *X,

@@ -153,6 +153,15 @@ extern void gmm_score_lanes_set_width(int width);
 extern int	gmm_lanes_cpu_width(void);
 
 /*
+ * The vector width, in doubles, of the blocked E-step's kernels (em.c,
+ * em_block.h): 4 on a CPU with AVX2 and FMA but not AVX-512, else 8.
+ * gmm_em_set_width, for tests and benchmarks only, before a fit: 8, or 4
+ * where the CPU has AVX2; 0 (or another value): by the CPU, the default.
+ */
+extern void gmm_em_set_width(int width);
+extern int	gmm_em_width(void);
+
+/*
  * Given the logprob[] of gmm_row_log_prob and its log-sum-exp, turn logprob
  * into responsibilities (in place, summing to 1) and return the argmax.
  */

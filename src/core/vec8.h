@@ -102,43 +102,48 @@ typedef uint64_t v4ul __attribute__((vector_size(32)));
 	((((v)[0] + (v)[1]) + ((v)[2] + (v)[3])) + (((v)[4] + (v)[5]) + ((v)[6] + (v)[7])))
 
 /*
- * exp(x) for x <= 0 on eight lanes, without a call or a branch: x = n ln2 + r
- * with |r| <= ln2/2, e^r by its degree-13 Taylor polynomial (truncation
- * below 1e-17 relative), 2^n put into the exponent bits.  Below -708, where
- * exp is subnormal, the result is 0.
+ * exp(x) for x <= 0 on the lanes of a vector (v8_exp_nonpos eight,
+ * v4_exp_nonpos four, the same bits per lane), without a call or a branch:
+ * x = n ln2 + r with |r| <= ln2/2, e^r by its degree-13 Taylor polynomial
+ * (truncation below 1e-17 relative), 2^n put into the exponent bits.  Below
+ * -708, where exp is subnormal, the result is 0.
  */
-GMM_ALWAYS_INLINE v8d
-v8_exp_nonpos(v8d x)
-{
-	const double shifter = 6755399441055744.0;	/* 1.5 * 2^52 */
-	v8l			tiny = x < vsplat(-708.0);
-	v8d			xc = (v8d) (((v8l) x & ~tiny) | ((v8l) vsplat(-708.0) & tiny));
-	v8d			t = xc * vsplat(1.4426950408889634074) + vsplat(shifter);
-	v8d			n = t - vsplat(shifter);
-	v8d			r = (xc - n * vsplat(6.93147180369123816490e-01)) -
-		n * vsplat(1.90821492927058770002e-10);
-	v8d			p;
-	v8l			bits;
-
-	p = vsplat(1.0 / 6227020800.0);
-	p = p * r + vsplat(1.0 / 479001600.0);
-	p = p * r + vsplat(1.0 / 39916800.0);
-	p = p * r + vsplat(1.0 / 3628800.0);
-	p = p * r + vsplat(1.0 / 362880.0);
-	p = p * r + vsplat(1.0 / 40320.0);
-	p = p * r + vsplat(1.0 / 5040.0);
-	p = p * r + vsplat(1.0 / 720.0);
-	p = p * r + vsplat(1.0 / 120.0);
-	p = p * r + vsplat(1.0 / 24.0);
-	p = p * r + vsplat(1.0 / 6.0);
-	p = p * r + vsplat(0.5);
-	p = p * r + vsplat(1.0);
-	p = p * r + vsplat(1.0);
-	/* the low bits of t hold n (two's complement); 2^n's exponent is n + 1023 */
-	bits = ((v8l) t + 1023) << 52;
-	p = p * (v8d) bits;
-	return (v8d) ((v8l) p & ~tiny);
+#define GMM_DEFINE_EXP_NONPOS(name, V, L, SPLAT) \
+GMM_ALWAYS_INLINE V                                                                \
+name(V x)                                                                          \
+{                                                                                  \
+	const double shifter = 6755399441055744.0;	/* 1.5 * 2^52 */                   \
+	L			tiny = x < SPLAT(-708.0);                                          \
+	V			xc = (V) (((L) x & ~tiny) | ((L) SPLAT(-708.0) & tiny));           \
+	V			t = xc * SPLAT(1.4426950408889634074) + SPLAT(shifter);            \
+	V			n = t - SPLAT(shifter);                                            \
+	V			r = (xc - n * SPLAT(6.93147180369123816490e-01)) -                 \
+		n * SPLAT(1.90821492927058770002e-10);                                     \
+	V			p;                                                                 \
+	L			bits;                                                              \
+                                                                                   \
+	p = SPLAT(1.0 / 6227020800.0);                                                 \
+	p = p * r + SPLAT(1.0 / 479001600.0);                                          \
+	p = p * r + SPLAT(1.0 / 39916800.0);                                           \
+	p = p * r + SPLAT(1.0 / 3628800.0);                                            \
+	p = p * r + SPLAT(1.0 / 362880.0);                                             \
+	p = p * r + SPLAT(1.0 / 40320.0);                                              \
+	p = p * r + SPLAT(1.0 / 5040.0);                                               \
+	p = p * r + SPLAT(1.0 / 720.0);                                                \
+	p = p * r + SPLAT(1.0 / 120.0);                                                \
+	p = p * r + SPLAT(1.0 / 24.0);                                                 \
+	p = p * r + SPLAT(1.0 / 6.0);                                                  \
+	p = p * r + SPLAT(0.5);                                                        \
+	p = p * r + SPLAT(1.0);                                                        \
+	p = p * r + SPLAT(1.0);                                                        \
+	/* the low bits of t hold n (two's complement); 2^n's exponent is n + 1023 */  \
+	bits = ((L) t + 1023) << 52;                                                   \
+	p = p * (V) bits;                                                              \
+	return (V) ((L) p & ~tiny);                                                    \
 }
+
+GMM_DEFINE_EXP_NONPOS(v8_exp_nonpos, v8d, v8l, vsplat)
+GMM_DEFINE_EXP_NONPOS(v4_exp_nonpos, v4d, v4l, v4splat)
 
 /*
  * log(x) for positive normal x on four lanes, without a call: x = 2^e f

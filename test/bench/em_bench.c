@@ -23,7 +23,9 @@
  *	  EM_BENCH_WALL=1 times wall clock instead of this process's CPU time
  *	  (needed with threads); EM_BENCH_FULLSMALL=8, 4 or -1 runs a full fit
  *	  of up to 64 features on gmm's own kernels of that width (where the
- *	  CPU has them) or on BLAS (-1), instead of the CPU's choice.
+ *	  CPU has them) or on BLAS (-1), instead of the CPU's choice;
+ *	  EM_BENCH_EMWIDTH=8 or 4 runs the blocked E-step's kernels at that
+ *	  width (4 where the CPU has AVX2; gmm_em_set_width).
  *
  *	  Build: make -C test/bench (links the core sources directly).
  */
@@ -252,6 +254,8 @@ main(int argc, char **argv)
 		bench_blas_policy();
 		if (getenv("EM_BENCH_FULLSMALL"))
 			gmm_fullsmall_set_width(atoi(getenv("EM_BENCH_FULLSMALL")));
+		if (getenv("EM_BENCH_EMWIDTH"))
+			gmm_em_set_width(atoi(getenv("EM_BENCH_EMWIDTH")));
 		for (int r = 0; r < reps && r < 64; r++)
 		{
 			a[r] = time_fit(X, n, d, k, t, it1, &ll1);

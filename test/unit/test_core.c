@@ -1605,6 +1605,111 @@ test_fit_workers(void)
 }
 
 /*
+ * The blocked E-step's kernels at their two widths (em_block.h): eight
+ * doubles a vector (AVX-512, or the baseline's SSE2 pairs) and four (AVX2
+ * with FMA), on the same model and rows, give the same statistics up to
+ * the order of the sums (relative 1e-12), for every covariance type, with
+ * and without weights, with the entropy, at feature counts that leave
+ * every remainder of the transpose's 8 x 8 and 4 x 4 tiles, on 3 blocks
+ * whose last is not a multiple of 8 rows; full covariances on BLAS and on
+ * gmm's own kernels (fullsmall.c) where the CPU has them.  Where the CPU
+ * has no AVX2 the four-wide build is not run (gmm_em_set_width(4) is
+ * refused) and the test says so.
+ */
+static double
+rel_diff(const double *a, const double *b, size_t n)
+{
+	double		worst = 0.0;
+
+	for (size_t i = 0; i < n; i++)
+	{
+		double		scale = fabs(a[i]) > 1.0 ? fabs(a[i]) : 1.0;
+		double		e = fabs(a[i] - b[i]) / scale;
+
+		if (!(e <= worst))
+			worst = e;
+	}
+	return worst;
+}
+
+static void
+test_em_width(void)
+{
+	static const int ds[] = {1, 3, 4, 5, 8, 13, 16, 19};
+	const int	k = 3;
+
+	gmm_em_set_width(4);
+	if (gmm_em_width() != 4)
+	{
+		printf("    no AVX2 here: the four-wide kernels are not run\n");
+		gmm_em_set_width(0);
+		CHECK(gmm_em_width() == 8, "no AVX2: eight wide");
+		return;
+	}
+	for (size_t di = 0; di < sizeof(ds) / sizeof(ds[0]); di++)
+	{
+		int			d = ds[di];
+		/* 2 whole blocks and 13 rows more (em.c's em_block_rows) */
+		size_t		B = ((size_t) 1 << 17) / ((size_t) k * d);
+		size_t		n = 2 * (B > 2048 ? 2048 : B & ~(size_t) 7) + 13;
+		double	   *X = blobs(n, d);
+		double	   *w = malloc(sizeof(double) * n);
+		for (size_t i = 0; i < n; i++)
+			w[i] = i % 11 == 0 ? 0.0 : 0.5 + (double) (i % 7) / 4.0;
+		for (int t = 0; t < GMM_COV_NTYPES; t++)
+			for (int own = 0; own < (t == GMM_COV_FULL ? 2 : 1); own++)
+				for (int weighted = 0; weighted < 2; weighted++)
+				{
+					GmmParams	p;
+					double	   *pb = new_params(&p, (GmmCovType) t, k, d);
+					GmmFitOptions opt;
+					GmmFitResult r;
+					size_t		nst = gmm_stats_ndoubles((GmmCovType) t, k, d);
+					double	   *work = malloc(sizeof(double) *
+											  gmm_stats_work_ndoubles((GmmCovType) t, k, d));
+					double	   *buf[2];
+					GmmStats	S[2];
+
+					gmm_fullsmall_set_width(own ? 0 : -1);
+					gmm_em_set_width(0);
+					gmm_fit_options_default(&opt, k);
+					opt.cov_type = (GmmCovType) t;
+					opt.max_iter = 3;
+					opt.random_state = 5;
+					CHECK(gmm_fit(X, NULL, n, d, &opt, &unit_hooks, &p, &r) == GMM_OK,
+						  "type %d d %d", t, d);
+					for (int v = 0; v < 2; v++)
+					{
+						buf[v] = calloc(nst, sizeof(double));
+						gmm_em_set_width(v == 0 ? 8 : 4);
+						gmm_stats_bind(&S[v], (GmmCovType) t, k, d, buf[v]);
+						gmm_stats_reset(&S[v], &p);
+						S[v].want_entropy = true;
+						gmm_stats_accumulate(&S[v], &p, X, weighted ? w : NULL, n, work,
+											 &unit_hooks);
+					}
+					CHECK(rel_diff(buf[0], buf[1], nst) < 1e-12 &&
+						  rel_diff(&S[0].sum_loglik, &S[1].sum_loglik, 1) < 1e-12 &&
+						  rel_diff(&S[0].sum_entropy, &S[1].sum_entropy, 1) < 1e-12 &&
+						  S[0].sum_w == S[1].sum_w && S[0].n_rows == S[1].n_rows,
+						  "type %d d %d%s%s: widths 8 and 4 differ by %.3g (log-likelihood %.17g, %.17g)",
+						  t, d, own ? " (own kernels)" : "", weighted ? " weighted" : "",
+						  rel_diff(buf[0], buf[1], nst), S[0].sum_loglik, S[1].sum_loglik);
+					CHECK(S[1].n_rows == (weighted ? n - (n + 10) / 11 : n),
+						  "type %d d %d: %lld rows counted", t, d, (long long) S[1].n_rows);
+					free(buf[0]);
+					free(buf[1]);
+					free(work);
+					free(pb);
+				}
+		free(w);
+		free(X);
+	}
+	gmm_em_set_width(0);
+	gmm_fullsmall_set_width(0);
+}
+
+/*
  * BLAS kernel advice (blas_kernel.c): a pre-AVX2 OpenBLAS kernel on an AVX2
  * CPU gets the kernel of that CPU family, a pre-AVX-512 one on an AVX-512
  * CPU (Intel or AMD) SkylakeX; a fitting one, or a CPU without AVX2, gets
@@ -3535,6 +3640,7 @@ main(void)
 	RUN(test_mstep_centred);
 	RUN(test_blas_better_core);
 	RUN(test_fit_workers);
+	RUN(test_em_width);
 	RUN(test_digamma);
 	RUN(test_bayes_sklearn);
 	RUN(test_bayes_n_init);
