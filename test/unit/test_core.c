@@ -1635,7 +1635,7 @@ rel_diff(const double *a, const double *b, size_t n)
 static void
 test_em_width(void)
 {
-	static const int ds[] = {1, 3, 4, 5, 8, 13, 16, 19};
+	static const int ds[] = {1, 3, 4, 5, 8, 13, 19};
 	const int	k = 3;
 
 	gmm_em_set_width(4);
@@ -1649,38 +1649,40 @@ test_em_width(void)
 	for (size_t di = 0; di < sizeof(ds) / sizeof(ds[0]); di++)
 	{
 		int			d = ds[di];
+
 		/* 2 whole blocks and 13 rows more (em.c's em_block_rows) */
 		size_t		B = ((size_t) 1 << 17) / ((size_t) k * d);
 		size_t		n = 2 * (B > 2048 ? 2048 : B & ~(size_t) 7) + 13;
 		double	   *X = blobs(n, d);
 		double	   *w = malloc(sizeof(double) * n);
+
 		for (size_t i = 0; i < n; i++)
 			w[i] = i % 11 == 0 ? 0.0 : 0.5 + (double) (i % 7) / 4.0;
 		for (int t = 0; t < GMM_COV_NTYPES; t++)
 			for (int own = 0; own < (t == GMM_COV_FULL ? 2 : 1); own++)
+			{
+				GmmParams	p;
+				double	   *pb = new_params(&p, (GmmCovType) t, k, d);
+				GmmFitOptions opt;
+				GmmFitResult r;
+				size_t		nst = gmm_stats_ndoubles((GmmCovType) t, k, d);
+				double	   *work = malloc(sizeof(double) *
+										  gmm_stats_work_ndoubles((GmmCovType) t, k, d));
+				double	   *buf[2] = {calloc(nst, sizeof(double)), calloc(nst, sizeof(double))};
+				GmmStats	S[2];
+
+				gmm_fullsmall_set_width(own ? 0 : -1);
+				gmm_em_set_width(0);
+				gmm_fit_options_default(&opt, k);
+				opt.cov_type = (GmmCovType) t;
+				opt.max_iter = 2;
+				opt.random_state = 5;
+				CHECK(gmm_fit(X, NULL, n, d, &opt, &unit_hooks, &p, &r) == GMM_OK,
+					  "type %d d %d", t, d);
 				for (int weighted = 0; weighted < 2; weighted++)
 				{
-					GmmParams	p;
-					double	   *pb = new_params(&p, (GmmCovType) t, k, d);
-					GmmFitOptions opt;
-					GmmFitResult r;
-					size_t		nst = gmm_stats_ndoubles((GmmCovType) t, k, d);
-					double	   *work = malloc(sizeof(double) *
-											  gmm_stats_work_ndoubles((GmmCovType) t, k, d));
-					double	   *buf[2];
-					GmmStats	S[2];
-
-					gmm_fullsmall_set_width(own ? 0 : -1);
-					gmm_em_set_width(0);
-					gmm_fit_options_default(&opt, k);
-					opt.cov_type = (GmmCovType) t;
-					opt.max_iter = 3;
-					opt.random_state = 5;
-					CHECK(gmm_fit(X, NULL, n, d, &opt, &unit_hooks, &p, &r) == GMM_OK,
-						  "type %d d %d", t, d);
 					for (int v = 0; v < 2; v++)
 					{
-						buf[v] = calloc(nst, sizeof(double));
 						gmm_em_set_width(v == 0 ? 8 : 4);
 						gmm_stats_bind(&S[v], (GmmCovType) t, k, d, buf[v]);
 						gmm_stats_reset(&S[v], &p);
@@ -1695,13 +1697,14 @@ test_em_width(void)
 						  "type %d d %d%s%s: widths 8 and 4 differ by %.3g (log-likelihood %.17g, %.17g)",
 						  t, d, own ? " (own kernels)" : "", weighted ? " weighted" : "",
 						  rel_diff(buf[0], buf[1], nst), S[0].sum_loglik, S[1].sum_loglik);
-					CHECK(S[1].n_rows == (weighted ? n - (n + 10) / 11 : n),
+					CHECK(S[1].n_rows == (int64_t) (weighted ? n - (n + 10) / 11 : n),
 						  "type %d d %d: %lld rows counted", t, d, (long long) S[1].n_rows);
-					free(buf[0]);
-					free(buf[1]);
-					free(work);
-					free(pb);
 				}
+				free(buf[0]);
+				free(buf[1]);
+				free(work);
+				free(pb);
+			}
 		free(w);
 		free(X);
 	}
