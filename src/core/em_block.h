@@ -102,7 +102,7 @@ EB_NAME(block_transpose)(const double *Xb, int n, int d, BlockWork *bw)
 	{
 		double	   *x0 = bw->X0T + (size_t) t * B;
 		double	   *xc = bw->XT + (size_t) t * B;
-		EB_V			c = EB_SPLAT(bw->c[t]);
+		EB_V		c = EB_SPLAT(bw->c[t]);
 
 		for (int i = n; i < np; i++)
 			x0[i] = 0.0;
@@ -148,7 +148,7 @@ EB_NAME(stats_add_block)(GmmStats *s, const double *wb, int n, double *resp,
 	for (int j = 0; j < k; j++)
 	{
 		double	   *r = resp + (size_t) j * B;
-		EB_V			acc = EB_SPLAT(0.0);
+		EB_V		acc = EB_SPLAT(0.0);
 
 		if (wb)
 			for (int i = 0; i < n; i++)
@@ -168,7 +168,7 @@ EB_NAME(stats_add_block)(GmmStats *s, const double *wb, int n, double *resp,
 				const double *r = resp + (size_t) j * B;
 				const double *sh = s->shift + (size_t) j * d;
 				double	   *Y0 = bw->H;
-				EB_V			mass = EB_SPLAT(0.0);
+				EB_V		mass = EB_SPLAT(0.0);
 
 				for (int i = 0; i < np; i += EB_W)
 					mass += EB_LOAD(r + i);
@@ -180,13 +180,13 @@ EB_NAME(stats_add_block)(GmmStats *s, const double *wb, int n, double *resp,
 					const double *x0 = bw->X0T + (size_t) t * B;
 					double	   *y0 = Y0 + (size_t) t * B;
 					double	   *y = bw->Y + (size_t) t * B;
-					EB_V			a = EB_SPLAT(sh[t]);
-					EB_V			acc = EB_SPLAT(0.0);
+					EB_V		a = EB_SPLAT(sh[t]);
+					EB_V		acc = EB_SPLAT(0.0);
 
 					for (int i = 0; i < np; i += EB_W)
 					{
-						EB_V			v = EB_LOAD(x0 + i) - a;
-						EB_V			rv = EB_LOAD(r + i) * v;
+						EB_V		v = EB_LOAD(x0 + i) - a;
+						EB_V		rv = EB_LOAD(r + i) * v;
 
 						EB_STORE(y0 + i, v);
 						EB_STORE(y + i, rv);
@@ -251,14 +251,14 @@ EB_NAME(stats_add_block)(GmmStats *s, const double *wb, int n, double *resp,
 				for (int t = 0; t < d; t++)
 				{
 					const double *x0 = bw->X0T + (size_t) t * B;
-					EB_V			a = EB_SPLAT(mu[t]);
-					EB_V			a1 = EB_SPLAT(0.0),
+					EB_V		a = EB_SPLAT(mu[t]);
+					EB_V		a1 = EB_SPLAT(0.0),
 								a2 = EB_SPLAT(0.0);
 
 					for (int i = 0; i < np; i += EB_W)
 					{
-						EB_V			y = EB_LOAD(x0 + i) - a;
-						EB_V			wy = EB_LOAD(r + i) * y;
+						EB_V		y = EB_LOAD(x0 + i) - a;
+						EB_V		wy = EB_LOAD(r + i) * y;
 
 						a1 += wy;
 						a2 += wy * y;
@@ -293,7 +293,7 @@ EB_NAME(estep_block)(const GmmParams *p, int n, BlockWork *bw)
 	{
 		const double *o = bw->off + (size_t) j * d;
 		double	   *lp = bw->lp + (size_t) j * B;
-		EB_V			base = EB_SPLAT(bw->base[j]);
+		EB_V		base = EB_SPLAT(bw->base[j]);
 
 		for (int i = 0; i < np; i += EB_W)
 			EB_STORE(q + i, EB_SPLAT(0.0));
@@ -318,7 +318,7 @@ EB_NAME(estep_block)(const GmmParams *p, int n, BlockWork *bw)
 					{
 						const double *xt = bw->XT + (size_t) t * B;
 						double	   *h = bw->H + (size_t) t * B;
-						EB_V			at = EB_SPLAT(a[t]);
+						EB_V		at = EB_SPLAT(a[t]);
 
 						for (int i = 0; i < np; i += EB_W)
 							EB_STORE(h + i, EB_LOAD(xt + i) - at);
@@ -333,7 +333,7 @@ EB_NAME(estep_block)(const GmmParams *p, int n, BlockWork *bw)
 
 						for (int i = 0; i < np; i += EB_W)
 						{
-							EB_V			z = EB_LOAD(h + i);
+							EB_V		z = EB_LOAD(h + i);
 
 							EB_STORE(q + i, EB_LOAD(q + i) + z * z);
 						}
@@ -356,11 +356,11 @@ EB_NAME(estep_block)(const GmmParams *p, int n, BlockWork *bw)
 					for (int t = 0; t < d; t++)
 					{
 						const double *h = Hj + (size_t) t * B;
-						EB_V			ot = EB_SPLAT(o[t]);
+						EB_V		ot = EB_SPLAT(o[t]);
 
 						for (int i = 0; i < np; i += EB_W)
 						{
-							EB_V			z = EB_LOAD(h + i) - ot;
+							EB_V		z = EB_LOAD(h + i) - ot;
 
 							EB_STORE(q + i, EB_LOAD(q + i) + z * z);
 						}
@@ -372,14 +372,14 @@ EB_NAME(estep_block)(const GmmParams *p, int n, BlockWork *bw)
 				for (int t = 0; t < d; t++)
 				{
 					const double *xt = bw->XT + (size_t) t * B;
-					EB_V			at = EB_SPLAT(o[t]);
-					EB_V			pt = EB_SPLAT(p->cov_type == GMM_COV_DIAG ?
-											p->prec_chol[(size_t) j * d + t] :
-											p->prec_chol[j]);
+					EB_V		at = EB_SPLAT(o[t]);
+					EB_V		pt = EB_SPLAT(p->cov_type == GMM_COV_DIAG ?
+											  p->prec_chol[(size_t) j * d + t] :
+											  p->prec_chol[j]);
 
 					for (int i = 0; i < np; i += EB_W)
 					{
-						EB_V			z = (EB_LOAD(xt + i) - at) * pt;
+						EB_V		z = (EB_LOAD(xt + i) - at) * pt;
 
 						EB_STORE(q + i, EB_LOAD(q + i) + z * z);
 					}
@@ -416,9 +416,9 @@ EB_NAME(block_responsibilities)(int k, int n, const double *wb, BlockWork *bw,
 
 		for (int i = 0; i < np; i += EB_W)
 		{
-			EB_V			a = EB_LOAD(l + i),
+			EB_V		a = EB_LOAD(l + i),
 						b = EB_LOAD(m + i);
-			EB_L			gt = a > b;
+			EB_L		gt = a > b;
 
 			EB_STORE(m + i, (EB_V) (((EB_L) a & gt) | ((EB_L) b & ~gt)));
 		}
@@ -434,7 +434,7 @@ EB_NAME(block_responsibilities)(int k, int n, const double *wb, BlockWork *bw,
 
 		for (int i = 0; i < np; i += EB_W)
 		{
-			EB_V			v = EB_LOAD(l + i) - EB_LOAD(m + i);
+			EB_V		v = EB_LOAD(l + i) - EB_LOAD(m + i);
 
 			EB_STORE(l + i, v);
 			EB_STORE(l + i, EB_EXP(EB_LOAD(l + i)));
@@ -445,8 +445,8 @@ EB_NAME(block_responsibilities)(int k, int n, const double *wb, BlockWork *bw,
 			 */
 			if (entropy)
 			{
-				EB_V			e = EB_LOAD(l + i);
-				EB_L			pos = e > EB_SPLAT(0.0);
+				EB_V		e = EB_LOAD(l + i);
+				EB_L		pos = e > EB_SPLAT(0.0);
 
 				EB_STORE(inv + i, EB_LOAD(inv + i) + (EB_V) ((EB_L) (e * v) & pos));
 			}

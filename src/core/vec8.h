@@ -1,11 +1,12 @@
 /*
  * vec8.h
  *	  Eight doubles at a time for the core's kernels (em.c, em_missing.c,
- *	  marginal.c): GCC vector extensions (SSE2 pairs on baseline x86-64,
- *	  one register with AVX-512), unaligned loads and stores through memcpy,
- *	  the kernels' build for AVX-512 and the baseline (GMM_KERNEL), and the
- *	  branch-free exp and log-sum-exp every E-step and scoring path shares,
- *	  so that the same row sums its components the same way everywhere.
+ *	  marginal.c), and four (v4d, the AVX2 builds): GCC vector extensions
+ *	  (SSE2 pairs on baseline x86-64, one register with AVX-512 or AVX2),
+ *	  unaligned loads and stores through memcpy, the kernels' builds
+ *	  (GMM_KERNEL and its kin, below), and the branch-free exp and
+ *	  log-sum-exp every E-step and scoring path shares, so that the same row
+ *	  sums its components the same way everywhere.
  *	  Include it in .c files of the core only.
  */
 #ifndef GMM_VEC8_H
@@ -40,13 +41,16 @@ typedef uint64_t v4ul __attribute__((vector_size(32)));
 #define v4sum(v) (((v)[0] + (v)[1]) + ((v)[2] + (v)[3]))
 
 /*
- * Kernels over blocks of rows are built twice on x86-64 with GCC (AVX-512,
- * where one vector is one register, and the baseline), the loader picking
- * one per CPU (an ifunc); elsewhere once.  GCC lowers these eight-double
- * vectors through the stack on AVX2, so the block kernels have no AVX2
- * build; the scoring kernel (score.c), on four doubles, has one
- * (GMM_KERNEL_AVX2: AVX-512, AVX2 with FMA, baseline).  GMM_NO_CLONES
- * builds one version, for the compiler's -march (test/bench comparisons).
+ * Kernels over blocks of rows on eight doubles are built twice on x86-64
+ * with GCC (GMM_KERNEL: AVX-512, where one vector is one register, and the
+ * baseline), the loader picking one per CPU (an ifunc); elsewhere once.
+ * GCC keeps an eight-double vector in memory on AVX2, so an AVX2 build of
+ * them would be slower than the baseline: the E-step's block kernels have
+ * a four-wide build for AVX2 instead (em_block.h, GMM_KERNEL_AVX2_ONLY),
+ * as do the scoring kernel (score.c: GMM_KERNEL_AVX2, AVX-512, AVX2 with
+ * FMA, baseline) and gmm's own full-covariance kernels (fullsmall.c).
+ * GMM_NO_CLONES builds one version, for the compiler's -march (test/bench
+ * comparisons).
  */
 #if defined(__GNUC__) && !defined(__clang__) && defined(__x86_64__) && \
 	defined(__linux__) && defined(__has_attribute) && !defined(GMM_NO_CLONES)
