@@ -58,14 +58,10 @@ AssignBlasThreads(int newval, void *extra)
 void
 _PG_init(void)
 {
-	const char *core = gmm_blas_core_name();
-
 #ifdef RTLD_DEFAULT
 	openblas_set_num_threads_p = (void (*) (int))
 		dlsym(RTLD_DEFAULT, "openblas_set_num_threads");
 #endif
-	/* gmm's own full-covariance kernels in place of a BLAS not known fast */
-	gmm_fullsmall_set_blas_fast(core != NULL && gmm_blas_better_core_here(core) == NULL);
 
 	DefineCustomIntVariable("gmm.blas_threads",
 							"Number of threads OpenBLAS may use in one backend.",

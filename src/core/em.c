@@ -164,9 +164,9 @@ typedef struct BlockWork
  * (dtrmm per component in the E-step, dsyrk in the statistics): half the
  * flops of dgemm, and the calls are large enough to run near DGEMM speed.
  * Below it, one dgemm for many components at once wins over the call
- * overhead of small triangular calls.  On a CPU with AVX-512, up to
- * GMM_FULLSMALL_MAX_D features, gmm's own kernels replace both
- * (fullsmall.c).
+ * overhead of small triangular calls.  gmm's own kernels replace both
+ * (fullsmall.c) on a CPU with AVX-512 up to GMM_FULLSMALL_MAX_D features,
+ * and below EM_TRI_MIN_D on one with AVX2 and FMA.
  */
 #ifndef EM_TRI_MIN_D
 #define EM_TRI_MIN_D 32

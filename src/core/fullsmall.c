@@ -15,17 +15,11 @@
  * registers, and the scatter computes the 4 x 4 tiles on and above the
  * diagonal.  Built for AVX-512 (GMM_KERNEL_AVX512: eight rows a vector, a
  * tile of 24 rows by 8 columns in 24 registers) and for AVX2 (four wide,
- * below), they run where gmm_fullsmall_use says so (the CPU, the BLAS's
- * kernels and d: see there); elsewhere em.c keeps BLAS (and where there
- * are no clones, their portable build is never called).
- * `em_bench fit N D K full 2 7` on an AVX-512 Xeon (OpenBLAS 0.3.21, one
- * thread), seconds per iteration, BLAS then these: 1e6 x 16, K = 8:
- * 1.90-2.15 -> 0.46-0.60 with OpenBLAS's Prescott kernels (the ones it
- * picks on that CPU), 1.05-1.13 -> 0.46-0.49 with its SkylakeX ones
- * (OPENBLAS_CORETYPE); 100k x 8, K = 4 (Prescott): 0.024-0.026 -> 0.013;
- * 200k x 64, K = 8: 2.10-2.16 -> 0.98-1.22 (Prescott), 1.29-1.32 ->
- * 1.22-1.25 (SkylakeX); but 50k x 128, K = 4: 0.42 with SkylakeX dtrmm,
- * 0.59 here, hence GMM_FULLSMALL_MAX_D.  Deterministic: the same block
+ * below), they run where gmm_fullsmall_use says so (the CPU and d: see
+ * there); elsewhere em.c keeps BLAS (and where there are no clones, their
+ * portable build is never called).
+ * Where they run instead of BLAS, and how much faster: gmm_fullsmall_use.
+ * Deterministic: the same block
  * gives the same bits, whatever thread runs it.
  */
 #include <math.h>
@@ -34,6 +28,14 @@
 #include "gmm_core.h"
 #include "vec8.h"
 #include "fullsmall.h"
+
+/*
+ * Every loop over a tile's rows and columns unrolled, so that the tile's
+ * accumulators live in registers: at -O2 GCC 12 keeps acc[][] in memory
+ * instead (a load, a multiply-add and a store per multiply-add, the
+ * kernels several times slower).
+ */
+#define FS_UNROLL _Pragma("GCC unroll 8")
 
 #ifdef GMM_KERNEL_AVX512
 #define FS_KERNEL GMM_KERNEL_AVX512
@@ -61,36 +63,24 @@ gmm_fullsmall_width(void)
 	return GMM_CPU_AVX512() ? 8 : GMM_CPU_AVX2() ? 4 : 0;
 }
 
-/* gmm_fullsmall_set_blas_fast's setting: not known, so not fast */
-static bool fs_blas_fast = false;
-
-void
-gmm_fullsmall_set_blas_fast(bool fast)
-{
-	fs_blas_fast = fast;
-}
-
 /*
- * Which BLAS they beat, `em_bench fit N D K full 2 5` (seconds per
- * iteration, one BLAS thread, the best of three or four interleaved runs;
- * eight-wide own, four-wide own, BLAS):
- * - an Intel Xeon with AVX-512 (family 6 model 207), OpenBLAS 0.3.21 on its
- *   SkylakeX kernels: 1e6 x 16, K = 8: 0.46-0.49 eight-wide, 1.05-1.13
- *   BLAS; 200k x 64, K = 8: 1.22-1.25, 1.29-1.32.  On the Prescott kernels
- *   that OpenBLAS picks there: 0.46-0.60 against 1.90-2.15, 0.98-1.22
- *   against 2.10-2.16.
- * - a Zen 5 EPYC (AVX-512), OpenBLAS on the Cooper Lake kernels it picks
- *   there: 100k x 8, K = 4: 0.0058, -, 0.0046; 1e6 x 16: 0.319, -, 0.218;
- *   200k x 64: 0.32-0.38 either way.  On OpenBLAS's Haswell kernels (the
- *   machine's OPENBLAS_CORETYPE): 0.0059, 0.0086, 0.0053; 0.258-0.287,
- *   0.441, 0.312-0.343; 0.46-0.50, 1.12, 0.47-0.49.  On its Prescott
- *   kernels, four-wide and BLAS: 0.0076, 0.0089; 0.470, 0.545; 1.123,
- *   0.907.
- * So: where the BLAS is not known to run kernels for the CPU (a generic
- * OpenBLAS kernel, or not OpenBLAS), the eight-wide kernels up to 64
- * features and the four-wide ones below 32 (from 32 on em.c's BLAS path is
- * dtrmm and dsyrk, half the flops of its dgemm below); where it is, the
- * eight-wide ones below 32 features on Intel only.
+ * Which BLAS they beat, `em_bench fit N D K full 2 7 3` (seconds per
+ * iteration, one BLAS thread, two interleaved rounds), on an Intel Xeon
+ * with AVX-512 (family 6 model 167), OpenBLAS 0.3.21 on its SkylakeX
+ * kernels, eight-wide own against BLAS: 100k x 8, K = 4: 0.0062-0.0063
+ * against 0.0075-0.0076; 1e6 x 16, K = 8: 0.156-0.158 against
+ * 0.235-0.245; 200k x 64, K = 8: 0.352-0.355 against 0.491-0.522 (dtrmm
+ * and dsyrk); 50k x 128, K = 4: 0.126-0.129 against 0.156-0.160; but 20k
+ * x 192, K = 4: 0.135 against 0.128.  On OpenBLAS's Haswell kernels
+ * (OPENBLAS_CORETYPE=Haswell: the AVX2 BLAS an AVX2 CPU gets), four-wide
+ * own against BLAS: 0.0075-0.0076 against 0.0106-0.0107, 0.223-0.230
+ * against 0.361-0.368; from 32 features on BLAS's dtrmm and dsyrk (half
+ * the flops of its dgemm) are as fast.  So, whatever the BLAS: eight wide
+ * up to GMM_FULLSMALL_MAX_D features, four wide below
+ * GMM_FULLSMALL_BLAS_MIN_D (the README's "Own kernels" has the table).
+ * (Earlier measurements, which had BLAS win on some CPUs, were of a build
+ * whose tiles GCC did not unroll: every accumulator went through memory,
+ * the kernels 1.6-2.7x slower; see FS_UNROLL.)
  */
 bool
 gmm_fullsmall_use(int d)
@@ -99,9 +89,7 @@ gmm_fullsmall_use(int d)
 
 	if (d > GMM_FULLSMALL_MAX_D || w == 0)
 		return false;
-	if (!fs_blas_fast)
-		return w == 8 || d < GMM_FULLSMALL_BLAS_MIN_D;
-	return w == 8 && d < GMM_FULLSMALL_BLAS_MIN_D && GMM_CPU_INTEL();
+	return w == 8 || d < GMM_FULLSMALL_BLAS_MIN_D;
 }
 
 int
@@ -134,6 +122,7 @@ tri_quad_tile##R(const double *XT, int B, int i0, const double *Up, \
 { \
 	v8d			qa[R]; \
 \
+	FS_UNROLL \
 	for (int r = 0; r < R; r++) \
 		qa[r] = vsplat(0.0); \
 	for (int c0 = 0; c0 < dp; c0 += VW) \
@@ -141,7 +130,9 @@ tri_quad_tile##R(const double *XT, int B, int i0, const double *Up, \
 		v8d			acc[R][VW]; \
 		int			se = c0 + VW < d ? c0 + VW : d; \
 \
+		FS_UNROLL \
 		for (int r = 0; r < R; r++) \
+			FS_UNROLL \
 			for (int c = 0; c < VW; c++) \
 				acc[r][c] = vsplat(0.0); \
 		/* rows 0..c0+7 of columns c0..c0+7: U is zero below the diagonal */ \
@@ -150,20 +141,25 @@ tri_quad_tile##R(const double *XT, int B, int i0, const double *Up, \
 			const double *u = Up + (size_t) s * dp + c0; \
 			v8d			x[R]; \
 \
+			FS_UNROLL \
 			for (int r = 0; r < R; r++) \
 				x[r] = vload(XT + (size_t) s * B + i0 + r * VW); \
+			FS_UNROLL \
 			for (int c = 0; c < VW; c++) \
 			{ \
 				v8d			uc = vsplat(u[c]); \
 \
+				FS_UNROLL \
 				for (int r = 0; r < R; r++) \
 					acc[r][c] += x[r] * uc; \
 			} \
 		} \
+		FS_UNROLL \
 		for (int c = 0; c < VW; c++) \
 		{ \
 			v8d			oc = vsplat(op[c0 + c]); \
 \
+			FS_UNROLL \
 			for (int r = 0; r < R; r++) \
 			{ \
 				v8d			z = acc[r][c] - oc; \
@@ -172,6 +168,7 @@ tri_quad_tile##R(const double *XT, int B, int i0, const double *Up, \
 			} \
 		} \
 	} \
+	FS_UNROLL \
 	for (int r = 0; r < R; r++) \
 		vstore(q + i0 + r * VW, vload(q + i0 + r * VW) + qa[r]); \
 }
@@ -227,7 +224,9 @@ scatter8(int n, int d, const double *Y, const double *Y0, int B, double *S)
 			v8d			acc[4][4];
 			double		tail[4][4];
 
+			FS_UNROLL
 			for (int a = 0; a < 4; a++)
+				FS_UNROLL
 				for (int b = 0; b < 4; b++)
 				{
 					acc[a][b] = vsplat(0.0);
@@ -238,21 +237,28 @@ scatter8(int n, int d, const double *Y, const double *Y0, int B, double *S)
 				v8d			ya[4],
 							yb[4];
 
+				FS_UNROLL
 				for (int a = 0; a < 4; a++)
 				{
 					ya[a] = vload(Y + (size_t) (s0 + a) * B + i);
 					yb[a] = vload(Y0 + (size_t) (t0 + a) * B + i);
 				}
+				FS_UNROLL
 				for (int a = 0; a < 4; a++)
+					FS_UNROLL
 					for (int b = 0; b < 4; b++)
 						acc[a][b] += ya[a] * yb[b];
 			}
 			for (int i = n8; i < n; i++)
+				FS_UNROLL
 				for (int a = 0; a < 4; a++)
+					FS_UNROLL
 					for (int b = 0; b < 4; b++)
 						tail[a][b] += Y[(size_t) (s0 + a) * B + i] *
 							Y0[(size_t) (t0 + b) * B + i];
+			FS_UNROLL
 			for (int a = 0; a < 4; a++)
+				FS_UNROLL
 				for (int b = 0; b < 4; b++)
 					if (s0 + a <= t0 + b)
 						S[(size_t) (s0 + a) + (size_t) (t0 + b) * d] +=
@@ -287,7 +293,9 @@ quad4(int np, int d, const double *XT, int B, const double *Up,
 			v4d			acc[2][4];
 			int			se = c0 + 4 < d ? c0 + 4 : d;
 
+			FS_UNROLL
 			for (int r = 0; r < 2; r++)
+				FS_UNROLL
 				for (int c = 0; c < 4; c++)
 					acc[r][c] = v4splat(0.0);
 			for (int s = 0; s < se; s++)
@@ -296,6 +304,7 @@ quad4(int np, int d, const double *XT, int B, const double *Up,
 				v4d			x0 = v4load(XT + (size_t) s * B + i0);
 				v4d			x1 = v4load(XT + (size_t) s * B + i0 + 4);
 
+				FS_UNROLL
 				for (int c = 0; c < 4; c++)
 				{
 					v4d			uc = v4splat(u[c]);
@@ -304,6 +313,7 @@ quad4(int np, int d, const double *XT, int B, const double *Up,
 					acc[1][c] += x1 * uc;
 				}
 			}
+			FS_UNROLL
 			for (int c = 0; c < 4; c++)
 			{
 				v4d			oc = v4splat(op[c0 + c]);
@@ -332,7 +342,9 @@ scatter4(int n, int d, const double *Y, const double *Y0, int B, double *S)
 				v4d			acc[2][4];
 				double		tail[2][4];
 
+				FS_UNROLL
 				for (int a = 0; a < 2; a++)
+					FS_UNROLL
 					for (int b = 0; b < 4; b++)
 					{
 						acc[a][b] = v4splat(0.0);
@@ -343,20 +355,28 @@ scatter4(int n, int d, const double *Y, const double *Y0, int B, double *S)
 					v4d			ya[2],
 								yb[4];
 
+					FS_UNROLL
 					for (int a = 0; a < 2; a++)
 						ya[a] = v4load(Y + (size_t) (s0 + h + a) * B + i);
+					FS_UNROLL
 					for (int b = 0; b < 4; b++)
 						yb[b] = v4load(Y0 + (size_t) (t0 + b) * B + i);
+					FS_UNROLL
 					for (int a = 0; a < 2; a++)
+						FS_UNROLL
 						for (int b = 0; b < 4; b++)
 							acc[a][b] += ya[a] * yb[b];
 				}
 				for (int i = n4; i < n; i++)
+					FS_UNROLL
 					for (int a = 0; a < 2; a++)
+						FS_UNROLL
 						for (int b = 0; b < 4; b++)
 							tail[a][b] += Y[(size_t) (s0 + h + a) * B + i] *
 								Y0[(size_t) (t0 + b) * B + i];
+				FS_UNROLL
 				for (int a = 0; a < 2; a++)
+					FS_UNROLL
 					for (int b = 0; b < 4; b++)
 						if (s0 + h + a <= t0 + b)
 							S[(size_t) (s0 + h + a) + (size_t) (t0 + b) * d] +=

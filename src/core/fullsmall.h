@@ -10,20 +10,21 @@
 #include <stdbool.h>
 
 /*
- * up to this many features (`em_bench fit`, an AVX-512 Xeon: faster than
- * OpenBLAS's dgemm and dtrmm at 16 features, as fast as its SkylakeX dtrmm
- * at 64, slower at 128)
+ * up to this many features, eight wide (`em_bench fit`, an AVX-512 Xeon:
+ * faster than OpenBLAS's SkylakeX dgemm, dtrmm and dsyrk up to 128
+ * features, slower at 192: fullsmall.c)
  */
-#define GMM_FULLSMALL_MAX_D 64
+#ifndef GMM_FULLSMALL_MAX_D
+#define GMM_FULLSMALL_MAX_D 128
+#endif
 
 /* from this many features on, em.c's BLAS path computes the triangles only */
 #define GMM_FULLSMALL_BLAS_MIN_D 32
 
 /*
- * whether em.c uses these kernels for d features (d <= 64; fullsmall.c
- * says why): where the BLAS is not known to be fast, eight wide on a CPU
- * with AVX-512, four wide on one with AVX2 and FMA only below 32 features;
- * where it is, eight wide below 32 features on an Intel CPU with AVX-512
+ * whether em.c uses these kernels for d features (fullsmall.c says why):
+ * eight wide on a CPU with AVX-512 up to GMM_FULLSMALL_MAX_D features,
+ * four wide on one with AVX2 and FMA only below 32, whatever the BLAS
  */
 extern bool gmm_fullsmall_use(int d);
 

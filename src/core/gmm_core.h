@@ -140,7 +140,8 @@ extern double gmm_row_log_prob_lanes(const GmmParams *p, const double *lanes,
 /*
  * For tests and benchmarks only, before any lanes are made (the scoring
  * lanes, and gmm_precisions's): the lanes' width, 4, or 8 where the CPU
- * has AVX-512; 0 (or another value): by the CPU, the default.  Not for the
+ * has AVX-512; 0 (or another value): by the CPU and the number of
+ * components (gmm_score_lanes_ndoubles), the default.  Not for the
  * server (a process-wide setting).
  */
 extern void gmm_score_lanes_set_width(int width);
@@ -677,14 +678,6 @@ extern const char *gmm_blas_core_name(void);
 
 /* gmm_blas_better_core with this CPU's features (NULL off x86) */
 extern const char *gmm_blas_better_core_here(const char *corename);
-
-/*
- * Whether the BLAS runs kernels for the CPU's vector extensions (OpenBLAS
- * with an AVX2 or AVX-512 core: gmm_blas_better_core found nothing better);
- * until told, it is taken not to be.  Full-covariance fits use gmm's own
- * kernels in place of a slow BLAS (fullsmall.c); set once, before any fit.
- */
-extern void gmm_fullsmall_set_blas_fast(bool fast);
 
 /*
  * Missing values (marginal.c).  A missing feature is NaN in a packed row: a

@@ -62,7 +62,6 @@ typedef uint64_t v4ul __attribute__((vector_size(32)));
 #define GMM_KERNEL_AVX2_ONLY __attribute__((target("arch=x86-64-v3")))
 #define GMM_CPU_AVX512() (__builtin_cpu_supports("x86-64-v4") != 0)
 #define GMM_CPU_AVX2() (__builtin_cpu_supports("x86-64-v3") != 0)
-#define GMM_CPU_INTEL() (__builtin_cpu_is("intel") != 0)
 #endif
 #endif
 #ifndef GMM_KERNEL
@@ -83,7 +82,6 @@ typedef uint64_t v4ul __attribute__((vector_size(32)));
 #ifndef GMM_CPU_AVX512
 #define GMM_CPU_AVX512() false
 #define GMM_CPU_AVX2() false
-#define GMM_CPU_INTEL() false
 #endif
 
 #define GMM_ALWAYS_INLINE static inline __attribute__((always_inline))

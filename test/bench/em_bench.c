@@ -22,7 +22,7 @@
  *	  EM_BENCH_WORKERS=N runs the E-step on N threads (gmm.fit_workers);
  *	  EM_BENCH_WALL=1 times wall clock instead of this process's CPU time
  *	  (needed with threads); EM_BENCH_FULLSMALL=8, 4 or -1 runs a full fit
- *	  of up to 64 features on gmm's own kernels of that width (where the
+ *	  of up to 128 features on gmm's own kernels of that width (where the
  *	  CPU has them) or on BLAS (-1), instead of the CPU's choice;
  *	  EM_BENCH_EMWIDTH=8 or 4 runs the blocked E-step's kernels at that
  *	  width (4 where the CPU has AVX2; gmm_em_set_width).
@@ -212,18 +212,6 @@ exp_rate(void)
 	return best;
 }
 
-/*
- * the server's choice between gmm's own full-covariance kernels and BLAS
- * (gmm_model.c's _PG_init): whether OpenBLAS runs kernels for this CPU
- */
-static void
-bench_blas_policy(void)
-{
-	const char *core = gmm_blas_core_name();
-
-	gmm_fullsmall_set_blas_fast(core != NULL && gmm_blas_better_core_here(core) == NULL);
-}
-
 int
 main(int argc, char **argv)
 {
@@ -251,7 +239,6 @@ main(int argc, char **argv)
 					ll1 = 0,
 					ll2 = 0;
 
-		bench_blas_policy();
 		if (getenv("EM_BENCH_FULLSMALL"))
 			gmm_fullsmall_set_width(atoi(getenv("EM_BENCH_FULLSMALL")));
 		if (getenv("EM_BENCH_EMWIDTH"))

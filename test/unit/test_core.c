@@ -2947,16 +2947,15 @@ test_missing_lanes_close(void)
 
 /*
  * gmm's own kernels for full covariances of few features (fullsmall.c)
- * against plain loops: the E-step's ||x U - off||^2 for d = 1 to 64 (every
+ * against plain loops: the E-step's ||x U - off||^2 for d = 1 to 128 (every
  * remainder of eight) on blocks of 8 to 56 rows (the tiles of 24, 16 and 8
  * rows), and the scatter's upper triangle for n = 1 to 21 rows (the
  * remainder of eight and of four), the lower triangle left as it was.  The
  * eight-wide build runs where the CPU has AVX-512, the four-wide one where
  * it has AVX2 (under valgrind, whose CPU has AVX2 and not AVX-512, that
  * one only); where neither, the test checks that em.c would not use them.
- * Which em.c uses: where the BLAS is not known to be fast, eight wide up
- * to 64 features and four wide below 32; where it is, eight wide below 32
- * on Intel only.
+ * Which em.c uses, whatever the BLAS: eight wide up to 128 features, four
+ * wide below 32.
  */
 static void test_fullsmall_width(void);
 
@@ -2974,16 +2973,11 @@ test_fullsmall(void)
 				   w == 8 ? "AVX-512" : "AVX2", w);
 			continue;
 		}
-		/* a fast BLAS: eight wide below 32 features on Intel only, four wide never */
-		gmm_fullsmall_set_blas_fast(true);
-		for (int d = 1; d <= GMM_FULLSMALL_MAX_D; d++)
-			CHECK(gmm_fullsmall_use(d) == (w == 8 && d < GMM_FULLSMALL_BLAS_MIN_D && GMM_CPU_INTEL()),
-				  "width %d, a fast BLAS: used at d=%d only below %d features, eight wide, on Intel",
-				  w, d, GMM_FULLSMALL_BLAS_MIN_D);
-		gmm_fullsmall_set_blas_fast(false);
+		/* whatever the BLAS: eight wide up to the maximum, four wide below 32 features */
 		for (int d = 1; d <= GMM_FULLSMALL_MAX_D; d++)
 			CHECK(gmm_fullsmall_use(d) == (w == 8 || d < GMM_FULLSMALL_BLAS_MIN_D),
-				  "width %d, a BLAS not known fast: used at d=%d", w, d);
+				  "width %d: used at d=%d (eight wide up to %d features, four wide below %d)",
+				  w, d, GMM_FULLSMALL_MAX_D, GMM_FULLSMALL_BLAS_MIN_D);
 		test_fullsmall_width();
 		ran++;
 	}
