@@ -275,14 +275,26 @@ gmm_lanes_cpu_width(void)
  * components a group of the lanes holds: 0 when the model has none (fewer
  * than four components: a group would be mostly padding; `em_bench score`
  * at 16 features, lanes over square factors, 1.19-1.23x with 2 components,
- * 1.26-1.50x with 3)
+ * 1.26-1.50x with 3).  Eight wide only where four-wide groups would not
+ * compute fewer lanes (k mod 8 = 0 or 5..7): the padding's lanes cost as
+ * much as the components' and their factors are read as well.  `em_bench
+ * score N D K full` on an AVX-512 Xeon (Intel family 6 model 167), eight
+ * lanes against four, ns a row: K = 4 60 against 50 at 8 features, 92
+ * against 85 at 16, 238 against 197 at 32, 1016 against 626 at 64; K = 12
+ * 128 against 112 at 8, 187 against 195 at 16, 601 against 544 at 32;
+ * K = 5 66 against 72 at 8, 94 against 121 at 16.
  */
 static int
 lanes_width(GmmCovType t, int k)
 {
+	int			w;
+
 	if (n_factors(t, k) == 0 || k < 4)
 		return 0;
-	return gmm_lanes_cpu_width();
+	w = gmm_lanes_cpu_width();
+	if (w == 8 && lanes_width_set != 8 && (k + 3) / 4 < 2 * ((k + 7) / 8))
+		w = 4;
+	return w;
 }
 
 /*

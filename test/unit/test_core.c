@@ -205,10 +205,10 @@ test_score_kernel(void)
 						p.covariances[a] = 0.5 + gmm_rng_uniform(&r);
 				CHECK(gmm_compute_precision_cholesky(&p, &bad) == GMM_OK, "%s d=%d k=%d",
 					  type_names[t], d, k);
-				/* lanes of width 4, then the CPU's (8 with AVX-512) */
+				/* lanes of width 4, then 8 where the CPU has AVX-512 (else 4 again) */
 				for (int w = 0; w < 2; w++)
 				{
-					gmm_score_lanes_set_width(w == 0 ? 4 : 0);
+					gmm_score_lanes_set_width(w == 0 ? 4 : 8);
 					nlanes[w] = gmm_score_lanes_ndoubles((GmmCovType) t, k, d);
 					CHECK((nlanes[w] == 0) == (t >= GMM_COV_DIAG || k < 4),
 						  "lanes for full and tied models of 4 components and more (%s d=%d k=%d)",
@@ -219,6 +219,11 @@ test_score_kernel(void)
 					CHECK(lanes[w][nlanes[w]] == 54321.0, "lanes past %zu doubles untouched (%s d=%d k=%d)",
 						  nlanes[w], type_names[t], d, k);
 				}
+				/* by default eight lanes only where groups of four would not compute fewer */
+				gmm_score_lanes_set_width(0);
+				CHECK(gmm_score_lanes_ndoubles((GmmCovType) t, k, d) ==
+					  nlanes[(k + 3) / 4 < 2 * ((k + 7) / 8) ? 0 : 1],
+					  "the default lanes' width (%s d=%d k=%d)", type_names[t], d, k);
 				work[2 * d] = 12345.0;
 				lwork[nwork] = 12345.0;
 				for (int row = 0; row < 3; row++)
@@ -265,15 +270,15 @@ test_score_kernel(void)
 									type_names[t], d, k, row, j);
 					for (int w = 0; w < 2; w++)
 					{
-						gmm_score_lanes_set_width(w == 0 ? 4 : 0);
+						gmm_score_lanes_set_width(w == 0 ? 4 : 8);
 						got_l[w] = gmm_row_log_prob_lanes(&p, nlanes[w] ? lanes[w] : NULL, lw, x,
 														  lp_l[w], lwork);
 						CHECK_CLOSE(got_l[w], want, 1e-12, 1e-12, "lanes (width %s): %s d=%d k=%d row %d",
-									w == 0 ? "4" : "the CPU's", type_names[t], d, k, row);
+									w == 0 ? "4" : "8", type_names[t], d, k, row);
 						for (int j = 0; j < k; j++)
 							CHECK_CLOSE(lp_l[w][j], ref[j], 1e-12, 1e-12,
 										"lanes (width %s): %s d=%d k=%d row %d component %d",
-										w == 0 ? "4" : "the CPU's", type_names[t], d, k, row, j);
+										w == 0 ? "4" : "8", type_names[t], d, k, row, j);
 					}
 					/* the same arithmetic per lane: a few ulp at most */
 					CHECK_CLOSE(got_l[0], got_l[1], 1e-15, 0.0, "lanes at either width (%s d=%d k=%d row %d)",
