@@ -73,10 +73,12 @@ TOTAL_P=0 TOTAL_F=0
 SUMMARY=()
 
 # record NAME PASSED FAILED [NOTE]
+# a summary line, with the seconds since its section began (where CI's time goes)
 record() {
 	TOTAL_P=$((TOTAL_P + $2))
 	TOTAL_F=$((TOTAL_F + $3))
-	SUMMARY+=("$(printf '%-44s %4d passed, %3d failed  %s' "$1" "$2" "$3" "${4:-}")")
+	SUMMARY+=("$(printf '%-44s %4d passed, %3d failed  %5d s %s' "$1" "$2" "$3" \
+		"$((SECONDS - SECTION_T0))" "${4:-}")")
 }
 skip() { SUMMARY+=("$(printf '%-44s skipped: %s' "$1" "$2")"); }
 
@@ -127,7 +129,11 @@ count_and_record() {
 	fi
 }
 
-section() { printf '\n======== %s ========\n' "$*"; }
+SECTION_T0=$SECONDS
+section() {
+	SECTION_T0=$SECONDS
+	printf '\n======== %s ========\n' "$*"
+}
 
 # run_installcheck NAME LOG [MAKE-ARGS...]: pg_regress through `make installcheck`, counted by
 # its per-test lines (PostgreSQL <= 15: "test name ... ok"; 16+: TAP "ok N - name"), with
@@ -363,13 +369,11 @@ if [ "$want_matrix" = 1 ]; then
 	gmm_on_exit 'for r in "$MATRIX_DIR"/*/; do gmm_chroot_destroy "${r%/}"; done; rm -rf "$MATRIX_DIR"'
 	for rel in ${GMM_MATRIX_RELEASES:-trixie sid}; do
 		section "matrix: Debian $rel (PostgreSQL $(gmm_release_pg_major "$rel"))"
-		t0=$SECONDS
 		root=$MATRIX_DIR/$rel
 		log=$LOGDIR/matrix-$rel
 		rc=0
 		run_logged "$log" gmm_matrix_release "$rel" "$root" || rc=$?
 		count_and_record "matrix: Debian $rel, PostgreSQL $(gmm_release_pg_major "$rel")" "$log" "$rc"
-		SUMMARY[-1]+=" ($((SECONDS - t0)) s)"
 		gmm_chroot_destroy "$root" || true
 	done
 fi
