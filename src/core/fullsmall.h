@@ -32,8 +32,10 @@ extern bool gmm_fullsmall_use(int d);
 extern int	gmm_fullsmall_width(void);
 
 /*
- * for tests and benchmarks, before a fit: 8 or 4 where the CPU has them,
- * -1 for none (BLAS), anything else to choose by the CPU again
+ * for tests and benchmarks, before a fit and before sizing its work
+ * (gmm_stats_work_ndoubles: blocks are smaller on these kernels): 8 or 4
+ * where the CPU has them, -1 for none (BLAS), anything else to choose by
+ * the CPU again
  */
 extern void gmm_fullsmall_set_width(int width);
 

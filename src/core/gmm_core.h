@@ -435,7 +435,7 @@ extern void gmm_stats_accumulate_parallel(GmmStats *s, const GmmParams *model,
 										  const double *X, const double *w,
 										  size_t n, GmmEstepPool *pool,
 										  const GmmHooks *hooks);
-extern size_t gmm_stats_chunk_rows(int k, int d);
+extern size_t gmm_stats_chunk_rows(GmmCovType t, int k, int d);
 
 /* the most threads one fit may use (gmm.fit_workers) */
 #define GMM_MAX_FIT_WORKERS 64

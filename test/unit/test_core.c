@@ -1655,7 +1655,10 @@ test_em_width(void)
 	{
 		int			d = ds[di];
 
-		/* 2 whole blocks and 13 rows more (em.c's em_block_rows) */
+		/*
+		 * 2 whole blocks and 13 rows more (em.c's em_block_rows; 32 blocks
+		 * of 128 and 13 rows for full covariances on the own kernels)
+		 */
 		size_t		B = ((size_t) 1 << 17) / ((size_t) k * d);
 		size_t		n = 2 * (B > 2048 ? 2048 : B & ~(size_t) 7) + 13;
 		double	   *X = blobs(n, d);
@@ -1671,12 +1674,13 @@ test_em_width(void)
 				GmmFitOptions opt;
 				GmmFitResult r;
 				size_t		nst = gmm_stats_ndoubles((GmmCovType) t, k, d);
-				double	   *work = malloc(sizeof(double) *
-										  gmm_stats_work_ndoubles((GmmCovType) t, k, d));
+				double	   *work;
 				double	   *buf[2] = {calloc(nst, sizeof(double)), calloc(nst, sizeof(double))};
 				GmmStats	S[2];
 
+				/* before sizing the work: the own kernels take smaller blocks */
 				gmm_fullsmall_set_width(own ? 0 : -1);
+				work = malloc(sizeof(double) * gmm_stats_work_ndoubles((GmmCovType) t, k, d));
 				gmm_em_set_width(0);
 				gmm_fit_options_default(&opt, k);
 				opt.cov_type = (GmmCovType) t;
