@@ -46,6 +46,8 @@ check_sql "gmm_fit_auto and gmm_refit with 2 workers equal 1" "true|true" \
 
 # a long fit with 2 workers: look at the backend's threads from another session, then cancel it
 gmm_sql "CREATE TABLE big AS SELECT x FROM pts, generate_series(1, 2) r" >/dev/null
+# made before the session starts: the loops below read it at once
+: >"$WORK/victim.out"
 (
 	gmm_psql -At -v ON_ERROR_STOP=0 -c "SET gmm.fit_workers = 2" -c "SET statement_timeout = '6s'" \
 		-c "SELECT 'pid:' || pg_backend_pid()" \
@@ -72,7 +74,9 @@ done
 maxthreads=0
 for _ in $(seq 1 40); do
 	[ -n "$pid" ] && [ -d "/proc/$pid/task" ] || break
-	nt=$(find "/proc/$pid/task" -mindepth 1 -maxdepth 1 2>/dev/null | wc -l)
+	# || true: find fails when a thread ends while it reads the directory, and under pipefail
+	# that failure ended this script
+	nt=$(find "/proc/$pid/task" -mindepth 1 -maxdepth 1 2>/dev/null | wc -l || true)
 	[ "$nt" -gt "$maxthreads" ] && maxthreads=$nt
 	sleep 0.1
 done
