@@ -166,7 +166,7 @@ typedef struct BlockWork
  * Below it, one dgemm for many components at once wins over the call
  * overhead of small triangular calls.  gmm's own kernels replace both
  * (fullsmall.c) on a CPU with AVX-512 up to GMM_FULLSMALL_MAX_D features,
- * and below EM_TRI_MIN_D on one with AVX2 and FMA.
+ * and below GMM_FULLSMALL_BLAS_MIN_D (the same 32) on one with AVX2 and FMA.
  */
 #ifndef EM_TRI_MIN_D
 #define EM_TRI_MIN_D 32
@@ -188,7 +188,10 @@ typedef struct BlockWork
  * 16, K = 8: 0.079-0.082 at 1024 (the rule above), 0.068-0.070 at 256,
  * 0.060-0.061 at 128, 0.056-0.058 at 64; 100k x 32, K = 8: 0.065-0.067 at
  * 512 (the rule above), 0.062-0.064 from 256 down to 64; but 100k x 64, K =
- * 8: 0.184-0.192 at 256 (the rule above), 0.197-0.203 at 128.
+ * 8: 0.184-0.192 at 256 (the rule above), 0.197-0.203 at 128.  With the
+ * other core idle, earlier, 300k x 16 showed no difference between 1024
+ * and 128 rows (0.042-0.048 either way): the gain is a working set that
+ * stays put when other work competes for the shared caches.
  */
 #define EM_SMALL_BLOCK_MAX_D 32
 #define EM_SMALL_BLOCK_ROWS 128

@@ -17,10 +17,9 @@
  * tile of 24 rows by 8 columns in 24 registers) and for AVX2 (four wide,
  * below), they run where gmm_fullsmall_use says so (the CPU and d: see
  * there); elsewhere em.c keeps BLAS (and where there are no clones, their
- * portable build is never called).
- * Where they run instead of BLAS, and how much faster: gmm_fullsmall_use.
- * Deterministic: the same block
- * gives the same bits, whatever thread runs it.
+ * portable build is never called).  Where they run instead of BLAS, and
+ * how much faster: gmm_fullsmall_use.  Deterministic: the same block gives
+ * the same bits, whatever thread runs it.
  */
 #include <math.h>
 #include <string.h>
