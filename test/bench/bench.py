@@ -8,7 +8,8 @@ Run it through test/bench/run.sh (which starts nothing: it needs a server
 with gmm installed, given by PGHOST/PGPORT/PGUSER/PGDATABASE, and Debian's
 /usr/bin/python3 with scikit-learn).  Every number is a median of --reps
 runs; per-iteration costs are (T(max_iter=I2) - T(max_iter=I1)) / (I2 - I1)
-with tol 0, so initialisation (k-means) cancels out.  Both sides use one
+with tol 0, so initialisation (k-means) cancels out; I2 grows for the small
+sizes (--iters) so that the difference is not lost in a fit's fixed cost.  Both sides use one
 BLAS thread: the backend through gmm.blas_threads (default 1), scikit-learn
 through threadpoolctl.
 """
@@ -315,7 +316,9 @@ def main():
                                  formatter_class=argparse.RawDescriptionHelpFormatter)
     ap.add_argument("--psql", default="psql")
     ap.add_argument("--reps", type=int, default=3)
-    ap.add_argument("--iters", default="2,7", help="I1,I2 for the per-iteration difference")
+    ap.add_argument("--iters", default="2,auto",
+                    help="I1,I2 for the per-iteration difference; I2 'auto': I1 + 5 m, m "
+                    "the iterations that do the work of one at 1e6 x 16 x 8 (1 to 40)")
     ap.add_argument("--cov", default="full")
     ap.add_argument("--reg-covar", type=float, default=1e-6)
     ap.add_argument("--sizes", default="100000x8x4,1000000x16x8,200000x64x8",
@@ -332,7 +335,19 @@ def main():
     args = ap.parse_args()
     global WORK_MEM
     WORK_MEM = args.work_mem
-    i1, i2 = (int(v) for v in args.iters.split(","))
+    i1, i2_arg = args.iters.split(",")
+    i1 = int(i1)
+
+    def iters_for(n, d, k):
+        """I2 of a size: fixed, or (auto) enough iterations that their
+        difference spans the work of 5 at 1e6 x 16 x 8.  At 100k x 8, K=4
+        an iteration is a few ms, and 5 of them are within the jitter of
+        a fit's fixed cost (loading the rows, k-means) on a shared VM: two
+        runs of 5 gave 1-core/2-core ratios of 2.08 and 5.56."""
+        if i2_arg != "auto":
+            return int(i2_arg)
+        m = round(1e6 * 8 * 16 * 17 / (n * k * d * (d + 1)))
+        return i1 + 5 * min(max(m, 1), 40)
     cov = args.cov
     psql = args.psql
 
@@ -346,8 +361,8 @@ def main():
     print("# backend gmm_blas_info(): %s" % " ".join(blas), flush=True)
     print("# DGEMM %.1f GFLOP/s, exp %.3g /s (numpy, 1 thread)" % (rate / 1e9, exp_rate),
           flush=True)
-    print("# covariance %s, iterations %d and %d (tol 0), reg_covar %g, work_mem %s, "
-          "medians of %d" % (cov, i1, i2, args.reg_covar, WORK_MEM, args.reps), flush=True)
+    print("# covariance %s, iterations %d and %s (tol 0), reg_covar %g, work_mem %s, "
+          "medians of %d" % (cov, i1, i2_arg, args.reg_covar, WORK_MEM, args.reps), flush=True)
 
     rows = []		# (what, size, gmm, reference, ratio, target, met)
     cpu = next((l.split(":", 1)[1].strip() for l in open("/proc/cpuinfo")
@@ -365,10 +380,11 @@ def main():
     for (n, d, k) in sizes:
         name = "bench_%d_%d_%d" % (n, d, k)
         size = "%dx%d K=%d" % (n, d, k)
+        i2 = iters_for(n, d, k)
         X = make_data(n, d, k, seed=n + d + k)
         tl = load_table(args, psql, name, X)
         raw_bytes = n * d * 8
-        print("# %s: loaded in %.1f s" % (size, tl), flush=True)
+        print("# %s: loaded in %.1f s; iterations %d and %d" % (size, tl, i1, i2), flush=True)
 
         if not args.scoring_only:
             g1 = pg_fit(args, psql, name, cov, k, i1)
@@ -429,6 +445,7 @@ def main():
         tl = load_table(args, psql, name, X)
         del X
         print("# growth %dx%d: loaded in %.1f s" % (n, d, tl), flush=True)
+        i2 = iters_for(n, d, k)
         g1 = pg_fit(args, psql, name, cov, k, i1)
         g2 = pg_fit(args, psql, name, cov, k, i2)
         per_row[n] = (g2 - g1) / (i2 - i1) / n
