@@ -137,10 +137,15 @@ gmm_stats_reset(GmmStats *s, const GmmParams *model)
  *	Y			d x B: a per-component scaled copy
  *	H			g d x B: XT^T [U_j ...] for a group of g components (full)
  *	sq, m, s	B each: per-row scratch
+ *	pf, pf_len, pf_left	the next block's rows, asked for a part at a time
+ *				while this block's E-step runs (block_transpose, estep_block)
  */
 typedef struct BlockWork
 {
 	int			B;				/* rows per block, a multiple of 8 */
+	uintptr_t	pf;
+	size_t		pf_len;
+	size_t		pf_left;
 	double	   *logw;
 	double	   *base;
 	double	   *c;
@@ -276,6 +281,19 @@ block_centre(const GmmStats *s, BlockWork *bw)
 			bw->c[t] += s->shift[(size_t) j * d + t];
 	for (int t = 0; t < d; t++)
 		bw->c[t] /= s->k;
+}
+
+/* the next 1/parts of the next block's rows (block_transpose) */
+static inline void
+block_prefetch(BlockWork *bw, int parts)
+{
+	size_t		len = (bw->pf_len / (size_t) parts + 63) & ~(size_t) 63;
+
+	if (len > bw->pf_left)
+		len = bw->pf_left;
+	gmm_prefetch_l2(bw->pf, len);
+	bw->pf += len;
+	bw->pf_left -= len;
 }
 
 /*

@@ -28,14 +28,6 @@
 #include "vec8.h"
 #include "fullsmall.h"
 
-/*
- * Every loop over a tile's rows and columns unrolled, so that the tile's
- * accumulators live in registers: at -O2 GCC 12 keeps acc[][] in memory
- * instead (a load, a multiply-add and a store per multiply-add, the
- * kernels several times slower).
- */
-#define FS_UNROLL _Pragma("GCC unroll 8")
-
 #ifdef GMM_KERNEL_AVX512
 #define FS_KERNEL GMM_KERNEL_AVX512
 #define FS4_KERNEL GMM_KERNEL_AVX2_ONLY
@@ -79,7 +71,7 @@ gmm_fullsmall_width(void)
  * GMM_FULLSMALL_BLAS_MIN_D (the README's "Own kernels" has the table).
  * (Earlier measurements, which had BLAS win on some CPUs, were of a build
  * whose tiles GCC did not unroll: every accumulator went through memory,
- * the kernels 1.6-2.7x slower; see FS_UNROLL.)
+ * the kernels 1.6-2.7x slower; see GMM_UNROLL.)
  */
 bool
 gmm_fullsmall_use(int d)
@@ -121,7 +113,7 @@ tri_quad_tile##R(const double *XT, int B, int i0, const double *Up, \
 { \
 	v8d			qa[R]; \
 \
-	FS_UNROLL \
+	GMM_UNROLL \
 	for (int r = 0; r < R; r++) \
 		qa[r] = vsplat(0.0); \
 	for (int c0 = 0; c0 < dp; c0 += VW) \
@@ -129,9 +121,9 @@ tri_quad_tile##R(const double *XT, int B, int i0, const double *Up, \
 		v8d			acc[R][VW]; \
 		int			se = c0 + VW < d ? c0 + VW : d; \
 \
-		FS_UNROLL \
+		GMM_UNROLL \
 		for (int r = 0; r < R; r++) \
-			FS_UNROLL \
+			GMM_UNROLL \
 			for (int c = 0; c < VW; c++) \
 				acc[r][c] = vsplat(0.0); \
 		/* rows 0..c0+7 of columns c0..c0+7: U is zero below the diagonal */ \
@@ -140,25 +132,25 @@ tri_quad_tile##R(const double *XT, int B, int i0, const double *Up, \
 			const double *u = Up + (size_t) s * dp + c0; \
 			v8d			x[R]; \
 \
-			FS_UNROLL \
+			GMM_UNROLL \
 			for (int r = 0; r < R; r++) \
 				x[r] = vload(XT + (size_t) s * B + i0 + r * VW); \
-			FS_UNROLL \
+			GMM_UNROLL \
 			for (int c = 0; c < VW; c++) \
 			{ \
 				v8d			uc = vsplat(u[c]); \
 \
-				FS_UNROLL \
+				GMM_UNROLL \
 				for (int r = 0; r < R; r++) \
 					acc[r][c] += x[r] * uc; \
 			} \
 		} \
-		FS_UNROLL \
+		GMM_UNROLL \
 		for (int c = 0; c < VW; c++) \
 		{ \
 			v8d			oc = vsplat(op[c0 + c]); \
 \
-			FS_UNROLL \
+			GMM_UNROLL \
 			for (int r = 0; r < R; r++) \
 			{ \
 				v8d			z = acc[r][c] - oc; \
@@ -167,7 +159,7 @@ tri_quad_tile##R(const double *XT, int B, int i0, const double *Up, \
 			} \
 		} \
 	} \
-	FS_UNROLL \
+	GMM_UNROLL \
 	for (int r = 0; r < R; r++) \
 		vstore(q + i0 + r * VW, vload(q + i0 + r * VW) + qa[r]); \
 }
@@ -223,9 +215,9 @@ scatter8(int n, int d, const double *Y, const double *Y0, int B, double *S)
 			v8d			acc[4][4];
 			double		tail[4][4];
 
-			FS_UNROLL
+			GMM_UNROLL
 			for (int a = 0; a < 4; a++)
-				FS_UNROLL
+				GMM_UNROLL
 				for (int b = 0; b < 4; b++)
 				{
 					acc[a][b] = vsplat(0.0);
@@ -236,28 +228,28 @@ scatter8(int n, int d, const double *Y, const double *Y0, int B, double *S)
 				v8d			ya[4],
 							yb[4];
 
-				FS_UNROLL
+				GMM_UNROLL
 				for (int a = 0; a < 4; a++)
 				{
 					ya[a] = vload(Y + (size_t) (s0 + a) * B + i);
 					yb[a] = vload(Y0 + (size_t) (t0 + a) * B + i);
 				}
-				FS_UNROLL
+				GMM_UNROLL
 				for (int a = 0; a < 4; a++)
-					FS_UNROLL
+					GMM_UNROLL
 					for (int b = 0; b < 4; b++)
 						acc[a][b] += ya[a] * yb[b];
 			}
 			for (int i = n8; i < n; i++)
-				FS_UNROLL
+				GMM_UNROLL
 				for (int a = 0; a < 4; a++)
-					FS_UNROLL
+					GMM_UNROLL
 					for (int b = 0; b < 4; b++)
 						tail[a][b] += Y[(size_t) (s0 + a) * B + i] *
 							Y0[(size_t) (t0 + b) * B + i];
-			FS_UNROLL
+			GMM_UNROLL
 			for (int a = 0; a < 4; a++)
-				FS_UNROLL
+				GMM_UNROLL
 				for (int b = 0; b < 4; b++)
 					if (s0 + a <= t0 + b)
 						S[(size_t) (s0 + a) + (size_t) (t0 + b) * d] +=
@@ -292,9 +284,9 @@ quad4(int np, int d, const double *XT, int B, const double *Up,
 			v4d			acc[2][4];
 			int			se = c0 + 4 < d ? c0 + 4 : d;
 
-			FS_UNROLL
+			GMM_UNROLL
 			for (int r = 0; r < 2; r++)
-				FS_UNROLL
+				GMM_UNROLL
 				for (int c = 0; c < 4; c++)
 					acc[r][c] = v4splat(0.0);
 			for (int s = 0; s < se; s++)
@@ -303,7 +295,7 @@ quad4(int np, int d, const double *XT, int B, const double *Up,
 				v4d			x0 = v4load(XT + (size_t) s * B + i0);
 				v4d			x1 = v4load(XT + (size_t) s * B + i0 + 4);
 
-				FS_UNROLL
+				GMM_UNROLL
 				for (int c = 0; c < 4; c++)
 				{
 					v4d			uc = v4splat(u[c]);
@@ -312,7 +304,7 @@ quad4(int np, int d, const double *XT, int B, const double *Up,
 					acc[1][c] += x1 * uc;
 				}
 			}
-			FS_UNROLL
+			GMM_UNROLL
 			for (int c = 0; c < 4; c++)
 			{
 				v4d			oc = v4splat(op[c0 + c]);
@@ -341,9 +333,9 @@ scatter4(int n, int d, const double *Y, const double *Y0, int B, double *S)
 				v4d			acc[2][4];
 				double		tail[2][4];
 
-				FS_UNROLL
+				GMM_UNROLL
 				for (int a = 0; a < 2; a++)
-					FS_UNROLL
+					GMM_UNROLL
 					for (int b = 0; b < 4; b++)
 					{
 						acc[a][b] = v4splat(0.0);
@@ -354,28 +346,28 @@ scatter4(int n, int d, const double *Y, const double *Y0, int B, double *S)
 					v4d			ya[2],
 								yb[4];
 
-					FS_UNROLL
+					GMM_UNROLL
 					for (int a = 0; a < 2; a++)
 						ya[a] = v4load(Y + (size_t) (s0 + h + a) * B + i);
-					FS_UNROLL
+					GMM_UNROLL
 					for (int b = 0; b < 4; b++)
 						yb[b] = v4load(Y0 + (size_t) (t0 + b) * B + i);
-					FS_UNROLL
+					GMM_UNROLL
 					for (int a = 0; a < 2; a++)
-						FS_UNROLL
+						GMM_UNROLL
 						for (int b = 0; b < 4; b++)
 							acc[a][b] += ya[a] * yb[b];
 				}
 				for (int i = n4; i < n; i++)
-					FS_UNROLL
+					GMM_UNROLL
 					for (int a = 0; a < 2; a++)
-						FS_UNROLL
+						GMM_UNROLL
 						for (int b = 0; b < 4; b++)
 							tail[a][b] += Y[(size_t) (s0 + h + a) * B + i] *
 								Y0[(size_t) (t0 + b) * B + i];
-				FS_UNROLL
+				GMM_UNROLL
 				for (int a = 0; a < 2; a++)
-					FS_UNROLL
+					GMM_UNROLL
 					for (int b = 0; b < 4; b++)
 						if (s0 + h + a <= t0 + b)
 							S[(size_t) (s0 + h + a) + (size_t) (t0 + b) * d] +=

@@ -87,6 +87,28 @@ typedef uint64_t v4ul __attribute__((vector_size(32)));
 #define GMM_ALWAYS_INLINE static inline __attribute__((always_inline))
 
 /*
+ * Every loop over a register tile's rows and columns carries this, so that
+ * the tile lives in registers: at -O2 GCC 12 does not unroll such loops and
+ * keeps the tile's array in memory instead (a load, the operation and a
+ * store each; the own full-covariance kernels were 1.6-2.7x slower so, and
+ * the block transpose's 8 x 8 tile went through the stack).
+ */
+#define GMM_UNROLL _Pragma("GCC unroll 8")
+
+/*
+ * Ask for the cache lines of len bytes from p into the second-level cache,
+ * a hint only (nothing is read through it, and an address past the data
+ * does not fault); p is taken as an integer, so that an address computed
+ * past an array is never C pointer arithmetic.
+ */
+GMM_ALWAYS_INLINE void
+gmm_prefetch_l2(uintptr_t p, size_t len)
+{
+	for (size_t off = 0; off < len; off += 64)
+		__builtin_prefetch((const void *) (p + off), 0, 2);
+}
+
+/*
  * Each macro's local has its own name, so that one macro's argument may use
  * another (vstore(p, vload(q))) without shadowing (-Wshadow=compatible-local,
  * which PostgreSQL 17's PGXS turns on).
