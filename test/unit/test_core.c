@@ -3073,6 +3073,48 @@ test_fullsmall_width(void)
 								gmm_fullsmall_width(), d, n, a, t, a > t ? ": below the diagonal, untouched" : "");
 				}
 		}
+		/* the fused statistics: s1 and the upper triangle of S from the rows */
+		for (int n = 1; n <= 21; n++)
+		{
+			int			np = (n + 7) & ~7;
+			double		rw[24],
+						s1[GMM_FULLSMALL_MAX_D];
+			double	   *Ys = malloc(sizeof(double) * d * B);
+			double	   *Y0s = malloc(sizeof(double) * d * B);
+
+			for (int i = 0; i < 24; i++)
+				rw[i] = i < n ? 0.1 + 0.9 * gmm_rng_uniform(&r) : 0.0;
+			for (int with_s = 0; with_s < 2; with_s++)
+			{
+				for (int i = 0; i < d * d; i++)
+					S[i] = -1.0 - i;
+				for (int t = 0; t < d; t++)
+					s1[t] = 0.5 * t;
+				gmm_fullsmall_stats(n, d, XT, B, rw, off, s1, with_s ? S : NULL, Ys, Y0s);
+				for (int t = 0; t < d; t++)
+				{
+					double		want = 0.5 * t;
+
+					for (int i = 0; i < np; i++)
+						want += rw[i] * (XT[t * B + i] - off[t]);
+					CHECK_CLOSE(s1[t], want, 1e-13, 1e-13, "stats s1 (width %d) d=%d n=%d t=%d%s",
+								gmm_fullsmall_width(), d, n, t, with_s ? "" : " (no S)");
+					for (int a = 0; a < d; a++)
+					{
+						double		w2 = -1.0 - (a + t * d);
+
+						if (with_s && a <= t)
+							for (int i = 0; i < n; i++)
+								w2 += rw[i] * (XT[a * B + i] - off[a]) * (XT[t * B + i] - off[t]);
+						CHECK_CLOSE(S[a + t * d], w2, 1e-13, 1e-13, "stats S (width %d) d=%d n=%d (%d, %d)%s",
+									gmm_fullsmall_width(), d, n, a, t,
+									!with_s ? ": no S, untouched" : a > t ? ": below the diagonal, untouched" : "");
+					}
+				}
+			}
+			free(Ys);
+			free(Y0s);
+		}
 		free(U);
 		free(off);
 		free(Up);
