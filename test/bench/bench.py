@@ -7,20 +7,25 @@ growth of the per-row cost with N.  Prints one table of ratios.
 Run it through test/bench/run.sh (which starts nothing: it needs a server
 with gmm installed, given by PGHOST/PGPORT/PGUSER/PGDATABASE, and Debian's
 /usr/bin/python3 with scikit-learn).  Every number is a median of --reps
-runs; per-iteration costs are (T(max_iter=I2) - T(max_iter=I1)) / (I2 - I1)
-with tol 0, so initialisation (k-means) cancels out; I2 grows for the small
-sizes (--iters) so that the difference is not lost in a fit's fixed cost.  Both sides use one
+runs; a per-iteration cost is the median of iterations 2 to --iters of a fit
+with tol 0 as the fit's own loop times them (verbose 2 on both sides:
+gmm's NOTICE "s since the last report", scikit-learn's "time lapse"), so
+neither initialisation (k-means) nor loading the rows counts, and a
+disturbed iteration is one sample of many.  (The difference of two whole
+fits, T(7) - T(2), used before, carried the jitter of their fixed costs:
+on a shared 2-vCPU VM it gave 0.12 to 0.24 s an iteration at 1e6 x 16,
+K = 8 where the loop's own times were 0.17-0.18.)  Both sides use one
 BLAS thread: the backend through gmm.blas_threads (default 1), scikit-learn
 through threadpoolctl.
 """
 import argparse
 import json
 import os
+import re
 import statistics
 import struct
 import subprocess
 import sys
-import threading
 import time
 import warnings
 
@@ -162,9 +167,11 @@ def em_flops(cov, n, d, k):
 # ----------------------------------------------------------------------
 
 
-def fit_opts(cov, it, reg):
-    return json.dumps({"covariance_type": cov, "max_iter": it, "tol": 0,
-                       "reg_covar": reg, "random_state": 0})
+def fit_opts(cov, it, reg, verbose=False):
+    o = {"covariance_type": cov, "max_iter": it, "tol": 0, "reg_covar": reg, "random_state": 0}
+    if verbose:
+        o.update(verbose=2, verbose_interval=1)
+    return json.dumps(o)
 
 
 def load_table(args, psql, name, X):
@@ -207,16 +214,37 @@ def session(psql):
     return s
 
 
+ITER_DETAIL = re.compile(r"DETAIL:\s+([0-9.]+) s since the last report")
+SK_LAPSE = re.compile(r"Iteration \d+\t time lapse ([0-9.]+)s")
+
+
+def iter_median(times):
+    """Median of the per-iteration times past the first (which includes the
+    initialisation: both loops time iteration 1 from its start)."""
+    return statistics.median(times[1:]) if len(times) > 1 else float("nan")
+
+
 def pg_fit(args, psql, name, cov, k, it, workers=1):
+    """(median whole-fit time, median per-iteration time) of gmm_fit with
+    max_iter it on `workers` cores."""
     s = session(psql)
     s.query("SET gmm.fit_workers = %d" % workers)
     s.query("SELECT count(*) FROM %s" % name)		# warm, in this backend too
     sql = "SELECT gmm_fit(x, %d, '%s') IS NOT NULL FROM %s" % (
-        k, fit_opts(cov, it, args.reg_covar), name)
-    s.query("SET client_min_messages = error")
-    t = median_time(lambda: s.timed(sql)[0], args.reps)
+        k, fit_opts(cov, it, args.reg_covar, verbose=True), name)
+    s.query("SET client_min_messages = notice")
+    per_it = []
+
+    def one():
+        t, out = s.timed(sql)
+        times = [float(m.group(1)) for m in map(ITER_DETAIL.search, out) if m]
+        if len(times) != it:
+            raise RuntimeError("gmm_fit reported %d iteration times, not %d" % (len(times), it))
+        per_it.append(iter_median(times))
+        return t
+    t = median_time(one, args.reps)
     s.close()
-    return t
+    return t, statistics.median(per_it)
 
 
 def pg_fit_memory(args, psql, name, cov, k, it):
@@ -266,20 +294,34 @@ def pg_scoring(args, psql, name, cov, k):
     return bare, param, generic, view, v1, v2, toasted == "t", mtext
 
 
-def sk_fit_times(args, X, cov, k, iters):
+def sk_fit_times(args, X, cov, k, it):
+    """(median whole-fit time, median per-iteration time) of scikit-learn's
+    GaussianMixture with max_iter it, its loop timed by its own verbose 2."""
+    import contextlib
+    import io
     from sklearn.exceptions import ConvergenceWarning
     from sklearn.mixture import GaussianMixture
     warnings.simplefilter("ignore", ConvergenceWarning)
+    per_it = []
 
-    def one(it):
+    def one():
         g = GaussianMixture(k, covariance_type=cov, max_iter=it, tol=0,
-                            reg_covar=args.reg_covar, random_state=0)
-        t0 = time.perf_counter()
-        g.fit(X)
-        return time.perf_counter() - t0
+                            reg_covar=args.reg_covar, random_state=0,
+                            verbose=2, verbose_interval=1)
+        buf = io.StringIO()
+        with contextlib.redirect_stdout(buf):
+            t0 = time.perf_counter()
+            g.fit(X)
+            t = time.perf_counter() - t0
+        times = [float(v) for v in SK_LAPSE.findall(buf.getvalue())]
+        if len(times) != it:
+            raise RuntimeError("scikit-learn reported %d iteration times, not %d" % (len(times), it))
+        per_it.append(iter_median(times))
+        return t
 
     with threadpool_limits(1):
-        return {it: median_time(lambda: one(it), args.reps) for it in iters}
+        t = median_time(one, args.reps)
+    return t, statistics.median(per_it)
 
 
 def sk_model_from_gmm(text):
@@ -316,9 +358,9 @@ def main():
                                  formatter_class=argparse.RawDescriptionHelpFormatter)
     ap.add_argument("--psql", default="psql")
     ap.add_argument("--reps", type=int, default=3)
-    ap.add_argument("--iters", default="2,auto",
-                    help="I1,I2 for the per-iteration difference; I2 'auto': I1 + 5 m, m "
-                    "the iterations that do the work of one at 1e6 x 16 x 8 (1 to 40)")
+    ap.add_argument("--iters", type=int, default=7,
+                    help="iterations of each fit (tol 0); per-iteration times are the "
+                    "medians of iterations 2 to this")
     ap.add_argument("--cov", default="full")
     ap.add_argument("--reg-covar", type=float, default=1e-6)
     ap.add_argument("--sizes", default="100000x8x4,1000000x16x8,200000x64x8",
@@ -335,19 +377,9 @@ def main():
     args = ap.parse_args()
     global WORK_MEM
     WORK_MEM = args.work_mem
-    i1, i2_arg = args.iters.split(",")
-    i1 = int(i1)
-
-    def iters_for(n, d, k):
-        """I2 of a size: fixed, or (auto) enough iterations that their
-        difference spans the work of 5 at 1e6 x 16 x 8.  At 100k x 8, K=4
-        an iteration is a few ms, and 5 of them are within the jitter of
-        a fit's fixed cost (loading the rows, k-means) on a shared VM: two
-        runs of 5 gave 1-core/2-core ratios of 2.08 and 5.56."""
-        if i2_arg != "auto":
-            return int(i2_arg)
-        m = round(1e6 * 8 * 16 * 17 / (n * k * d * (d + 1)))
-        return i1 + 5 * min(max(m, 1), 40)
+    iters = args.iters
+    if iters < 3:
+        ap.error("--iters must be at least 3")
     cov = args.cov
     psql = args.psql
 
@@ -361,8 +393,9 @@ def main():
     print("# backend gmm_blas_info(): %s" % " ".join(blas), flush=True)
     print("# DGEMM %.1f GFLOP/s, exp %.3g /s (numpy, 1 thread)" % (rate / 1e9, exp_rate),
           flush=True)
-    print("# covariance %s, iterations %d and %s (tol 0), reg_covar %g, work_mem %s, "
-          "medians of %d" % (cov, i1, i2_arg, args.reg_covar, WORK_MEM, args.reps), flush=True)
+    print("# covariance %s, %d iterations (tol 0; per iteration: the median of 2 to %d), "
+          "reg_covar %g, work_mem %s, medians of %d" % (
+              cov, iters, iters, args.reg_covar, WORK_MEM, args.reps), flush=True)
 
     rows = []		# (what, size, gmm, reference, ratio, target, met)
     cpu = next((l.split(":", 1)[1].strip() for l in open("/proc/cpuinfo")
@@ -380,35 +413,29 @@ def main():
     for (n, d, k) in sizes:
         name = "bench_%d_%d_%d" % (n, d, k)
         size = "%dx%d K=%d" % (n, d, k)
-        i2 = iters_for(n, d, k)
         X = make_data(n, d, k, seed=n + d + k)
         tl = load_table(args, psql, name, X)
         raw_bytes = n * d * 8
-        print("# %s: loaded in %.1f s; iterations %d and %d" % (size, tl, i1, i2), flush=True)
+        print("# %s: loaded in %.1f s" % (size, tl), flush=True)
 
         if not args.scoring_only:
-            g1 = pg_fit(args, psql, name, cov, k, i1)
-            g2 = pg_fit(args, psql, name, cov, k, i2)
-            sk = sk_fit_times(args, X, cov, k, (i1, i2))
-            g_it = (g2 - g1) / (i2 - i1)
-            s_it = (sk[i2] - sk[i1]) / (i2 - i1)
+            g2, g_it = pg_fit(args, psql, name, cov, k, iters)
+            sk2, s_it = sk_fit_times(args, X, cov, k, iters)
             floor = em_flops(cov, n, d, k) / rate + n * k / exp_rate
             add("EM s/iteration: sklearn / gmm", size, "%.4f" % g_it, "%.4f" % s_it,
                 "%.2f" % (s_it / g_it), ">= 3", s_it / g_it >= 3)
             add("EM s/iteration: gmm / floor", size, "%.4f" % g_it, "%.4f" % floor,
                 "%.2f" % (g_it / floor), "<= 2", g_it / floor <= 2)
-            add("whole fit (%d it): sklearn / gmm" % i2, size, "%.3f" % g2, "%.3f" % sk[i2],
-                "%.2f" % (sk[i2] / g2), "> 1", sk[i2] / g2 > 1)
+            add("whole fit (%d it): sklearn / gmm" % iters, size, "%.3f" % g2, "%.3f" % sk2,
+                "%.2f" % (sk2 / g2), "> 1", sk2 / g2 > 1)
             # one fit on every core (gmm.fit_workers): the issue's target is at 1e6 x 16
-            w1 = pg_fit(args, psql, name, cov, k, i1, CORES)
-            w2 = pg_fit(args, psql, name, cov, k, i2, CORES)
-            w_it = (w2 - w1) / (i2 - i1)
+            w_it = pg_fit(args, psql, name, cov, k, iters, CORES)[1]
             big = (n, d, k) == (1000000, 16, 8)
             add("EM s/iteration: 1 core / %d cores" % CORES, size, "%.4f" % w_it, "%.4f" % g_it,
                 "%.2f" % (g_it / w_it), ">= 1.7" if big and CORES == 2 else "(info)",
                 g_it / w_it >= 1.7 or not big or CORES != 2)
 
-            mem, hwm = pg_fit_memory(args, psql, name, cov, k, i1)
+            mem, hwm = pg_fit_memory(args, psql, name, cov, k, 2)
             limit = 1.3 * raw_bytes + 64 * 2 ** 20
             add("fit peak memory / raw N*D*8", size, "%.0fMB" % (mem / 2 ** 20),
                 "%.0fMB" % (raw_bytes / 2 ** 20), "%.2f" % (mem / raw_bytes),
@@ -445,11 +472,9 @@ def main():
         tl = load_table(args, psql, name, X)
         del X
         print("# growth %dx%d: loaded in %.1f s" % (n, d, tl), flush=True)
-        i2 = iters_for(n, d, k)
-        g1 = pg_fit(args, psql, name, cov, k, i1)
-        g2 = pg_fit(args, psql, name, cov, k, i2)
-        per_row[n] = (g2 - g1) / (i2 - i1) / n
-        raw["growth"][n] = {i1: g1, i2: g2}
+        g2, g_it = pg_fit(args, psql, name, cov, k, iters)
+        per_row[n] = g_it / n
+        raw["growth"][n] = {"fit": g2, "per_iteration": g_it}
         print("#   %d rows: %.1f ns per row per iteration" % (n, per_row[n] * 1e9), flush=True)
     if len(per_row) >= 2:
         lo, hi = min(per_row), max(per_row)
