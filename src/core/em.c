@@ -171,11 +171,11 @@ typedef struct BlockWork
  * Below it, one dgemm for many components at once wins over the call
  * overhead of small triangular calls.  gmm's own kernels replace both
  * (fullsmall.c) on a CPU with AVX-512 up to GMM_FULLSMALL_MAX_D features,
- * and below GMM_FULLSMALL_BLAS_MIN_D (the same 32) on one with AVX2 and FMA.
+ * and below this same threshold on one with AVX2 and FMA, whose four-wide
+ * kernels the triangular BLAS matches from there on: one number
+ * (fullsmall.h), so that overriding it moves both.
  */
-#ifndef EM_TRI_MIN_D
-#define EM_TRI_MIN_D 32
-#endif
+#define EM_TRI_MIN_D GMM_FULLSMALL_BLAS_MIN_D
 
 /*
  * Rows per block: large enough that the per-component BLAS calls of a block
@@ -506,6 +506,7 @@ gmm_estep_pool_create(GmmCovType t, int k, int d, int workers,
 	GmmEstepPool *pool = hooks->alloc(sizeof(GmmEstepPool), hooks->arg);
 	size_t		nst = gmm_stats_ndoubles(t, k, d);
 	size_t		nwork = gmm_stats_work_ndoubles(t, k, d);
+	size_t		B = (size_t) em_block_rows(t, k, d);
 
 	if (workers < 1)
 		workers = 1;
@@ -513,7 +514,7 @@ gmm_estep_pool_create(GmmCovType t, int k, int d, int workers,
 		workers = GMM_MAX_FIT_WORKERS;
 	/* whole blocks: a chunk's first block is one of gmm_stats_accumulate's */
 	pool->chunk_rows = chunk_rows == 0 ? gmm_stats_chunk_rows(t, k, d) :
-		(chunk_rows + em_block_rows(t, k, d) - 1) / em_block_rows(t, k, d) * em_block_rows(t, k, d);
+		(chunk_rows + B - 1) / B * B;
 	pool->workers = workers;
 	pool->wave = workers == 1 ? 1 : EM_WAVE_CHUNKS * workers;
 	pool->slot = hooks->alloc(sizeof(GmmStats) * pool->wave, hooks->arg);

@@ -133,7 +133,8 @@ EB_NAME(block_transpose)(const double *Xb, int n, int d, BlockWork *bw)
  * overwritten by w * resp, zero past row n) to the statistics; the block is
  * in bw->X0T and bw->XT (block_transpose).  Full: per component
  * Y0 = x - shift_j, S1_j += sum of w r Y0, S2_j += (w r Y0)^T Y0 (one dgemm;
- * the M-step reads the row-major lower triangle and symmetrises).
+ * the M-step reads the row-major lower triangle and symmetrises; on gmm's
+ * own kernels one pass from X0T, gmm_fullsmall_stats).
  * Tied: S1 of all components from one dgemm, one S2 of all rows (each row's
  * responsibilities sum to 1).  Diag and spherical: per component and
  * feature, sums over the rows.  want_s2 false skips S2.

@@ -3,8 +3,9 @@
  *	  gmm's own kernels for full covariances of up to 64 features (em.c),
  *	  in place of BLAS: the E-step's squared distances of a block of rows
  *	  to one component, fused with the triangular product, and the
- *	  statistics' weighted scatter, upper triangle only.  Part of the
- *	  numerical core: no PostgreSQL headers.
+ *	  statistics' pass: the weighted scatter, upper triangle only, fused
+ *	  with the centring and weighting of the rows (eight wide).  Part of
+ *	  the numerical core: no PostgreSQL headers.
  *
  * Below 32 features em.c otherwise calls dgemm: H = XT [U_1 ... U_g]
  * multiplies by the zeros of each upper triangular factor too and is read
@@ -546,8 +547,14 @@ scatter4(int n, int d, const double *Y, const double *Y0, int B, double *S)
 
 /*
  * The statistics' pass, four wide: y = x - sh and r y written for the
- * block (Y0 and Y), S1 summed on the way, then scatter4 (a fused version
- * needs more than AVX2's 16 registers for a tile).
+ * block (Y0 and Y), S1 summed on the way, then scatter4.  A fused version
+ * (tiles of 2 x 4, the shifts' splats in memory: AVX2's 16 registers hold
+ * a tile, its rows and the weights, not the shifts too) measured no
+ * faster, run four wide on an AMD EPYC with AVX-512 (family 25 model 17;
+ * em_bench fit N D K full 2 12 5, EM_BENCH_FULLSMALL=4, three interleaved
+ * rounds, s/iteration, this / fused: 200k x 8 x 4 0.0102-0.0106 /
+ * 0.0098-0.0117; 500k x 16 x 8 0.099-0.113 / 0.098-0.119; 100k x 24 x 8
+ * 0.049-0.052 / 0.044-0.050), so it was not kept.
  */
 FS4_KERNEL static void
 stats4(int n, int d, const double *X, int B, const double *r,

@@ -18,8 +18,13 @@
 #define GMM_FULLSMALL_MAX_D 128
 #endif
 
-/* from this many features on, em.c's BLAS path computes the triangles only */
+/*
+ * from this many features on, em.c's BLAS path computes the triangles only
+ * (dtrmm, dsyrk: its EM_TRI_MIN_D), and the four-wide kernels give way to it
+ */
+#ifndef GMM_FULLSMALL_BLAS_MIN_D
 #define GMM_FULLSMALL_BLAS_MIN_D 32
+#endif
 
 /*
  * whether em.c uses these kernels for d features (fullsmall.c says why):
