@@ -1,6 +1,6 @@
 /*
  * fullsmall.c
- *	  gmm's own kernels for full covariances of up to 64 features (em.c),
+ *	  gmm's own kernels for full covariances of up to 128 features (em.c),
  *	  in place of BLAS: the E-step's squared distances of a block of rows
  *	  to one component, fused with the triangular product, and the
  *	  statistics' pass: the weighted scatter, upper triangle only, fused
@@ -128,7 +128,7 @@ tri_quad_tile##R(const double *XT, int B, int i0, const double *Up, \
 			for (int c = 0; c < VW; c++) \
 				acc[r][c] = vsplat(0.0); \
 		/* rows 0..c0+7 of columns c0..c0+7: U is zero below the diagonal */ \
-		for (int s = 0; s < se; s++) \
+		for (int s = 0; s < c0; s++) \
 		{ \
 			const double *u = Up + (size_t) s * dp + c0; \
 			v8d			x[R]; \
@@ -138,6 +138,31 @@ tri_quad_tile##R(const double *XT, int B, int i0, const double *Up, \
 				x[r] = vload(XT + (size_t) s * B + i0 + r * VW); \
 			GMM_UNROLL \
 			for (int c = 0; c < VW; c++) \
+			{ \
+				v8d			uc = vsplat(u[c]); \
+\
+				GMM_UNROLL \
+				for (int r = 0; r < R; r++) \
+					acc[r][c] += x[r] * uc; \
+			} \
+		} \
+		/* \
+		 * the diagonal block, row c0 + sp from column sp on: its zeros \
+		 * below the diagonal skipped (36 of its 64 entries are not zero) \
+		 */ \
+		GMM_UNROLL \
+		for (int sp = 0; sp < VW; sp++) \
+		{ \
+			const double *u = Up + (size_t) (c0 + sp) * dp + c0; \
+			v8d			x[R]; \
+\
+			if (c0 + sp >= se) \
+				break; \
+			GMM_UNROLL \
+			for (int r = 0; r < R; r++) \
+				x[r] = vload(XT + (size_t) (c0 + sp) * B + i0 + r * VW); \
+			GMM_UNROLL \
+			for (int c = sp; c < VW; c++) \
 			{ \
 				v8d			uc = vsplat(u[c]); \
 \
@@ -442,7 +467,7 @@ quad4(int np, int d, const double *XT, int B, const double *Up,
 				GMM_UNROLL
 				for (int c = 0; c < 4; c++)
 					acc[r][c] = v4splat(0.0);
-			for (int s = 0; s < se; s++)
+			for (int s = 0; s < c0; s++)
 			{
 				const double *u = Up + (size_t) s * dp + c0;
 				v4d			x0 = v4load(XT + (size_t) s * B + i0);
@@ -450,6 +475,27 @@ quad4(int np, int d, const double *XT, int B, const double *Up,
 
 				GMM_UNROLL
 				for (int c = 0; c < 4; c++)
+				{
+					v4d			uc = v4splat(u[c]);
+
+					acc[0][c] += x0 * uc;
+					acc[1][c] += x1 * uc;
+				}
+			}
+			/* the diagonal block from its diagonal on (10 of 16 entries) */
+			GMM_UNROLL
+			for (int sp = 0; sp < 4; sp++)
+			{
+				const double *u = Up + (size_t) (c0 + sp) * dp + c0;
+				v4d			x0,
+							x1;
+
+				if (c0 + sp >= se)
+					break;
+				x0 = v4load(XT + (size_t) (c0 + sp) * B + i0);
+				x1 = v4load(XT + (size_t) (c0 + sp) * B + i0 + 4);
+				GMM_UNROLL
+				for (int c = sp; c < 4; c++)
 				{
 					v4d			uc = v4splat(u[c]);
 
