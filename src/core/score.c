@@ -397,7 +397,9 @@ gmm_score_lanes(const GmmParams *p, double *lanes)
  * the lanes (into work), then each block of columns z = y U over its rows,
  * the block's columns in as many chains (one multiply-add each per row: with
  * eight, two multiply-adds a cycle do not wait on each other's results),
- * and the squares of z summed in two.  Only the first k - g LW lanes are
+ * the zeros below the diagonal of the block's last eight rows skipped (at
+ * 16 features 136 multiply-adds a row and group instead of 192), and the
+ * squares of z summed in two.  Only the first k - g LW lanes are
  * written.
  */
 #define LANES_KERNEL(NAME, ATTR, VT, LW, LOAD, SPLAT) \
@@ -433,7 +435,7 @@ NAME(const GmmParams *p, const double *lanes, const double *log_weights, \
 			VT			z0 = SPLAT(0.0), z1 = z0, z2 = z0, z3 = z0, \
 						z4 = z0, z5 = z0, z6 = z0, z7 = z0; \
 \
-			for (int s = 0; s < rows; s++) \
+			for (int s = 0; s < t0; s++) \
 			{ \
 				VT			ys = LOAD(Y + (size_t) s * LW); \
 				const double *b = B + (size_t) s * LANES_BLOCK * LW; \
@@ -445,6 +447,25 @@ NAME(const GmmParams *p, const double *lanes, const double *log_weights, \
 				z4 += ys * LOAD(b + 4 * LW); \
 				z5 += ys * LOAD(b + 5 * LW); \
 				z6 += ys * LOAD(b + 6 * LW); \
+				z7 += ys * LOAD(b + 7 * LW); \
+			} \
+			/* the block's diagonal rows, t0 + sp from column sp on */ \
+			GMM_UNROLL \
+			for (int sp = 0; sp < LANES_BLOCK; sp++) \
+			{ \
+				VT			ys; \
+				const double *b = B + (size_t) (t0 + sp) * LANES_BLOCK * LW; \
+\
+				if (t0 + sp >= rows) \
+					break; \
+				ys = LOAD(Y + (size_t) (t0 + sp) * LW); \
+				if (sp <= 0) z0 += ys * LOAD(b); \
+				if (sp <= 1) z1 += ys * LOAD(b + LW); \
+				if (sp <= 2) z2 += ys * LOAD(b + 2 * LW); \
+				if (sp <= 3) z3 += ys * LOAD(b + 3 * LW); \
+				if (sp <= 4) z4 += ys * LOAD(b + 4 * LW); \
+				if (sp <= 5) z5 += ys * LOAD(b + 5 * LW); \
+				if (sp <= 6) z6 += ys * LOAD(b + 6 * LW); \
 				z7 += ys * LOAD(b + 7 * LW); \
 			} \
 			q0 += z0 * z0; \
