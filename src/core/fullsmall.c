@@ -302,6 +302,72 @@ scatter8(int n, int d, const double *Y, const double *Y0, int B, double *S)
  */
 #define FS_Y(t, i) (vload(X + (size_t) (t) * B + (i)) - vsplat(sh[t]))
 
+/*
+ * One 4 x 4 tile of S from rows s0.. and columns t0..: diag (t0 == s0)
+ * computes its upper half and S1 of its four features (summed over the np
+ * rows, the padding's weights being zero), else the whole tile
+ */
+GMM_ALWAYS_INLINE void
+stats_tile8(int n, int d, const double *X, int B, const double *r,
+			const double *sh, int s0, int t0, bool diag, double *s1,
+			double *S)
+{
+	int			np = (n + VW - 1) & ~(VW - 1);
+	int			n8 = n & ~(VW - 1);
+	v8d			acc[4][4],
+				acc1[4];
+	double		tail[4][4];
+
+	GMM_UNROLL
+	for (int a = 0; a < 4; a++)
+	{
+		acc1[a] = vsplat(0.0);
+		GMM_UNROLL
+		for (int b = 0; b < 4; b++)
+		{
+			acc[a][b] = vsplat(0.0);
+			tail[a][b] = 0.0;
+		}
+	}
+	for (int i = 0; i < (diag ? np : n8); i += VW)
+	{
+		v8d			rr = vload(r + i),
+					ya[4],
+					yb[4];
+
+		GMM_UNROLL
+		for (int a = 0; a < 4; a++)
+		{
+			yb[a] = FS_Y(t0 + a, i);
+			ya[a] = rr * (diag ? yb[a] : FS_Y(s0 + a, i));
+			if (diag)
+				acc1[a] += ya[a];
+		}
+		if (i < n8)
+			GMM_UNROLL
+			for (int a = 0; a < 4; a++)
+				GMM_UNROLL
+				for (int b = diag ? a : 0; b < 4; b++)
+					acc[a][b] += ya[a] * yb[b];
+	}
+	for (int i = n8; i < n; i++)
+		GMM_UNROLL
+		for (int a = 0; a < 4; a++)
+			GMM_UNROLL
+			for (int b = diag ? a : 0; b < 4; b++)
+				tail[a][b] += r[i] * (X[(size_t) (s0 + a) * B + i] - sh[s0 + a]) *
+					(X[(size_t) (t0 + b) * B + i] - sh[t0 + b]);
+	GMM_UNROLL
+	for (int a = 0; a < 4; a++)
+	{
+		if (diag)
+			s1[s0 + a] += vsum(acc1[a]);
+		GMM_UNROLL
+		for (int b = diag ? a : 0; b < 4; b++)
+			S[(size_t) (s0 + a) + (size_t) (t0 + b) * d] += vsum(acc[a][b]) + tail[a][b];
+	}
+}
+
 FS_KERNEL static void
 stats8(int n, int d, const double *X, int B, const double *r,
 	   const double *sh, double *s1, double *S)
@@ -310,108 +376,12 @@ stats8(int n, int d, const double *X, int B, const double *r,
 	int			n8 = n & ~(VW - 1);
 	int			d4 = S ? d & ~3 : 0;
 
-	/* diagonal tiles: the upper half, and S1 of the tile's features */
 	for (int s0 = 0; s0 < d4; s0 += 4)
 	{
-		v8d			acc[4][4],
-					acc1[4];
-		double		tail[4][4];
-
-		GMM_UNROLL
-		for (int a = 0; a < 4; a++)
-		{
-			acc1[a] = vsplat(0.0);
-			GMM_UNROLL
-			for (int b = 0; b < 4; b++)
-			{
-				acc[a][b] = vsplat(0.0);
-				tail[a][b] = 0.0;
-			}
-		}
-		for (int i = 0; i < np; i += VW)
-		{
-			v8d			rr = vload(r + i),
-						v[4],
-						y[4];
-
-			GMM_UNROLL
-			for (int a = 0; a < 4; a++)
-			{
-				v[a] = FS_Y(s0 + a, i);
-				y[a] = rr * v[a];
-				acc1[a] += y[a];
-			}
-			if (i < n8)
-				GMM_UNROLL
-				for (int a = 0; a < 4; a++)
-					GMM_UNROLL
-					for (int b = a; b < 4; b++)
-						acc[a][b] += y[a] * v[b];
-		}
-		for (int i = n8; i < n; i++)
-			GMM_UNROLL
-			for (int a = 0; a < 4; a++)
-				GMM_UNROLL
-				for (int b = a; b < 4; b++)
-					tail[a][b] += r[i] * (X[(size_t) (s0 + a) * B + i] - sh[s0 + a]) *
-						(X[(size_t) (s0 + b) * B + i] - sh[s0 + b]);
-		GMM_UNROLL
-		for (int a = 0; a < 4; a++)
-		{
-			s1[s0 + a] += vsum(acc1[a]);
-			GMM_UNROLL
-			for (int b = a; b < 4; b++)
-				S[(size_t) (s0 + a) + (size_t) (s0 + b) * d] +=
-					vsum(acc[a][b]) + tail[a][b];
-		}
-	}
-	/* the tiles above the diagonal */
-	for (int s0 = 0; s0 < d4; s0 += 4)
+		stats_tile8(n, d, X, B, r, sh, s0, s0, true, s1, S);
 		for (int t0 = s0 + 4; t0 < d4; t0 += 4)
-		{
-			v8d			acc[4][4];
-			double		tail[4][4];
-
-			GMM_UNROLL
-			for (int a = 0; a < 4; a++)
-				GMM_UNROLL
-				for (int b = 0; b < 4; b++)
-				{
-					acc[a][b] = vsplat(0.0);
-					tail[a][b] = 0.0;
-				}
-			for (int i = 0; i < n8; i += VW)
-			{
-				v8d			rr = vload(r + i),
-							ya[4],
-							yb[4];
-
-				GMM_UNROLL
-				for (int a = 0; a < 4; a++)
-				{
-					ya[a] = rr * FS_Y(s0 + a, i);
-					yb[a] = FS_Y(t0 + a, i);
-				}
-				GMM_UNROLL
-				for (int a = 0; a < 4; a++)
-					GMM_UNROLL
-					for (int b = 0; b < 4; b++)
-						acc[a][b] += ya[a] * yb[b];
-			}
-			for (int i = n8; i < n; i++)
-				GMM_UNROLL
-				for (int a = 0; a < 4; a++)
-					GMM_UNROLL
-					for (int b = 0; b < 4; b++)
-						tail[a][b] += r[i] * (X[(size_t) (s0 + a) * B + i] - sh[s0 + a]) *
-							(X[(size_t) (t0 + b) * B + i] - sh[t0 + b]);
-			GMM_UNROLL
-			for (int a = 0; a < 4; a++)
-				GMM_UNROLL
-				for (int b = 0; b < 4; b++)
-					S[(size_t) (s0 + a) + (size_t) (t0 + b) * d] +=
-						vsum(acc[a][b]) + tail[a][b];
-		}
+			stats_tile8(n, d, X, B, r, sh, s0, t0, false, s1, S);
+	}
 	/* S1 of the features past the diagonal tiles (every one without S) */
 	for (int t = d4; t < d; t++)
 	{
