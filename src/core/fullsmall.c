@@ -107,6 +107,26 @@ gmm_fullsmall_factor(const double *U, const double *off, int d, double *Up,
  * q[i0 + 8r + l] += sum_c (z_c - off_c)^2 for R vectors of rows, z = x Up
  * (x: rows of XT, d columns B apart), column blocks of eight
  */
+/* acc[r][c] += x_s U[s][c0 + c] for the R vectors of rows, columns cfrom.. */
+#define FS_QUAD_ROW(R, srow, cfrom) \
+	do { \
+		const double *u_ = Up + (size_t) (srow) * dp + c0; \
+		v8d			x_[R]; \
+\
+		GMM_UNROLL \
+		for (int r = 0; r < R; r++) \
+			x_[r] = vload(XT + (size_t) (srow) * B + i0 + r * VW); \
+		GMM_UNROLL \
+		for (int c = (cfrom); c < VW; c++) \
+		{ \
+			v8d			uc = vsplat(u_[c]); \
+\
+			GMM_UNROLL \
+			for (int r = 0; r < R; r++) \
+				acc[r][c] += x_[r] * uc; \
+		} \
+	} while (0)
+
 #define FS_TILE(R) \
 GMM_ALWAYS_INLINE void \
 tri_quad_tile##R(const double *XT, int B, int i0, const double *Up, \
@@ -129,23 +149,7 @@ tri_quad_tile##R(const double *XT, int B, int i0, const double *Up, \
 				acc[r][c] = vsplat(0.0); \
 		/* rows 0..c0+7 of columns c0..c0+7: U is zero below the diagonal */ \
 		for (int s = 0; s < c0; s++) \
-		{ \
-			const double *u = Up + (size_t) s * dp + c0; \
-			v8d			x[R]; \
-\
-			GMM_UNROLL \
-			for (int r = 0; r < R; r++) \
-				x[r] = vload(XT + (size_t) s * B + i0 + r * VW); \
-			GMM_UNROLL \
-			for (int c = 0; c < VW; c++) \
-			{ \
-				v8d			uc = vsplat(u[c]); \
-\
-				GMM_UNROLL \
-				for (int r = 0; r < R; r++) \
-					acc[r][c] += x[r] * uc; \
-			} \
-		} \
+			FS_QUAD_ROW(R, s, 0); \
 		/* \
 		 * the diagonal block, row c0 + sp from column sp on: its zeros \
 		 * below the diagonal skipped (36 of its 64 entries are not zero) \
@@ -153,23 +157,9 @@ tri_quad_tile##R(const double *XT, int B, int i0, const double *Up, \
 		GMM_UNROLL \
 		for (int sp = 0; sp < VW; sp++) \
 		{ \
-			const double *u = Up + (size_t) (c0 + sp) * dp + c0; \
-			v8d			x[R]; \
-\
 			if (c0 + sp >= se) \
 				break; \
-			GMM_UNROLL \
-			for (int r = 0; r < R; r++) \
-				x[r] = vload(XT + (size_t) (c0 + sp) * B + i0 + r * VW); \
-			GMM_UNROLL \
-			for (int c = sp; c < VW; c++) \
-			{ \
-				v8d			uc = vsplat(u[c]); \
-\
-				GMM_UNROLL \
-				for (int r = 0; r < R; r++) \
-					acc[r][c] += x[r] * uc; \
-			} \
+			FS_QUAD_ROW(R, c0 + sp, sp); \
 		} \
 		GMM_UNROLL \
 		for (int c = 0; c < VW; c++) \
