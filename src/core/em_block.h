@@ -200,60 +200,25 @@ EB_NAME(stats_add_block)(GmmStats *s, const double *wb, int n, double *resp,
 										bw->Y, Y0);
 					continue;
 				}
-				/*
-				 * Y0 = x - shift exactly (from the rows as stored), Y = r Y0,
-				 * four features at a time: one load of r for four, and four
-				 * sums of S1 in flight (one feature at a time, each row's add
-				 * waited for the last: `perf annotate` had half this loop's
-				 * samples there).  Each feature's sum runs over the rows in
-				 * the same order either way.
-				 */
-				for (int t0 = 0; t0 < d; t0 += 4)
+				/* Y0 = x - shift exactly (from the rows as stored), Y = r Y0 */
+				for (int t = 0; t < d; t++)
 				{
-					/* locals: a store through a double * might alias *bw */
-					const double *X0T = bw->X0T;
-					double	   *Yw = bw->Y;
-					int			nt = d - t0 < 4 ? d - t0 : 4;
-					EB_V		a[4],
-								acc[4];
+					const double *x0 = bw->X0T + (size_t) t * B;
+					double	   *y0 = Y0 + (size_t) t * B;
+					double	   *y = bw->Y + (size_t) t * B;
+					EB_V		a = EB_SPLAT(sh[t]);
+					EB_V		acc = EB_SPLAT(0.0);
 
-					GMM_UNROLL
-					for (int q = 0; q < 4; q++)
+					for (int i = 0; i < np; i += EB_W)
 					{
-						a[q] = EB_SPLAT(q < nt ? sh[t0 + q] : 0.0);
-						acc[q] = EB_SPLAT(0.0);
+						EB_V		v = EB_LOAD(x0 + i) - a;
+						EB_V		rv = EB_LOAD(r + i) * v;
+
+						EB_STORE(y0 + i, v);
+						EB_STORE(y + i, rv);
+						acc += rv;
 					}
-					if (nt == 4)
-						for (int i = 0; i < np; i += EB_W)
-						{
-							EB_V		rr = EB_LOAD(r + i);
-
-							GMM_UNROLL
-							for (int q = 0; q < 4; q++)
-							{
-								size_t		o = (size_t) (t0 + q) * B + i;
-								EB_V		v = EB_LOAD(X0T + o) - a[q];
-								EB_V		rv = rr * v;
-
-								EB_STORE(Y0 + o, v);
-								EB_STORE(Yw + o, rv);
-								acc[q] += rv;
-							}
-						}
-					else
-						for (int q = 0; q < nt; q++)
-							for (int i = 0; i < np; i += EB_W)
-							{
-								size_t		o = (size_t) (t0 + q) * B + i;
-								EB_V		v = EB_LOAD(X0T + o) - a[q];
-								EB_V		rv = EB_LOAD(r + i) * v;
-
-								EB_STORE(Y0 + o, v);
-								EB_STORE(Yw + o, rv);
-								acc[q] += rv;
-							}
-					for (int q = 0; q < nt; q++)
-						s->s1[(size_t) j * d + t0 + q] += EB_SUM(acc[q]);
+					s->s1[(size_t) j * d + t] += EB_SUM(acc);
 				}
 				if (!want_s2)
 					continue;

@@ -202,82 +202,6 @@ quad8(int np, int d, const double *XT, int B, const double *Up,
 		tri_quad_tile1(XT, B, i0, Up, op, d, dp, q);
 }
 
-/* sum over i < n of a[i] b[i], eight lanes then the rest, in a fixed order */
-GMM_ALWAYS_INLINE double
-dot_rows(const double *a, const double *b, int n)
-{
-	v8d			acc = vsplat(0.0);
-	int			i = 0;
-	double		s;
-
-	for (; i + VW <= n; i += VW)
-		acc += vload(a + i) * vload(b + i);
-	s = vsum(acc);
-	for (; i < n; i++)
-		s += a[i] * b[i];
-	return s;
-}
-
-FS_KERNEL static void
-scatter8(int n, int d, const double *Y, const double *Y0, int B, double *S)
-{
-	int			d4 = d & ~3;
-	int			n8 = n & ~(VW - 1);
-
-	/* 4 x 4 tiles on and above the diagonal */
-	for (int s0 = 0; s0 < d4; s0 += 4)
-		for (int t0 = s0; t0 < d4; t0 += 4)
-		{
-			v8d			acc[4][4];
-			double		tail[4][4];
-
-			GMM_UNROLL
-			for (int a = 0; a < 4; a++)
-				GMM_UNROLL
-				for (int b = 0; b < 4; b++)
-				{
-					acc[a][b] = vsplat(0.0);
-					tail[a][b] = 0.0;
-				}
-			for (int i = 0; i < n8; i += VW)
-			{
-				v8d			ya[4],
-							yb[4];
-
-				GMM_UNROLL
-				for (int a = 0; a < 4; a++)
-				{
-					ya[a] = vload(Y + (size_t) (s0 + a) * B + i);
-					yb[a] = vload(Y0 + (size_t) (t0 + a) * B + i);
-				}
-				GMM_UNROLL
-				for (int a = 0; a < 4; a++)
-					GMM_UNROLL
-					for (int b = 0; b < 4; b++)
-						acc[a][b] += ya[a] * yb[b];
-			}
-			for (int i = n8; i < n; i++)
-				GMM_UNROLL
-				for (int a = 0; a < 4; a++)
-					GMM_UNROLL
-					for (int b = 0; b < 4; b++)
-						tail[a][b] += Y[(size_t) (s0 + a) * B + i] *
-							Y0[(size_t) (t0 + b) * B + i];
-			GMM_UNROLL
-			for (int a = 0; a < 4; a++)
-				GMM_UNROLL
-				for (int b = 0; b < 4; b++)
-					if (s0 + a <= t0 + b)
-						S[(size_t) (s0 + a) + (size_t) (t0 + b) * d] +=
-							vsum(acc[a][b]) + tail[a][b];
-		}
-	/* columns past the last multiple of four: every s <= t */
-	for (int t = d4; t < d; t++)
-		for (int s = 0; s <= t; s++)
-			S[(size_t) s + (size_t) t * d] +=
-				dot_rows(Y + (size_t) s * B, Y0 + (size_t) t * B, n);
-}
-
 /*
  * The statistics' pass of one component, eight wide, fused: y = x - sh and
  * r y are computed from the rows of X (X0T) inside the tiles that use
@@ -602,16 +526,6 @@ gmm_fullsmall_quad(int np, int d, const double *XT, int B, const double *Up,
 		quad8(np, d, XT, B, Up, op, q);
 	else
 		quad4(np, d, XT, B, Up, op, q);
-}
-
-void
-gmm_fullsmall_scatter(int n, int d, const double *Y, const double *Y0, int B,
-					  double *S)
-{
-	if (gmm_fullsmall_width() == 8)
-		scatter8(n, d, Y, Y0, B, S);
-	else
-		scatter4(n, d, Y, Y0, B, S);
 }
 
 void

@@ -62,19 +62,13 @@ extern void gmm_fullsmall_quad(int np, int d, const double *XT, int B,
 							   const double *Up, const double *op, double *q);
 
 /*
- * S[s + t d] += sum over the n rows of Y[s B + i] Y0[t B + i], for s <= t
- * (the upper triangle of a column-major d x d matrix; the rest untouched)
- */
-extern void gmm_fullsmall_scatter(int n, int d, const double *Y,
-								  const double *Y0, int B, double *S);
-
-/*
  * One component's statistics over a block, from its rows as stored: with
  * y_i = x_i - sh (x the rows of X0T, d columns B apart) and weights r
  * (zero from row n to n rounded up to 8), s1[t] += sum of r_i y_it and,
  * where S is not NULL, S[s + t d] += sum over the n rows of (r_i y_is) y_it
- * for s <= t (the upper triangle, as gmm_fullsmall_scatter).  Y and Y0
- * (d x B each) are scratch the four-wide build writes y and r y to.
+ * for s <= t (the upper triangle of a column-major d x d matrix; the rest
+ * untouched).  Y and Y0 (d x B each) are scratch the four-wide build
+ * writes y and r y to.
  */
 extern void gmm_fullsmall_stats(int n, int d, const double *X0T, int B,
 								const double *r, const double *sh, double *s1,
