@@ -246,6 +246,8 @@ block_work_bind(BlockWork *bw, GmmCovType t, int k, int d, double *work)
 	size_t		kd = (size_t) k * d;
 
 	bw->B = (int) B;
+	bw->pf = 0;					/* nothing to prefetch before a transpose */
+	bw->pf_len = bw->pf_left = 0;
 	bw->logw = work;
 	bw->base = bw->logw + k;
 	bw->c = bw->base + k;

@@ -103,10 +103,6 @@ gmm_fullsmall_factor(const double *U, const double *off, int d, double *Up,
 		op[c] = c < d ? off[c] : 0.0;
 }
 
-/*
- * q[i0 + 8r + l] += sum_c (z_c - off_c)^2 for R vectors of rows, z = x Up
- * (x: rows of XT, d columns B apart), column blocks of eight
- */
 /* acc[r][c] += x_s U[s][c0 + c] for the R vectors of rows, columns cfrom.. */
 #define FS_QUAD_ROW(R, srow, cfrom) \
 	do { \
@@ -127,6 +123,10 @@ gmm_fullsmall_factor(const double *U, const double *off, int d, double *Up,
 		} \
 	} while (0)
 
+/*
+ * q[i0 + 8r + l] += sum_c (z_c - off_c)^2 for R vectors of rows, z = x Up
+ * (x: rows of XT, d columns B apart), column blocks of eight
+ */
 #define FS_TILE(R) \
 GMM_ALWAYS_INLINE void \
 tri_quad_tile##R(const double *XT, int B, int i0, const double *Up, \
@@ -329,6 +329,23 @@ stats8(int n, int d, const double *X, int B, const double *r,
  * tiles of 8 rows (two vectors) by 4 columns, eight accumulators; the
  * scatter in tiles of 2 by 4 of the 4 x 4 grid, over rows four at a time.
  */
+/* acc[h][c] += x_s U[s][c0 + c] for the two vectors of rows, columns cfrom.. */
+#define FS4_QUAD_ROW(srow, cfrom) \
+	do { \
+		const double *u_ = Up + (size_t) (srow) * dp + c0; \
+		v4d			x0_ = v4load(XT + (size_t) (srow) * B + i0); \
+		v4d			x1_ = v4load(XT + (size_t) (srow) * B + i0 + 4); \
+\
+		GMM_UNROLL \
+		for (int c = (cfrom); c < 4; c++) \
+		{ \
+			v4d			uc = v4splat(u_[c]); \
+\
+			acc[0][c] += x0_ * uc; \
+			acc[1][c] += x1_ * uc; \
+		} \
+	} while (0)
+
 FS4_KERNEL static void
 quad4(int np, int d, const double *XT, int B, const double *Up,
 	  const double *op, double *q)
@@ -352,40 +369,14 @@ quad4(int np, int d, const double *XT, int B, const double *Up,
 				for (int c = 0; c < 4; c++)
 					acc[r][c] = v4splat(0.0);
 			for (int s = 0; s < c0; s++)
-			{
-				const double *u = Up + (size_t) s * dp + c0;
-				v4d			x0 = v4load(XT + (size_t) s * B + i0);
-				v4d			x1 = v4load(XT + (size_t) s * B + i0 + 4);
-
-				GMM_UNROLL
-				for (int c = 0; c < 4; c++)
-				{
-					v4d			uc = v4splat(u[c]);
-
-					acc[0][c] += x0 * uc;
-					acc[1][c] += x1 * uc;
-				}
-			}
+				FS4_QUAD_ROW(s, 0);
 			/* the diagonal block from its diagonal on (10 of 16 entries) */
 			GMM_UNROLL
 			for (int sp = 0; sp < 4; sp++)
 			{
-				const double *u = Up + (size_t) (c0 + sp) * dp + c0;
-				v4d			x0,
-							x1;
-
 				if (c0 + sp >= se)
 					break;
-				x0 = v4load(XT + (size_t) (c0 + sp) * B + i0);
-				x1 = v4load(XT + (size_t) (c0 + sp) * B + i0 + 4);
-				GMM_UNROLL
-				for (int c = sp; c < 4; c++)
-				{
-					v4d			uc = v4splat(u[c]);
-
-					acc[0][c] += x0 * uc;
-					acc[1][c] += x1 * uc;
-				}
+				FS4_QUAD_ROW(c0 + sp, sp);
 			}
 			GMM_UNROLL
 			for (int c = 0; c < 4; c++)

@@ -3019,6 +3019,8 @@ test_fullsmall_width(void)
 		double	   *op = malloc(sizeof(double) * dp);
 		double	   *XT = malloc(sizeof(double) * d * B);
 		double	   *S = malloc(sizeof(double) * d * d);
+		double	   *Ys = malloc(sizeof(double) * d * B);
+		double	   *Y0s = malloc(sizeof(double) * d * B);
 		double		q[64];
 
 		CHECK(dp % 8 == 0 && dp >= d && dp < d + 8, "dpad(%d) = %d", d, dp);
@@ -3059,8 +3061,6 @@ test_fullsmall_width(void)
 			int			np = (n + 7) & ~7;
 			double		rw[24],
 						s1[GMM_FULLSMALL_MAX_D];
-			double	   *Ys = malloc(sizeof(double) * d * B);
-			double	   *Y0s = malloc(sizeof(double) * d * B);
 
 			for (int i = 0; i < 24; i++)
 				rw[i] = i < n ? 0.1 + 0.9 * gmm_rng_uniform(&r) : 0.0;
@@ -3092,9 +3092,9 @@ test_fullsmall_width(void)
 					}
 				}
 			}
-			free(Ys);
-			free(Y0s);
 		}
+		free(Ys);
+		free(Y0s);
 		free(U);
 		free(off);
 		free(Up);
