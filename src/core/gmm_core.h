@@ -147,6 +147,13 @@ extern double gmm_row_log_prob_lanes(const GmmParams *p, const double *lanes,
 extern void gmm_score_lanes_set_width(int width);
 
 /*
+ * For tests and benchmarks only: whether the lanes up to 16 features run
+ * their unrolled kernels (true, the default) or the generic loop, which
+ * gives the same bits.
+ */
+extern void gmm_score_lanes_set_unrolled(bool on);
+
+/*
  * The vector width, in doubles, of the core's lanes kernels on this CPU
  * (8 with AVX-512, else 4; gmm_score_lanes_set_width's choice if made):
  * the scoring lanes and the missing values' Schur lanes (marginal.c).

@@ -5,8 +5,9 @@
  *	  (SSE2 pairs on baseline x86-64, one register with AVX-512 or AVX2),
  *	  unaligned loads and stores through memcpy, the kernels' builds
  *	  (GMM_KERNEL and its kin, below), and the branch-free exp and
- *	  log-sum-exp every E-step and scoring path shares, so that the same row
- *	  sums its components the same way everywhere.
+ *	  log-sum-exp the E-step and gmm_row_log_prob share, so that a row sums
+ *	  its components the same way in both (the scoring lanes take the exps
+ *	  with Estrin's polynomial and sum them on the lanes: score.c).
  *	  Include it in .c files of the core only.
  */
 #ifndef GMM_VEC8_H
@@ -126,13 +127,54 @@ gmm_prefetch_l2(uintptr_t p, size_t len)
 	((((v)[0] + (v)[1]) + ((v)[2] + (v)[3])) + (((v)[4] + (v)[5]) + ((v)[6] + (v)[7])))
 
 /*
- * exp(x) for x <= 0 on the lanes of a vector (v8_exp_nonpos eight,
- * v4_exp_nonpos four, the same bits per lane), without a call or a branch:
- * x = n ln2 + r with |r| <= ln2/2, e^r by its degree-13 Taylor polynomial
- * (truncation below 1e-17 relative), 2^n put into the exponent bits.  Below
- * -708, where exp is subnormal, the result is 0.
+ * e^r's degree-13 Taylor polynomial (c_i = 1/i!) for |r| <= ln2/2, two
+ * ways.  Horner's rule, 14 multiply-adds one after another: what the
+ * E-step's kernels use, which have many vectors in flight.  Estrin's
+ * scheme, the same polynomial with a few more operations in a tree of
+ * depth six instead of fourteen: for a row's single vector (the scoring
+ * lanes), where the chain's latency is the cost.  The two round
+ * differently, each within an ulp or two of exp.
  */
-#define GMM_DEFINE_EXP_NONPOS(name, V, L, SPLAT) \
+#define GMM_EXP_POLY_HORNER(V, SPLAT, r) \
+	__extension__ ({ \
+		V			ph_ = SPLAT(1.0 / 6227020800.0); \
+		ph_ = ph_ * (r) + SPLAT(1.0 / 479001600.0); \
+		ph_ = ph_ * (r) + SPLAT(1.0 / 39916800.0); \
+		ph_ = ph_ * (r) + SPLAT(1.0 / 3628800.0); \
+		ph_ = ph_ * (r) + SPLAT(1.0 / 362880.0); \
+		ph_ = ph_ * (r) + SPLAT(1.0 / 40320.0); \
+		ph_ = ph_ * (r) + SPLAT(1.0 / 5040.0); \
+		ph_ = ph_ * (r) + SPLAT(1.0 / 720.0); \
+		ph_ = ph_ * (r) + SPLAT(1.0 / 120.0); \
+		ph_ = ph_ * (r) + SPLAT(1.0 / 24.0); \
+		ph_ = ph_ * (r) + SPLAT(1.0 / 6.0); \
+		ph_ = ph_ * (r) + SPLAT(0.5); \
+		ph_ = ph_ * (r) + SPLAT(1.0); \
+		ph_ * (r) + SPLAT(1.0); \
+	})
+#define GMM_EXP_POLY_ESTRIN(V, SPLAT, r) \
+	__extension__ ({ \
+		V			r2_ = (r) * (r), \
+					r4_ = r2_ * r2_, \
+					r8_ = r4_ * r4_; \
+		V			lo_ = ((r) + SPLAT(1.0)) + r2_ * ((r) * SPLAT(1.0 / 6.0) + SPLAT(0.5)); \
+		V			mid_ = ((r) * SPLAT(1.0 / 120.0) + SPLAT(1.0 / 24.0)) + \
+			r2_ * ((r) * SPLAT(1.0 / 5040.0) + SPLAT(1.0 / 720.0)); \
+		V			hi_ = (((r) * SPLAT(1.0 / 362880.0) + SPLAT(1.0 / 40320.0)) + \
+						   r2_ * ((r) * SPLAT(1.0 / 39916800.0) + SPLAT(1.0 / 3628800.0))) + \
+			r4_ * ((r) * SPLAT(1.0 / 6227020800.0) + SPLAT(1.0 / 479001600.0)); \
+		(lo_ + r4_ * mid_) + r8_ * hi_; \
+	})
+
+/*
+ * exp(x) for x <= 0 on the lanes of a vector (v8_exp_nonpos eight,
+ * v4_exp_nonpos four, the same bits per lane; the _estrin ones with the
+ * other polynomial), without a call or a branch: x = n ln2 + r with |r| <=
+ * ln2/2, e^r by its degree-13 Taylor polynomial (truncation below 1e-17
+ * relative), 2^n put into the exponent bits.  Below -708, where exp is
+ * subnormal, the result is 0.
+ */
+#define GMM_DEFINE_EXP_NONPOS(name, V, L, SPLAT, POLY) \
 GMM_ALWAYS_INLINE V                                                                \
 name(V x)                                                                          \
 {                                                                                  \
@@ -143,31 +185,19 @@ name(V x)                                                                       
 	V			n = t - SPLAT(shifter);                                            \
 	V			r = (xc - n * SPLAT(6.93147180369123816490e-01)) -                 \
 		n * SPLAT(1.90821492927058770002e-10);                                     \
-	V			p;                                                                 \
+	V			p = POLY(V, SPLAT, r);                                             \
 	L			bits;                                                              \
                                                                                    \
-	p = SPLAT(1.0 / 6227020800.0);                                                 \
-	p = p * r + SPLAT(1.0 / 479001600.0);                                          \
-	p = p * r + SPLAT(1.0 / 39916800.0);                                           \
-	p = p * r + SPLAT(1.0 / 3628800.0);                                            \
-	p = p * r + SPLAT(1.0 / 362880.0);                                             \
-	p = p * r + SPLAT(1.0 / 40320.0);                                              \
-	p = p * r + SPLAT(1.0 / 5040.0);                                               \
-	p = p * r + SPLAT(1.0 / 720.0);                                                \
-	p = p * r + SPLAT(1.0 / 120.0);                                                \
-	p = p * r + SPLAT(1.0 / 24.0);                                                 \
-	p = p * r + SPLAT(1.0 / 6.0);                                                  \
-	p = p * r + SPLAT(0.5);                                                        \
-	p = p * r + SPLAT(1.0);                                                        \
-	p = p * r + SPLAT(1.0);                                                        \
 	/* the low bits of t hold n (two's complement); 2^n's exponent is n + 1023 */  \
 	bits = ((L) t + 1023) << 52;                                                   \
 	p = p * (V) bits;                                                              \
 	return (V) ((L) p & ~tiny);                                                    \
 }
 
-GMM_DEFINE_EXP_NONPOS(v8_exp_nonpos, v8d, v8l, vsplat)
-GMM_DEFINE_EXP_NONPOS(v4_exp_nonpos, v4d, v4l, v4splat)
+GMM_DEFINE_EXP_NONPOS(v8_exp_nonpos, v8d, v8l, vsplat, GMM_EXP_POLY_HORNER)
+GMM_DEFINE_EXP_NONPOS(v4_exp_nonpos, v4d, v4l, v4splat, GMM_EXP_POLY_HORNER)
+GMM_DEFINE_EXP_NONPOS(v8_exp_nonpos_estrin, v8d, v8l, vsplat, GMM_EXP_POLY_ESTRIN)
+GMM_DEFINE_EXP_NONPOS(v4_exp_nonpos_estrin, v4d, v4l, v4splat, GMM_EXP_POLY_ESTRIN)
 
 /*
  * log(x) for positive normal x on four lanes, without a call: x = 2^e f

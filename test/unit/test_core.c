@@ -226,15 +226,22 @@ test_score_kernel(void)
 					  "the default lanes' width (%s d=%d k=%d)", type_names[t], d, k);
 				work[2 * d] = 12345.0;
 				lwork[nwork] = 12345.0;
-				for (int row = 0; row < 3; row++)
+				for (int row = 0; row < 5; row++)
 				{
 					double		got,
 								want,
 								mx = -INFINITY,
 								sum = 0.0;
 
+					/*
+					 * rows 3 and 4 far from every component (25 and 40 away
+					 * in each feature): the lanes' sum from the densities'
+					 * bounds underflows for most, and they take the row's
+					 * largest density instead
+					 */
 					for (int a = 0; a < d; a++)
-						x[a] = p.means[a] + 1.5 * gmm_rng_normal(&r) * (row + 1);
+						x[a] = p.means[a] + (row < 3 ? 1.5 * gmm_rng_normal(&r) * (row + 1) :
+											 (row == 3 ? 25.0 : 40.0) + gmm_rng_normal(&r));
 					for (int j = 0; j < k; j++)
 					{
 						const double *mu = p.means + j * d;
@@ -280,6 +287,22 @@ test_score_kernel(void)
 										"lanes (width %s): %s d=%d k=%d row %d component %d",
 										w == 0 ? "4" : "8", type_names[t], d, k, row, j);
 					}
+					/* the unrolled kernels (up to 16 features) and the generic loop: the same bits */
+					for (int w = 0; w < 2; w++)
+					{
+						double		lp_g[9],
+									got_g;
+
+						gmm_score_lanes_set_width(w == 0 ? 4 : 8);
+						gmm_score_lanes_set_unrolled(false);
+						got_g = gmm_row_log_prob_lanes(&p, nlanes[w] ? lanes[w] : NULL, lw, x,
+													   lp_g, lwork);
+						gmm_score_lanes_set_unrolled(true);
+						CHECK(memcmp(&got_g, &got_l[w], sizeof(double)) == 0 &&
+							  memcmp(lp_g, lp_l[w], sizeof(double) * k) == 0,
+							  "lanes (width %s) unrolled and generic: %s d=%d k=%d row %d: %.17g, %.17g",
+							  w == 0 ? "4" : "8", type_names[t], d, k, row, got_l[w], got_g);
+					}
 					/* the same arithmetic per lane: a few ulp at most */
 					CHECK_CLOSE(got_l[0], got_l[1], 1e-15, 0.0, "lanes at either width (%s d=%d k=%d row %d)",
 								type_names[t], d, k, row);
@@ -288,6 +311,31 @@ test_score_kernel(void)
 									"lanes at either width (%s d=%d k=%d row %d component %d)",
 									type_names[t], d, k, row, j);
 				}
+				/*
+				 * A row so far away that (x - mu) U overflows: every component
+				 * infinitely far (NaN or inf in q), the row's log-density -inf
+				 * on every path
+				 */
+				for (int a = 0; a < d; a++)
+					x[a] = (a % 2 ? -1e306 : 1e306);
+				CHECK(gmm_row_log_prob(&p, lw, x, lp, work) == -INFINITY,
+					  "a row at 1e306: %s d=%d k=%d", type_names[t], d, k);
+				for (int w = 0; w < 4; w++)
+				{
+					double		got;
+
+					gmm_score_lanes_set_width(w % 2 == 0 ? 4 : 8);
+					gmm_score_lanes_set_unrolled(w < 2);
+					got = gmm_row_log_prob_lanes(&p, nlanes[w % 2] ? lanes[w % 2] : NULL, lw, x,
+												 lp_l[0], lwork);
+					CHECK(got == -INFINITY, "lanes (width %s, %s) at 1e306: %s d=%d k=%d: %g",
+						  w % 2 == 0 ? "4" : "8", w < 2 ? "unrolled" : "generic",
+						  type_names[t], d, k, got);
+					for (int j = 0; j < k; j++)
+						CHECK(lp_l[0][j] == -INFINITY, "lanes at 1e306, component %d: %s d=%d k=%d",
+							  j, type_names[t], d, k);
+				}
+				gmm_score_lanes_set_unrolled(true);
 				gmm_score_lanes_set_width(0);
 				CHECK(work[2 * d] == 12345.0, "work past 2 d untouched (%s d=%d k=%d)", type_names[t], d, k);
 				CHECK(lwork[nwork] == 12345.0, "lanes work past %zu untouched (%s d=%d k=%d)",
@@ -3580,6 +3628,137 @@ test_v4_log(void)
 }
 
 /*
+ * The scoring lanes' log-sum-exp where a term underflows that still counts:
+ * one dimension, unit variances, four components, two of them 1410 and 1424
+ * (squared) from the row, so their densities' exponents are -705 and -712.
+ * exp(-712) is below what the lanes' exp keeps (exp(-708)), but it is
+ * e^-7 of the other term, 9e-4 of the sum: the lanes must not take the sum
+ * of the terms from the densities' bounds (which would lose it) and must
+ * give the log-sum-exp by hand, to 1e-12, at either width, unrolled or not.
+ */
+static void
+test_score_lanes_underflow(void)
+{
+	GmmParams	p;
+	double	   *buf = new_params(&p, GMM_COV_FULL, 4, 1);
+	double		lw[4],
+				lp[4],
+				x = 37.549966711037174;	/* sqrt(1410) */
+	const double mu[4] = {0.0, x - 37.735924528226413, 500.0, -500.0};	/* sqrt(1424) */
+	double		want,
+				ref[4];
+	int			bad;
+	size_t		nwork = gmm_score_lanes_work_ndoubles(1);
+	double	   *lwork = malloc(sizeof(double) * nwork);
+
+	for (int j = 0; j < 4; j++)
+	{
+		p.weights[j] = 0.25;
+		lw[j] = log(0.25);
+		p.means[j] = mu[j];
+		p.covariances[j] = 1.0;
+	}
+	CHECK(gmm_compute_precision_cholesky(&p, &bad) == GMM_OK, "unit variances");
+	for (int j = 0; j < 4; j++)
+		ref[j] = lw[j] - 0.5 * (log(2 * M_PI) + (x - mu[j]) * (x - mu[j]));
+	/* the two near terms by hand: ref[0] + log(1 + exp(ref[1] - ref[0])) */
+	want = ref[0] + log1p(exp(ref[1] - ref[0]));
+	CHECK(fabs(ref[0] - (log(0.25) - 0.5 * log(2 * M_PI) - 705.0)) < 1e-9 &&
+		  fabs(ref[1] - (log(0.25) - 0.5 * log(2 * M_PI) - 712.0)) < 1e-9,
+		  "the exponents are -705 and -712: %.17g %.17g", ref[0], ref[1]);
+	for (int w = 0; w < 4; w++)
+	{
+		double	   *lanes;
+		double		got;
+
+		gmm_score_lanes_set_width(w % 2 == 0 ? 4 : 8);
+		gmm_score_lanes_set_unrolled(w < 2);
+		lanes = malloc(sizeof(double) * gmm_score_lanes_ndoubles(GMM_COV_FULL, 4, 1));
+		gmm_score_lanes(&p, lanes);
+		got = gmm_row_log_prob_lanes(&p, lanes, lw, &x, lp, lwork);
+		CHECK_CLOSE(got, want, 1e-12, 1e-12, "lanes (width %d, %s) with an underflowing term that counts",
+					w % 2 == 0 ? 4 : 8, w < 2 ? "unrolled" : "generic");
+		for (int j = 0; j < 4; j++)
+			CHECK_CLOSE(lp[j], ref[j], 1e-12, 1e-12, "component %d (width %d)", j, w % 2 == 0 ? 4 : 8);
+		free(lanes);
+	}
+	gmm_score_lanes_set_unrolled(true);
+	gmm_score_lanes_set_width(0);
+	CHECK_CLOSE(gmm_row_log_prob(&p, lw, &x, lp, lwork), want, 1e-12, 1e-12,
+				"gmm_row_log_prob with an underflowing term that counts");
+	free(lwork);
+	free(buf);
+}
+
+/*
+ * The branch-free exps (vec8.h) against libm's exp from -745 to 0: Horner's
+ * and Estrin's polynomial within two ulp where exp is normal (from -708 on),
+ * exactly 0 below -708 and at -inf, and eight lanes the same bits as four
+ */
+static void
+test_vexp(void)
+{
+	uint64_t	st = 4711;
+	double		worst[2] = {0.0, 0.0};
+	int			bad[2] = {0, 0},
+				lanes_apart = 0;
+
+	for (int i = 0; i < 100000; i++)
+	{
+		double		x[8];
+		v8d			v;
+		v4d			lo,
+					hi;
+		v8d			e8[2];
+		v4d			e4[2][2];
+
+		for (int q = 0; q < 8; q++)
+		{
+			st = st * 6364136223846793005ULL + 1442695040888963407ULL;
+			x[q] = -(double) (st >> 11) / 9007199254740992.0 * (i % 2 ? 745.0 : 2.0);
+		}
+		if (i == 0)
+		{
+			x[0] = 0.0;
+			x[1] = -INFINITY;
+			x[2] = -708.0;
+			x[3] = -708.0000001;
+		}
+		memcpy(&v, x, sizeof(v));
+		memcpy(&lo, x, sizeof(lo));
+		memcpy(&hi, x + 4, sizeof(hi));
+		e8[0] = v8_exp_nonpos(v);
+		e8[1] = v8_exp_nonpos_estrin(v);
+		e4[0][0] = v4_exp_nonpos(lo);
+		e4[0][1] = v4_exp_nonpos(hi);
+		e4[1][0] = v4_exp_nonpos_estrin(lo);
+		e4[1][1] = v4_exp_nonpos_estrin(hi);
+		for (int m = 0; m < 2; m++)
+			for (int q = 0; q < 8; q++)
+			{
+				double		ref = exp(x[q]);
+				double		got = e8[m][q];
+				double		err;
+
+				lanes_apart += memcmp(&got, &e4[m][q / 4][q % 4], sizeof(double)) != 0;
+				if (x[q] < -708.0)
+				{
+					bad[m] += got != 0.0;
+					continue;
+				}
+				err = fabs(got - ref) / ref;
+				if (err > worst[m])
+					worst[m] = err;
+				bad[m] += err > 4.5e-16;
+			}
+	}
+	CHECK(bad[0] == 0, "v8_exp_nonpos: %d of 800000 off by more than two ulp (worst %.3g)", bad[0], worst[0]);
+	CHECK(bad[1] == 0, "v8_exp_nonpos_estrin: %d of 800000 off by more than two ulp (worst %.3g)",
+		  bad[1], worst[1]);
+	CHECK(lanes_apart == 0, "eight lanes and four: %d of 1600000 apart", lanes_apart);
+}
+
+/*
  * gmm_calib_percentile_q with the calibration's index (the knots'
  * probabilities, every 16th knot's value: two runs of compares) gives gmm_calib_percentile's results bit for bit, for
  * any stored knot count (new models have GMM_CALIB_KNOTS, gmm 1.2's 1025);
@@ -3689,6 +3868,8 @@ main(void)
 	RUN(test_sketch_fit_missing);
 	RUN(test_calib_percentile_q);
 	RUN(test_v4_log);
+	RUN(test_vexp);
+	RUN(test_score_lanes_underflow);
 	RUN(test_score_kernel);
 	if (unit_hs.outstanding != 0)
 	{
