@@ -13,8 +13,11 @@
  *		  out once: what gmm_score_samples and the scoring aggregates do),
  *		  at the CPU's width (8 with AVX-512) and at width 4, and with
  *		  gmm_row_log_prob (the factors as they are, one component at a
- *		  time), taking turns; prints the median nanoseconds per row of
- *		  each and how far apart the two widths' sums are.
+ *		  time), and on the lanes' generic loop (the unrolled kernels up to
+ *		  16 features off), taking turns; prints the median nanoseconds
+ *		  per row of each and how far apart the two widths' and the two
+ *		  loops' sums are, and a bare read of the lanes per row (the
+ *		  bound once they outgrow the first-level cache).
  *	  em_bench rates
  *		  DGEMM GFLOP/s (1024^3, and the E-step shape d x 512 x d for d = 8,
  *		  16, 64) and exp() per second, one thread.
@@ -38,6 +41,7 @@
 #include "blas.h"
 #include "gmm_core.h"
 #include "fullsmall.h"
+#include "vec8.h"
 
 static void *
 b_alloc(size_t size, void *arg)
@@ -81,6 +85,36 @@ cmp_double(const void *a, const void *b)
 				y = *(const double *) b;
 
 	return (x > y) - (x < y);
+}
+
+/*
+ * The sum of n doubles read eight at a time in eight chains: what a bare
+ * read of the scoring lanes costs (one AVX-512 load per multiply-add the
+ * kernel does, where the CPU has it), a bound on the kernel's time once the
+ * lanes outgrow the first-level cache.
+ */
+GMM_KERNEL static double
+read_all(const double *a, size_t n)
+{
+	v8d			s0 = vsplat(0.0), s1 = s0, s2 = s0, s3 = s0,
+				s4 = s0, s5 = s0, s6 = s0, s7 = s0;
+	size_t		i = 0;
+
+	for (; i + 64 <= n; i += 64)
+	{
+		s0 += vload(a + i);
+		s1 += vload(a + i + 8);
+		s2 += vload(a + i + 16);
+		s3 += vload(a + i + 24);
+		s4 += vload(a + i + 32);
+		s5 += vload(a + i + 40);
+		s6 += vload(a + i + 48);
+		s7 += vload(a + i + 56);
+	}
+	s0 += s1 + s2 + s3 + s4 + s5 + s6 + s7;
+	for (; i < n; i++)
+		s0[0] += a[i];
+	return vsum(s0);
 }
 
 static double
@@ -283,10 +317,14 @@ main(int argc, char **argv)
 		double	   *ln4 = (double *) (((uintptr_t) lanes4 + 63) & ~(uintptr_t) 63);
 		double		ns[64],
 					ns4[64],
+					ns_gen[64],
 					ns_sq[64],
+					ns_rd[64],
 					sum = 0.0,
 					sum4 = 0.0,
-					sum_sq = 0.0;
+					sum_gen = 0.0,
+					sum_sq = 0.0,
+					sum_rd = 0.0;
 
 		gmm_fit_options_default(&opt, k);
 		opt.cov_type = t;
@@ -320,17 +358,34 @@ main(int argc, char **argv)
 				sum4 += gmm_row_log_prob_lanes(&p, nl ? ln4 : NULL, logw, X + i * d, lp, lwork);
 			ns4[r] = (now() - t0) / n * 1e9;
 			gmm_score_lanes_set_width(0);
+			gmm_score_lanes_set_unrolled(false);
+			t0 = now();
+			sum_gen = 0.0;
+			for (size_t i = 0; i < n; i++)
+				sum_gen += gmm_row_log_prob_lanes(&p, nl ? ln : NULL, logw, X + i * d, lp, lwork);
+			ns_gen[r] = (now() - t0) / n * 1e9;
+			gmm_score_lanes_set_unrolled(true);
 			t0 = now();
 			sum_sq = 0.0;
 			for (size_t i = 0; i < n; i++)
 				sum_sq += gmm_row_log_prob(&p, logw, X + i * d, lp, work);
 			ns_sq[r] = (now() - t0) / n * 1e9;
+			t0 = now();
+			for (size_t i = 0; i < n; i++)
+				sum_rd += read_all(ln, nl);
+			ns_rd[r] = (now() - t0) / n * 1e9;
 		}
 		printf("score n=%zu d=%d k=%d %s: %.1f ns per row on the lanes, %.1f on lanes of 4, "
-			   "%.1f without (%.3fx, %.3fx; sums %.17g, %.17g; the widths' %.1e apart)\n",
-			   n, d, k, argv[5], median(ns, reps), median(ns4, reps), median(ns_sq, reps),
+			   "%.1f on the lanes' generic loop, %.1f without (%.3fx, %.3fx, %.3fx; "
+			   "the lanes over their generic loop %.3fx; sums %.17g, %.17g; "
+			   "the widths' %.1e apart, the loops' %.1e); a bare read of the lanes "
+			   "(%.1f kB) %.1f ns (%g)\n",
+			   n, d, k, argv[5], median(ns, reps), median(ns4, reps), median(ns_gen, reps),
+			   median(ns_sq, reps),
 			   median(ns, reps) / median(ns_sq, reps), median(ns4, reps) / median(ns_sq, reps),
-			   sum, sum_sq, fabs(sum - sum4) / fabs(sum));
+			   median(ns_gen, reps) / median(ns_sq, reps), median(ns, reps) / median(ns_gen, reps),
+			   sum, sum_sq, fabs(sum - sum4) / fabs(sum), fabs(sum - sum_gen) / fabs(sum),
+			   nl * sizeof(double) / 1024.0, median(ns_rd, reps), sum_rd);
 		return 0;
 	}
 	fprintf(stderr, "usage: em_bench rates | fit N D K TYPE IT1 IT2 [REPS] | score N D K TYPE [REPS]\n");
