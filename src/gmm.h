@@ -334,6 +334,7 @@ typedef struct GmmPrepared
 	double	   *logprob;		/* k, scratch */
 	double	   *work;			/* gmm_score_lanes_work_ndoubles(d), scratch */
 	const double *lanes;		/* params' gmm_score_lanes, or NULL */
+	GmmRowLogProbFn row_fn;		/* gmm_row_log_prob_lanes_fn(params, lanes) */
 	void	   *cache;			/* gmm_score.c's */
 } GmmPrepared;
 extern void gmm_score_prepared(FunctionCallInfo fcinfo, int argno,

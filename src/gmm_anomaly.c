@@ -241,7 +241,7 @@ gmm_score_percentile(PG_FUNCTION_ARGS)
 	x = gmm_array_reader_nulls(PG_GETARG_DATUM(1), p.params.d, "the model", &d, &to_free);
 	if (gmm_row_count_missing(x, d) > 0)
 		CalibrationNulls("gmm_score_percentile");
-	lse = gmm_row_log_prob_lanes(&p.params, p.lanes, p.log_weights, x, p.logprob, p.work);
+	lse = p.row_fn(&p.params, p.lanes, p.log_weights, x, p.logprob, p.work);
 	if (to_free)
 		pfree(to_free);
 	PG_RETURN_FLOAT8(gmm_calib_percentile_q(w, idx, lse));

@@ -84,6 +84,7 @@ typedef struct GmmMissingPattern
 	int		   *obs;			/* n_obs observed positions, once built */
 	GmmParams	marg;			/* the marginal over obs, when built */
 	const double *marg_lanes;	/* its gmm_score_lanes (or NULL) */
+	GmmRowLogProbFn marg_fn;	/* its gmm_row_log_prob_lanes_fn */
 	double	   *marg_buf;		/* its doubles and lanes, NULL until built */
 	bool		too_big;		/* the marginal exceeds the cap: never built */
 } GmmMissingPattern;
@@ -105,6 +106,7 @@ typedef struct GmmScoreCache
 	double	   *logprob;		/* k */
 	double	   *work;			/* gmm_score_lanes_work_ndoubles(d) */
 	const double *lanes;		/* gmm_score_lanes of params (or NULL) */
+	GmmRowLogProbFn row_fn;		/* gmm_row_log_prob_lanes_fn of params, lanes */
 	bool		bayesian;		/* gmm_model_is_bayesian(model) */
 	/* rows with missing values (allocated on the first such row) */
 	double	   *mwork;			/* gmm_missing_work_ndoubles(.., mwork_m) */
@@ -362,6 +364,7 @@ FillCache(GmmScoreCache *c, struct varlena *raw)
 	c->logprob = palloc(sizeof(double) * k);
 	c->work = palloc(sizeof(double) * gmm_score_lanes_work_ndoubles(d));
 	c->lanes = ScoreLanes(&c->params);
+	c->row_fn = gmm_row_log_prob_lanes_fn(&c->params, c->lanes);
 	c->bayesian = gmm_model_is_bayesian(c->model);
 	MemoryContextSwitchTo(old);
 }
@@ -447,6 +450,7 @@ gmm_score_prepared(FunctionCallInfo fcinfo, int argno, GmmPrepared *out)
 	out->logprob = c->logprob;
 	out->work = c->work;
 	out->lanes = c->lanes;
+	out->row_fn = c->row_fn;
 	out->cache = c;
 }
 
@@ -628,6 +632,7 @@ BuildPatternMarginal(GmmScoreCache *c, GmmMissingPattern *pat)
 		if (nlanes)
 			gmm_score_lanes(&pat->marg, lanes);
 		pat->marg_lanes = nlanes ? lanes : NULL;
+		pat->marg_fn = gmm_row_log_prob_lanes_fn(&pat->marg, pat->marg_lanes);
 		pat->marg_buf = buf;
 	}
 	else
@@ -683,9 +688,9 @@ ScoreMissing(GmmScoreCache *c, const double *v, int m, GmmArrayBuffers *b)
 			for (int a = 0; a < pat->n_obs; a++)
 				c->packed[a] = v[pat->obs[a]];
 		}
-		return gmm_row_log_prob_lanes(&pat->marg, pat->marg_lanes, c->log_weights,
-									  b ? gmm_array_buffered_stored(b) : c->packed,
-									  c->logprob, c->work);
+		return pat->marg_fn(&pat->marg, pat->marg_lanes, c->log_weights,
+							b ? gmm_array_buffered_stored(b) : c->packed,
+							c->logprob, c->work);
 	}
 	if (v == NULL)
 		v = gmm_array_buffered_expand(b);
@@ -720,8 +725,7 @@ ScoreValues(GmmScoreCache *c, const double *v, int m, GmmArrayBuffers *b,
 		m = gmm_row_count_missing(v, d);
 
 	if (m == 0)
-		*lse = gmm_row_log_prob_lanes(&c->params, c->lanes, c->log_weights, v,
-									  c->logprob, c->work);
+		*lse = c->row_fn(&c->params, c->lanes, c->log_weights, v, c->logprob, c->work);
 	else if (m == d)
 		return false;
 	else if (c->bayesian)

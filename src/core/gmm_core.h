@@ -138,6 +138,18 @@ extern double gmm_row_log_prob_lanes(const GmmParams *p, const double *lanes,
 									 double *logprob, double *work);
 
 /*
+ * The function gmm_row_log_prob_lanes runs for p and lanes (by the CPU, the
+ * width and the number of features): a caller scoring many rows of one
+ * model takes it once and calls it per row, without the choice each time.
+ * Valid while p's shape and lanes are, and until the next
+ * gmm_score_lanes_set_width or gmm_score_lanes_set_unrolled.
+ */
+typedef double (*GmmRowLogProbFn) (const GmmParams *p, const double *lanes,
+								   const double *log_weights, const double *x,
+								   double *logprob, double *work);
+extern GmmRowLogProbFn gmm_row_log_prob_lanes_fn(const GmmParams *p, const double *lanes);
+
+/*
  * For tests and benchmarks only, before any lanes are made (the scoring
  * lanes, and gmm_precisions's): the lanes' width, 4, or 8 where the CPU
  * has AVX-512; 0 (or another value): by the CPU and the number of

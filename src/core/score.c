@@ -256,6 +256,15 @@ gmm_row_log_prob(const GmmParams *p, const double *log_weights,
 	return log_sum_exp(logprob, p->k);
 }
 
+/* gmm_row_log_prob with the lanes kernels' arguments (no lanes) */
+static double
+gmm_row_log_prob_any(const GmmParams *p, const double *lanes,
+					 const double *log_weights, const double *x,
+					 double *logprob, double *work)
+{
+	return gmm_row_log_prob(p, log_weights, x, logprob, work);
+}
+
 /* gmm_score_lanes_set_width's choice: 0, by the CPU */
 static int	lanes_width_set = 0;
 
@@ -643,17 +652,38 @@ NAME##_nb(const GmmParams *p, const double *lanes, const double *log_weights, \
 } \
 \
 ATTR static double \
-NAME(const GmmParams *p, const double *lanes, const double *log_weights, \
-	 const double *x, double *logprob, double *work) \
+NAME##_1(const GmmParams *p, const double *lanes, const double *log_weights, \
+		 const double *x, double *logprob, double *work) \
 { \
-	switch (lanes_unrolled ? lanes_blocks(p->d) : 0) \
+	return NAME##_nb(p, lanes, log_weights, x, logprob, work, 1); \
+} \
+\
+ATTR static double \
+NAME##_2(const GmmParams *p, const double *lanes, const double *log_weights, \
+		 const double *x, double *logprob, double *work) \
+{ \
+	return NAME##_nb(p, lanes, log_weights, x, logprob, work, 2); \
+} \
+\
+ATTR static double \
+NAME##_any(const GmmParams *p, const double *lanes, const double *log_weights, \
+		   const double *x, double *logprob, double *work) \
+{ \
+	return NAME##_nb(p, lanes, log_weights, x, logprob, work, 0); \
+} \
+\
+/* the build for d features */ \
+static GmmRowLogProbFn \
+NAME##_for(int d) \
+{ \
+	switch (lanes_unrolled ? lanes_blocks(d) : 0) \
 	{ \
 		case 1: \
-			return NAME##_nb(p, lanes, log_weights, x, logprob, work, 1); \
+			return NAME##_1; \
 		case 2: \
-			return NAME##_nb(p, lanes, log_weights, x, logprob, work, 2); \
+			return NAME##_2; \
 		default: \
-			return NAME##_nb(p, lanes, log_weights, x, logprob, work, 0); \
+			return NAME##_any; \
 	} \
 }
 
@@ -664,20 +694,26 @@ LANES_KERNEL(row_log_prob_lanes8, GMM_KERNEL_AVX512, v8d, v8l, 8, vload, vstore,
 			 v8_exp_nonpos_estrin, hmax8, hsum8)
 #endif
 
-double
-gmm_row_log_prob_lanes(const GmmParams *p, const double *lanes,
-					   const double *log_weights, const double *x,
-					   double *logprob, double *work)
+GmmRowLogProbFn
+gmm_row_log_prob_lanes_fn(const GmmParams *p, const double *lanes)
 {
 	switch (lanes ? lanes_width(p->cov_type, p->k) : 0)
 	{
 #ifdef GMM_KERNEL_AVX512
 		case 8:
-			return row_log_prob_lanes8(p, lanes, log_weights, x, logprob, work);
+			return row_log_prob_lanes8_for(p->d);
 #endif
 		case 4:
-			return row_log_prob_lanes4(p, lanes, log_weights, x, logprob, work);
+			return row_log_prob_lanes4_for(p->d);
 		default:
-			return gmm_row_log_prob(p, log_weights, x, logprob, work);
+			return gmm_row_log_prob_any;
 	}
+}
+
+double
+gmm_row_log_prob_lanes(const GmmParams *p, const double *lanes,
+					   const double *log_weights, const double *x,
+					   double *logprob, double *work)
+{
+	return gmm_row_log_prob_lanes_fn(p, lanes) (p, lanes, log_weights, x, logprob, work);
 }
