@@ -474,20 +474,31 @@ hsum8(v8d a)
  * sums are the generic loop's to the bit); 0 is the generic loop, y in
  * work and the rows past d skipped.
  *
- * Measured (`em_bench score N D K full`, AMD EPYC Zen 4, AVX-512, one run
- * of three rounds each): the unrolled kernels against the generic loop,
- * both with the log-sum-exp on the lanes, 0.61-0.69x at 16 features and 8
- * components, 0.72-0.83x at 12 and 8, 0.83-0.93x at 8 and 4; the whole
- * change (unrolled, log-sum-exp on the lanes from the maximum of the
- * densities) against the kernel before it, each over the one-component-
- * at-a-time path in the same process, 0.35-0.40x against 0.52-0.58x at 16
- * and 8.  In the backend (`SELECT sum(gmm_score_samples(m, x))` over 1e6
- * rows of 16 features, less the bare scan, best of 7, three rounds):
+ * Measured (`em_bench score N D K full`, AMD EPYC Zen 4, AVX-512): this
+ * kernel against the one before it (the generic loop, the log-sum-exp by
+ * log_sum_exp), four interleaved rounds, 81-91 against 112-113 ns a row at
+ * 16 features and 8 components (0.38-0.44x against 0.52-0.55x the
+ * one-component-at-a-time path in the same process), 35.5-37.8 against
+ * 61.5-81 ns at 8 and 4; of that, the unrolled build over the generic loop
+ * (both with the log-sum-exp on the lanes) 0.85-0.86x at 16 and 8,
+ * 0.82-0.91x at 8 and 4, three rounds.  In the backend
+ * (`SELECT sum(gmm_score_samples(m, x))` over 1e6 rows of 16 features,
+ * less the bare scan, best of 7, three rounds):
  * taking the maximum from the bounds 79-89 ns a row against 94-97 ns from
  * the densities.  At 64 features the lanes (148 kB) are read from the
  * second-level cache: a bare read of them takes as long as the kernel
- * (1.44 against 1.45 us a row), the bound `em_bench score` prints.
+ * (1.31-1.44 against 1.33-1.45 us a row, three runs), the bound
+ * `em_bench score` prints.
  */
+/* NAME_nb for nbc blocks as a function of its own, NAME_SUFFIX */
+#define LANES_BUILD(NAME, ATTR, SUFFIX, NBC) \
+ATTR static double \
+NAME##_##SUFFIX(const GmmParams *p, const double *lanes, const double *log_weights, \
+				const double *x, double *logprob, double *work) \
+{ \
+	return NAME##_nb(p, lanes, log_weights, x, logprob, work, NBC); \
+}
+
 #define LANES_KERNEL(NAME, ATTR, VT, VL, LW, LOAD, STORE, SPLAT, EXP, HMAX, HSUM) \
 GMM_ALWAYS_INLINE void \
 NAME##_block(const VT *y, const double *B, int t0, int rows, VT *q0, VT *q1) \
@@ -536,6 +547,17 @@ NAME##_block(const VT *y, const double *B, int t0, int rows, VT *q0, VT *q1) \
 	*q1 += z5 * z5; \
 	*q0 += z6 * z6; \
 	*q1 += z7 * z7; \
+} \
+\
+/* the sum of exp(u0) and, with two groups, exp(u1) over the lanes, in every lane */ \
+GMM_ALWAYS_INLINE VT \
+NAME##_sumexp(VT u0, VT u1, bool two) \
+{ \
+	VT			e = EXP(u0); \
+\
+	if (two) \
+		e += EXP(u1); \
+	return HSUM(e); \
 } \
 \
 GMM_ALWAYS_INLINE double \
@@ -633,44 +655,22 @@ NAME##_nb(const GmmParams *p, const double *lanes, const double *log_weights, \
 					e, \
 					m; \
 \
-		e = EXP((b0 - bm) - SPLAT(0.5) * h0); \
-		if (k > LW) \
-			e += EXP((b1 - bm) - SPLAT(0.5) * h1); \
-		e = HSUM(e); \
+		e = NAME##_sumexp((b0 - bm) - SPLAT(0.5) * h0, \
+						  (b1 - bm) - SPLAT(0.5) * h1, k > LW); \
 		if (e[0] >= 1e-280) \
 			return (bm[0] - 0.5 * cst[0]) + log(e[0]); \
 		m = HMAX(k <= LW ? a0 : LANES_MAX(VL, VT, a0, a1)); \
 		if (!isfinite(m[0])) \
 			return m[0]; \
-		e = EXP(a0 - m); \
-		if (k > LW) \
-			e += EXP(a1 - m); \
-		e = HSUM(e); \
+		e = NAME##_sumexp(a0 - m, a1 - m, k > LW); \
 		return m[0] + log(e[0]); \
 	} \
 	return log_sum_exp(logprob, k); \
 } \
 \
-ATTR static double \
-NAME##_1(const GmmParams *p, const double *lanes, const double *log_weights, \
-		 const double *x, double *logprob, double *work) \
-{ \
-	return NAME##_nb(p, lanes, log_weights, x, logprob, work, 1); \
-} \
-\
-ATTR static double \
-NAME##_2(const GmmParams *p, const double *lanes, const double *log_weights, \
-		 const double *x, double *logprob, double *work) \
-{ \
-	return NAME##_nb(p, lanes, log_weights, x, logprob, work, 2); \
-} \
-\
-ATTR static double \
-NAME##_any(const GmmParams *p, const double *lanes, const double *log_weights, \
-		   const double *x, double *logprob, double *work) \
-{ \
-	return NAME##_nb(p, lanes, log_weights, x, logprob, work, 0); \
-} \
+LANES_BUILD(NAME, ATTR, 1, 1) \
+LANES_BUILD(NAME, ATTR, 2, 2) \
+LANES_BUILD(NAME, ATTR, any, 0) \
 \
 /* the build for d features */ \
 static GmmRowLogProbFn \
