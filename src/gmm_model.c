@@ -179,6 +179,13 @@ HookCheckInterrupts(void *arg)
 	CHECK_FOR_INTERRUPTS();
 }
 
+/* what CHECK_FOR_INTERRUPTS tests before it does anything */
+static bool
+HookInterruptPending(void *arg)
+{
+	return InterruptPending != 0;
+}
+
 void
 gmm_core_hooks(GmmHooks *hooks)
 {
@@ -186,6 +193,7 @@ gmm_core_hooks(GmmHooks *hooks)
 	hooks->release = HookRelease;
 	hooks->check_interrupts = HookCheckInterrupts;
 	hooks->arg = NULL;
+	hooks->interrupt_pending = HookInterruptPending;
 }
 
 /* Index of name in names[n], or -1. */

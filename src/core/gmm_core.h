@@ -73,6 +73,13 @@ typedef struct GmmHooks
 	/* called once per EM/k-means iteration and once per block of rows */
 	void		(*check_interrupts) (void *arg);
 	void	   *arg;
+	/*
+	 * whether check_interrupts would do anything now, without doing it (a
+	 * flag's read), so that a parallel pass stops its threads before
+	 * calling it; NULL where check_interrupts never leaves by longjmp
+	 * (tests, benchmarks), which is then called with the threads waiting
+	 */
+	bool		(*interrupt_pending) (void *arg);
 } GmmHooks;
 
 /*
@@ -467,6 +474,21 @@ extern size_t gmm_stats_chunk_rows(GmmCovType t, int k, int d);
 extern int	gmm_run_tasks(int ntasks, int workers,
 						  void (*fn) (int task, int worker, void *arg),
 						  void *arg);
+
+/*
+ * threads.c: a team, gmm_run_tasks's threads started once (gmm_team_start,
+ * in gmm_team_size() bytes of the caller's memory; returns the number of
+ * threads, the caller's included) and woken for each gmm_team_run, until
+ * gmm_team_stop joins them.  Nothing between start and stop may leave by
+ * longjmp (the threads would outlive the memory): see
+ * GmmHooks.interrupt_pending.
+ */
+typedef struct GmmTeam GmmTeam;
+extern size_t gmm_team_size(void);
+extern int	gmm_team_start(GmmTeam *team, int workers);
+extern void gmm_team_run(GmmTeam *team, int ntasks,
+						 void (*fn) (int task, int worker, void *arg), void *arg);
+extern void gmm_team_stop(GmmTeam *team);
 
 /* the E-step of rows with missing values (NaN), see gmm_fit_missing */
 extern GmmStatus gmm_stats_accumulate_missing(GmmStats *s,
