@@ -467,18 +467,11 @@ extern size_t gmm_stats_chunk_rows(GmmCovType t, int k, int d);
 #define GMM_MAX_FIT_WORKERS 64
 
 /*
- * threads.c: run fn(task, worker, arg) for every task in [0, ntasks) on up
- * to workers threads, the caller's included (worker 0), with every signal
- * blocked in the others; returns the number of threads that ran.
- */
-extern int	gmm_run_tasks(int ntasks, int workers,
-						  void (*fn) (int task, int worker, void *arg),
-						  void *arg);
-
-/*
- * threads.c: a team, gmm_run_tasks's threads started once (gmm_team_start,
- * in gmm_team_size() bytes of the caller's memory; returns the number of
- * threads, the caller's included) and woken for each gmm_team_run, until
+ * threads.c: a team of threads started once (gmm_team_start, in
+ * gmm_team_size() bytes of the caller's memory; returns the number of
+ * threads, the caller's included) and woken for each gmm_team_run, which
+ * runs fn(task, worker, arg) for every task in [0, ntasks) on them and the
+ * caller's thread (worker 0), every signal blocked in the others, until
  * gmm_team_stop joins them.  Nothing between start and stop may leave by
  * longjmp (the threads would outlive the memory): see
  * GmmHooks.interrupt_pending.

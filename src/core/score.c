@@ -262,6 +262,7 @@ gmm_row_log_prob_any(const GmmParams *p, const double *lanes,
 					 const double *log_weights, const double *x,
 					 double *logprob, double *work)
 {
+	(void) lanes;
 	return gmm_row_log_prob(p, log_weights, x, logprob, work);
 }
 

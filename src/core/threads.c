@@ -3,8 +3,8 @@
  *	  Running one function over task numbers on a few threads, for the E-step
  *	  of one fit on several cores (gmm.fit_workers).
  *
- * The caller's thread takes part; the others are POSIX threads created for
- * the call and joined before it returns.  They run with every signal
+ * The caller's thread takes part; the others are POSIX threads of a team,
+ * started by gmm_team_start and joined by gmm_team_stop.  They run with every signal
  * blocked, so that the host's signal handlers (PostgreSQL's) only ever run
  * on its own thread, and they must not call the host: the task function
  * gets memory prepared by the caller, and cancellation is checked by the
@@ -27,12 +27,6 @@ typedef struct TaskPool
 	atomic_int	next;
 } TaskPool;
 
-typedef struct WorkerArg
-{
-	TaskPool   *pool;
-	int			worker;
-} WorkerArg;
-
 static void
 run_tasks(TaskPool *pool, int worker)
 {
@@ -42,62 +36,12 @@ run_tasks(TaskPool *pool, int worker)
 		pool->fn(t, worker, pool->arg);
 }
 
-static void *
-worker_main(void *p)
-{
-	WorkerArg  *wa = (WorkerArg *) p;
-
-	run_tasks(wa->pool, wa->worker);
-	return NULL;
-}
-
-int
-gmm_run_tasks(int ntasks, int workers,
-			  void (*fn) (int task, int worker, void *arg), void *arg)
-{
-	TaskPool	pool;
-	pthread_t	tid[GMM_MAX_FIT_WORKERS];
-	WorkerArg	wa[GMM_MAX_FIT_WORKERS];
-	sigset_t	all,
-				old;
-	int			started = 0;
-
-	if (workers > GMM_MAX_FIT_WORKERS)
-		workers = GMM_MAX_FIT_WORKERS;
-	if (workers > ntasks)
-		workers = ntasks;
-	pool.fn = fn;
-	pool.arg = arg;
-	pool.ntasks = ntasks;
-	atomic_init(&pool.next, 0);
-
-	if (workers > 1)
-	{
-		/* the new threads inherit this mask: no signal is delivered to them */
-		sigfillset(&all);
-		pthread_sigmask(SIG_SETMASK, &all, &old);
-		for (int i = 1; i < workers; i++)
-		{
-			wa[i].pool = &pool;
-			wa[i].worker = i;
-			if (pthread_create(&tid[i], NULL, worker_main, &wa[i]) != 0)
-				break;			/* fewer threads: the tasks still all run */
-			started++;
-		}
-		pthread_sigmask(SIG_SETMASK, &old, NULL);
-	}
-	run_tasks(&pool, 0);
-	for (int i = 1; i <= started; i++)
-		pthread_join(tid[i], NULL);
-	return started + 1;
-}
-
 /*
- * A team: the threads of gmm_run_tasks started once and woken for each run,
- * for a caller that runs many short batches of tasks (the E-step's waves of
- * chunks, a few milliseconds each).  Created per call, a worker thread
- * started late in every wave, and the caller's thread had taken most of
- * the wave's tasks by then (see gmm_stats_accumulate_parallel).
+ * A team: threads started once and woken for each run, for a caller that
+ * runs many short batches of tasks (the E-step's waves of chunks, a few
+ * milliseconds each).  Created per wave, as before this version, a worker
+ * thread started late in every wave, and the caller's thread had taken
+ * most of the wave's tasks by then (see gmm_stats_accumulate_parallel).
  */
 struct GmmTeam
 {

@@ -67,7 +67,7 @@ b_interrupts(void *arg)
 	(void) arg;
 }
 
-static const GmmHooks hooks = {b_alloc, b_release, b_interrupts, NULL};
+static const GmmHooks hooks = {b_alloc, b_release, b_interrupts, NULL, NULL};
 
 static double
 now(void)

@@ -117,6 +117,6 @@ unit_interrupts(void *arg)
 }
 
 static const GmmHooks unit_hooks = {unit_alloc, unit_release,
-unit_interrupts, NULL};
+unit_interrupts, NULL, NULL};
 
 #endif							/* UNIT_H */
